@@ -1,0 +1,131 @@
+#include "cli/cli.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+int cli_dispatch(const char *prefix, const cli_command *cmds, int argc, char **argv)
+{
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        FILE *out = argc < 2 ? stderr : stdout;
+        fprintf(out, "usage: %s COMMAND [OPTIONS]\n\ncommands:\n", prefix);
+        for (const cli_command *c = cmds; c->name; c++)
+            fprintf(out, "  %-10s %s\n", c->name, c->summary);
+        fprintf(out, "\nRun '%s COMMAND --help' for a command's options.\n", prefix);
+        return argc < 2 ? CLI_USAGE : CLI_OK;
+    }
+    for (const cli_command *c = cmds; c->name; c++)
+        if (strcmp(c->name, argv[1]) == 0) {
+            optind = 0; /* each command parses its own options afresh */
+            return c->run(argc - 1, argv + 1);
+        }
+    fprintf(stderr, "%s: unknown command '%s' (see '%s --help')\n", prefix, argv[1], prefix);
+    return CLI_USAGE;
+}
+
+int cli_usage_error(const char *cmd, const char *fmt, ...)
+{
+    char msg[PROMOE_ERR_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "promoe %s: %s (see 'promoe %s --help')\n", cmd, msg, cmd);
+    return CLI_USAGE;
+}
+
+int cli_fail(const promoe_err *err)
+{
+    fprintf(stderr, "promoe: %s\n", err->msg);
+    return CLI_FAILED;
+}
+
+int cli_getopt(int argc, char **argv, const char *shortopts, const struct option *longopts,
+               const char *cmd)
+{
+    /* A leading ':' makes getopt tell a missing value (':') from an
+     * unknown option ('?'). */
+    char opts[128];
+    snprintf(opts, sizeof opts, ":%s", shortopts);
+    opterr = 0;
+    int c = getopt_long(argc, argv, opts, longopts, NULL);
+    if (c != '?' && c != ':')
+        return c;
+    const char *arg = argv[optind - 1];
+    size_t name_len = strcspn(arg, "=");
+    if (c == ':')
+        cli_usage_error(cmd, "option '%s' needs a value", arg);
+    else if (strncmp(arg, "--", 2) == 0 && optopt)
+        cli_usage_error(cmd, "option '%.*s' takes no value", (int)name_len, arg);
+    else if (strncmp(arg, "--", 2) == 0)
+        cli_usage_error(cmd, "unknown option '%.*s'", (int)name_len, arg);
+    else
+        cli_usage_error(cmd, "unknown option '-%c'", optopt);
+    return '?';
+}
+
+int cli_parse_int(const char *cmd, const char *opt, const char *s, long long lo, long long hi,
+                  long long *out)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi) {
+        cli_usage_error(cmd, "%s: expected an integer in [%lld, %lld], got '%s'", opt, lo, hi, s);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+int cli_parse_double(const char *cmd, const char *opt, const char *s, double lo, double hi,
+                     double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || !(v >= lo && v <= hi)) {
+        cli_usage_error(cmd, "%s: expected a number in [%g, %g], got '%s'", opt, lo, hi, s);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+static double progress_last;
+static int progress_shown;
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+void cli_progress(const char *what, int64_t done, int64_t total)
+{
+    if (!isatty(STDERR_FILENO))
+        return;
+    double t = now_s();
+    if (t - progress_last < 0.25)
+        return;
+    progress_last = t;
+    progress_shown = 1;
+    if (total > 0)
+        fprintf(stderr, "\r%s: %lld / %lld (%.0f%%)   ", what, (long long)done,
+                (long long)total, 100.0 * (double)done / (double)total);
+    else
+        fprintf(stderr, "\r%s: %lld   ", what, (long long)done);
+}
+
+void cli_progress_done(void)
+{
+    if (progress_shown)
+        fputs("\r\033[K", stderr);
+    progress_shown = 0;
+}

@@ -1,0 +1,63 @@
+/* cli.h - the command layer: option parsing, messages and exit statuses.
+ *
+ * Only this layer prints and chooses exit codes: 0 success, 1 the work
+ * failed (bad file, bad data), 2 the command line was wrong.  Every error is
+ * one line on stderr starting with "promoe".
+ */
+#ifndef PROMOE_CLI_CLI_H
+#define PROMOE_CLI_CLI_H
+
+#include <getopt.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "common/error.h"
+#include "traces/trace_stats.h"
+
+enum { CLI_OK = 0, CLI_FAILED = 1, CLI_USAGE = 2 };
+
+typedef struct cli_command {
+    const char *name;
+    int (*run)(int argc, char **argv); /* argv[0] is the command's name */
+    const char *summary;
+} cli_command;
+
+/* Runs the subcommand named by argv[1] from cmds (NULL-name terminated);
+ * `prefix` is the command path so far ("promoe", "promoe trace"). */
+int cli_dispatch(const char *prefix, const cli_command *cmds, int argc, char **argv);
+
+/* getopt_long that reports unknown options and missing arguments itself as
+ * one line naming CMD, and returns '?' for them. */
+int cli_getopt(int argc, char **argv, const char *shortopts, const struct option *longopts,
+               const char *cmd);
+
+/* "promoe CMD: message (see 'promoe CMD --help')"; returns CLI_USAGE. */
+int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* "promoe: message" from a library error; returns CLI_FAILED. */
+int cli_fail(const promoe_err *err);
+
+/* Parse an option's value; on error print a usage line and return -1. */
+int cli_parse_int(const char *cmd, const char *opt, const char *s, long long lo, long long hi,
+                  long long *out);
+int cli_parse_double(const char *cmd, const char *opt, const char *s, double lo, double hi,
+                     double *out);
+
+/* A progress line on stderr (only when it is a terminal), at most a few
+ * times a second; cli_progress_done ends it. */
+void cli_progress(const char *what, int64_t done, int64_t total);
+void cli_progress_done(void);
+
+/* The human-readable and JSON forms of `trace info`, shared with demo. */
+void cli_print_trace_info(FILE *out, const char *path, const trace_stats *s);
+int cli_print_trace_info_json(FILE *out, const char *path, const trace_stats *s);
+
+int cmd_trace(int argc, char **argv);
+int cmd_trace_gen(int argc, char **argv);
+int cmd_trace_import(int argc, char **argv);
+int cmd_trace_export(int argc, char **argv);
+int cmd_trace_info(int argc, char **argv);
+int cmd_demo(int argc, char **argv);
+int cmd_version(int argc, char **argv);
+
+#endif

@@ -1,0 +1,117 @@
+#include "traces/trace_import.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <string.h>
+
+extern const trace_importer import_warp_jsonl, import_jsonl, import_csv;
+
+/* The registry: one line per format. */
+const trace_importer *const trace_importers[] = {
+    &import_warp_jsonl,
+    &import_jsonl,
+    &import_csv,
+    NULL,
+};
+
+const char *const import_field_names[IMPORT_NUM_FIELDS] = {
+    [FIELD_REQUEST] = "request", [FIELD_TOKEN] = "token",     [FIELD_PHASE] = "phase",
+    [FIELD_LAYER] = "layer",     [FIELD_EXPERTS] = "experts", [FIELD_WEIGHTS] = "weights",
+    [FIELD_ITERATION] = "iteration",
+};
+
+void trace_import_defaults(trace_import_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->dataset = "imported";
+    for (int f = 0; f < IMPORT_NUM_FIELDS; f++)
+        o->keys[f] = import_field_names[f];
+}
+
+int trace_import_map_field(trace_import_opts *o, const char *spec, promoe_err *err)
+{
+    const char *eq = strchr(spec, '=');
+    if (!eq || eq == spec || !eq[1])
+        return promoe_err_set(err, "--field '%s': expected NAME=KEY, e.g. token=token_idx", spec);
+    for (int f = 0; f < IMPORT_NUM_FIELDS; f++) {
+        const char *n = import_field_names[f];
+        if (strlen(n) == (size_t)(eq - spec) && strncmp(n, spec, (size_t)(eq - spec)) == 0) {
+            o->keys[f] = eq + 1;
+            return 0;
+        }
+    }
+    return promoe_err_set(err, "--field '%s': unknown field (fields: request, token, phase, "
+                          "layer, experts, weights, iteration)", spec);
+}
+
+const trace_importer *trace_importer_find(const char *name)
+{
+    for (int i = 0; trace_importers[i]; i++)
+        if (strcmp(trace_importers[i]->name, name) == 0)
+            return trace_importers[i];
+    return NULL;
+}
+
+const char *trace_importer_names(void)
+{
+    static char buf[256];
+    if (!buf[0])
+        for (int i = 0; trace_importers[i]; i++)
+            snprintf(buf + strlen(buf), sizeof buf - strlen(buf), "%s%s", i ? ", " : "",
+                     trace_importers[i]->name);
+    return buf;
+}
+
+int trace_import_file(const char *format, const trace_import_opts *o, const char *in_path,
+                      const char *out_path, trace_build_report *rep, promoe_err *err)
+{
+    const trace_importer *imp = trace_importer_find(format);
+    if (!imp)
+        return promoe_err_set(err, "unknown import format '%s' (formats: %s)", format,
+                              trace_importer_names());
+    if (o->num_experts < 1)
+        return promoe_err_set(err, "the number of experts is required (--experts E): "
+                              "expert ids alone do not reveal it");
+    FILE *in = fopen(in_path, "r");
+    if (!in)
+        return promoe_err_set(err, "%s: cannot open: %s", in_path, strerror(errno));
+    trace_builder *b = trace_builder_create(in_path, o->num_experts, o->top_k, o->num_layers, err);
+    int rc = -1;
+    if (b && imp->read(in, in_path, o, b, err) == 0) {
+        const char *base = strrchr(in_path, '/');
+        char source[TRACE_NAME_MAX];
+        snprintf(source, sizeof source, "promoe trace import --format %s %s", format,
+                 base ? base + 1 : in_path);
+        rc = trace_builder_write(b, out_path, o->model, source, o->dataset, rep, err);
+    }
+    trace_builder_free(b);
+    fclose(in);
+    return rc;
+}
+
+int import_next_line(FILE *in, char **line, size_t *cap, long *lineno)
+{
+    for (;;) {
+        errno = 0;
+        ssize_t n = getline(line, cap, in);
+        if (n < 0)
+            return errno ? -1 : 0;
+        (*lineno)++;
+        while (n > 0 && ((*line)[n - 1] == '\n' || (*line)[n - 1] == '\r'))
+            (*line)[--n] = '\0';
+        const char *p = *line;
+        while (*p && isspace((unsigned char)*p))
+            p++;
+        if (*p)
+            return 1;
+    }
+}
+
+int import_parse_phase(const char *s)
+{
+    if (strcmp(s, "prefill") == 0 || strcmp(s, "0") == 0)
+        return TRACE_PREFILL;
+    if (strcmp(s, "decode") == 0 || strcmp(s, "1") == 0)
+        return TRACE_DECODE;
+    return -1;
+}

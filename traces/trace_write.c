@@ -1,0 +1,424 @@
+/* trace_write.c - the one trace writer every producer uses.
+ *
+ * Tokens are buffered in blocks and appended to chunked, compressed,
+ * extendible datasets; the request table and attributes are written at
+ * commit, when the file is renamed into place. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/atomic_file.h"
+#include "traces/trace_h5.h"
+
+/* Chunks of about this many bytes compress well and fit the reader's
+ * per-dataset chunk cache. */
+#define CHUNK_TARGET_BYTES (256 * 1024)
+#define WRITE_BLOCK_BYTES (4 * 1024 * 1024)
+#define DEFLATE_LEVEL 1
+
+struct trace_writer {
+    atomic_file file;
+    hid_t h5;
+    trace_meta meta;
+    hid_t dset[TRACE_NUM_COLUMNS]; /* -1 for columns not written */
+    char *buf[TRACE_NUM_COLUMNS];
+    size_t block_rows;              /* buffer capacity in tokens */
+    size_t buffered;                /* tokens in the buffers */
+    int64_t written;                /* tokens already in the file */
+    int32_t last_iteration;
+    trace_request *requests;
+    size_t num_requests, cap_requests;
+    float *router_weight;           /* [L][E][D] or NULL */
+};
+
+static hsize_t chunk_rows(size_t row_bytes, size_t cap)
+{
+    size_t rows = CHUNK_TARGET_BYTES / (row_bytes ? row_bytes : 1);
+    if (rows < 1)
+        rows = 1;
+    if (rows > cap)
+        rows = cap;
+    return rows;
+}
+
+/* A chunked, deflate-compressed dataset with an unlimited first dimension.
+ * Times are not tracked, so the same data gives the same bytes. */
+static hid_t create_extendible(hid_t loc, const char *path, hid_t ftype, int rank,
+                               const hsize_t inner[2], hsize_t rows_per_chunk)
+{
+    hsize_t dims[3] = {0, inner[0], inner[1]};
+    hsize_t maxdims[3] = {H5S_UNLIMITED, inner[0], inner[1]};
+    hsize_t chunk[3] = {rows_per_chunk, inner[0], inner[1]};
+    hid_t space = H5Screate_simple(rank, dims, maxdims);
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    H5Pset_chunk(dcpl, rank, chunk);
+    H5Pset_shuffle(dcpl);
+    H5Pset_deflate(dcpl, DEFLATE_LEVEL);
+    H5Pset_obj_track_times(dcpl, 0);
+    hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
+    H5Pset_create_intermediate_group(lcpl, 1);
+    hid_t d = H5Dcreate2(loc, path, ftype, space, lcpl, dcpl, H5P_DEFAULT);
+    H5Pclose(lcpl);
+    H5Pclose(dcpl);
+    H5Sclose(space);
+    return d;
+}
+
+/* Appends `rows` rows from buf to a dataset whose first `at` rows exist. */
+static int append_rows(hid_t d, hid_t mtype, int rank, hsize_t at, hsize_t rows,
+                       const void *buf)
+{
+    hid_t fs = H5Dget_space(d);
+    hsize_t dims[3];
+    H5Sget_simple_extent_dims(fs, dims, NULL);
+    H5Sclose(fs);
+    dims[0] = at + rows;
+    if (H5Dset_extent(d, dims) < 0)
+        return -1;
+    fs = H5Dget_space(d);
+    hsize_t start[3] = {at, 0, 0}, count[3] = {rows, dims[1], dims[2]};
+    H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, count, NULL);
+    hid_t ms = H5Screate_simple(rank, count, NULL);
+    herr_t rc = H5Dwrite(d, mtype, ms, fs, H5P_DEFAULT, buf);
+    H5Sclose(ms);
+    H5Sclose(fs);
+    return rc < 0 ? -1 : 0;
+}
+
+static int column_written(const trace_writer *w, int c)
+{
+    return w->dset[c] >= 0;
+}
+
+trace_writer *trace_writer_create(const char *path, const trace_meta *meta,
+                                  promoe_err *err)
+{
+    trace_h5_quiet();
+    if (meta->num_layers < 1 || meta->num_layers > TRACE_MAX_LAYERS ||
+        meta->num_experts < 1 || meta->num_experts > TRACE_MAX_EXPERTS ||
+        meta->top_k < 1 || meta->top_k > meta->num_experts || meta->top_k > TRACE_MAX_TOP_K ||
+        meta->hidden_dim < 0 || meta->hidden_dim > TRACE_MAX_HIDDEN) {
+        promoe_err_set(err, "%s: invalid trace shape (layers %d, experts %d, top-k %d, hidden %d)",
+                       path, meta->num_layers, meta->num_experts, meta->top_k, meta->hidden_dim);
+        return NULL;
+    }
+    if ((meta->content & (TRACE_HIDDEN | TRACE_ROUTER_WEIGHT)) && meta->hidden_dim < 1) {
+        promoe_err_set(err, "%s: hidden states or router weights need a hidden dimension", path);
+        return NULL;
+    }
+    trace_writer *w = calloc(1, sizeof *w);
+    if (!w) {
+        promoe_err_set(err, "%s: out of memory", path);
+        return NULL;
+    }
+    w->meta = *meta;
+    w->meta.num_tokens = w->meta.num_requests = 0;
+    w->last_iteration = INT32_MIN;
+    w->h5 = H5I_INVALID_HID;
+    for (int c = 0; c < TRACE_NUM_COLUMNS; c++)
+        w->dset[c] = H5I_INVALID_HID;
+    if (atomic_file_begin(&w->file, path, 0, err) < 0) {
+        free(w);
+        return NULL;
+    }
+    hid_t fcpl = H5Pcreate(H5P_FILE_CREATE);
+    H5Pset_obj_track_times(fcpl, 0);
+    w->h5 = H5Fcreate(w->file.tmp_path, H5F_ACC_TRUNC, fcpl, H5P_DEFAULT);
+    H5Pclose(fcpl);
+    if (w->h5 < 0) {
+        promoe_err_set(err, "%s: cannot create HDF5 file", path);
+        trace_writer_abort(w);
+        return NULL;
+    }
+    size_t row_bytes = 0;
+    for (int c = 0; c < TRACE_NUM_COLUMNS; c++) {
+        const trace_column *col = &trace_columns[c];
+        if (col->content && !(meta->content & col->content))
+            continue;
+        row_bytes += trace_column_width(c, &w->meta) * col->elem_size;
+    }
+    w->block_rows = WRITE_BLOCK_BYTES / row_bytes;
+    if (w->block_rows < 1)
+        w->block_rows = 1;
+    for (int c = 0; c < TRACE_NUM_COLUMNS; c++) {
+        const trace_column *col = &trace_columns[c];
+        if (col->content && !(meta->content & col->content))
+            continue;
+        hsize_t inner[2];
+        trace_column_inner_dims(c, &w->meta, inner);
+        size_t width = trace_column_width(c, &w->meta);
+        hsize_t rows = chunk_rows(width * H5Tget_size(trace_column_file_type(c)), 65536);
+        w->dset[c] = create_extendible(w->h5, col->path, trace_column_file_type(c),
+                                       col->rank, inner, rows);
+        size_t elem = trace_column_is_half(c) ? sizeof(uint16_t) : col->elem_size;
+        w->buf[c] = malloc(w->block_rows * width * elem);
+        if (w->dset[c] < 0 || !w->buf[c]) {
+            promoe_err_set(err, "%s: cannot create dataset %s", path, col->path);
+            trace_writer_abort(w);
+            return NULL;
+        }
+    }
+    return w;
+}
+
+static int flush_block(trace_writer *w, promoe_err *err)
+{
+    if (w->buffered == 0)
+        return 0;
+    for (int c = 0; c < TRACE_NUM_COLUMNS; c++) {
+        if (!column_written(w, c))
+            continue;
+        hid_t mtype = trace_column_is_half(c) ? trace_h5_float16() : trace_column_mem_type(c);
+        if (append_rows(w->dset[c], mtype, trace_columns[c].rank,
+                        (hsize_t)w->written, w->buffered, w->buf[c]) < 0)
+            return promoe_err_set(err, "%s: cannot write %s", w->file.final_path,
+                                  trace_columns[c].path);
+    }
+    w->written += (int64_t)w->buffered;
+    w->buffered = 0;
+    return 0;
+}
+
+static const void *iteration_column(const trace_iteration *it, int c)
+{
+    switch (c) {
+    case COL_REQUEST: return it->request;
+    case COL_POSITION: return it->position;
+    case COL_PHASE: return it->phase;
+    case COL_ITERATION: return NULL; /* filled from it->id */
+    case COL_EXPERTS: return it->experts;
+    case COL_WEIGHTS: return it->weights;
+    case COL_LOGITS: return it->logits;
+    default: return it->hidden;
+    }
+}
+
+static int check_iteration(const trace_writer *w, const trace_iteration *it, promoe_err *err)
+{
+    const char *path = w->file.final_path;
+    if (it->id < w->last_iteration)
+        return promoe_err_set(err, "%s: iteration %d appended after iteration %d "
+                              "(iterations must not decrease)", path, it->id, w->last_iteration);
+    for (int c = 0; c < TRACE_NUM_COLUMNS; c++)
+        if (c != COL_ITERATION && column_written(w, c) && !iteration_column(it, c))
+            return promoe_err_set(err, "%s: iteration %d lacks %s", path, it->id,
+                                  trace_columns[c].path);
+    size_t lk = (size_t)w->meta.num_layers * (size_t)w->meta.top_k;
+    for (size_t t = 0; t < it->num_tokens; t++) {
+        if (it->phase[t] > TRACE_DECODE)
+            return promoe_err_set(err, "%s: token phase %u is neither prefill nor decode",
+                                  path, it->phase[t]);
+        for (size_t j = 0; j < lk; j++) {
+            int16_t e = it->experts[t * lk + j];
+            if (e < -1 || e >= w->meta.num_experts)
+                return promoe_err_set(err, "%s: expert id %d out of range [0, %d)",
+                                      path, e, w->meta.num_experts);
+        }
+    }
+    return 0;
+}
+
+int trace_writer_append(trace_writer *w, const trace_iteration *it, promoe_err *err)
+{
+    if (check_iteration(w, it, err) < 0)
+        return -1;
+    w->last_iteration = it->id;
+    size_t done = 0;
+    while (done < it->num_tokens) {
+        size_t n = w->block_rows - w->buffered;
+        if (n > it->num_tokens - done)
+            n = it->num_tokens - done;
+        for (int c = 0; c < TRACE_NUM_COLUMNS; c++) {
+            if (!column_written(w, c))
+                continue;
+            size_t width = trace_column_width(c, &w->meta);
+            size_t row = width * trace_columns[c].elem_size;
+            if (trace_column_is_half(c)) {
+                uint16_t *dst = (uint16_t *)w->buf[c] + w->buffered * width;
+                const float *src = (const float *)iteration_column(it, c) + done * width;
+                trace_h5_floats_to_half(src, dst, n * width);
+                continue;
+            }
+            char *dst = w->buf[c] + w->buffered * row;
+            if (c == COL_ITERATION) {
+                for (size_t t = 0; t < n; t++)
+                    memcpy(dst + t * row, &it->id, sizeof it->id);
+            } else {
+                memcpy(dst, (const char *)iteration_column(it, c) + done * row, n * row);
+            }
+        }
+        w->buffered += n;
+        done += n;
+        if (w->buffered == w->block_rows && flush_block(w, err) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+int trace_writer_add_request(trace_writer *w, const trace_request *req, promoe_err *err)
+{
+    if (w->num_requests == w->cap_requests) {
+        size_t cap = w->cap_requests ? 2 * w->cap_requests : 64;
+        trace_request *r = realloc(w->requests, cap * sizeof *r);
+        if (!r)
+            return promoe_err_set(err, "%s: out of memory", w->file.final_path);
+        w->requests = r;
+        w->cap_requests = cap;
+    }
+    w->requests[w->num_requests++] = *req;
+    return 0;
+}
+
+int trace_writer_set_router_weight(trace_writer *w, const float *weight, promoe_err *err)
+{
+    if (!(w->meta.content & TRACE_ROUTER_WEIGHT))
+        return promoe_err_set(err, "%s: writer was not created with router weights",
+                              w->file.final_path);
+    size_t n = (size_t)w->meta.num_layers * w->meta.num_experts * w->meta.hidden_dim;
+    free(w->router_weight);
+    w->router_weight = malloc(n * sizeof *weight);
+    if (!w->router_weight)
+        return promoe_err_set(err, "%s: out of memory", w->file.final_path);
+    memcpy(w->router_weight, weight, n * sizeof *weight);
+    return 0;
+}
+
+/* A small chunked, compressed 1-D dataset written in one go. */
+static int write_table(hid_t loc, const char *path, hid_t ftype, hid_t mtype, size_t n,
+                       const void *data)
+{
+    hsize_t inner[2] = {1, 1};
+    hid_t d = create_extendible(loc, path, ftype, 1, inner, chunk_rows(H5Tget_size(ftype), 4096));
+    if (d < 0)
+        return -1;
+    int rc = n ? append_rows(d, mtype, 1, 0, n, data) : 0;
+    H5Dclose(d);
+    return rc;
+}
+
+static int write_requests(trace_writer *w)
+{
+    size_t n = w->num_requests;
+    int32_t *ids = malloc((n + 1) * sizeof *ids);
+    int32_t *prompt = malloc((n + 1) * sizeof *prompt);
+    int32_t *output = malloc((n + 1) * sizeof *output);
+    double *arrival = malloc((n + 1) * sizeof *arrival);
+    char *names = calloc(n + 1, TRACE_DATASET_NAME_MAX);
+    hid_t stype = H5Tcopy(H5T_C_S1);
+    H5Tset_size(stype, TRACE_DATASET_NAME_MAX);
+    H5Tset_strpad(stype, H5T_STR_NULLTERM);
+    int rc = -1;
+    if (!ids || !prompt || !output || !arrival || !names)
+        goto out;
+    for (size_t i = 0; i < n; i++) {
+        ids[i] = w->requests[i].id;
+        prompt[i] = w->requests[i].prompt_len;
+        output[i] = w->requests[i].output_len;
+        arrival[i] = w->requests[i].arrival_s;
+        memcpy(names + i * TRACE_DATASET_NAME_MAX, w->requests[i].dataset, TRACE_DATASET_NAME_MAX);
+        names[i * TRACE_DATASET_NAME_MAX + TRACE_DATASET_NAME_MAX - 1] = '\0';
+    }
+    rc = write_table(w->h5, "requests/id", H5T_STD_I32LE, H5T_NATIVE_INT32, n, ids) |
+         write_table(w->h5, "requests/prompt_len", H5T_STD_I32LE, H5T_NATIVE_INT32, n, prompt) |
+         write_table(w->h5, "requests/output_len", H5T_STD_I32LE, H5T_NATIVE_INT32, n, output) |
+         write_table(w->h5, "requests/arrival_s", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, n, arrival) |
+         write_table(w->h5, "requests/dataset", stype, stype, n, names);
+out:
+    H5Tclose(stype);
+    free(ids);
+    free(prompt);
+    free(output);
+    free(arrival);
+    free(names);
+    return rc ? -1 : 0;
+}
+
+static int write_router_weight(trace_writer *w)
+{
+    hsize_t dims[3] = {(hsize_t)w->meta.num_layers, (hsize_t)w->meta.num_experts,
+                       (hsize_t)w->meta.hidden_dim};
+    hsize_t chunk[3] = {1, dims[1], dims[2]};
+    hid_t space = H5Screate_simple(3, dims, NULL);
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    H5Pset_chunk(dcpl, 3, chunk);
+    H5Pset_shuffle(dcpl);
+    H5Pset_deflate(dcpl, DEFLATE_LEVEL);
+    H5Pset_obj_track_times(dcpl, 0);
+    hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
+    H5Pset_create_intermediate_group(lcpl, 1);
+    hid_t d = H5Dcreate2(w->h5, "model/router_weight", trace_h5_float16(), space, lcpl, dcpl,
+                         H5P_DEFAULT);
+    int rc = (d < 0 || H5Dwrite(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT,
+                                w->router_weight) < 0) ? -1 : 0;
+    if (d >= 0)
+        H5Dclose(d);
+    H5Pclose(lcpl);
+    H5Pclose(dcpl);
+    H5Sclose(space);
+    return rc;
+}
+
+static int write_attributes(trace_writer *w)
+{
+    hid_t f = w->h5;
+    const trace_meta *m = &w->meta;
+    return (trace_h5_write_str_attr(f, "format", TRACE_FORMAT_NAME) |
+            trace_h5_write_int_attr(f, "version", TRACE_FORMAT_VERSION) |
+            trace_h5_write_str_attr(f, "model", m->model) |
+            trace_h5_write_int_attr(f, "num_layers", m->num_layers) |
+            trace_h5_write_int_attr(f, "num_experts", m->num_experts) |
+            trace_h5_write_int_attr(f, "top_k", m->top_k) |
+            trace_h5_write_int_attr(f, "hidden_dim",
+                                    (m->content & (TRACE_HIDDEN | TRACE_ROUTER_WEIGHT)) ? m->hidden_dim : 0) |
+            trace_h5_write_str_attr(f, "source", m->source)) ? -1 : 0;
+}
+
+int trace_writer_commit(trace_writer *w, promoe_err *err)
+{
+    const char *path = w->file.final_path;
+    if (flush_block(w, err) < 0)
+        goto fail;
+    if ((w->meta.content & TRACE_ROUTER_WEIGHT) && !w->router_weight) {
+        promoe_err_set(err, "%s: router weights were promised but not given", path);
+        goto fail;
+    }
+    if (write_requests(w) < 0 || write_attributes(w) < 0 ||
+        (w->router_weight && write_router_weight(w) < 0)) {
+        promoe_err_set(err, "%s: cannot write trace metadata", path);
+        goto fail;
+    }
+    for (int c = 0; c < TRACE_NUM_COLUMNS; c++)
+        if (w->dset[c] >= 0) {
+            H5Dclose(w->dset[c]);
+            w->dset[c] = H5I_INVALID_HID;
+        }
+    herr_t closed = H5Fclose(w->h5);
+    w->h5 = H5I_INVALID_HID;
+    if (closed < 0) {
+        promoe_err_set(err, "%s: cannot close HDF5 file", path);
+        goto fail;
+    }
+    if (atomic_file_commit(&w->file, err) < 0)
+        goto fail;
+    trace_writer_abort(w);
+    return 0;
+fail:
+    trace_writer_abort(w);
+    return -1;
+}
+
+void trace_writer_abort(trace_writer *w)
+{
+    if (!w)
+        return;
+    for (int c = 0; c < TRACE_NUM_COLUMNS; c++) {
+        if (w->dset[c] >= 0)
+            H5Dclose(w->dset[c]);
+        free(w->buf[c]);
+    }
+    if (w->h5 >= 0)
+        H5Fclose(w->h5);
+    atomic_file_abort(&w->file);
+    free(w->requests);
+    free(w->router_weight);
+    free(w);
+}

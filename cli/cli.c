@@ -1,4 +1,5 @@
 #include "cli/cli.h"
+#include "traces/trace.h"
 
 #include <errno.h>
 #include <math.h>
@@ -94,6 +95,17 @@ int cli_parse_double(const char *cmd, const char *opt, const char *s, double lo,
         return -1;
     }
     *out = v;
+    return 0;
+}
+
+int cli_parse_compression(const char *cmd, const char *s, int *out)
+{
+    int c = trace_compression_parse(s);
+    if (c < 0) {
+        cli_usage_error(cmd, "--compression: expected gzip or none, got '%s'", s);
+        return -1;
+    }
+    *out = c;
     return 0;
 }
 

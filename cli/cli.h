@@ -43,6 +43,9 @@ int cli_parse_int(const char *cmd, const char *opt, const char *s, long long lo,
 int cli_parse_double(const char *cmd, const char *opt, const char *s, double lo, double hi,
                      double *out);
 
+/* Parses --compression's value into *out; prints a usage line on error. */
+int cli_parse_compression(const char *cmd, const char *s, int *out);
+
 /* A progress line on stderr (only when it is a terminal), at most a few
  * times a second; cli_progress_done ends it. */
 void cli_progress(const char *what, int64_t done, int64_t total);

@@ -27,6 +27,9 @@ static const char usage[] =
     "                         raises next-token expert reuse (default 0.7)\n"
     "      --layer-corr A     correlation of consecutive layers, [0,1): raises\n"
     "                         cross-layer predictability (default 0.6)\n"
+    "      --router-corr C    similarity of consecutive layers' routers, [0,1]:\n"
+    "                         with --layer-corr, makes layer l's experts predict\n"
+    "                         layer l+1's (default 0.5)\n"
     "      --skew S           spread of per-expert popularity biases (default 1)\n"
     "      --router-scale S   spread of the input-dependent logits (default 2)\n"
     "      --hidden-dim D     width of stored hidden states (default 256; the\n"
@@ -36,12 +39,14 @@ static const char usage[] =
     "      --no-logits        leave out routing/logits\n"
     "      --ids-only         only expert ids (no weights, logits, hidden states)\n"
     "      --dataset NAME     name stored in requests/dataset (default synthetic)\n"
+    "      --compression C    gzip (default: smaller, readable by any HDF5) or none\n"
+    "                         (larger, several times faster to read)\n"
     "  -h, --help             show this help\n";
 
 enum {
     OPT_REQUESTS = 256, OPT_TOKENS, OPT_PROMPT, OPT_OUTPUT_MEAN, OPT_SIGMA, OPT_MAXLEN,
-    OPT_RATE, OPT_TOKCORR, OPT_LAYERCORR, OPT_SKEW, OPT_SCALE, OPT_HIDDEN, OPT_SEED,
-    OPT_NO_HIDDEN, OPT_NO_LOGITS, OPT_IDS_ONLY, OPT_DATASET,
+    OPT_RATE, OPT_TOKCORR, OPT_LAYERCORR, OPT_ROUTERCORR, OPT_SKEW, OPT_SCALE, OPT_HIDDEN, OPT_SEED,
+    OPT_NO_HIDDEN, OPT_NO_LOGITS, OPT_IDS_ONLY, OPT_DATASET, OPT_COMPRESSION,
 };
 
 static const struct option options[] = {
@@ -56,6 +61,7 @@ static const struct option options[] = {
     {"rate", required_argument, NULL, OPT_RATE},
     {"token-corr", required_argument, NULL, OPT_TOKCORR},
     {"layer-corr", required_argument, NULL, OPT_LAYERCORR},
+    {"router-corr", required_argument, NULL, OPT_ROUTERCORR},
     {"skew", required_argument, NULL, OPT_SKEW},
     {"router-scale", required_argument, NULL, OPT_SCALE},
     {"hidden-dim", required_argument, NULL, OPT_HIDDEN},
@@ -64,6 +70,7 @@ static const struct option options[] = {
     {"no-logits", no_argument, NULL, OPT_NO_LOGITS},
     {"ids-only", no_argument, NULL, OPT_IDS_ONLY},
     {"dataset", required_argument, NULL, OPT_DATASET},
+    {"compression", required_argument, NULL, OPT_COMPRESSION},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -101,6 +108,7 @@ int cmd_trace_gen(int argc, char **argv)
         case OPT_RATE: DBL_OPT(p.rate, 1e-9, 1e9);
         case OPT_TOKCORR: DBL_OPT(p.token_corr, 0, 0.999999);
         case OPT_LAYERCORR: DBL_OPT(p.layer_corr, 0, 0.999999);
+        case OPT_ROUTERCORR: DBL_OPT(p.router_corr, 0, 1);
         case OPT_SKEW: DBL_OPT(p.skew, 0, 100);
         case OPT_SCALE: DBL_OPT(p.router_scale, 1e-6, 100);
         case OPT_HIDDEN: INT_OPT(p.hidden_dim, 2, TRACE_MAX_HIDDEN);
@@ -109,6 +117,10 @@ int cmd_trace_gen(int argc, char **argv)
         case OPT_NO_LOGITS: p.content &= ~(unsigned)TRACE_LOGITS; break;
         case OPT_IDS_ONLY: p.content = 0; break;
         case OPT_DATASET: p.dataset = optarg; break;
+        case OPT_COMPRESSION:
+            if (cli_parse_compression(cmd, optarg, &p.compression) < 0)
+                return CLI_USAGE;
+            break;
         case 'h': fputs(usage, stdout); return CLI_OK;
         default: return CLI_USAGE;
         }

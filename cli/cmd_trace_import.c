@@ -28,13 +28,14 @@ static const char usage[] =
     "  -L, --layers L         MoE layers (default: highest layer seen + 1)\n"
     "  -m, --model NAME       model name to record (default unknown)\n"
     "      --dataset NAME     name stored in requests/dataset (default imported)\n"
+    "      --compression C    gzip (default) or none (faster to read)\n"
     "      --field NAME=KEY   jsonl: read field NAME from JSON key KEY, e.g.\n"
     "                         --field token=token_idx --field weights=gating_probs\n"
     "                         (fields: request token phase layer experts weights\n"
     "                         iteration); may be repeated\n"
     "  -h, --help             show this help\n";
 
-enum { OPT_DATASET = 256, OPT_FIELD };
+enum { OPT_DATASET = 256, OPT_FIELD, OPT_COMPRESSION };
 
 static const struct option options[] = {
     {"format", required_argument, NULL, 'f'},
@@ -45,6 +46,7 @@ static const struct option options[] = {
     {"model", required_argument, NULL, 'm'},
     {"dataset", required_argument, NULL, OPT_DATASET},
     {"field", required_argument, NULL, OPT_FIELD},
+    {"compression", required_argument, NULL, OPT_COMPRESSION},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -81,6 +83,10 @@ int cmd_trace_import(int argc, char **argv)
         case OPT_FIELD:
             if (trace_import_map_field(&o, optarg, &err) < 0)
                 return cli_usage_error(cmd, "%s", err.msg);
+            break;
+        case OPT_COMPRESSION:
+            if (cli_parse_compression(cmd, optarg, &o.compression) < 0)
+                return CLI_USAGE;
             break;
         case 'h': fputs(usage, stdout); return CLI_OK;
         default: return CLI_USAGE;

@@ -48,6 +48,12 @@ enum trace_content {
     TRACE_ROUTER_WEIGHT = 1u << 3, /* model/router_weight */
 };
 
+/* How the writer stores datasets; readers need no setting. */
+enum trace_compression {
+    TRACE_GZIP = 0,  /* shuffle + deflate level 1: readable by any HDF5 */
+    TRACE_UNCOMPRESSED = 1, /* larger files, several times faster to read */
+};
+
 typedef struct trace_meta {
     char model[TRACE_NAME_MAX];
     char source[TRACE_NAME_MAX];
@@ -58,7 +64,11 @@ typedef struct trace_meta {
     unsigned content; /* enum trace_content bits present in the file */
     int64_t num_tokens;
     int64_t num_requests;
+    int compression;  /* enum trace_compression; used by the writer only */
 } trace_meta;
+
+/* "gzip" or "none" to an enum trace_compression; -1 if neither. */
+int trace_compression_parse(const char *name);
 
 typedef struct trace_request {
     int32_t id;

@@ -184,8 +184,8 @@ static void assign_iterations(trace_builder *b)
 }
 
 int trace_builder_write(trace_builder *b, const char *path, const char *model,
-                        const char *source, const char *dataset, trace_build_report *rep,
-                        promoe_err *err)
+                        const char *source, const char *dataset, int compression,
+                        trace_build_report *rep, promoe_err *err)
 {
     if (b->n == 0)
         return promoe_err_set(err, "%s: no records found", b->source);
@@ -218,7 +218,8 @@ int trace_builder_write(trace_builder *b, const char *path, const char *model,
     }
 
     trace_meta meta = {.num_layers = L, .num_experts = b->num_experts, .top_k = K,
-                       .content = b->any_weights ? TRACE_WEIGHTS : 0};
+                       .content = b->any_weights ? TRACE_WEIGHTS : 0,
+                       .compression = compression};
     snprintf(meta.model, sizeof meta.model, "%s", model ? model : "unknown");
     snprintf(meta.source, sizeof meta.source, "%s", source);
     size_t LK = (size_t)L * (size_t)K;

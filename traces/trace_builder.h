@@ -46,11 +46,11 @@ trace_builder *trace_builder_create(const char *source, int num_experts, int top
 /* Checks and stores one record; errors read "SOURCE:LINE: problem". */
 int trace_builder_add(trace_builder *b, const trace_record *rec, promoe_err *err);
 
-/* Sorts, checks for duplicates and disagreements, and writes the trace.
- * meta supplies model and source strings; shapes come from the records. */
+/* Sorts, checks for duplicates and disagreements, and writes the trace
+ * (compression: enum trace_compression).  Shapes come from the records. */
 int trace_builder_write(trace_builder *b, const char *path, const char *model,
-                        const char *source, const char *dataset, trace_build_report *rep,
-                        promoe_err *err);
+                        const char *source, const char *dataset, int compression,
+                        trace_build_report *rep, promoe_err *err);
 
 void trace_builder_free(trace_builder *b);
 

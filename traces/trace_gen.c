@@ -26,6 +26,7 @@ void trace_gen_defaults(trace_gen_params *p)
     p->rate = 1.0;
     p->token_corr = 0.7;
     p->layer_corr = 0.6;
+    p->router_corr = 0.5;
     p->skew = 1.0;
     p->router_scale = 2.0;
     p->seed = 1;
@@ -52,6 +53,8 @@ int trace_gen_check(const trace_gen_params *p, promoe_err *err)
         return promoe_err_set(err, "token correlation %g must be in [0, 1)", p->token_corr);
     if (!(p->layer_corr >= 0 && p->layer_corr < 1))
         return promoe_err_set(err, "layer correlation %g must be in [0, 1)", p->layer_corr);
+    if (!(p->router_corr >= 0 && p->router_corr <= 1))
+        return promoe_err_set(err, "router correlation %g must be in [0, 1]", p->router_corr);
     if (!(p->skew >= 0) || !(p->router_scale > 0))
         return promoe_err_set(err, "skew must be >= 0 and router scale > 0");
     return 0;
@@ -122,14 +125,19 @@ static int gen_init(gen *g, const trace_gen_params *p, const model_desc *m)
         !g->phase || !g->experts || !g->weights || !g->logits || !g->hidden)
         return -1;
     gsl_rng_set(g->rng, p->seed);
-    /* W entries ~ N(0, scale^2 / Z), so W.h has std. dev. router_scale;
-     * the bias column gives each expert a fixed popularity offset. */
+    /* W entries ~ N(0, scale^2 / Z), so W.h has std. dev. router_scale,
+     * each layer's W an AR(1) step from the previous layer's; the bias
+     * column gives each expert a fixed popularity offset. */
     double wsd = p->router_scale / sqrt((double)g->Z);
+    double c = p->router_corr, fresh = sqrt(1 - c * c);
     for (size_t l = 0; l < L; l++)
         for (size_t e = 0; e < E; e++) {
             float *row = g->router + (l * E + e) * D;
-            for (int z = 0; z < g->Z; z++)
-                row[z] = (float)gsl_ran_gaussian_ziggurat(g->rng, wsd);
+            const float *below = l ? row - E * D : NULL;
+            for (int z = 0; z < g->Z; z++) {
+                double noise = gsl_ran_gaussian_ziggurat(g->rng, wsd);
+                row[z] = (float)(below ? c * below[z] + fresh * noise : noise);
+            }
             row[g->Z] = (float)gsl_ran_gaussian_ziggurat(g->rng, p->skew);
         }
     return 0;
@@ -249,11 +257,12 @@ int trace_gen_write(const trace_gen_params *p, const model_desc *model, const ch
     trace_meta meta = {
         .num_layers = model->num_layers, .num_experts = model->num_experts,
         .top_k = model->top_k, .hidden_dim = p->hidden_dim, .content = p->content,
+        .compression = p->compression,
     };
     snprintf(meta.model, sizeof meta.model, "%s", model->name);
     snprintf(meta.source, sizeof meta.source,
-             "promoe trace gen (seed %lu, token_corr %g, layer_corr %g, skew %g)", p->seed,
-             p->token_corr, p->layer_corr, p->skew);
+             "promoe trace gen (seed %lu, token_corr %g, layer_corr %g, router_corr %g, skew %g)",
+             p->seed, p->token_corr, p->layer_corr, p->router_corr, p->skew);
     trace_writer *w = trace_writer_create(path, &meta, err);
     if (!w) {
         gen_free(&g);

@@ -6,10 +6,13 @@
  *   corr(h[t][l], h[t'][l']) = token_corr^|t-t'| * layer_corr^|l-l'|
  * (unit variance per component, tokens of one request in order), plus one
  * constant component that carries each expert's popularity bias.  Router
- * logits are W_l h, experts are the top-k, and gate weights the softmax
+ * logits are W_l h, where consecutive layers' router weights are
+ * correlated by router_corr (W_l = c W_{l-1} + sqrt(1-c^2) noise), experts
+ * are the top-k, and gate weights the softmax
  * over the top-k (or over all experts, then the top-k, for models that do
  * not renormalise).  So token_corr drives next-token reuse, layer_corr
- * cross-layer predictability, and skew the popularity skew.
+ * together with router_corr cross-layer predictability, and skew the
+ * popularity skew.
  *
  * Requests have log-normal prompt and output lengths and Poisson arrivals,
  * and run one after another (batch 1): a prefill iteration, then one
@@ -35,10 +38,12 @@ typedef struct trace_gen_params {
     double rate;           /* request arrivals per second (Poisson) */
     double token_corr;     /* in [0, 1) */
     double layer_corr;     /* in [0, 1) */
+    double router_corr;    /* in [0, 1]: similarity of consecutive routers */
     double skew;           /* std. dev. of per-expert popularity biases */
     double router_scale;   /* std. dev. of the input-dependent logit part */
     unsigned long seed;
     unsigned content;      /* enum trace_content: optional datasets to write */
+    int compression;       /* enum trace_compression */
     const char *dataset;   /* name stored in requests/dataset */
     /* Called after each request with the tokens written so far and
      * max_tokens (0 when unbounded), or NULL. */

@@ -1,7 +1,5 @@
 #include "traces/trace_h5.h"
 
-#include "config.h"
-
 #include <stdlib.h>
 #include <string.h>
 
@@ -64,7 +62,8 @@ int trace_column_is_half(int c)
     return c == COL_HIDDEN;
 }
 
-#ifdef HAVE_FLOAT16
+/* The compiler's conversion rounds to nearest even and carries into the
+ * exponent correctly; HDF5 1.10's does not (see configure.ac). */
 void trace_h5_floats_to_half(const float *in, uint16_t *out, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
@@ -81,23 +80,6 @@ void trace_h5_half_to_floats(const uint16_t *in, float *out, size_t n)
         out[i] = (float)h;
     }
 }
-#else
-/* HDF5 converts in place in a buffer big enough for the wider type. */
-void trace_h5_floats_to_half(const float *in, uint16_t *out, size_t n)
-{
-    float *tmp = malloc(n * sizeof *tmp);
-    memcpy(tmp, in, n * sizeof *tmp);
-    H5Tconvert(H5T_NATIVE_FLOAT, trace_h5_float16(), n, tmp, NULL, H5P_DEFAULT);
-    memcpy(out, tmp, n * sizeof *out);
-    free(tmp);
-}
-
-void trace_h5_half_to_floats(const uint16_t *in, float *out, size_t n)
-{
-    memmove(out, in, n * sizeof *in);
-    H5Tconvert(trace_h5_float16(), H5T_NATIVE_FLOAT, n, out, NULL, H5P_DEFAULT);
-}
-#endif
 
 hid_t trace_h5_float16(void)
 {

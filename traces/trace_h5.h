@@ -39,7 +39,8 @@ hid_t trace_column_mem_type(int c);
 hid_t trace_column_file_type(int c);
 
 /* 1 for columns stored as float16 (hidden/input): the writer and reader
- * convert these themselves, which is much faster than HDF5's conversion. */
+ * convert these themselves with _Float16, which is exact where HDF5 1.10's
+ * float32 -> float16 conversion is not, and much faster. */
 int trace_column_is_half(int c);
 void trace_h5_floats_to_half(const float *in, uint16_t *out, size_t n);
 void trace_h5_half_to_floats(const uint16_t *in, float *out, size_t n);

@@ -82,7 +82,8 @@ int trace_import_file(const char *format, const trace_import_opts *o, const char
         char source[TRACE_NAME_MAX];
         snprintf(source, sizeof source, "promoe trace import --format %s %s", format,
                  base ? base + 1 : in_path);
-        rc = trace_builder_write(b, out_path, o->model, source, o->dataset, rep, err);
+        rc = trace_builder_write(b, out_path, o->model, source, o->dataset, o->compression, rep,
+                                 err);
     }
     trace_builder_free(b);
     fclose(in);

@@ -33,6 +33,7 @@ typedef struct trace_import_opts {
     int num_layers;      /* 0: the highest layer seen + 1 */
     const char *model;   /* stored as the model attribute */
     const char *dataset; /* stored in requests/dataset */
+    int compression;     /* enum trace_compression */
     const char *keys[IMPORT_NUM_FIELDS]; /* JSON keys, default = field names */
 } trace_import_opts;
 

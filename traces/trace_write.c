@@ -42,18 +42,33 @@ static hsize_t chunk_rows(size_t row_bytes, size_t cap)
 
 /* A chunked, deflate-compressed dataset with an unlimited first dimension.
  * Times are not tracked, so the same data gives the same bytes. */
+int trace_compression_parse(const char *name)
+{
+    return strcmp(name, "gzip") == 0 ? TRACE_GZIP : strcmp(name, "none") == 0 ? TRACE_UNCOMPRESSED : -1;
+}
+
+/* Dataset creation properties: chunked, compressed as asked, and without
+ * time stamps, so the same data gives the same bytes. */
+static hid_t dataset_props(int rank, const hsize_t *chunk, int compression)
+{
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    H5Pset_chunk(dcpl, rank, chunk);
+    if (compression == TRACE_GZIP) {
+        H5Pset_shuffle(dcpl);
+        H5Pset_deflate(dcpl, DEFLATE_LEVEL);
+    }
+    H5Pset_obj_track_times(dcpl, 0);
+    return dcpl;
+}
+
 static hid_t create_extendible(hid_t loc, const char *path, hid_t ftype, int rank,
-                               const hsize_t inner[2], hsize_t rows_per_chunk)
+                               const hsize_t inner[2], hsize_t rows_per_chunk, int compression)
 {
     hsize_t dims[3] = {0, inner[0], inner[1]};
     hsize_t maxdims[3] = {H5S_UNLIMITED, inner[0], inner[1]};
     hsize_t chunk[3] = {rows_per_chunk, inner[0], inner[1]};
     hid_t space = H5Screate_simple(rank, dims, maxdims);
-    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
-    H5Pset_chunk(dcpl, rank, chunk);
-    H5Pset_shuffle(dcpl);
-    H5Pset_deflate(dcpl, DEFLATE_LEVEL);
-    H5Pset_obj_track_times(dcpl, 0);
+    hid_t dcpl = dataset_props(rank, chunk, compression);
     hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
     H5Pset_create_intermediate_group(lcpl, 1);
     hid_t d = H5Dcreate2(loc, path, ftype, space, lcpl, dcpl, H5P_DEFAULT);
@@ -99,6 +114,10 @@ trace_writer *trace_writer_create(const char *path, const trace_meta *meta,
         meta->hidden_dim < 0 || meta->hidden_dim > TRACE_MAX_HIDDEN) {
         promoe_err_set(err, "%s: invalid trace shape (layers %d, experts %d, top-k %d, hidden %d)",
                        path, meta->num_layers, meta->num_experts, meta->top_k, meta->hidden_dim);
+        return NULL;
+    }
+    if (meta->compression != TRACE_GZIP && meta->compression != TRACE_UNCOMPRESSED) {
+        promoe_err_set(err, "%s: unknown compression %d", path, meta->compression);
         return NULL;
     }
     if ((meta->content & (TRACE_HIDDEN | TRACE_ROUTER_WEIGHT)) && meta->hidden_dim < 1) {
@@ -148,7 +167,7 @@ trace_writer *trace_writer_create(const char *path, const trace_meta *meta,
         size_t width = trace_column_width(c, &w->meta);
         hsize_t rows = chunk_rows(width * H5Tget_size(trace_column_file_type(c)), 65536);
         w->dset[c] = create_extendible(w->h5, col->path, trace_column_file_type(c),
-                                       col->rank, inner, rows);
+                                       col->rank, inner, rows, meta->compression);
         size_t elem = trace_column_is_half(c) ? sizeof(uint16_t) : col->elem_size;
         w->buf[c] = malloc(w->block_rows * width * elem);
         if (w->dset[c] < 0 || !w->buf[c]) {
@@ -287,7 +306,8 @@ static int write_table(hid_t loc, const char *path, hid_t ftype, hid_t mtype, si
                        const void *data)
 {
     hsize_t inner[2] = {1, 1};
-    hid_t d = create_extendible(loc, path, ftype, 1, inner, chunk_rows(H5Tget_size(ftype), 4096));
+    hid_t d = create_extendible(loc, path, ftype, 1, inner, chunk_rows(H5Tget_size(ftype), 4096),
+                                TRACE_GZIP);
     if (d < 0)
         return -1;
     int rc = n ? append_rows(d, mtype, 1, 0, n, data) : 0;
@@ -338,17 +358,18 @@ static int write_router_weight(trace_writer *w)
                        (hsize_t)w->meta.hidden_dim};
     hsize_t chunk[3] = {1, dims[1], dims[2]};
     hid_t space = H5Screate_simple(3, dims, NULL);
-    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
-    H5Pset_chunk(dcpl, 3, chunk);
-    H5Pset_shuffle(dcpl);
-    H5Pset_deflate(dcpl, DEFLATE_LEVEL);
-    H5Pset_obj_track_times(dcpl, 0);
+    hid_t dcpl = dataset_props(3, chunk, w->meta.compression);
     hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
     H5Pset_create_intermediate_group(lcpl, 1);
     hid_t d = H5Dcreate2(w->h5, "model/router_weight", trace_h5_float16(), space, lcpl, dcpl,
                          H5P_DEFAULT);
-    int rc = (d < 0 || H5Dwrite(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT,
-                                w->router_weight) < 0) ? -1 : 0;
+    size_t n = (size_t)(dims[0] * dims[1] * dims[2]);
+    uint16_t *half = malloc(n * sizeof *half);
+    if (half)
+        trace_h5_floats_to_half(w->router_weight, half, n);
+    int rc = (d < 0 || !half || H5Dwrite(d, trace_h5_float16(), H5S_ALL, H5S_ALL, H5P_DEFAULT,
+                                         half) < 0) ? -1 : 0;
+    free(half);
     if (d >= 0)
         H5Dclose(d);
     H5Pclose(lcpl);

@@ -1,0 +1,76 @@
+#!/bin/sh
+# The promoe command as a user meets it: exit statuses (0 ok, 1 failed,
+# 2 usage), one-line errors, --help on every command, and the Quick start.
+set -u
+PROMOE=${PROMOE:-./promoe}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fails=0
+passes=0
+
+# expect STATUS DESCRIPTION -- COMMAND...: runs it, checks the status and,
+# for failures, that stderr is exactly one line starting with "promoe".
+expect() {
+  want=$1; what=$2; shift 3
+  "$@" >"$tmp/out" 2>"$tmp/err"
+  got=$?
+  if [ "$got" -ne "$want" ]; then
+    echo "FAIL: $what: exit $got, expected $want"; cat "$tmp/err"; fails=$((fails + 1)); return
+  fi
+  if [ "$want" -ne 0 ]; then
+    lines=$(wc -l <"$tmp/err")
+    if [ "$lines" -ne 1 ] || ! grep -q '^promoe' "$tmp/err"; then
+      echo "FAIL: $what: error is not one 'promoe...' line:"; cat "$tmp/err"; fails=$((fails + 1)); return
+    fi
+  fi
+  passes=$((passes + 1))
+}
+
+# contains PATTERN FILE DESCRIPTION
+contains() {
+  if grep -q -- "$1" "$2"; then passes=$((passes + 1)); else
+    echo "FAIL: $3: '$1' not in output:"; cat "$2"; fails=$((fails + 1)); fi
+}
+
+"$PROMOE" >/dev/null 2>"$tmp/err"
+if [ $? -eq 2 ] && grep -q '^usage: promoe COMMAND' "$tmp/err"; then passes=$((passes + 1)); else
+  echo "FAIL: bare promoe should print usage on stderr and exit 2"; fails=$((fails + 1)); fi
+expect 2 "unknown command" -- "$PROMOE" frobnicate
+contains "unknown command 'frobnicate'" "$tmp/err" "unknown command message"
+expect 2 "unknown trace command" -- "$PROMOE" trace frob
+expect 2 "unknown option" -- "$PROMOE" trace gen --frob -o "$tmp/x.h5"
+contains "unknown option '--frob'" "$tmp/err" "unknown option message"
+expect 2 "missing option value" -- "$PROMOE" trace gen -o
+expect 2 "bad number" -- "$PROMOE" trace gen --requests lots -o "$tmp/x.h5"
+contains "expected an integer" "$tmp/err" "bad number message"
+expect 2 "gen without output" -- "$PROMOE" trace gen
+expect 2 "import without --experts" -- "$PROMOE" trace import --format csv in.csv -o "$tmp/x.h5"
+expect 2 "import unknown format" -- "$PROMOE" trace import --format xml --experts 8 in -o "$tmp/x.h5"
+expect 2 "export unknown format" -- "$PROMOE" trace export --format xml in.h5
+expect 1 "unknown model" -- "$PROMOE" trace gen -m nope -o "$tmp/x.h5"
+contains "unknown model 'nope' (presets: " "$tmp/err" "unknown model message"
+expect 1 "missing trace" -- "$PROMOE" trace info "$tmp/absent.h5"
+contains "no such file" "$tmp/err" "missing trace message"
+printf 'not hdf5\n' >"$tmp/text.h5"
+expect 1 "not a trace" -- "$PROMOE" trace info "$tmp/text.h5"
+
+for cmd in "" "trace" "trace gen" "trace import" "trace export" "trace info" "demo"; do
+  # shellcheck disable=SC2086
+  expect 0 "help of '$cmd'" -- "$PROMOE" $cmd --help
+  contains "usage: promoe" "$tmp/out" "help of '$cmd'"
+done
+expect 0 "version" -- "$PROMOE" --version
+contains "CUDA support" "$tmp/out" "version"
+
+# A round trip through the command line, and the demo.
+expect 0 "gen" -- "$PROMOE" trace gen -m tiny --requests 2 --hidden-dim 8 -o "$tmp/t.h5"
+expect 0 "export" -- "$PROMOE" trace export --format csv "$tmp/t.h5" -o "$tmp/t.csv"
+expect 0 "import" -- "$PROMOE" trace import --format csv --experts 8 -m tiny "$tmp/t.csv" -o "$tmp/t2.h5"
+expect 0 "info --json" -- "$PROMOE" trace info --json "$tmp/t2.h5"
+contains '"num_layers":4' "$tmp/out" "info --json"
+expect 0 "demo" -- "$PROMOE" demo --requests 2
+contains "next-token reuse" "$tmp/out" "demo"
+contains "mixtral-8x7b (32 layers, 8 experts, top-2)" "$tmp/out" "demo"
+
+echo "$passes passed, $fails failed"
+[ "$fails" -eq 0 ]

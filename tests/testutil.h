@@ -1,0 +1,39 @@
+/* testutil.h - helpers shared by the Check test programs. */
+#ifndef PROMOE_TESTS_TESTUTIL_H
+#define PROMOE_TESTS_TESTUTIL_H
+
+#include <check.h>
+#include <stddef.h>
+
+#include "traces/trace.h"
+
+/* A fresh temporary folder for this test process; files live under it. */
+const char *tu_dir(void);
+/* tu_dir()/NAME in a static rotating buffer (several may be live). */
+const char *tu_path(const char *name);
+/* Writes TEXT to tu_path(NAME) and returns the path. */
+const char *tu_write_file(const char *name, const char *text);
+/* The shared data folder (../shared/data), or NULL when absent. */
+const char *tu_shared_data(void);
+/* 1 if any file in tu_dir() has ".tmp." in its name (a leftover). */
+int tu_leftover_tmp(void);
+/* Runs a suite and returns the exit status make check expects. */
+int tu_run(Suite *s);
+
+/* A whole trace in memory, for comparing files. */
+typedef struct tu_trace {
+    trace_meta meta;
+    size_t n;
+    int32_t *request, *position, *iteration;
+    uint8_t *phase;
+    int16_t *experts;
+    float *weights; /* NULL if absent */
+} tu_trace;
+
+/* Reads PATH through the streaming reader; fails the test on error. */
+void tu_trace_load(const char *path, tu_trace *t);
+void tu_trace_free(tu_trace *t);
+/* Asserts two traces hold the same tokens, experts and weights. */
+void tu_trace_assert_same(const tu_trace *a, const tu_trace *b);
+
+#endif

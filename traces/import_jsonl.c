@@ -4,7 +4,6 @@
  * "weights" and "iteration" are optional; every key can be renamed with
  * --field NAME=KEY so traces from other tools import without code. */
 #include <jansson.h>
-#include <stdlib.h>
 
 #include "traces/trace_import.h"
 
@@ -79,24 +78,24 @@ static int read_record(json_t *root, const trace_import_opts *o, trace_builder *
     return trace_builder_add(b, &r, err);
 }
 
+struct jsonl_ctx {
+    const char *name;
+    const trace_import_opts *o;
+    trace_builder *b;
+    promoe_err *err;
+};
+
+static int on_record(json_t *root, long lineno, void *ctx)
+{
+    struct jsonl_ctx *c = ctx;
+    return read_record(root, c->o, c->b, c->name, lineno, c->err);
+}
+
 static int read_jsonl(FILE *in, const char *name, const trace_import_opts *o, trace_builder *b,
                       promoe_err *err)
 {
-    char *line = NULL;
-    size_t cap = 0;
-    long lineno = 0;
-    int got, rc = 0;
-    while (rc == 0 && (got = import_next_line(in, &line, &cap, &lineno)) > 0) {
-        json_error_t jerr;
-        json_t *root = json_loads(line, 0, &jerr);
-        rc = root ? read_record(root, o, b, name, lineno, err)
-                  : FAIL("invalid JSON: %s (column %d)", jerr.text, jerr.column);
-        json_decref(root);
-    }
-    free(line);
-    if (rc == 0 && got < 0)
-        rc = promoe_err_set(err, "%s: read error", name);
-    return rc;
+    struct jsonl_ctx c = {name, o, b, err};
+    return import_each_json_line(in, name, on_record, &c, err);
 }
 
 const trace_importer import_jsonl = {

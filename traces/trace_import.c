@@ -2,6 +2,8 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <jansson.h>
+#include <stdlib.h>
 #include <string.h>
 
 extern const trace_importer import_warp_jsonl, import_jsonl, import_csv;
@@ -106,6 +108,30 @@ int import_next_line(FILE *in, char **line, size_t *cap, long *lineno)
         if (*p)
             return 1;
     }
+}
+
+int import_each_json_line(FILE *in, const char *name,
+                          int (*on_object)(json_t *root, long lineno, void *ctx), void *ctx,
+                          promoe_err *err)
+{
+    char *line = NULL;
+    size_t cap = 0;
+    long lineno = 0;
+    int got, rc = 0;
+    while (rc == 0 && (got = import_next_line(in, &line, &cap, &lineno)) > 0) {
+        json_error_t jerr;
+        json_t *root = json_loads(line, 0, &jerr);
+        if (root)
+            rc = on_object(root, lineno, ctx);
+        else
+            rc = promoe_err_set(err, "%s:%ld: invalid JSON: %s (column %d)", name, lineno,
+                                jerr.text, jerr.column);
+        json_decref(root);
+    }
+    free(line);
+    if (rc == 0 && got < 0)
+        rc = promoe_err_set(err, "%s: read error", name);
+    return rc;
 }
 
 int import_parse_phase(const char *s)

@@ -65,6 +65,14 @@ int trace_import_file(const char *format, const trace_import_opts *o, const char
  * newline, counts lines in *lineno.  Returns 1, 0 at EOF, -1 on error. */
 int import_next_line(FILE *in, char **line, size_t *cap, long *lineno);
 
+/* Calls on_object for the JSON value of every non-blank line of IN;
+ * invalid JSON is reported as "NAME:LINE: invalid JSON: ...".  Stops at the
+ * first non-zero return. */
+struct json_t;
+int import_each_json_line(FILE *in, const char *name,
+                          int (*on_object)(struct json_t *root, long lineno, void *ctx),
+                          void *ctx, promoe_err *err);
+
 /* "prefill"/"decode" or 0/1 to a phase; -1 if neither. */
 int import_parse_phase(const char *s);
 

@@ -70,6 +70,7 @@ typedef struct stats_work {
     double *score;         /* [E] */
     int *pick;             /* [E] */
     int64_t reuse_tokens;
+    int *pop_rank;         /* [L][E]: rank of each expert by popularity */
 } stats_work;
 
 static int count_pass(trace_reader *r, trace_stats *s, stats_work *w, promoe_err *err)
@@ -165,9 +166,15 @@ static int predict_pass(trace_reader *r, stats_work *w, promoe_err *err)
             memcpy(prev, x, (size_t)L * K * sizeof *prev);
             w->has_last[ri] = 1;
             for (int l = 0; l < L; l++) {
-                for (int e = 0; e < E; e++)
-                    w->score[e] = (double)w->count[(size_t)l * E + e];
-                score_prediction(w, x + l * K, &w->pop_hit, &w->pop_tot);
+                /* the n most popular experts are those ranked below n */
+                const int *rank = w->pop_rank + (size_t)l * E;
+                int n = 0, hits = 0;
+                for (int k = 0; k < K; k++)
+                    n += x[l * K + k] >= 0;
+                for (int k = 0; k < K; k++)
+                    hits += x[l * K + k] >= 0 && rank[x[l * K + k]] < n;
+                w->pop_hit += hits;
+                w->pop_tot += n;
                 if (l + 1 == L)
                     continue;
                 memset(w->score, 0, (size_t)E * sizeof *w->score);
@@ -199,6 +206,7 @@ static void work_free(stats_work *w)
     free(w->cross_tot);
     free(w->score);
     free(w->pick);
+    free(w->pop_rank);
 }
 
 int trace_stats_compute(const char *path, trace_stats *s, promoe_err *err)
@@ -227,12 +235,13 @@ int trace_stats_compute(const char *path, trace_stats *s, promoe_err *err)
     w.cross_tot = calloc(L, sizeof(double));
     w.score = malloc(E * sizeof(double));
     w.pick = malloc(E * sizeof(int));
+    w.pop_rank = malloc(L * E * sizeof(int));
     s->gini = calloc(L, sizeof(double));
     s->entropy = calloc(L, sizeof(double));
     s->reuse_layer = calloc(L, sizeof(double));
     s->cross_layer_layer = calloc(L, sizeof(double));
     if (!w.count || !w.cooc || !w.req_ids || !w.last || !w.has_last || !w.reuse_hit ||
-        !w.reuse_tot || !w.cross_hit || !w.cross_tot || !w.score || !w.pick || !s->gini ||
+        !w.reuse_tot || !w.cross_hit || !w.cross_tot || !w.score || !w.pick || !w.pop_rank || !s->gini ||
         !s->entropy || !s->reuse_layer || !s->cross_layer_layer) {
         promoe_err_set(err, "%s: out of memory for statistics", path);
         goto out;
@@ -254,6 +263,12 @@ int trace_stats_compute(const char *path, trace_stats *s, promoe_err *err)
         memcpy(tmp, w.count + l * E, E * sizeof *tmp);
         s->gini[l] = gini(tmp, (int)E);
         free(tmp);
+        /* popularity order, ties to the lower id, as topk_select breaks them */
+        for (size_t e = 0; e < E; e++)
+            w.score[e] = (double)w.count[l * E + e];
+        topk_select(w.score, (int)E, (int)E, w.pick);
+        for (size_t i = 0; i < E; i++)
+            w.pop_rank[l * E + (size_t)w.pick[i]] = (int)i;
     }
     trace_reader_rewind(r);
     if (predict_pass(r, &w, err) < 0)

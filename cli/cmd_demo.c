@@ -81,7 +81,7 @@ int cmd_demo(int argc, char **argv)
            p.seed);
     trace_stats s;
     int rc = CLI_OK;
-    if (trace_gen_write(&p, &m, path, NULL, &err) < 0 || trace_stats_compute(path, &s, &err) < 0) {
+    if (trace_gen_write(&p, &m, path, NULL, &err) < 0 || trace_stats_compute(path, &s, NULL, &err) < 0) {
         rc = cli_fail(&err);
     } else {
         cli_print_trace_info(stdout, keep ? keep : "(temporary)", &s);

@@ -141,6 +141,11 @@ int cli_print_trace_info_json(FILE *out, const char *path, const trace_stats *s)
     return 0;
 }
 
+static void show_progress(int64_t done, int64_t total)
+{
+    cli_progress("analysing tokens (two passes)", done, total);
+}
+
 int cmd_trace_info(int argc, char **argv)
 {
     const char *cmd = "trace info";
@@ -157,7 +162,9 @@ int cmd_trace_info(int argc, char **argv)
     const char *path = argv[optind];
     promoe_err err;
     trace_stats s;
-    if (trace_stats_compute(path, &s, &err) < 0)
+    int failed = trace_stats_compute(path, &s, show_progress, &err) < 0;
+    cli_progress_done();
+    if (failed)
         return cli_fail(&err);
     int rc = CLI_OK;
     if (json) {

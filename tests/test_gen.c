@@ -155,7 +155,7 @@ static void stats_with(double token_corr, double layer_corr, double router_corr,
     const char *p = tu_path("knob.h5");
     gen("olmoe-1b-7b", &g, p);
     promoe_err err = {{0}};
-    ck_assert_msg(trace_stats_compute(p, s, &err) == 0, "%s", err.msg);
+    ck_assert_msg(trace_stats_compute(p, s, NULL, &err) == 0, "%s", err.msg);
 }
 
 static double mean_gini(const trace_stats *s)

@@ -40,7 +40,7 @@ START_TEST(hand_computed_figures)
     import_warp(tu_write_file("hand.jsonl", hand_trace), tu_path("hand.h5"), 4);
     trace_stats s;
     promoe_err err = {{0}};
-    ck_assert_msg(trace_stats_compute(tu_path("hand.h5"), &s, &err) == 0, "%s", err.msg);
+    ck_assert_msg(trace_stats_compute(tu_path("hand.h5"), &s, NULL, &err) == 0, "%s", err.msg);
     ck_assert_int_eq(s.decode_tokens, 3);
     ck_assert_int_eq(s.iterations, 3);
     ck_assert_int_eq(s.reuse_tokens, 2);
@@ -74,7 +74,7 @@ START_TEST(reuse_follows_each_request_when_batched)
     promoe_err err = {{0}};
     ck_assert_msg(trace_import_file("jsonl", &o, in, tu_path("batch.h5"), NULL, &err) == 0, "%s", err.msg);
     trace_stats s;
-    ck_assert_msg(trace_stats_compute(tu_path("batch.h5"), &s, &err) == 0, "%s", err.msg);
+    ck_assert_msg(trace_stats_compute(tu_path("batch.h5"), &s, NULL, &err) == 0, "%s", err.msg);
     ck_assert_int_eq(s.iterations, 2);
     ck_assert_int_eq(s.reuse_tokens, 2);
     ck_assert_double_eq_tol(s.reuse, 0.75, 1e-12);
@@ -93,7 +93,7 @@ START_TEST(olmoe_next_token_reuse_matches_notice)
     import_warp(in, tu_path("olmoe.h5"), 64);
     trace_stats s;
     promoe_err err = {{0}};
-    ck_assert_msg(trace_stats_compute(tu_path("olmoe.h5"), &s, &err) == 0, "%s", err.msg);
+    ck_assert_msg(trace_stats_compute(tu_path("olmoe.h5"), &s, NULL, &err) == 0, "%s", err.msg);
     ck_assert_int_eq(s.meta.num_tokens, 299);
     ck_assert_int_eq(s.meta.num_layers, 16);
     ck_assert_int_eq(s.meta.top_k, 8);

@@ -71,7 +71,16 @@ typedef struct stats_work {
     int *pick;             /* [E] */
     int64_t reuse_tokens;
     int *pop_rank;         /* [L][E]: rank of each expert by popularity */
+    trace_stats_progress progress;
+    int64_t done, total;   /* tokens over both passes, for progress */
 } stats_work;
+
+static void report(stats_work *w, size_t tokens)
+{
+    w->done += (int64_t)tokens;
+    if (w->progress)
+        w->progress(w->done, w->total);
+}
 
 static int count_pass(trace_reader *r, trace_stats *s, stats_work *w, promoe_err *err)
 {
@@ -105,6 +114,7 @@ static int count_pass(trace_reader *r, trace_stats *s, stats_work *w, promoe_err
                         }
                 }
         }
+        report(w, it.num_tokens);
     }
     return got;
 }
@@ -189,6 +199,7 @@ static int predict_pass(trace_reader *r, stats_work *w, promoe_err *err)
                 score_prediction(w, x + (l + 1) * K, &w->cross_hit[l], &w->cross_tot[l]);
             }
         }
+        report(w, it.num_tokens);
     }
     return got;
 }
@@ -209,7 +220,8 @@ static void work_free(stats_work *w)
     free(w->pop_rank);
 }
 
-int trace_stats_compute(const char *path, trace_stats *s, promoe_err *err)
+int trace_stats_compute(const char *path, trace_stats *s, trace_stats_progress progress,
+                        promoe_err *err)
 {
     memset(s, 0, sizeof *s);
     trace_reader *r = trace_reader_open(path, 0, err);
@@ -218,7 +230,8 @@ int trace_stats_compute(const char *path, trace_stats *s, promoe_err *err)
     s->meta = *trace_reader_meta(r);
     size_t L = (size_t)s->meta.num_layers, E = (size_t)s->meta.num_experts;
     size_t K = (size_t)s->meta.top_k, R = (size_t)s->meta.num_requests;
-    stats_work w = {.L = (int)L, .E = (int)E, .K = (int)K};
+    stats_work w = {.L = (int)L, .E = (int)E, .K = (int)K, .progress = progress,
+                    .total = 2 * s->meta.num_tokens};
     int rc = -1;
     if ((unsigned long long)R * L * K * 2 + (L ? L - 1 : 0) * E * E * 8 > STATS_MAX_STATE_BYTES) {
         promoe_err_set(err, "%s: too many requests or experts to analyse in memory", path);

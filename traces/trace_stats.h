@@ -40,8 +40,14 @@ typedef struct trace_stats {
     double popularity;
 } trace_stats;
 
-/* Streams PATH twice and fills *s (which the caller frees). */
-int trace_stats_compute(const char *path, trace_stats *s, promoe_err *err);
+/* Called now and then with the tokens processed so far out of `total`
+ * (both passes count, so total is twice the trace's tokens). */
+typedef void (*trace_stats_progress)(int64_t done, int64_t total);
+
+/* Streams PATH twice and fills *s (which the caller frees); progress may
+ * be NULL. */
+int trace_stats_compute(const char *path, trace_stats *s, trace_stats_progress progress,
+                        promoe_err *err);
 void trace_stats_free(trace_stats *s);
 
 #endif

@@ -54,7 +54,7 @@ contains "no such file" "$tmp/err" "missing trace message"
 printf 'not hdf5\n' >"$tmp/text.h5"
 expect 1 "not a trace" -- "$PROMOE" trace info "$tmp/text.h5"
 
-for cmd in "" "trace" "trace gen" "trace import" "trace export" "trace info" "demo"; do
+for cmd in "" "trace" "trace gen" "trace import" "trace export" "trace info" "sim" "demo"; do
   # shellcheck disable=SC2086
   expect 0 "help of '$cmd'" -- "$PROMOE" $cmd --help
   contains "usage: promoe" "$tmp/out" "help of '$cmd'"
@@ -68,6 +68,18 @@ expect 0 "export" -- "$PROMOE" trace export --format csv "$tmp/t.h5" -o "$tmp/t.
 expect 0 "import" -- "$PROMOE" trace import --format csv --experts 8 -m tiny "$tmp/t.csv" -o "$tmp/t2.h5"
 expect 0 "info --json" -- "$PROMOE" trace info --json "$tmp/t2.h5"
 contains '"num_layers":4' "$tmp/out" "info --json"
+# sim --hits-only on the generated trace (tiny: 4 layers x 8 experts)
+expect 0 "sim --hits-only" -- "$PROMOE" sim --trace "$tmp/t2.h5" --hits-only --cache 0.5 --json
+contains '"cache_slots":16' "$tmp/out" "sim --json"
+contains '"hit_rate":' "$tmp/out" "sim --json"
+expect 0 "sim --csv" -- "$PROMOE" sim -t "$tmp/t2.h5" --hits-only -c 8 -p belady --cache-scope per-layer --csv
+contains '^trace,policy,cache_scope,cache_slots' "$tmp/out" "sim --csv header"
+expect 2 "sim unknown policy" -- "$PROMOE" sim -t "$tmp/t2.h5" --hits-only -c 8 -p mru
+contains "unknown policy 'mru'" "$tmp/err" "sim unknown policy"
+expect 2 "sim timed mode not built" -- "$PROMOE" sim -t "$tmp/t2.h5" -c 8
+expect 1 "sim cache larger than the model" -- "$PROMOE" sim -t "$tmp/t2.h5" --hits-only -c 33
+contains "larger than the model's 32 experts" "$tmp/err" "sim cache too large"
+
 expect 0 "demo" -- "$PROMOE" demo --requests 2
 contains "next-token reuse" "$tmp/out" "demo"
 contains "mixtral-8x7b (32 layers, 8 experts, top-2)" "$tmp/out" "demo"

@@ -1,0 +1,40 @@
+#include "policies/policy.h"
+
+#include <stdio.h>
+#include <string.h>
+
+extern const cache_policy_ops policy_lru, policy_lfu, policy_fifo, policy_belady;
+
+/* The registry: one line per policy. */
+const cache_policy_ops *const policy_registry[] = {
+    &policy_lru,
+    &policy_lfu,
+    &policy_fifo,
+    &policy_belady,
+    NULL,
+};
+
+const cache_policy_ops *policy_find(const char *name)
+{
+    for (int i = 0; policy_registry[i]; i++)
+        if (strcmp(policy_registry[i]->name, name) == 0)
+            return policy_registry[i];
+    return NULL;
+}
+
+const char *policy_names(void)
+{
+    static char buf[256];
+    if (!buf[0])
+        for (int i = 0; policy_registry[i]; i++)
+            snprintf(buf + strlen(buf), sizeof buf - strlen(buf), "%s%s", i ? ", " : "",
+                     policy_registry[i]->name);
+    return buf;
+}
+
+int policy_no_options(const char *name, const char *options, promoe_err *err)
+{
+    if (options && *options)
+        return promoe_err_set(err, "policy %s takes no options (got '%s')", name, options);
+    return 0;
+}

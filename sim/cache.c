@@ -1,0 +1,169 @@
+#include "sim/cache.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+typedef struct pool {
+    void *policy;
+    int64_t capacity, used;
+} pool;
+
+struct expert_cache {
+    const cache_policy_ops *ops;
+    int L, E, per_layer;
+    uint8_t *resident;   /* [L*E] */
+    uint8_t *pinned;     /* [L*E] pin counts, read by the policies */
+    pool *pools;         /* 1 or L */
+    int num_pools;
+    policy_env env;      /* shared by every pool's policy instance */
+};
+
+expert_cache *cache_create(const cache_config *cfg, promoe_err *err)
+{
+    const cache_policy_ops *ops = policy_find(cfg->policy);
+    if (!ops) {
+        promoe_err_set(err, "unknown policy '%s' (policies: %s)", cfg->policy, policy_names());
+        return NULL;
+    }
+    int64_t keys = (int64_t)cfg->num_layers * cfg->num_experts;
+    if (cfg->slots < 1 || cfg->slots > keys) {
+        promoe_err_set(err, "cache of %lld slots: must hold 1 to %lld experts", (long long)cfg->slots,
+                       (long long)keys);
+        return NULL;
+    }
+    if (cfg->per_layer && cfg->slots < cfg->num_layers) {
+        promoe_err_set(err, "a per-layer cache needs at least one slot per layer (%lld slots, "
+                       "%d layers)", (long long)cfg->slots, cfg->num_layers);
+        return NULL;
+    }
+    expert_cache *c = calloc(1, sizeof *c);
+    if (!c) {
+        promoe_err_set(err, "out of memory");
+        return NULL;
+    }
+    c->ops = ops;
+    c->L = cfg->num_layers;
+    c->E = cfg->num_experts;
+    c->per_layer = cfg->per_layer;
+    c->num_pools = cfg->per_layer ? cfg->num_layers : 1;
+    c->resident = calloc((size_t)keys, 1);
+    c->pinned = calloc((size_t)keys, 1);
+    c->pools = calloc((size_t)c->num_pools, sizeof *c->pools);
+    if (!c->resident || !c->pinned || !c->pools) {
+        promoe_err_set(err, "out of memory");
+        cache_free(c);
+        return NULL;
+    }
+    for (int p = 0; p < c->num_pools; p++)
+        c->pools[p].capacity = cfg->per_layer ? cfg->slots / cfg->num_layers : cfg->slots;
+    c->env = (policy_env){.num_keys = (int)keys, .capacity = (int)c->pools[0].capacity,
+                          .pinned = c->pinned, .future = cfg->future};
+    for (int p = 0; p < c->num_pools; p++)
+        if (!(c->pools[p].policy = ops->create(&c->env, cfg->policy_options, err))) {
+            cache_free(c);
+            return NULL;
+        }
+    return c;
+}
+
+void cache_free(expert_cache *c)
+{
+    if (!c)
+        return;
+    for (int p = 0; c->pools && p < c->num_pools; p++)
+        if (c->pools[p].policy)
+            c->ops->destroy(c->pools[p].policy);
+    free(c->pools);
+    free(c->resident);
+    free(c->pinned);
+    free(c);
+}
+
+static pool *pool_of(expert_cache *c, int key)
+{
+    return &c->pools[c->per_layer ? key / c->E : 0];
+}
+
+int cache_resident(const expert_cache *c, int key) { return c->resident[key]; }
+
+void cache_use(expert_cache *c, int key)
+{
+    c->ops->on_access(pool_of(c, key)->policy, key);
+}
+
+int cache_load(expert_cache *c, int key, int *evicted)
+{
+    pool *p = pool_of(c, key);
+    *evicted = -1;
+    if (p->used == p->capacity) {
+        int v = c->ops->choose_victim(p->policy);
+        if (v < 0)
+            return 0;
+        c->ops->on_remove(p->policy, v);
+        c->resident[v] = 0;
+        p->used--;
+        *evicted = v;
+    }
+    c->resident[key] = 1;
+    p->used++;
+    c->ops->on_insert(p->policy, key);
+    return 1;
+}
+
+void cache_pin(expert_cache *c, int key) { c->pinned[key]++; }
+void cache_unpin(expert_cache *c, int key) { c->pinned[key]--; }
+
+int64_t cache_capacity(const expert_cache *c)
+{
+    return c->pools[0].capacity * c->num_pools;
+}
+
+/* Units for byte sizes, decimal and binary. */
+static const struct { const char *suffix; double bytes; } units[] = {
+    {"B", 1},      {"KB", 1e3},  {"MB", 1e6},  {"GB", 1e9},  {"TB", 1e12},
+    {"KiB", 1024.0}, {"MiB", 1048576.0}, {"GiB", 1073741824.0}, {"TiB", 1099511627776.0},
+};
+
+int cache_size_parse(const char *s, int num_layers, int num_experts, size_t expert_bytes,
+                     int64_t *slots, promoe_err *err)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    int64_t total = (int64_t)num_layers * num_experts;
+    if (errno || end == s || !(v > 0) || !isfinite(v))
+        return promoe_err_set(err, "cache size '%s': expected a fraction (0.25), a number of "
+                              "slots (256) or bytes with a unit (12GiB)", s);
+    double n;
+    if (*end) {
+        double unit = 0;
+        for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
+            if (strcasecmp(end, units[i].suffix) == 0)
+                unit = units[i].bytes;
+        if (unit == 0)
+            return promoe_err_set(err, "cache size '%s': unknown unit '%s' (B, KB, MB, GB, TB, "
+                                  "KiB, MiB, GiB, TiB)", s, end);
+        if (expert_bytes == 0)
+            return promoe_err_set(err, "cache size '%s' is in bytes, which needs a model "
+                                  "(--model) to size experts", s);
+        n = floor(v * unit / (double)expert_bytes);
+    } else if (v < 1) {
+        n = floor(v * (double)total);
+    } else {
+        if (v != floor(v))
+            return promoe_err_set(err, "cache size '%s': a number of slots must be whole "
+                                  "(fractions are below 1)", s);
+        n = v;
+    }
+    if (n < 1)
+        return promoe_err_set(err, "cache size '%s' holds no expert", s);
+    if (n > (double)total)
+        return promoe_err_set(err, "cache size '%s' (%.0f experts) is larger than the model's "
+                              "%lld experts (%d layers x %d)", s, n, (long long)total, num_layers,
+                              num_experts);
+    *slots = (int64_t)n;
+    return 0;
+}

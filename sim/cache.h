@@ -1,0 +1,46 @@
+/* cache.h - the GPU expert cache: which experts are resident, in slot
+ * pools of a global or per-layer scope, with pinning; the policy chosen by
+ * name decides victims.  Keys are layer * num_experts + expert. */
+#ifndef PROMOE_SIM_CACHE_H
+#define PROMOE_SIM_CACHE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/error.h"
+#include "policies/policy.h"
+
+typedef struct cache_config {
+    int num_layers, num_experts;
+    int64_t slots;           /* total; per-layer scope splits them evenly */
+    int per_layer;           /* 0: one global pool; 1: slots / L per layer */
+    const char *policy;      /* registry name */
+    const char *policy_options;
+    const policy_future *future; /* for offline policies, else NULL */
+} cache_config;
+
+typedef struct expert_cache expert_cache;
+
+expert_cache *cache_create(const cache_config *cfg, promoe_err *err);
+void cache_free(expert_cache *c);
+
+int cache_resident(const expert_cache *c, int key);
+/* A resident expert was used. */
+void cache_use(expert_cache *c, int key);
+/* Makes key resident, evicting the policy's victim from its pool when full.
+ * Returns 1 if loaded (*evicted = the victim or -1), 0 if every candidate
+ * is pinned so the expert cannot be cached (it is used uncached). */
+int cache_load(expert_cache *c, int key, int *evicted);
+/* Pins nest: a key pinned twice needs two unpins. */
+void cache_pin(expert_cache *c, int key);
+void cache_unpin(expert_cache *c, int key);
+int64_t cache_capacity(const expert_cache *c);
+
+/* Parses a --cache value: a fraction of all L*E experts when below 1
+ * ("0.25", rounded down), a number of slots when a whole number of at least
+ * 1 ("256"), or bytes with a unit ("12GiB", "500MB"; needs expert_bytes).
+ * Refuses sizes of no slot or more slots than the model has experts. */
+int cache_size_parse(const char *s, int num_layers, int num_experts, size_t expert_bytes,
+                     int64_t *slots, promoe_err *err);
+
+#endif

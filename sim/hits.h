@@ -1,0 +1,35 @@
+/* hits.h - replaying a trace's expert accesses against a cache, without
+ * timing (`promoe sim --hits-only`).
+ *
+ * Accesses are taken token by token, layer by layer, experts in rank order,
+ * as a plain access stream (NOTICE.md's convention): a resident expert is a
+ * hit; otherwise a miss, and the expert is loaded, evicting the policy's
+ * victim, which may be any resident expert.  (The timed simulator also pins
+ * the running layer's experts; here nothing is pinned, so the figures are
+ * those of the cache policy alone.)  Needs no model or hardware: L, E, K
+ * come from the trace.
+ */
+#ifndef PROMOE_SIM_HITS_H
+#define PROMOE_SIM_HITS_H
+
+#include <stdint.h>
+
+#include "common/error.h"
+
+typedef struct sim_hits_config {
+    const char *policy;          /* registry name */
+    const char *policy_options;  /* "k=v,..." or NULL */
+    int64_t slots;               /* cache size in experts */
+    int per_layer;               /* cache scope */
+} sim_hits_config;
+
+typedef struct sim_hits_result {
+    int64_t tokens, accesses, hits, misses, evictions;
+    int64_t slots;               /* effective capacity */
+    double hit_rate;             /* hits / accesses */
+} sim_hits_result;
+
+int sim_hits_replay(const char *trace_path, const sim_hits_config *cfg, sim_hits_result *out,
+                    promoe_err *err);
+
+#endif

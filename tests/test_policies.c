@@ -1,0 +1,201 @@
+/* Cache policies and the cache: hand-computed access sequences, scopes,
+ * pinning, --cache parsing, and NOTICE.md's hit rates on the real OLMoE
+ * trace (global LRU and Belady, no prefetch). */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "sim/cache.h"
+#include "sim/hits.h"
+#include "tests/testutil.h"
+#include "traces/trace_import.h"
+
+/* A warp-jsonl trace, one line per token, imported with E experts. */
+static const char *make_trace(const char *name, const char *lines, int experts)
+{
+    char in[128], out[128];
+    snprintf(in, sizeof in, "%s.jsonl", name);
+    snprintf(out, sizeof out, "%s.h5", name);
+    trace_import_opts o;
+    trace_import_defaults(&o);
+    o.num_experts = experts;
+    promoe_err err = {{0}};
+    const char *out_path = tu_path(out);
+    ck_assert_msg(trace_import_file("warp-jsonl", &o, tu_write_file(in, lines), out_path, NULL,
+                                    &err) == 0, "%s", err.msg);
+    return out_path;
+}
+
+static int64_t hits(const char *trace, const char *policy, int64_t slots, int per_layer)
+{
+    sim_hits_config cfg = {.policy = policy, .slots = slots, .per_layer = per_layer};
+    sim_hits_result r;
+    promoe_err err = {{0}};
+    ck_assert_msg(sim_hits_replay(trace, &cfg, &r, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(r.hits + r.misses, r.accesses);
+    return r.hits;
+}
+
+/* One layer, top-1, three experts, 2 slots; accesses 0 1 0 2 1 0.
+ *   lru:    m m h m(evict 1) m(evict 0) m(evict 2)          -> 1 hit
+ *   fifo:   m m h m(evict 0, first in) h m(evict 1)          -> 2 hits
+ *   lfu:    m m h(0 used 2x) m(evict 1) m(evict 2, 1 use) h  -> 2 hits
+ *   belady: m m h m(evict 0: next use at 5, 1's at 4) h m    -> 2 hits */
+START_TEST(hand_computed_sequences)
+{
+    const char *t = make_trace("seq",
+        "{\"tok\": 0, \"layers\": [[0]]}\n{\"tok\": 1, \"layers\": [[1]]}\n"
+        "{\"tok\": 2, \"layers\": [[0]]}\n{\"tok\": 3, \"layers\": [[2]]}\n"
+        "{\"tok\": 4, \"layers\": [[1]]}\n{\"tok\": 5, \"layers\": [[0]]}\n", 3);
+    ck_assert_int_eq(hits(t, "lru", 2, 0), 1);
+    ck_assert_int_eq(hits(t, "fifo", 2, 0), 2);
+    ck_assert_int_eq(hits(t, "lfu", 2, 0), 2);
+    ck_assert_int_eq(hits(t, "belady", 2, 0), 2);
+    /* with room for all three, every policy misses only the first use */
+    ck_assert_int_eq(hits(t, "lru", 3, 0), 3);
+    ck_assert_int_eq(hits(t, "belady", 3, 0), 3);
+}
+END_TEST
+
+/* Two layers, top-1, E = 3: layer 0 cycles 0 1 2, layer 1 always uses 0;
+ * six tokens, 4 slots.  Global: 4 distinct experts fit -> 12 - 4 = 8 hits.
+ * Per layer (2 slots each): layer 0 cycles 3 experts through 2 LRU slots
+ * and never hits; layer 1 hits 5 times -> 5. */
+START_TEST(scope_global_and_per_layer)
+{
+    const char *t = make_trace("scope",
+        "{\"tok\": 0, \"layers\": [[0], [0]]}\n{\"tok\": 1, \"layers\": [[1], [0]]}\n"
+        "{\"tok\": 2, \"layers\": [[2], [0]]}\n{\"tok\": 3, \"layers\": [[0], [0]]}\n"
+        "{\"tok\": 4, \"layers\": [[1], [0]]}\n{\"tok\": 5, \"layers\": [[2], [0]]}\n", 3);
+    ck_assert_int_eq(hits(t, "lru", 4, 0), 8);
+    ck_assert_int_eq(hits(t, "lru", 4, 1), 5);
+}
+END_TEST
+
+START_TEST(pinned_experts_are_never_evicted)
+{
+    cache_config cfg = {.num_layers = 1, .num_experts = 4, .slots = 2, .policy = "lru"};
+    promoe_err err = {{0}};
+    expert_cache *c = cache_create(&cfg, &err);
+    ck_assert_ptr_nonnull(c);
+    int ev;
+    ck_assert_int_eq(cache_load(c, 0, &ev), 1);
+    ck_assert_int_eq(cache_load(c, 1, &ev), 1);
+    cache_pin(c, 0);  /* 0 is the LRU victim, but pinned */
+    ck_assert_int_eq(cache_load(c, 2, &ev), 1);
+    ck_assert_int_eq(ev, 1);
+    cache_pin(c, 2);
+    ck_assert_int_eq(cache_load(c, 3, &ev), 0); /* everything pinned */
+    ck_assert(!cache_resident(c, 3));
+    cache_unpin(c, 0);
+    ck_assert_int_eq(cache_load(c, 3, &ev), 1);
+    ck_assert_int_eq(ev, 0);
+    ck_assert(cache_resident(c, 2) && cache_resident(c, 3) && !cache_resident(c, 0));
+    cache_free(c);
+}
+END_TEST
+
+START_TEST(bad_configurations_are_refused)
+{
+    promoe_err err = {{0}};
+    cache_config cfg = {.num_layers = 2, .num_experts = 4, .slots = 3, .policy = "mru"};
+    ck_assert_ptr_null(cache_create(&cfg, &err));
+    ck_assert_str_eq(err.msg, "unknown policy 'mru' (policies: lru, lfu, fifo, belady)");
+    cfg.policy = "belady";
+    ck_assert_ptr_null(cache_create(&cfg, &err));
+    ck_assert_msg(strstr(err.msg, "needs the trace's future"), "%s", err.msg);
+    cfg.policy = "lru";
+    cfg.policy_options = "k=2";
+    ck_assert_ptr_null(cache_create(&cfg, &err));
+    ck_assert_str_eq(err.msg, "policy lru takes no options (got 'k=2')");
+    cfg.policy_options = NULL;
+    cfg.slots = 9;
+    ck_assert_ptr_null(cache_create(&cfg, &err));
+    cfg.slots = 1;
+    cfg.per_layer = 1;
+    ck_assert_ptr_null(cache_create(&cfg, &err));
+    ck_assert_msg(strstr(err.msg, "at least one slot per layer"), "%s", err.msg);
+}
+END_TEST
+
+START_TEST(cache_sizes)
+{
+    int64_t s;
+    promoe_err err = {{0}};
+    size_t mixtral_expert = 352321536; /* 3 x 4096 x 14336 x 2 bytes */
+    ck_assert_int_eq(cache_size_parse("0.25", 16, 64, 0, &s, &err), 0);
+    ck_assert_int_eq(s, 256);
+    ck_assert_int_eq(cache_size_parse("0.1", 16, 64, 0, &s, &err), 0);
+    ck_assert_int_eq(s, 102); /* 102.4 rounded down */
+    ck_assert_int_eq(cache_size_parse("256", 16, 64, 0, &s, &err), 0);
+    ck_assert_int_eq(s, 256);
+    ck_assert_int_eq(cache_size_parse("1024", 16, 64, 0, &s, &err), 0);
+    ck_assert_int_eq(s, 1024);
+    /* 12 GiB / 336 MiB = 36.57 -> 36 experts */
+    ck_assert_int_eq(cache_size_parse("12GiB", 32, 8, mixtral_expert, &s, &err), 0);
+    ck_assert_int_eq(s, 36);
+    ck_assert_int_eq(cache_size_parse("12gb", 32, 8, mixtral_expert, &s, &err), 0);
+    ck_assert_int_eq(s, 34); /* 12e9 / 352321536 = 34.06 */
+    ck_assert_int_eq(cache_size_parse("1025", 16, 64, 0, &s, &err), -1);
+    ck_assert_msg(strstr(err.msg, "larger than the model's 1024 experts"), "%s", err.msg);
+    ck_assert_int_eq(cache_size_parse("100GiB", 32, 8, mixtral_expert, &s, &err), -1);
+    ck_assert_int_eq(cache_size_parse("12GiB", 32, 8, 0, &s, &err), -1);
+    ck_assert_msg(strstr(err.msg, "needs a model"), "%s", err.msg);
+    ck_assert_int_eq(cache_size_parse("1.5", 16, 64, 0, &s, &err), -1);
+    ck_assert_msg(strstr(err.msg, "must be whole"), "%s", err.msg);
+    ck_assert_int_eq(cache_size_parse("0.0001", 16, 64, 0, &s, &err), -1);
+    ck_assert_msg(strstr(err.msg, "holds no expert"), "%s", err.msg);
+    ck_assert_int_eq(cache_size_parse("5XB", 16, 64, 1, &s, &err), -1);
+    ck_assert_msg(strstr(err.msg, "unknown unit 'XB'"), "%s", err.msg);
+    ck_assert_int_eq(cache_size_parse("lots", 16, 64, 0, &s, &err), -1);
+    ck_assert_int_eq(cache_size_parse("-3", 16, 64, 0, &s, &err), -1);
+}
+END_TEST
+
+/* NOTICE.md: global cache of (layer, expert) slots, no prefetch, accesses
+ * token by token, layer by layer, ids in file order. */
+START_TEST(olmoe_hit_rates_match_notice)
+{
+    char in[1024];
+    snprintf(in, sizeof in, "%s/olmoe-1b-7b-decode-299.jsonl", tu_shared_data());
+    trace_import_opts o;
+    trace_import_defaults(&o);
+    o.num_experts = 64;
+    promoe_err err = {{0}};
+    const char *t = tu_path("olmoe.h5");
+    ck_assert_msg(trace_import_file("warp-jsonl", &o, in, t, NULL, &err) == 0, "%s", err.msg);
+    static const struct { const char *policy; int64_t slots; double rate; } want[] = {
+        {"lru", 256, 0.5650}, {"lru", 512, 0.7842}, {"lru", 102, 0.0},
+        {"belady", 256, 0.7664}, {"belady", 512, 0.9131}, {"belady", 102, 0.5408},
+    };
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        sim_hits_config cfg = {.policy = want[i].policy, .slots = want[i].slots};
+        sim_hits_result r;
+        ck_assert_msg(sim_hits_replay(t, &cfg, &r, &err) == 0, "%s", err.msg);
+        ck_assert_int_eq(r.accesses, 299 * 16 * 8);
+        ck_assert_msg(fabs(r.hit_rate - want[i].rate) < 0.00005, "%s at %lld slots: %.6f, NOTICE %.4f",
+                      want[i].policy, (long long)want[i].slots, r.hit_rate, want[i].rate);
+    }
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("cache policies");
+    TCase *tc = tcase_create("core");
+    tcase_add_test(tc, hand_computed_sequences);
+    tcase_add_test(tc, scope_global_and_per_layer);
+    tcase_add_test(tc, pinned_experts_are_never_evicted);
+    tcase_add_test(tc, bad_configurations_are_refused);
+    tcase_add_test(tc, cache_sizes);
+    suite_add_tcase(s, tc);
+    if (!tu_shared_data()) {
+        fprintf(stderr, "../shared/data is absent: NOTICE.md's hit rates cannot be checked\n");
+        int rc = tu_run(s);
+        return rc ? rc : 77;
+    }
+    TCase *real = tcase_create("shared data");
+    tcase_add_test(real, olmoe_hit_rates_match_notice);
+    suite_add_tcase(s, real);
+    return tu_run(s);
+}

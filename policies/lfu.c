@@ -2,29 +2,21 @@
  * uses since it was loaded; ties go to the least recently used. */
 #include <stdlib.h>
 
-#include "policies/key_list.h"
-#include "policies/policy.h"
+#include "policies/list_policy.h"
 
 typedef struct lfu {
-    key_list order;   /* recency order, front = least recent */
+    list_policy base; /* recency order, front = least recent */
     int64_t *uses;    /* [num_keys] uses while resident */
-    const uint8_t *pinned;
 } lfu;
 
 static void *lfu_create(const policy_env *env, const char *options, promoe_err *err)
 {
-    if (policy_no_options("lfu", options, err) < 0)
-        return NULL;
-    lfu *s = calloc(1, sizeof *s);
-    if (!s || key_list_init(&s->order, env->num_keys) < 0 ||
-        !(s->uses = calloc((size_t)env->num_keys, sizeof *s->uses))) {
-        if (s)
-            key_list_free(&s->order);
-        free(s);
+    lfu *s = list_policy_create(env, "lfu", options, sizeof *s, err);
+    if (s && !(s->uses = calloc((size_t)env->num_keys, sizeof *s->uses))) {
+        list_policy_destroy(s);
         promoe_err_set(err, "out of memory");
         return NULL;
     }
-    s->pinned = env->pinned;
     return s;
 }
 
@@ -32,34 +24,31 @@ static void lfu_access(void *st, int key)
 {
     lfu *s = st;
     s->uses[key]++;
-    key_list_move_to_back(&s->order, key);
+    list_policy_move_to_back(st, key);
 }
 
 static void lfu_insert(void *st, int key)
 {
     lfu *s = st;
     s->uses[key] = 1;
-    key_list_push_back(&s->order, key);
+    list_policy_push_back(st, key);
 }
-
-static void lfu_remove(void *st, int key) { key_list_remove(&((lfu *)st)->order, key); }
 
 static int lfu_victim(void *st)
 {
     lfu *s = st;
+    const key_list *order = &s->base.order;
     int best = -1;
-    for (int k = key_list_first(&s->order); k >= 0; k = key_list_after(&s->order, k))
-        if (!s->pinned[k] && (best < 0 || s->uses[k] < s->uses[best]))
+    for (int k = key_list_first(order); k >= 0; k = key_list_after(order, k))
+        if (!s->base.env->pinned[k] && (best < 0 || s->uses[k] < s->uses[best]))
             best = k;
     return best;
 }
 
 static void lfu_destroy(void *st)
 {
-    lfu *s = st;
-    key_list_free(&s->order);
-    free(s->uses);
-    free(s);
+    free(((lfu *)st)->uses);
+    list_policy_destroy(st);
 }
 
 const cache_policy_ops policy_lfu = {
@@ -68,7 +57,7 @@ const cache_policy_ops policy_lfu = {
     .create = lfu_create,
     .on_access = lfu_access,
     .on_insert = lfu_insert,
-    .on_remove = lfu_remove,
+    .on_remove = list_policy_remove,
     .choose_victim = lfu_victim,
     .destroy = lfu_destroy,
 };

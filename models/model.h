@@ -3,7 +3,8 @@
  * A preset is an INI file (models/NAME.ini, installed under
  * $(pkgdatadir)/models) with one [model] section giving the shapes that
  * decide routing (layers, experts, top-k) and costs (widths, precision).
- * Users add models by adding files, or by passing a path to --model.
+ * Users add models by adding files, or by passing a path to --model
+ * (common/preset.h says where presets are found).
  */
 #ifndef PROMOE_MODELS_MODEL_H
 #define PROMOE_MODELS_MODEL_H

@@ -1,0 +1,63 @@
+#include "sim/cost.h"
+
+static double fmax2(double a, double b) { return a > b ? a : b; }
+
+double cost_gpu_s(const cost_model *c, double flops, double bytes)
+{
+    return c->hw.gpu_op_us * 1e-6 +
+           fmax2(flops / (c->hw.gpu_tflops * 1e12), bytes / (c->hw.gpu_mem_gbps * 1e9));
+}
+
+double cost_cpu_s(const cost_model *c, double flops, double bytes)
+{
+    return fmax2(flops / (c->hw.cpu_gflops * 1e9), bytes / (c->hw.cpu_mem_gbps * 1e9));
+}
+
+double cost_transfer_s(const cost_model *c, double bytes)
+{
+    return c->hw.pcie_latency_us * 1e-6 + bytes / (c->hw.pcie_gbps * 1e9);
+}
+
+double cost_expert_flops(const cost_model *c, int tokens)
+{
+    return 6.0 * c->model.hidden_size * (double)c->model.expert_ffn_dim * tokens;
+}
+
+double cost_expert_bytes_moved(const cost_model *c, int tokens)
+{
+    double d = c->model.hidden_size, f = c->model.expert_ffn_dim;
+    return (double)model_expert_bytes(&c->model) + tokens * (2 * d + 2 * f) * 2;
+}
+
+double cost_expert_s(const cost_model *c, int tokens)
+{
+    return cost_gpu_s(c, cost_expert_flops(c, tokens), cost_expert_bytes_moved(c, tokens));
+}
+
+double cost_expert_cpu_s(const cost_model *c, int tokens)
+{
+    return cost_cpu_s(c, cost_expert_flops(c, tokens), cost_expert_bytes_moved(c, tokens));
+}
+
+double cost_attention_s(const cost_model *c, int tokens, int context)
+{
+    const model_desc *m = &c->model;
+    double d = m->hidden_size, w = m->head_dim, h = m->num_heads, g = m->num_kv_heads;
+    double params = d * w * (2 * h + 2 * g);
+    double flops = 2 * params * tokens + 4 * h * w * tokens * (context + (tokens + 1) / 2.0);
+    double bytes = params * m->bits_per_weight / 8 + (double)(context + tokens) * 2 * g * w * 2 +
+                   tokens * 2 * d * 2;
+    return cost_gpu_s(c, flops, bytes);
+}
+
+double cost_router_s(const cost_model *c, int tokens)
+{
+    const model_desc *m = &c->model;
+    double d = m->hidden_size, e = m->num_experts;
+    return cost_gpu_s(c, 2 * d * e * tokens, d * e * m->bits_per_weight / 8 + tokens * (d + e) * 2);
+}
+
+double cost_expert_load_s(const cost_model *c)
+{
+    return cost_transfer_s(c, (double)model_expert_bytes(&c->model));
+}

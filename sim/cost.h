@@ -1,0 +1,43 @@
+/* cost.h - how long each step takes: the analytic cost model.
+ *
+ * Every GPU step is a roofline: gpu_op_us + max(FLOPs / peak rate, bytes /
+ * memory bandwidth); a copy is pcie_latency_us + bytes / pcie bandwidth; a
+ * step on the CPU uses the host's rate and bandwidth with no fixed cost.
+ * Weights take bits_per_weight; activations and the KV cache are fp16.
+ *   expert (SwiGLU, d x f, three matrices):  FLOPs 6 d f per token;
+ *     bytes 3 d f bits/8 + tokens (2d + 2f) 2
+ *   attention (h heads, g KV heads of width w, c cached tokens):
+ *     weights P = d w (2h + 2g); FLOPs 2 P t + 4 h w t (c + (t+1)/2);
+ *     bytes P bits/8 + (c + t) 2 g w 2 + t 2d 2
+ *   router: FLOPs 2 d E per token; bytes d E bits/8 + t (d + E) 2
+ * All times are in seconds.
+ */
+#ifndef PROMOE_SIM_COST_H
+#define PROMOE_SIM_COST_H
+
+#include <stddef.h>
+
+#include "hardware/hardware.h"
+#include "models/model.h"
+
+typedef struct cost_model {
+    model_desc model;
+    hw_desc hw;
+} cost_model;
+
+double cost_gpu_s(const cost_model *c, double flops, double bytes);
+double cost_cpu_s(const cost_model *c, double flops, double bytes);
+double cost_transfer_s(const cost_model *c, double bytes);
+
+double cost_expert_flops(const cost_model *c, int tokens);
+double cost_expert_bytes_moved(const cost_model *c, int tokens);
+/* One routed expert applied to `tokens` tokens, on the GPU / on the CPU. */
+double cost_expert_s(const cost_model *c, int tokens);
+double cost_expert_cpu_s(const cost_model *c, int tokens);
+/* Attention for `tokens` new tokens after `context` cached ones. */
+double cost_attention_s(const cost_model *c, int tokens, int context);
+double cost_router_s(const cost_model *c, int tokens);
+/* Copying one expert's weights to the GPU. */
+double cost_expert_load_s(const cost_model *c);
+
+#endif

@@ -57,6 +57,16 @@ double cost_router_s(const cost_model *c, int tokens)
     return cost_gpu_s(c, 2 * d * e * tokens, d * e * m->bits_per_weight / 8 + tokens * (d + e) * 2);
 }
 
+double cost_shared_experts_s(const cost_model *c, int tokens)
+{
+    const model_desc *m = &c->model;
+    if (m->num_shared_experts < 1)
+        return 0.0;
+    double d = m->hidden_size, f = (double)m->num_shared_experts * m->shared_ffn_dim;
+    return cost_gpu_s(c, 6 * d * f * tokens,
+                      3 * d * f * m->bits_per_weight / 8 + tokens * (2 * d + 2 * f) * 2);
+}
+
 double cost_expert_load_s(const cost_model *c)
 {
     return cost_transfer_s(c, (double)model_expert_bytes(&c->model));

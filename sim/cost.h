@@ -10,6 +10,8 @@
  *     weights P = d w (2h + 2g); FLOPs 2 P t + 4 h w t (c + (t+1)/2);
  *     bytes P bits/8 + (c + t) 2 g w 2 + t 2d 2
  *   router: FLOPs 2 d E per token; bytes d E bits/8 + t (d + E) 2
+ *   shared experts (always resident): as one SwiGLU of width
+ *     num_shared_experts x shared_ffn_dim
  * All times are in seconds.
  */
 #ifndef PROMOE_SIM_COST_H
@@ -37,6 +39,8 @@ double cost_expert_cpu_s(const cost_model *c, int tokens);
 /* Attention for `tokens` new tokens after `context` cached ones. */
 double cost_attention_s(const cost_model *c, int tokens, int context);
 double cost_router_s(const cost_model *c, int tokens);
+/* The always-active shared experts of one layer (0 if the model has none). */
+double cost_shared_experts_s(const cost_model *c, int tokens);
 /* Copying one expert's weights to the GPU. */
 double cost_expert_load_s(const cost_model *c);
 

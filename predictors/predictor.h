@@ -1,0 +1,74 @@
+/* predictor.h - expert predictors: a table of operations and a registry.
+ *
+ * A predictor sees what a real system would have at that moment: the
+ * simulator calls observe() after a layer's router has run, with that
+ * layer's chosen experts (and gate weights and the hidden state entering the
+ * layer, when the trace has them), and predict() for a layer not yet run:
+ * a later layer of the current iteration (ahead = 0) or a layer of the next
+ * one (ahead = 1).  Only predictors marked needs_future (the oracle, an
+ * upper bound that says so in its name) get a view of the trace's future.
+ * Adding a predictor means one new file and one line in predictors/predictor.c.
+ */
+#ifndef PROMOE_PREDICTORS_PREDICTOR_H
+#define PROMOE_PREDICTORS_PREDICTOR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/error.h"
+
+/* The trace's future, for oracle predictors: the experts chosen at `layer`
+ * by the tokens of the iteration `ahead` iterations from the current one.
+ * Returns the number of tokens (ids is [n][K], -1 = missing), 0 if there is
+ * no such iteration. */
+typedef struct predictor_future {
+    size_t (*experts)(void *ctx, int ahead, int layer, const int16_t **ids);
+    void *ctx;
+} predictor_future;
+
+typedef struct predictor_env {
+    int num_layers, num_experts, top_k, hidden_dim;
+    unsigned long seed;
+    const predictor_future *future; /* NULL unless the predictor needs_future */
+} predictor_env;
+
+/* What the model just computed at one layer of the current iteration. */
+typedef struct predictor_obs {
+    int layer;
+    size_t num_tokens;
+    const int32_t *request, *position;
+    const int16_t *experts;  /* [n][K], -1 = missing */
+    const float *weights;    /* [n][K] or NULL */
+    const float *hidden;     /* [n][D] entering the layer, or NULL */
+} predictor_obs;
+
+typedef struct predictor_ops {
+    const char *name;
+    const char *summary;
+    int needs_future;
+    /* options: "k=v,k=v" (may be empty) */
+    void *(*create)(const predictor_env *env, const char *options, promoe_err *err);
+    /* A new iteration begins (the next one becomes the current one). */
+    void (*begin_iteration)(void *st);
+    void (*observe)(void *st, const predictor_obs *obs);
+    /* Scores for every expert of `layer` in the iteration `ahead` from now
+     * (0 or 1); higher is likelier, 0 means not expected. */
+    void (*predict)(void *st, int ahead, int layer, double *scores);
+    void (*destroy)(void *st);
+} predictor_ops;
+
+const predictor_ops *predictor_find(const char *name);
+const char *predictor_names(void);
+extern const predictor_ops *const predictor_registry[];
+
+/* Splits "NAME[:OPTIONS]" into name (copied into buf) and options. */
+const char *predictor_split_spec(const char *spec, char *name, size_t len);
+
+/* Reads "key=value" pairs of a comma-separated option string: calls
+ * on_option for each; messages name the predictor. */
+int predictor_parse_options(const char *who, const char *options,
+                            int (*on_option)(void *ctx, const char *key, const char *value,
+                                             promoe_err *err),
+                            void *ctx, promoe_err *err);
+
+#endif

@@ -1,0 +1,190 @@
+#include "sim/copy_engine.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct task {
+    int key, rank;
+    uint64_t seq;
+} task;
+
+/* A small queue kept in order; tasks number at most the keys. */
+typedef struct task_queue {
+    task *items;
+    int n;
+} task_queue;
+
+struct copy_engine {
+    int num_keys, chunks, preempt;
+    int64_t chunk_ns;
+    double chunk_bytes;
+    uint8_t *state;        /* 0 idle, 1 queued, 2 in flight */
+    uint8_t *priority;     /* [key] */
+    int16_t *done;         /* [key] chunks copied */
+    task_queue high, low;
+    int current;           /* key in flight, or -1 */
+    uint64_t seq;
+    copy_stats stats;
+};
+
+copy_engine *copy_engine_create(int num_keys, int chunks, int64_t chunk_ns, double chunk_bytes,
+                                int preempt)
+{
+    copy_engine *ce = calloc(1, sizeof *ce);
+    if (!ce)
+        return NULL;
+    ce->num_keys = num_keys;
+    ce->chunks = chunks < 1 ? 1 : chunks;
+    ce->chunk_ns = chunk_ns;
+    ce->chunk_bytes = chunk_bytes;
+    ce->preempt = preempt;
+    ce->current = -1;
+    ce->state = calloc((size_t)num_keys, 1);
+    ce->priority = calloc((size_t)num_keys, 1);
+    ce->done = calloc((size_t)num_keys, sizeof *ce->done);
+    ce->high.items = malloc((size_t)num_keys * sizeof(task));
+    ce->low.items = malloc((size_t)num_keys * sizeof(task));
+    if (!ce->state || !ce->priority || !ce->done || !ce->high.items || !ce->low.items) {
+        copy_engine_free(ce);
+        return NULL;
+    }
+    return ce;
+}
+
+void copy_engine_free(copy_engine *ce)
+{
+    if (!ce)
+        return;
+    free(ce->state);
+    free(ce->priority);
+    free(ce->done);
+    free(ce->high.items);
+    free(ce->low.items);
+    free(ce);
+}
+
+/* Inserts keeping (rank, seq) order; HIGH and FIFO tasks all have rank 0. */
+static void enqueue(task_queue *tq, task t)
+{
+    int i = tq->n++;
+    while (i > 0 && (tq->items[i - 1].rank > t.rank ||
+                     (tq->items[i - 1].rank == t.rank && tq->items[i - 1].seq > t.seq))) {
+        tq->items[i] = tq->items[i - 1];
+        i--;
+    }
+    tq->items[i] = t;
+}
+
+static int remove_key(task_queue *tq, int key, task *out)
+{
+    for (int i = 0; i < tq->n; i++)
+        if (tq->items[i].key == key) {
+            if (out)
+                *out = tq->items[i];
+            memmove(&tq->items[i], &tq->items[i + 1], (size_t)(tq->n - i - 1) * sizeof(task));
+            tq->n--;
+            return 1;
+        }
+    return 0;
+}
+
+static task pop_front(task_queue *tq)
+{
+    task t = tq->items[0];
+    memmove(&tq->items[0], &tq->items[1], (size_t)(tq->n - 1) * sizeof(task));
+    tq->n--;
+    return t;
+}
+
+static void start_chunk(copy_engine *ce, event_queue *q, int64_t now, int key)
+{
+    ce->current = key;
+    ce->state[key] = 2;
+    event_queue_push(q, now + ce->chunk_ns, COPY_EVENT_CHUNK_DONE, key, 0);
+}
+
+/* Picks what the engine copies next, at time now, when it is free. */
+static void start_next(copy_engine *ce, event_queue *q, int64_t now)
+{
+    int cur = ce->current;
+    if (cur >= 0) {
+        /* between chunks of an unfinished copy */
+        if (ce->preempt && ce->priority[cur] == COPY_LOW && ce->high.n > 0) {
+            task back = {cur, -1, 0}; /* to the front of the LOW queue */
+            enqueue(&ce->low, back);
+            ce->state[cur] = 1;
+            ce->stats.preemptions++;
+        } else {
+            start_chunk(ce, q, now, cur);
+            return;
+        }
+    }
+    ce->current = -1;
+    task_queue *from = ce->high.n > 0 ? &ce->high : ce->low.n > 0 ? &ce->low : NULL;
+    if (from)
+        start_chunk(ce, q, now, pop_front(from).key);
+}
+
+int copy_engine_submit(copy_engine *ce, event_queue *q, int64_t now, int key, int priority,
+                       int rank)
+{
+    if (ce->state[key])
+        return 0;
+    ce->state[key] = 1;
+    ce->priority[key] = (uint8_t)priority;
+    ce->done[key] = 0;
+    /* without preemption everything waits in one FIFO */
+    int high = !ce->preempt || priority == COPY_HIGH;
+    task t = {key, high ? 0 : rank, ce->seq++};
+    enqueue(high ? &ce->high : &ce->low, t);
+    if (ce->current < 0)
+        start_next(ce, q, now);
+    return 0;
+}
+
+void copy_engine_promote(copy_engine *ce, int key)
+{
+    if (!ce->state[key] || ce->priority[key] == COPY_HIGH)
+        return;
+    ce->priority[key] = COPY_HIGH;
+    task t;
+    if (ce->preempt && ce->state[key] == 1 && remove_key(&ce->low, key, &t)) {
+        t.rank = 0;
+        t.seq = ce->seq++;
+        enqueue(&ce->high, t);
+    }
+}
+
+int copy_engine_cancel(copy_engine *ce, int key)
+{
+    if (ce->state[key] != 1 || ce->done[key] > 0)
+        return 0;
+    if (!remove_key(&ce->high, key, NULL) && !remove_key(&ce->low, key, NULL))
+        return 0;
+    ce->state[key] = 0;
+    ce->stats.cancelled++;
+    return 1;
+}
+
+int copy_engine_pending(const copy_engine *ce, int key) { return ce->state[key] != 0; }
+int copy_engine_chunks_done(const copy_engine *ce, int key) { return ce->done[key]; }
+
+int copy_engine_on_event(copy_engine *ce, event_queue *q, const sim_event *ev)
+{
+    if (ev->kind != COPY_EVENT_CHUNK_DONE)
+        return -1;
+    int key = ev->a, finished = -1;
+    ce->stats.chunks++;
+    ce->stats.bytes += ce->chunk_bytes;
+    ce->stats.busy_ns += ce->chunk_ns;
+    if (++ce->done[key] == ce->chunks) {
+        ce->state[key] = 0;
+        ce->current = -1;
+        ce->stats.copies++;
+        finished = key;
+    }
+    start_next(ce, q, ev->time_ns);
+    return finished;
+}
+
+const copy_stats *copy_engine_stats(const copy_engine *ce) { return &ce->stats; }

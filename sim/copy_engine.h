@@ -1,0 +1,57 @@
+/* copy_engine.h - the PCIe host-to-device copy engine: one copy at a time,
+ * each expert moved in `chunks` pieces (1 = unchunked).
+ *
+ * With preempt off, tasks run in the order submitted.  With preempt on,
+ * demand (HIGH) tasks run before predictions (LOW), LOW tasks run lowest
+ * rank first, and a HIGH task submitted while a LOW copy is in flight
+ * starts at the end of the current chunk: the LOW copy goes back to the
+ * front of its queue with the chunks it has (a preemption).  Promoting a
+ * queued LOW task makes it HIGH.  Chunk completions are events in the
+ * simulator's queue; the engine tells which expert finished.
+ */
+#ifndef PROMOE_SIM_COPY_ENGINE_H
+#define PROMOE_SIM_COPY_ENGINE_H
+
+#include <stdint.h>
+
+#include "sim/event_queue.h"
+
+enum copy_priority { COPY_LOW = 0, COPY_HIGH = 1 };
+enum { COPY_EVENT_CHUNK_DONE = 1 }; /* event kind the engine schedules */
+
+typedef struct copy_stats {
+    int64_t copies;        /* experts fully copied */
+    int64_t chunks;
+    double bytes;
+    int64_t busy_ns;
+    int64_t preemptions;   /* LOW copies interrupted between chunks */
+    int64_t cancelled;     /* queued tasks withdrawn */
+} copy_stats;
+
+typedef struct copy_engine copy_engine;
+
+/* chunk_ns: time of one chunk (latency included); chunk_bytes: its size. */
+copy_engine *copy_engine_create(int num_keys, int chunks, int64_t chunk_ns, double chunk_bytes,
+                                int preempt);
+void copy_engine_free(copy_engine *ce);
+
+/* Queues a copy of key at time now (the engine's events before now must
+ * have been handled).  No effect if key is already queued or in flight. */
+int copy_engine_submit(copy_engine *ce, event_queue *q, int64_t now, int key, int priority,
+                       int rank);
+/* Makes a queued or in-flight LOW task HIGH. */
+void copy_engine_promote(copy_engine *ce, int key);
+/* Withdraws a queued task that has not started; returns 1 if it did. */
+int copy_engine_cancel(copy_engine *ce, int key);
+/* 1 if key is queued or being copied. */
+int copy_engine_pending(const copy_engine *ce, int key);
+/* Chunks of key already copied (for reordering partly loaded experts). */
+int copy_engine_chunks_done(const copy_engine *ce, int key);
+
+/* Handles a COPY_EVENT_CHUNK_DONE event at its time; returns the key whose
+ * copy finished, or -1. */
+int copy_engine_on_event(copy_engine *ce, event_queue *q, const sim_event *ev);
+
+const copy_stats *copy_engine_stats(const copy_engine *ce);
+
+#endif

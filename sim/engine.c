@@ -1,0 +1,624 @@
+#include "sim/engine.h"
+
+#include <gsl/gsl_sort.h>
+#include <gsl/gsl_statistics_double.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/topk.h"
+#include "sim/cache.h"
+#include "sim/copy_engine.h"
+#include "sim/event_queue.h"
+#include "traces/trace.h"
+
+enum { EV_PREFETCH = 2 }; /* events besides the copy engine's */
+
+enum expert_state { ABSENT, LOADING, READY, STREAMING, STREAMED };
+
+/* A copy of one iteration's tokens (the reader's buffers move on). */
+typedef struct iter_buf {
+    int valid;
+    int32_t id;
+    size_t n, cap;
+    int32_t *request, *position;
+    uint8_t *phase;
+    int16_t *experts;  /* [n][L][K] */
+} iter_buf;
+
+/* Experts a prediction chose, waiting for the predictor's CPU time. */
+typedef struct prefetch_set {
+    int rank;          /* layers from the start of the current iteration */
+    int count;
+    int *keys;
+} prefetch_set;
+
+typedef struct engine {
+    const sim_config *cfg;
+    sim_result *r;
+    int L, E, K, limit;
+    expert_cache *cache;
+    copy_engine *ce;
+    event_queue q;
+    uint8_t *state, *from_prefetch;
+    int64_t *ready_ns;
+    const predictor_ops *pops;
+    void *pst;
+    predictor_future future;
+    iter_buf it[2];        /* current and next */
+    int cur;
+    int16_t *layer_ids[2]; /* scratch for the future view, [n][K] */
+    size_t layer_cap[2];
+    int16_t *obs_ids;      /* the observed layer's experts, [n][K] */
+    size_t obs_cap;
+    int64_t gpu_ns, cpu_free_ns;
+    int *need, *need_count, n_need, *order;
+    double *scores;
+    int *ranked;
+    prefetch_set *sets;
+    int n_sets, cap_sets;
+    int64_t *tpot, *ttft;
+    size_t n_tpot, cap_tpot, n_ttft, cap_ttft;
+} engine;
+
+void sim_config_defaults(sim_config *c)
+{
+    memset(c, 0, sizeof *c);
+    c->policy = "lru";
+    c->predictor = "none";
+    c->stride = 1;
+    c->chunks = 1;
+    c->seed = 1;
+}
+
+static int push_sample(int64_t **a, size_t *n, size_t *cap, int64_t v)
+{
+    if (*n == *cap) {
+        size_t c = *cap ? 2 * *cap : 1024;
+        int64_t *b = realloc(*a, c * sizeof *b);
+        if (!b)
+            return -1;
+        *a = b;
+        *cap = c;
+    }
+    (*a)[(*n)++] = v;
+    return 0;
+}
+
+static int iter_copy(iter_buf *b, const trace_iteration *it, size_t lk)
+{
+    if (it->num_tokens > b->cap) {
+        size_t c = it->num_tokens;
+        void *p1 = realloc(b->request, c * sizeof *b->request);
+        if (p1) b->request = p1;
+        void *p2 = realloc(b->position, c * sizeof *b->position);
+        if (p2) b->position = p2;
+        void *p3 = realloc(b->phase, c);
+        if (p3) b->phase = p3;
+        void *p4 = realloc(b->experts, c * lk * sizeof *b->experts);
+        if (p4) b->experts = p4;
+        if (!p1 || !p2 || !p3 || !p4)
+            return -1;
+        b->cap = c;
+    }
+    b->n = it->num_tokens;
+    b->id = it->id;
+    memcpy(b->request, it->request, b->n * sizeof *b->request);
+    memcpy(b->position, it->position, b->n * sizeof *b->position);
+    memcpy(b->phase, it->phase, b->n);
+    memcpy(b->experts, it->experts, b->n * lk * sizeof *b->experts);
+    b->valid = 1;
+    return 0;
+}
+
+static void iter_free(iter_buf *b)
+{
+    free(b->request);
+    free(b->position);
+    free(b->phase);
+    free(b->experts);
+}
+
+/* Copies one layer of an iteration's experts into *buf as [n][K]. */
+static const int16_t *layer_slice(const engine *e, const iter_buf *b, int layer, int16_t **buf,
+                                  size_t *cap)
+{
+    if (b->n > *cap) {
+        int16_t *p = realloc(*buf, b->n * (size_t)e->K * sizeof *p);
+        if (!p)
+            return NULL;
+        *buf = p;
+        *cap = b->n;
+    }
+    for (size_t t = 0; t < b->n; t++)
+        memcpy(*buf + t * (size_t)e->K, b->experts + (t * (size_t)e->L + (size_t)layer) * (size_t)e->K,
+               (size_t)e->K * sizeof(int16_t));
+    return *buf;
+}
+
+/* The oracle's view: layer `layer` of the current (ahead 0) or next
+ * iteration. */
+static size_t future_experts(void *ctx, int ahead, int layer, const int16_t **ids)
+{
+    engine *e = ctx;
+    if (ahead < 0 || ahead > 1 || layer < 0 || layer >= e->L)
+        return 0;
+    iter_buf *b = &e->it[ahead == 0 ? e->cur : 1 - e->cur];
+    if (!b->valid || !(*ids = layer_slice(e, b, layer, &e->layer_ids[ahead], &e->layer_cap[ahead])))
+        return 0;
+    return b->n;
+}
+
+static void evict(engine *e, int victim)
+{
+    if (victim < 0)
+        return;
+    if (e->from_prefetch[victim])
+        e->r->prefetch_wasted++;
+    e->from_prefetch[victim] = 0;
+    e->state[victim] = ABSENT;
+    e->r->evictions++;
+}
+
+static void on_copy_done(engine *e, int key, int64_t t)
+{
+    if (e->state[key] == LOADING) {
+        e->state[key] = READY;
+        cache_unpin(e->cache, key); /* the pin that held the slot while filling */
+    } else if (e->state[key] == STREAMING) {
+        e->state[key] = STREAMED;
+    }
+    e->ready_ns[key] = t;
+}
+
+static int submit_prefetch_set(engine *e, int64_t now, const prefetch_set *s);
+
+/* Handles one event. */
+static int handle(engine *e, const sim_event *ev)
+{
+    if (ev->kind == COPY_EVENT_CHUNK_DONE) {
+        int key = copy_engine_on_event(e->ce, &e->q, ev);
+        if (key >= 0)
+            on_copy_done(e, key, ev->time_ns);
+        return 0;
+    }
+    return submit_prefetch_set(e, ev->time_ns, &e->sets[ev->a]);
+}
+
+static int run_until(engine *e, int64_t t)
+{
+    sim_event ev;
+    while (event_queue_peek(&e->q) && event_queue_peek(&e->q)->time_ns <= t) {
+        event_queue_pop(&e->q, &ev);
+        if (handle(e, &ev) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* Runs events until key can be computed; returns the time it could. */
+static int64_t wait_ready(engine *e, int key)
+{
+    sim_event ev;
+    while (e->state[key] != READY && e->state[key] != STREAMED && event_queue_pop(&e->q, &ev))
+        handle(e, &ev);
+    return e->ready_ns[key];
+}
+
+static int submit_prefetch_set(engine *e, int64_t now, const prefetch_set *s)
+{
+    for (int i = 0; i < s->count; i++) {
+        int key = s->keys[i], victim;
+        if (e->state[key] == READY) {
+            cache_use(e->cache, key); /* a queued prefetch counts as a use */
+            continue;
+        }
+        if (e->state[key] != ABSENT)
+            continue;
+        if (!cache_load(e->cache, key, &victim))
+            continue; /* every slot is pinned: the prediction is dropped */
+        evict(e, victim);
+        e->state[key] = LOADING;
+        e->from_prefetch[key] = 1;
+        cache_pin(e->cache, key);
+        copy_engine_submit(e->ce, &e->q, now, key, COPY_LOW, s->rank);
+        e->r->prefetch_issued++;
+    }
+    return 0;
+}
+
+/* Asks the predictor about layer `target` (counted from the start of the
+ * current iteration) and schedules the prefetch after its CPU time. */
+static int predict_and_schedule(engine *e, int target)
+{
+    int ahead = target / e->L, layer = target % e->L;
+    if (ahead > 1 || (ahead == 1 && !e->it[1 - e->cur].valid))
+        return 0;
+    e->pops->predict(e->pst, ahead, layer, e->scores);
+    int n = 0;
+    for (int x = 0; x < e->E; x++)
+        n += e->scores[x] > 0;
+    if (n == 0)
+        return 0;
+    if (n > e->limit)
+        n = e->limit;
+    topk_select(e->scores, e->E, n, e->ranked);
+    if (e->n_sets == e->cap_sets) {
+        int c = e->cap_sets ? 2 * e->cap_sets : 64;
+        prefetch_set *p = realloc(e->sets, (size_t)c * sizeof *p);
+        if (!p)
+            return -1;
+        for (int i = e->cap_sets; i < c; i++)
+            p[i].keys = NULL;
+        e->sets = p;
+        e->cap_sets = c;
+    }
+    prefetch_set *s = &e->sets[e->n_sets];
+    int *keys = realloc(s->keys, (size_t)e->E * sizeof *keys);
+    if (!keys)
+        return -1;
+    s->keys = keys;
+    s->rank = target;
+    s->count = n;
+    for (int i = 0; i < n; i++)
+        s->keys[i] = layer * e->E + e->ranked[i];
+    int64_t start = e->cpu_free_ns > e->gpu_ns ? e->cpu_free_ns : e->gpu_ns;
+    e->cpu_free_ns = start + sim_ns(e->cfg->predictor_us * 1e-6);
+    if (e->cpu_free_ns == e->gpu_ns) /* no CPU time: submit now */
+        return submit_prefetch_set(e, e->gpu_ns, s);
+    return event_queue_push(&e->q, e->cpu_free_ns, EV_PREFETCH, e->n_sets++, 0);
+}
+
+/* Gathers the union of one layer's experts with token counts. */
+static void gather(engine *e, const iter_buf *b, int layer)
+{
+    e->n_need = 0;
+    for (size_t t = 0; t < b->n; t++) {
+        const int16_t *row = b->experts + (t * (size_t)e->L + (size_t)layer) * (size_t)e->K;
+        for (int k = 0; k < e->K; k++) {
+            if (row[k] < 0)
+                continue;
+            int key = layer * e->E + row[k], j;
+            for (j = 0; j < e->n_need && e->need[j] != key; j++)
+                ;
+            if (j == e->n_need) {
+                e->need[e->n_need] = key;
+                e->need_count[e->n_need++] = 0;
+            }
+            e->need_count[j]++;
+        }
+    }
+}
+
+static void demand(engine *e, int key)
+{
+    sim_result *r = e->r;
+    r->demands++;
+    if (e->state[key] == READY) {
+        r->hits++;
+        cache_use(e->cache, key);
+        r->prefetch_useful += e->from_prefetch[key];
+    } else if (e->state[key] == LOADING) {
+        r->late_hits++;
+        r->prefetch_late += e->from_prefetch[key];
+        r->prefetch_useful += e->from_prefetch[key];
+        cache_use(e->cache, key);
+        copy_engine_promote(e->ce, key);
+    } else {
+        int victim;
+        r->misses++;
+        if (cache_load(e->cache, key, &victim)) {
+            evict(e, victim);
+            e->state[key] = LOADING;
+            cache_pin(e->cache, key);
+        } else {
+            r->uncached++;
+            e->state[key] = STREAMING; /* copied to a scratch buffer, used once */
+        }
+        copy_engine_submit(e->ce, &e->q, e->gpu_ns, key, COPY_HIGH, 0);
+    }
+    e->from_prefetch[key] = 0;
+    if (e->state[key] != STREAMING)
+        cache_pin(e->cache, key); /* in use by the running layer */
+}
+
+static void stall_until(engine *e, int64_t t)
+{
+    if (t > e->gpu_ns) {
+        e->r->gpu_stall_ns += t - e->gpu_ns;
+        e->gpu_ns = t;
+    }
+}
+
+/* Index into order[0..left) of the first expert that can run now, or -1.
+ * (Every event handled so far is no later than gpu_ns.) */
+static int first_ready(const engine *e, int left)
+{
+    for (int i = 0; i < left; i++) {
+        uint8_t s = e->state[e->need[e->order[i]]];
+        if (s == READY || s == STREAMED)
+            return i;
+    }
+    return -1;
+}
+
+/* Computes the layer's experts in order or, with reorder, whichever can
+ * run first, waiting for copies as needed. */
+static void compute_experts(engine *e)
+{
+    int left = e->n_need;
+    for (int i = 0; i < e->n_need; i++)
+        e->order[i] = i;
+    while (left > 0) {
+        int pick = 0;
+        if (e->cfg->reorder) {
+            const sim_event *next;
+            while ((pick = first_ready(e, left)) < 0 && (next = event_queue_peek(&e->q))) {
+                stall_until(e, next->time_ns);
+                run_until(e, e->gpu_ns);
+            }
+            if (pick < 0)
+                pick = 0;
+        }
+        int idx = e->order[pick];
+        stall_until(e, wait_ready(e, e->need[idx]));
+        e->gpu_ns += sim_ns(cost_expert_s(&e->cfg->cost, e->need_count[idx]));
+        memmove(&e->order[pick], &e->order[pick + 1], (size_t)(left - pick - 1) * sizeof(int));
+        left--;
+    }
+}
+
+static int64_t attention_ns(engine *e, const iter_buf *b)
+{
+    /* one attention call per request's run of tokens */
+    int64_t ns = 0;
+    for (size_t s = 0; s < b->n;) {
+        size_t t = s + 1;
+        while (t < b->n && b->request[t] == b->request[s])
+            t++;
+        ns += sim_ns(cost_attention_s(&e->cfg->cost, (int)(t - s), b->position[s]));
+        s = t;
+    }
+    return ns;
+}
+
+static int run_iteration(engine *e)
+{
+    iter_buf *b = &e->it[e->cur];
+    const cost_model *c = &e->cfg->cost;
+    int64_t start = e->gpu_ns;
+    int n = (int)b->n;
+    int64_t att = attention_ns(e, b);
+    int64_t router = sim_ns(cost_router_s(c, n));
+    int64_t shared = sim_ns(cost_shared_experts_s(c, n));
+    e->pops->begin_iteration(e->pst);
+    for (int l = 0; l < e->L; l++) {
+        e->gpu_ns += att + router;
+        if (run_until(e, e->gpu_ns) < 0)
+            return -1;
+        gather(e, b, l);
+        for (int i = 0; i < e->n_need; i++)
+            demand(e, e->need[i]);
+        /* the predictor sees this layer's routing, then looks ahead */
+        predictor_obs obs = {.layer = l, .num_tokens = b->n, .request = b->request,
+                             .position = b->position,
+                             .experts = layer_slice(e, b, l, &e->obs_ids, &e->obs_cap)};
+        if (!obs.experts)
+            return -1;
+        e->pops->observe(e->pst, &obs);
+        if (predict_and_schedule(e, l + e->cfg->stride) < 0)
+            return -1;
+        e->gpu_ns += shared;
+        compute_experts(e);
+        for (int i = 0; i < e->n_need; i++) {
+            int key = e->need[i];
+            if (e->state[key] == STREAMED)
+                e->state[key] = ABSENT;
+            else
+                cache_unpin(e->cache, key);
+        }
+    }
+    int64_t dur = e->gpu_ns - start;
+    int prefill = 0;
+    for (size_t t = 0; t < b->n; t++)
+        prefill |= b->phase[t] == TRACE_PREFILL;
+    sim_result *r = e->r;
+    for (size_t t = 0; t < b->n; t++)
+        *(b->phase[t] == TRACE_PREFILL ? &r->prefill_tokens : &r->decode_tokens) += 1;
+    if (prefill) {
+        r->prefill_ns += dur;
+        if (push_sample(&e->ttft, &e->n_ttft, &e->cap_ttft, dur) < 0)
+            return -1;
+    } else {
+        r->decode_ns += dur;
+        if (push_sample(&e->tpot, &e->n_tpot, &e->cap_tpot, dur) < 0)
+            return -1;
+    }
+    r->iterations++;
+    r->tokens += n;
+    return 0;
+}
+
+static void engine_free(engine *e)
+{
+    cache_free(e->cache);
+    copy_engine_free(e->ce);
+    event_queue_free(&e->q);
+    if (e->pst)
+        e->pops->destroy(e->pst);
+    free(e->state);
+    free(e->from_prefetch);
+    free(e->ready_ns);
+    iter_free(&e->it[0]);
+    iter_free(&e->it[1]);
+    free(e->layer_ids[0]);
+    free(e->layer_ids[1]);
+    free(e->obs_ids);
+    free(e->need);
+    free(e->need_count);
+    free(e->order);
+    free(e->scores);
+    free(e->ranked);
+    for (int i = 0; i < e->cap_sets; i++)
+        free(e->sets[i].keys);
+    free(e->sets);
+    free(e->tpot);
+    free(e->ttft);
+}
+
+static int engine_init(engine *e, const sim_config *cfg, const trace_meta *m, sim_result *r,
+                       promoe_err *err)
+{
+    memset(e, 0, sizeof *e);
+    e->cfg = cfg;
+    e->r = r;
+    e->L = m->num_layers;
+    e->E = m->num_experts;
+    e->K = m->top_k;
+    event_queue_init(&e->q);
+    if (cfg->stride < 1)
+        return promoe_err_set(err, "stride %d must be at least 1", cfg->stride);
+    if (cfg->chunks < 1 || cfg->chunks > 1024)
+        return promoe_err_set(err, "chunks per expert %d must be in [1, 1024]", cfg->chunks);
+    e->pops = cfg->predictor_ops ? cfg->predictor_ops : predictor_find(cfg->predictor);
+    if (!e->pops)
+        return promoe_err_set(err, "unknown predictor '%s' (predictors: %s)", cfg->predictor,
+                              predictor_names());
+    size_t keys = (size_t)e->L * (size_t)e->E;
+    cache_config cc = {.num_layers = e->L, .num_experts = e->E, .slots = cfg->slots,
+                       .per_layer = cfg->per_layer, .policy = cfg->policy,
+                       .policy_options = cfg->policy_options};
+    const cache_policy_ops *pol = policy_find(cfg->policy);
+    if (pol && pol->needs_future)
+        return promoe_err_set(err, "policy %s reads the future, which the timed simulator does "
+                              "not give yet; use it with --hits-only", cfg->policy);
+    if (!(e->cache = cache_create(&cc, err)))
+        return -1;
+    r->slots = cache_capacity(e->cache);
+    double bytes = (double)model_expert_bytes(&cfg->cost.model);
+    double chunk_bytes = bytes / cfg->chunks;
+    e->ce = copy_engine_create((int)keys, cfg->chunks, sim_ns(cost_transfer_s(&cfg->cost, chunk_bytes)),
+                               chunk_bytes, cfg->preempt);
+    e->state = calloc(keys, 1);
+    e->from_prefetch = calloc(keys, 1);
+    e->ready_ns = calloc(keys, sizeof *e->ready_ns);
+    e->need = malloc(keys * sizeof *e->need);
+    e->need_count = malloc(keys * sizeof *e->need_count);
+    e->order = malloc(keys * sizeof *e->order);
+    e->scores = malloc((size_t)e->E * sizeof *e->scores);
+    e->ranked = malloc((size_t)e->E * sizeof *e->ranked);
+    if (!e->ce || !e->state || !e->from_prefetch || !e->ready_ns || !e->need || !e->need_count ||
+        !e->order || !e->scores || !e->ranked)
+        return promoe_err_set(err, "out of memory");
+    e->limit = cfg->prefetch_limit > 0 ? cfg->prefetch_limit : e->K;
+    e->future = (predictor_future){future_experts, e};
+    predictor_env penv = {.num_layers = e->L, .num_experts = e->E, .top_k = e->K,
+                          .hidden_dim = m->hidden_dim, .seed = cfg->seed,
+                          .future = e->pops->needs_future ? &e->future : NULL};
+    if (!(e->pst = e->pops->create(&penv, cfg->predictor_options, err)))
+        return -1;
+    if (cfg->preload) {
+        if (cfg->slots < (int64_t)keys)
+            return promoe_err_set(err, "a preloaded cache must hold every expert (%zu)", keys);
+        for (size_t k = 0; k < keys; k++) {
+            int victim;
+            cache_load(e->cache, (int)k, &victim);
+            e->state[k] = READY;
+        }
+    }
+    return 0;
+}
+
+static double ms(int64_t ns) { return (double)ns / 1e6; }
+
+static void finish(engine *e, sim_result *r)
+{
+    /* prefetched experts never used by the end count as wasted */
+    for (int k = 0; k < e->L * e->E; k++)
+        r->prefetch_wasted += e->from_prefetch[k];
+    const copy_stats *cs = copy_engine_stats(e->ce);
+    r->pcie_bytes = cs->bytes;
+    r->pcie_busy_ns = cs->busy_ns;
+    r->preemptions = cs->preemptions;
+    r->total_ns = e->gpu_ns;
+    r->hit_rate = r->demands ? (double)r->hits / (double)r->demands : 0;
+    r->gpu_stall_share = r->total_ns ? (double)r->gpu_stall_ns / (double)r->total_ns : 0;
+    r->pcie_busy_share = r->total_ns ? (double)r->pcie_busy_ns / (double)r->total_ns : 0;
+    r->prefill_tokens_per_s = r->prefill_ns ? r->prefill_tokens / (r->prefill_ns * 1e-9) : 0;
+    r->decode_tokens_per_s = r->decode_ns ? r->decode_tokens / (r->decode_ns * 1e-9) : 0;
+    if (e->n_ttft) {
+        double sum = 0;
+        for (size_t i = 0; i < e->n_ttft; i++)
+            sum += ms(e->ttft[i]);
+        r->ttft_ms_mean = sum / (double)e->n_ttft;
+    }
+    if (e->n_tpot) {
+        double *v = malloc(e->n_tpot * sizeof *v);
+        if (v) {
+            for (size_t i = 0; i < e->n_tpot; i++)
+                v[i] = ms(e->tpot[i]);
+            gsl_sort(v, 1, e->n_tpot);
+            r->tpot_ms_mean = gsl_stats_mean(v, 1, e->n_tpot);
+            r->tpot_ms_p50 = gsl_stats_quantile_from_sorted_data(v, 1, e->n_tpot, 0.50);
+            r->tpot_ms_p90 = gsl_stats_quantile_from_sorted_data(v, 1, e->n_tpot, 0.90);
+            r->tpot_ms_p99 = gsl_stats_quantile_from_sorted_data(v, 1, e->n_tpot, 0.99);
+            free(v);
+        }
+    }
+}
+
+int sim_run(const char *trace_path, const sim_config *cfg, sim_result *out, promoe_err *err)
+{
+    memset(out, 0, sizeof *out);
+    trace_reader *rd = trace_reader_open(trace_path, 0, err);
+    if (!rd)
+        return -1;
+    const trace_meta *m = trace_reader_meta(rd);
+    const model_desc *md = &cfg->cost.model;
+    engine e;
+    int rc = -1;
+    if (md->num_layers != m->num_layers || md->num_experts != m->num_experts ||
+        md->top_k < m->top_k) {
+        promoe_err_set(err, "model %s (%d layers, %d experts, top-%d) does not match the trace "
+                       "%s (%d layers, %d experts, top-%d)", md->name, md->num_layers,
+                       md->num_experts, md->top_k, trace_path, m->num_layers, m->num_experts,
+                       m->top_k);
+        memset(&e, 0, sizeof e);
+        goto out;
+    }
+    if (engine_init(&e, cfg, m, out, err) < 0)
+        goto out;
+    out->requests = m->num_requests;
+    size_t lk = (size_t)m->num_layers * (size_t)m->top_k;
+    trace_iteration it;
+    int got = trace_read_iteration(rd, &it, err);
+    if (got > 0 && iter_copy(&e.it[0], &it, lk) < 0)
+        goto oom;
+    while (got > 0) {
+        /* read one ahead, so predictions may look into the next iteration */
+        got = trace_read_iteration(rd, &it, err);
+        if (got < 0)
+            goto out;
+        e.it[1 - e.cur].valid = 0;
+        if (got > 0 && iter_copy(&e.it[1 - e.cur], &it, lk) < 0)
+            goto oom;
+        if (run_iteration(&e) < 0)
+            goto oom;
+        if (cfg->progress)
+            cfg->progress(out->tokens, m->num_tokens);
+        e.it[e.cur].valid = 0;
+        e.cur = 1 - e.cur;
+        if (!e.it[e.cur].valid)
+            break;
+    }
+    if (got < 0)
+        goto out;
+    finish(&e, out);
+    rc = 0;
+    goto out;
+oom:
+    promoe_err_set(err, "out of memory during the simulation");
+out:
+    engine_free(&e);
+    trace_reader_close(rd);
+    return rc;
+}

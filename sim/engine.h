@@ -1,0 +1,66 @@
+/* engine.h - the timed, discrete-event replay of a trace.
+ *
+ * Resources: the GPU stream (attention, router, experts, in order), the
+ * copy engine (sim/copy_engine.h), and the CPU (the predictor's cost).
+ * Iterations run one after another (batch 1); within one, every layer runs
+ * attention, then the router, then the experts the trace says its tokens
+ * chose (a prefill iteration needs the union, each expert computed once on
+ * the tokens that chose it).  Once the router has run, an expert is a hit
+ * if resident, a late hit if its copy is under way, a miss otherwise (a
+ * demand copy is issued); the layer waits for each expert it computes.
+ * Then the predictor observes the layer and predicts layer l + stride
+ * (wrapping into the next iteration); the experts it scores above 0 are
+ * prefetched, highest first, at most `prefetch_limit` a layer.  Queuing a
+ * prefetch for a resident expert counts as a use (for LRU).  The experts
+ * of the running layer and those being copied are pinned.  Times are
+ * integer nanoseconds.
+ */
+#ifndef PROMOE_SIM_ENGINE_H
+#define PROMOE_SIM_ENGINE_H
+
+#include <stdint.h>
+
+#include "common/error.h"
+#include "predictors/predictor.h"
+#include "sim/cost.h"
+
+typedef struct sim_config {
+    cost_model cost;
+    int64_t slots;               /* cache size in experts */
+    int per_layer;               /* cache scope */
+    int preload;                 /* start with the cache full (all-gpu) */
+    const char *policy, *policy_options;
+    const char *predictor, *predictor_options;
+    const predictor_ops *predictor_ops; /* if set, used instead of the name */
+    int stride;                  /* layers ahead that predictions target (>= 1) */
+    int prefetch_limit;          /* experts prefetched per prediction; 0 = top-k */
+    int chunks;                  /* chunks per expert copy (1 = unchunked) */
+    int preempt;                 /* demand copies overtake prefetches */
+    int reorder;                 /* compute resident experts first */
+    double predictor_us;         /* CPU time of one prediction */
+    unsigned long seed;
+    /* Called after each iteration with tokens done and the total. */
+    void (*progress)(int64_t done, int64_t total);
+} sim_config;
+
+/* Sets everything but cost, slots and the names: LRU, per-layer off, no
+ * predictor, stride 1, unchunked, no preemption or reordering. */
+void sim_config_defaults(sim_config *c);
+
+typedef struct sim_result {
+    int64_t tokens, prefill_tokens, decode_tokens, iterations, requests;
+    int64_t demands, hits, late_hits, misses, uncached;
+    int64_t prefetch_issued, prefetch_useful, prefetch_wasted, prefetch_late;
+    int64_t preemptions, evictions;
+    int64_t total_ns, prefill_ns, decode_ns, gpu_stall_ns, pcie_busy_ns;
+    double pcie_bytes;
+    double ttft_ms_mean;                   /* prefill latency per request */
+    double tpot_ms_mean, tpot_ms_p50, tpot_ms_p90, tpot_ms_p99;
+    double prefill_tokens_per_s, decode_tokens_per_s;
+    double hit_rate, gpu_stall_share, pcie_busy_share;
+    int64_t slots;
+} sim_result;
+
+int sim_run(const char *trace_path, const sim_config *cfg, sim_result *out, promoe_err *err);
+
+#endif

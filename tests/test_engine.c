@@ -1,0 +1,179 @@
+/* The timed simulator on timelines worked out by hand, to the nanosecond,
+ * and the copy engine's chunking and preemption.
+ *
+ * Model "unit": 2 layers, 4 experts, top-1, d = f = 10, fp16, one head of
+ * 10 (one KV head).  Hardware "unit": 1 GB/s GPU memory (1 byte per ns),
+ * FLOPs free (1e6 TFLOP/s), 0.5 GB/s PCIe, no fixed costs.  So:
+ *   expert copy     3*10*10*2 = 600 B / 0.5 GB/s          = 1200 ns
+ *   expert compute  600 + (20 + 20)*2 = 680 B              =  680 ns
+ *   attention       10*10*4 = 400 weights: 800 + (p+1)*40 + 40 B
+ *                   = 880 + 40 p ns at position p
+ *   router          10*4*2 + (10+4)*2 = 108 B              =  108 ns
+ * Trace: one request, decode tokens at positions 0 and 1:
+ *   token 0: layer 0 -> expert 0, layer 1 -> expert 1
+ *   token 1: layer 0 -> expert 0, layer 1 -> expert 2 */
+#include <string.h>
+
+#include "sim/copy_engine.h"
+#include "sim/engine.h"
+#include "tests/testutil.h"
+#include "traces/trace_import.h"
+
+static const char *trace_path;
+
+static void setup(sim_config *c, const char *pcie_gbps)
+{
+    promoe_err err = {{0}};
+    const char *model = tu_write_file("unit-model.ini",
+        "[model]\nname = unit\nnum_layers = 2\nnum_experts = 4\ntop_k = 1\nhidden_size = 10\n"
+        "expert_ffn_dim = 10\nnum_heads = 1\nnum_kv_heads = 1\nhead_dim = 10\nvocab_size = 10\n"
+        "bits_per_weight = 16\nnorm_topk_prob = 1\n");
+    const char *hw = tu_write_file("unit-hw.ini",
+        "[hardware]\nname = unit\ngpu_tflops = 1000000\ngpu_mem_gbps = 1\ngpu_mem_gib = 1\n"
+        "gpu_op_us = 0\npcie_gbps = 0.5\npcie_latency_us = 0\ncpu_gflops = 1\ncpu_mem_gbps = 1\n");
+    sim_config_defaults(c);
+    ck_assert_msg(model_load(model, &c->cost.model, &err) == 0, "%s", err.msg);
+    ck_assert_msg(hw_load(hw, &c->cost.hw, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(hw_set(&c->cost.hw, pcie_gbps, &err), 0);
+    c->slots = 8;
+    trace_import_opts o;
+    trace_import_defaults(&o);
+    o.num_experts = 4;
+    trace_path = tu_path("unit.h5");
+    ck_assert_msg(trace_import_file("warp-jsonl", &o, tu_write_file("unit.jsonl",
+        "{\"tok\": 0, \"layers\": [[0], [1]]}\n{\"tok\": 1, \"layers\": [[0], [2]]}\n"),
+        trace_path, NULL, &err) == 0, "%s", err.msg);
+}
+
+static sim_result run(const sim_config *c)
+{
+    sim_result r;
+    promoe_err err = {{0}};
+    ck_assert_msg(sim_run(trace_path, c, &r, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(r.hits + r.late_hits + r.misses, r.demands);
+    return r;
+}
+
+/* Reactive: token 0: 880+108 = 988, miss (0,0) copied 988-2188, compute to
+ * 2868; layer 1 gate 3856, miss (1,1) 3856-5056, compute to 5736.
+ * Token 1 (attention 920): gate 6764, hit, compute to 7444; gate 8472,
+ * miss (1,2) to 9672, compute to 10352. */
+START_TEST(reactive_timeline)
+{
+    sim_config c;
+    setup(&c, "pcie_gbps=0.5");
+    sim_result r = run(&c);
+    ck_assert_int_eq(r.total_ns, 10352);
+    ck_assert_int_eq(r.gpu_stall_ns, 3600);
+    ck_assert_int_eq(r.misses, 3);
+    ck_assert_int_eq(r.hits, 1);
+    ck_assert_int_eq(r.late_hits, 0);
+    ck_assert_int_eq(r.decode_tokens, 2);
+    ck_assert_double_eq_tol(r.tpot_ms_p50, (5736 + 4616) / 2.0 / 1e6, 1e-12);
+    ck_assert_double_eq_tol(r.pcie_bytes, 1800, 1e-9);
+    ck_assert_int_eq(r.pcie_busy_ns, 3600);
+    ck_assert_int_eq(r.prefetch_issued, 0);
+}
+END_TEST
+
+/* Oracle, stride 1: at 988 the demand (0,0) takes the copy engine to 2188;
+ * the prefetch of (1,1) follows, 2188-3388, before layer 1's gate at 3856:
+ * a hit, compute to 4536.  Token 1: gate 5564, hit, compute to 6244; the
+ * prefetch of (1,2) runs 5564-6764, before the gate at 7272: compute to
+ * 7952.  Only the first copy stalls the GPU. */
+START_TEST(prefetch_fully_hidden)
+{
+    sim_config c;
+    setup(&c, "pcie_gbps=0.5");
+    c.predictor = "oracle";
+    sim_result r = run(&c);
+    ck_assert_int_eq(r.total_ns, 7952);
+    ck_assert_int_eq(r.gpu_stall_ns, 1200);
+    ck_assert_int_eq(r.misses, 1);
+    ck_assert_int_eq(r.hits, 3);
+    ck_assert_int_eq(r.prefetch_issued, 2);
+    ck_assert_int_eq(r.prefetch_useful, 2);
+    ck_assert_int_eq(r.prefetch_wasted, 0);
+}
+END_TEST
+
+/* At 0.25 GB/s a copy takes 2400 ns.  Token 0: demand (0,0) 988-3388,
+ * compute to 4068; the prefetch of (1,1) runs 3388-5788, but the gate is
+ * at 5056: a late hit that waits 732 ns, compute to 6468.  Token 1: gate
+ * 6468 + 1028 = 7496, hit, compute to 8176; the prefetch of (1,2) runs
+ * 7496-9896; the gate at 8176 + 1028 = 9204 waits 692 ns, compute from
+ * 9896 to 10576. */
+START_TEST(prefetch_late_by_known_amount)
+{
+    sim_config c;
+    setup(&c, "pcie_gbps=0.25");
+    c.predictor = "oracle";
+    sim_result r = run(&c);
+    ck_assert_int_eq(r.total_ns, 10576);
+    ck_assert_int_eq(r.gpu_stall_ns, 2400 + 732 + 692);
+    ck_assert_int_eq(r.misses, 1);
+    ck_assert_int_eq(r.hits, 1);
+    ck_assert_int_eq(r.late_hits, 2);
+    ck_assert_int_eq(r.prefetch_late, 2);
+    ck_assert_int_eq(r.prefetch_useful, 2);
+}
+END_TEST
+
+/* Copy engine: LOW copy of A (3 chunks of 100 ns) at 0; HIGH copy of B
+ * at 150.  With preemption B starts at 200 (end of A's second chunk) and
+ * ends at 500; A resumes and ends at 600.  Without, A ends at 300, B 600. */
+static void copy_scenario(int preempt, int64_t *a_done, int64_t *b_done, int64_t *preemptions)
+{
+    event_queue q;
+    event_queue_init(&q);
+    copy_engine *ce = copy_engine_create(4, 3, 100, 1.0, preempt);
+    ck_assert_ptr_nonnull(ce);
+    *a_done = *b_done = -1;
+    sim_event ev;
+    for (int phase = 0; phase < 2; phase++) {
+        if (phase == 0)
+            copy_engine_submit(ce, &q, 0, 0, COPY_LOW, 0);
+        else
+            copy_engine_submit(ce, &q, 150, 1, COPY_HIGH, 0);
+        /* phase 0 handles events up to 150, when B arrives; phase 1 the rest */
+        while (event_queue_peek(&q) && (phase == 1 || event_queue_peek(&q)->time_ns <= 150)) {
+            event_queue_pop(&q, &ev);
+            int key = copy_engine_on_event(ce, &q, &ev);
+            if (key == 0)
+                *a_done = ev.time_ns;
+            if (key == 1)
+                *b_done = ev.time_ns;
+        }
+    }
+    *preemptions = copy_engine_stats(ce)->preemptions;
+    ck_assert_int_eq(copy_engine_stats(ce)->copies, 2);
+    ck_assert_int_eq(copy_engine_stats(ce)->busy_ns, 600);
+    copy_engine_free(ce);
+    event_queue_free(&q);
+}
+
+START_TEST(copy_engine_preemption_between_chunks)
+{
+    int64_t a, b, p;
+    copy_scenario(1, &a, &b, &p);
+    ck_assert_int_eq(b, 500);
+    ck_assert_int_eq(a, 600);
+    ck_assert_int_eq(p, 1);
+    copy_scenario(0, &a, &b, &p);
+    ck_assert_int_eq(a, 300);
+    ck_assert_int_eq(b, 600);
+    ck_assert_int_eq(p, 0);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("timed simulator");
+    TCase *tc = tcase_create("core");
+    tcase_add_test(tc, reactive_timeline);
+    tcase_add_test(tc, prefetch_fully_hidden);
+    tcase_add_test(tc, prefetch_late_by_known_amount);
+    tcase_add_test(tc, copy_engine_preemption_between_chunks);
+    suite_add_tcase(s, tc);
+    return tu_run(s);
+}

@@ -1,39 +1,59 @@
-/* cmd_sim.c - `promoe sim`: replay a trace against a cache configuration. */
+/* cmd_sim.c - `promoe sim`: replay a trace against a cache configuration,
+ * timed (the default) or counting hits only. */
 #include <jansson.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli.h"
 #include "models/model.h"
 #include "policies/policy.h"
+#include "predictors/predictor.h"
 #include "sim/cache.h"
+#include "sim/engine.h"
 #include "sim/hits.h"
 #include "traces/trace.h"
 
 static const char usage[] =
-    "usage: promoe sim --trace T.h5 --hits-only --cache SIZE [OPTIONS]\n"
+    "usage: promoe sim --trace T.h5 --cache SIZE [OPTIONS]\n"
     "\n"
-    "Replays a trace's expert accesses against a GPU expert cache.  With\n"
-    "--hits-only, accesses are taken token by token, layer by layer, experts in\n"
-    "rank order, and only hits and misses are counted (no timing; L, E, K come\n"
-    "from the trace, so no model or hardware is needed).  The timed simulation\n"
-    "(cost model, prefetching, predictors) is being built and is not available yet.\n"
+    "Replays a trace against a GPU expert cache on a cost model of the model and\n"
+    "the hardware, and reports latency, cache and prefetch figures.  Iterations run\n"
+    "one after another (batch 1, closed loop: request arrival times are ignored).\n"
     "\n"
     "  -t, --trace FILE       trace to replay (required)\n"
-    "      --hits-only        count hits and misses only (required for now)\n"
     "  -c, --cache SIZE       cache size: a fraction of all experts below 1 (0.25),\n"
-    "                         a number of slots (256), or bytes with a unit\n"
-    "                         (12GiB; needs --model) (required)\n"
+    "                         a number of slots (256), or bytes with a unit (12GiB)\n"
+    "                         (required)\n"
     "      --cache-scope S    global (one pool, default) or per-layer (slots / L each)\n"
-    "  -p, --policy NAME[:k=v,...]\n"
-    "                         eviction policy (default lru): lru, lfu, fifo, or\n"
-    "                         belady (offline optimum, reads the future: an upper bound)\n"
-    "  -m, --model NAME       model preset, to size experts for byte cache sizes\n"
+    "  -p, --policy NAME      eviction policy (default lru): lru, lfu, fifo; belady\n"
+    "                         (offline optimum, an upper bound) with --hits-only only\n"
+    "  -m, --model NAME       model preset or .ini (default: the trace's model, if a\n"
+    "                         preset has that name)\n"
+    "      --hw NAME          hardware preset or .ini (default rtx4090-pcie4)\n"
+    "      --set KEY=VALUE    override a hardware number, e.g. --set pcie_gbps=12\n"
+    "                         (may be repeated)\n"
+    "      --predictor NAME[:k=v,...]\n"
+    "                         none (default), or oracle[:accuracy=p] (reads the\n"
+    "                         trace's future: an upper bound)\n"
+    "      --stride S         predictions target layer l + S (default 1); past the\n"
+    "                         last layer they target the next iteration's layers\n"
+    "      --prefetch-limit N experts prefetched per prediction (default top-k)\n"
+    "      --chunks N         copy each expert in N chunks (default 1)\n"
+    "      --preempt          demand copies go before prefetches, between chunks\n"
+    "      --reorder          compute a layer's resident experts first\n"
+    "      --predictor-us X   CPU time of one prediction, us (default 0)\n"
+    "      --seed N           seed for randomised predictors (default 1)\n"
+    "      --hits-only        no timing: count hits of the plain access stream (token\n"
+    "                         by token, layer by layer; needs no model or hardware)\n"
     "  -j, --json             print one JSON object on one line\n"
     "      --csv              print a header line and one row\n"
     "  -h, --help             show this help\n";
 
-enum { OPT_HITS = 256, OPT_SCOPE, OPT_CSV };
+enum {
+    OPT_HITS = 256, OPT_SCOPE, OPT_CSV, OPT_HW, OPT_SET, OPT_PREDICTOR, OPT_STRIDE, OPT_LIMIT,
+    OPT_CHUNKS, OPT_PREEMPT, OPT_REORDER, OPT_PRED_US, OPT_SEED,
+};
 
 static const struct option options[] = {
     {"trace", required_argument, NULL, 't'},
@@ -42,47 +62,147 @@ static const struct option options[] = {
     {"cache-scope", required_argument, NULL, OPT_SCOPE},
     {"policy", required_argument, NULL, 'p'},
     {"model", required_argument, NULL, 'm'},
+    {"hw", required_argument, NULL, OPT_HW},
+    {"set", required_argument, NULL, OPT_SET},
+    {"predictor", required_argument, NULL, OPT_PREDICTOR},
+    {"stride", required_argument, NULL, OPT_STRIDE},
+    {"prefetch-limit", required_argument, NULL, OPT_LIMIT},
+    {"chunks", required_argument, NULL, OPT_CHUNKS},
+    {"preempt", no_argument, NULL, OPT_PREEMPT},
+    {"reorder", no_argument, NULL, OPT_REORDER},
+    {"predictor-us", required_argument, NULL, OPT_PRED_US},
+    {"seed", required_argument, NULL, OPT_SEED},
     {"json", no_argument, NULL, 'j'},
     {"csv", no_argument, NULL, OPT_CSV},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
 
-static void print_result(const char *trace, const char *policy, const char *scope,
-                         const sim_hits_result *r, int json, int csv)
+/* One reported figure: its key (with unit) for JSON and CSV, its label for
+ * people, and its value. */
+typedef struct figure {
+    const char *key, *label;
+    double value;
+    int integer;
+} figure;
+
+enum { MAX_FIGURES = 48 };
+
+typedef struct report {
+    const char *names[8][2]; /* string columns: key, value */
+    int num_names;
+    figure f[MAX_FIGURES];
+    int n;
+} report;
+
+static void name(report *r, const char *key, const char *value)
+{
+    r->names[r->num_names][0] = key;
+    r->names[r->num_names++][1] = value;
+}
+
+static void fig(report *r, const char *key, const char *label, double value, int integer)
+{
+    r->f[r->n++] = (figure){key, label, value, integer};
+}
+
+static void print_report(const report *r, int json, int csv)
 {
     if (json) {
-        json_t *o = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:f}",
-                              "trace", trace, "policy", policy, "cache_scope", scope,
-                              "cache_slots", (json_int_t)r->slots, "tokens", (json_int_t)r->tokens,
-                              "accesses", (json_int_t)r->accesses, "hits", (json_int_t)r->hits,
-                              "misses", (json_int_t)r->misses, "evictions", (json_int_t)r->evictions,
-                              "hit_rate", r->hit_rate);
-        char *s = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(8));
+        json_t *o = json_object();
+        for (int i = 0; i < r->num_names; i++)
+            json_object_set_new(o, r->names[i][0], json_string(r->names[i][1]));
+        for (int i = 0; i < r->n; i++)
+            json_object_set_new(o, r->f[i].key, r->f[i].integer
+                                ? json_integer((json_int_t)llround(r->f[i].value))
+                                : json_real(r->f[i].value));
+        char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10));
         printf("%s\n", s);
         free(s);
         json_decref(o);
-    } else if (csv) {
-        printf("trace,policy,cache_scope,cache_slots,tokens,accesses,hits,misses,evictions,"
-               "hit_rate\n");
-        printf("%s,%s,%s,%lld,%lld,%lld,%lld,%lld,%lld,%.8f\n", trace, policy, scope,
-               (long long)r->slots, (long long)r->tokens, (long long)r->accesses,
-               (long long)r->hits, (long long)r->misses, (long long)r->evictions, r->hit_rate);
-    } else {
-        printf("trace        %s\npolicy       %s, %s cache of %lld experts\n", trace, policy, scope,
-               (long long)r->slots);
-        printf("tokens       %lld\naccesses     %lld\nhits         %lld\nmisses       %lld "
-               "(%lld evictions)\nhit rate     %.4f\n",
-               (long long)r->tokens, (long long)r->accesses, (long long)r->hits,
-               (long long)r->misses, (long long)r->evictions, r->hit_rate);
+        return;
     }
+    if (csv) {
+        for (int i = 0; i < r->num_names; i++)
+            printf("%s%s", i ? "," : "", r->names[i][0]);
+        for (int i = 0; i < r->n; i++)
+            printf(",%s", r->f[i].key);
+        putchar('\n');
+        for (int i = 0; i < r->num_names; i++)
+            printf("%s%s", i ? "," : "", r->names[i][1]);
+        for (int i = 0; i < r->n; i++)
+            printf(r->f[i].integer ? ",%.0f" : ",%.10g", r->f[i].value);
+        putchar('\n');
+        return;
+    }
+    for (int i = 0; i < r->num_names; i++)
+        printf("%-26s %s\n", r->names[i][0], r->names[i][1]);
+    for (int i = 0; i < r->n; i++) {
+        if (r->f[i].integer)
+            printf("%-26s %.0f\n", r->f[i].label, r->f[i].value);
+        else
+            printf("%-26s %.4f\n", r->f[i].label, r->f[i].value);
+    }
+}
+
+static void report_hits(report *rep, const sim_hits_result *r)
+{
+    fig(rep, "cache_slots", "cache slots", (double)r->slots, 1);
+    fig(rep, "tokens", "tokens", (double)r->tokens, 1);
+    fig(rep, "accesses", "accesses", (double)r->accesses, 1);
+    fig(rep, "hits", "hits", (double)r->hits, 1);
+    fig(rep, "misses", "misses", (double)r->misses, 1);
+    fig(rep, "evictions", "evictions", (double)r->evictions, 1);
+    fig(rep, "hit_rate", "hit rate", r->hit_rate, 0);
+}
+
+static void report_timed(report *rep, const sim_result *r)
+{
+    fig(rep, "cache_slots", "cache slots", (double)r->slots, 1);
+    fig(rep, "tokens", "tokens", (double)r->tokens, 1);
+    fig(rep, "prefill_tokens", "prefill tokens", (double)r->prefill_tokens, 1);
+    fig(rep, "decode_tokens", "decode tokens", (double)r->decode_tokens, 1);
+    fig(rep, "iterations", "iterations", (double)r->iterations, 1);
+    fig(rep, "total_s", "total time (s)", r->total_ns * 1e-9, 0);
+    fig(rep, "prefill_ttft_ms_mean", "TTFT mean (ms)", r->ttft_ms_mean, 0);
+    fig(rep, "prefill_tokens_per_s", "prefill tokens/s", r->prefill_tokens_per_s, 0);
+    fig(rep, "decode_tpot_ms_mean", "TPOT mean (ms)", r->tpot_ms_mean, 0);
+    fig(rep, "decode_tpot_ms_p50", "TPOT p50 (ms)", r->tpot_ms_p50, 0);
+    fig(rep, "decode_tpot_ms_p90", "TPOT p90 (ms)", r->tpot_ms_p90, 0);
+    fig(rep, "decode_tpot_ms_p99", "TPOT p99 (ms)", r->tpot_ms_p99, 0);
+    fig(rep, "decode_tokens_per_s", "decode tokens/s", r->decode_tokens_per_s, 0);
+    fig(rep, "demands", "expert demands", (double)r->demands, 1);
+    fig(rep, "hits", "hits", (double)r->hits, 1);
+    fig(rep, "late_hits", "late hits", (double)r->late_hits, 1);
+    fig(rep, "misses", "misses", (double)r->misses, 1);
+    fig(rep, "hit_rate", "hit rate", r->hit_rate, 0);
+    fig(rep, "evictions", "evictions", (double)r->evictions, 1);
+    fig(rep, "prefetch_issued", "prefetches issued", (double)r->prefetch_issued, 1);
+    fig(rep, "prefetch_useful", "prefetches useful", (double)r->prefetch_useful, 1);
+    fig(rep, "prefetch_wasted", "prefetches wasted", (double)r->prefetch_wasted, 1);
+    fig(rep, "prefetch_late", "prefetches late", (double)r->prefetch_late, 1);
+    fig(rep, "preemptions", "preemptions", (double)r->preemptions, 1);
+    fig(rep, "pcie_bytes", "PCIe bytes", r->pcie_bytes, 1);
+    fig(rep, "pcie_busy_share", "PCIe busy share", r->pcie_busy_share, 0);
+    fig(rep, "gpu_stall_s", "GPU stalled on experts (s)", r->gpu_stall_ns * 1e-9, 0);
+    fig(rep, "gpu_stall_share", "GPU stall share", r->gpu_stall_share, 0);
+}
+
+static void show_progress(int64_t done, int64_t total)
+{
+    cli_progress("simulating tokens", done, total);
 }
 
 int cmd_sim(int argc, char **argv)
 {
     const char *cmd = "sim", *trace = NULL, *cache = NULL, *policy = "lru", *model = NULL;
-    const char *scope = "global";
-    int hits_only = 0, json = 0, csv = 0, c;
+    const char *scope = "global", *hw = "rtx4090-pcie4", *predictor = "none";
+    const char *sets[32];
+    int num_sets = 0, hits_only = 0, json = 0, csv = 0, c;
+    sim_config cfg;
+    sim_config_defaults(&cfg);
+    long long v;
+    double d;
     while ((c = cli_getopt(argc, argv, "t:c:p:m:jh", options, cmd)) != -1) {
         switch (c) {
         case 't': trace = optarg; break;
@@ -91,6 +211,40 @@ int cmd_sim(int argc, char **argv)
         case OPT_SCOPE: scope = optarg; break;
         case 'p': policy = optarg; break;
         case 'm': model = optarg; break;
+        case OPT_HW: hw = optarg; break;
+        case OPT_SET:
+            if (num_sets == 32)
+                return cli_usage_error(cmd, "too many --set options");
+            sets[num_sets++] = optarg;
+            break;
+        case OPT_PREDICTOR: predictor = optarg; break;
+        case OPT_STRIDE:
+            if (cli_parse_int(cmd, "--stride", optarg, 1, 1024, &v) < 0)
+                return CLI_USAGE;
+            cfg.stride = (int)v;
+            break;
+        case OPT_LIMIT:
+            if (cli_parse_int(cmd, "--prefetch-limit", optarg, 1, 32767, &v) < 0)
+                return CLI_USAGE;
+            cfg.prefetch_limit = (int)v;
+            break;
+        case OPT_CHUNKS:
+            if (cli_parse_int(cmd, "--chunks", optarg, 1, 1024, &v) < 0)
+                return CLI_USAGE;
+            cfg.chunks = (int)v;
+            break;
+        case OPT_PREEMPT: cfg.preempt = 1; break;
+        case OPT_REORDER: cfg.reorder = 1; break;
+        case OPT_PRED_US:
+            if (cli_parse_double(cmd, "--predictor-us", optarg, 0, 1e9, &d) < 0)
+                return CLI_USAGE;
+            cfg.predictor_us = d;
+            break;
+        case OPT_SEED:
+            if (cli_parse_int(cmd, "--seed", optarg, 0, 0xffffffffLL, &v) < 0)
+                return CLI_USAGE;
+            cfg.seed = (unsigned long)v;
+            break;
         case 'j': json = 1; break;
         case OPT_CSV: csv = 1; break;
         case 'h': fputs(usage, stdout); return CLI_OK;
@@ -107,37 +261,63 @@ int cmd_sim(int argc, char **argv)
         return cli_usage_error(cmd, "--cache-scope: expected global or per-layer, got '%s'", scope);
     if (json && csv)
         return cli_usage_error(cmd, "choose one of --json and --csv");
-    if (!hits_only)
-        return cli_usage_error(cmd, "the timed simulation is not built yet; use --hits-only");
-    char name[64];
-    const char *colon = strchr(policy, ':');
-    snprintf(name, sizeof name, "%.*s", colon ? (int)(colon - policy) : (int)strlen(policy), policy);
-    if (!policy_find(name))
-        return cli_usage_error(cmd, "unknown policy '%s' (policies: %s)", name, policy_names());
+    if (!policy_find(policy))
+        return cli_usage_error(cmd, "unknown policy '%s' (policies: %s)", policy, policy_names());
+    char pred_name[64];
+    const char *pred_opts = predictor_split_spec(predictor, pred_name, sizeof pred_name);
+    if (!predictor_find(pred_name))
+        return cli_usage_error(cmd, "unknown predictor '%s' (predictors: %s)", pred_name,
+                               predictor_names());
 
     promoe_err err;
     trace_meta meta;
-    model_desc md;
-    size_t expert_bytes = 0;
     if (trace_read_meta(trace, &meta, &err) < 0)
         return cli_fail(&err);
-    if (model) {
-        if (model_load(model, &md, &err) < 0)
+    int have_model = 0;
+    if (model || !hits_only) {
+        const char *which = model ? model : meta.model;
+        if (model_load(which, &cfg.cost.model, &err) < 0) {
+            if (!model)
+                promoe_err_prefix(&err, "the trace's model has no preset: give --model");
             return cli_fail(&err);
-        if (md.num_layers != meta.num_layers || md.num_experts != meta.num_experts)
-            return cli_fail((promoe_err_set(&err, "model %s (%d layers, %d experts) does not "
-                             "match the trace (%d layers, %d experts)", md.name, md.num_layers,
-                             md.num_experts, meta.num_layers, meta.num_experts), &err));
-        expert_bytes = model_expert_bytes(&md);
+        }
+        have_model = 1;
     }
-    sim_hits_config cfg = {.policy = name, .policy_options = colon ? colon + 1 : NULL,
-                           .per_layer = strcmp(scope, "per-layer") == 0};
-    if (cache_size_parse(cache, meta.num_layers, meta.num_experts, expert_bytes, &cfg.slots,
-                         &err) < 0)
+    if (cache_size_parse(cache, meta.num_layers, meta.num_experts,
+                         have_model ? model_expert_bytes(&cfg.cost.model) : 0, &cfg.slots, &err) < 0)
         return cli_fail(&err);
-    sim_hits_result r;
-    if (sim_hits_replay(trace, &cfg, &r, &err) < 0)
-        return cli_fail(&err);
-    print_result(trace, policy, scope, &r, json, csv);
+    cfg.per_layer = strcmp(scope, "per-layer") == 0;
+
+    report rep = {.n = 0};
+    name(&rep, "trace", trace);
+    name(&rep, "policy", policy);
+    name(&rep, "cache_scope", scope);
+    if (hits_only) {
+        sim_hits_config hc = {.policy = policy, .slots = cfg.slots, .per_layer = cfg.per_layer};
+        sim_hits_result r;
+        if (sim_hits_replay(trace, &hc, &r, &err) < 0)
+            return cli_fail(&err);
+        report_hits(&rep, &r);
+    } else {
+        if (hw_load(hw, &cfg.cost.hw, &err) < 0)
+            return cli_fail(&err);
+        for (int i = 0; i < num_sets; i++)
+            if (hw_set(&cfg.cost.hw, sets[i], &err) < 0)
+                return cli_usage_error(cmd, "%s", err.msg);
+        cfg.policy = policy;
+        cfg.predictor = pred_name;
+        cfg.predictor_options = pred_opts;
+        cfg.progress = show_progress;
+        sim_result r;
+        int failed = sim_run(trace, &cfg, &r, &err) < 0;
+        cli_progress_done();
+        if (failed)
+            return cli_fail(&err);
+        name(&rep, "model", cfg.cost.model.name);
+        name(&rep, "hw", cfg.cost.hw.name);
+        name(&rep, "predictor", predictor);
+        report_timed(&rep, &r);
+    }
+    print_report(&rep, json, csv);
     return CLI_OK;
 }

@@ -76,7 +76,14 @@ expect 0 "sim --csv" -- "$PROMOE" sim -t "$tmp/t2.h5" --hits-only -c 8 -p belady
 contains '^trace,policy,cache_scope,cache_slots' "$tmp/out" "sim --csv header"
 expect 2 "sim unknown policy" -- "$PROMOE" sim -t "$tmp/t2.h5" --hits-only -c 8 -p mru
 contains "unknown policy 'mru'" "$tmp/err" "sim unknown policy"
-expect 2 "sim timed mode not built" -- "$PROMOE" sim -t "$tmp/t2.h5" -c 8
+# timed: the model comes from the trace's model attribute (tiny)
+expect 0 "sim timed" -- "$PROMOE" sim -t "$tmp/t2.h5" -c 8 --predictor oracle --chunks 3 --preempt --reorder --json
+contains '"decode_tpot_ms_p50":' "$tmp/out" "sim timed --json"
+contains '"model":"tiny","hw":"rtx4090-pcie4"' "$tmp/out" "sim timed --json"
+expect 2 "sim bad --set" -- "$PROMOE" sim -t "$tmp/t2.h5" -c 8 --set warp=9
+expect 2 "sim unknown predictor" -- "$PROMOE" sim -t "$tmp/t2.h5" -c 8 --predictor psychic
+expect 1 "sim belady timed" -- "$PROMOE" sim -t "$tmp/t2.h5" -c 8 -p belady
+contains "use it with --hits-only" "$tmp/err" "belady timed message"
 expect 1 "sim cache larger than the model" -- "$PROMOE" sim -t "$tmp/t2.h5" --hits-only -c 33
 contains "larger than the model's 32 experts" "$tmp/err" "sim cache too large"
 

@@ -14,9 +14,12 @@
  *   token 1: layer 0 -> expert 0, layer 1 -> expert 2 */
 #include <string.h>
 
+#include <stdlib.h>
+
 #include "sim/copy_engine.h"
 #include "sim/engine.h"
 #include "tests/testutil.h"
+#include "traces/trace_gen.h"
 #include "traces/trace_import.h"
 
 static const char *trace_path;
@@ -166,6 +169,129 @@ START_TEST(copy_engine_preemption_between_chunks)
 }
 END_TEST
 
+/* Invariants on random OLMoE-shaped synthetic traces: demands add up,
+ * all-gpu is the floor, the oracle is no slower than reactive LRU, every
+ * miss moves a whole expert, every prefetch is useful or wasted. */
+START_TEST(invariants_on_random_traces)
+{
+    promoe_err err = {{0}};
+    sim_config base;
+    sim_config_defaults(&base);
+    ck_assert_msg(model_load("olmoe-1b-7b", &base.cost.model, &err) == 0, "%s", err.msg);
+    ck_assert_msg(hw_load("rtx4090-pcie4", &base.cost.hw, &err) == 0, "%s", err.msg);
+    double expert_bytes = (double)model_expert_bytes(&base.cost.model);
+    int64_t all = (int64_t)base.cost.model.num_layers * base.cost.model.num_experts;
+    for (unsigned long seed = 1; seed <= 3; seed++) {
+        trace_gen_params g;
+        trace_gen_defaults(&g);
+        g.num_requests = 2;
+        g.prompt_mean = 30;
+        g.output_mean = 40;
+        g.hidden_dim = 8;
+        g.content = 0;
+        g.seed = seed;
+        trace_path = tu_path("random.h5");
+        ck_assert_msg(trace_gen_write(&g, &base.cost.model, trace_path, NULL, &err) == 0, "%s",
+                      err.msg);
+        sim_config reactive = base, oracle = base, floor = base;
+        reactive.slots = oracle.slots = all * 3 / 10;
+        oracle.predictor = "oracle";
+        oracle.preempt = 1;
+        floor.slots = all;
+        floor.preload = 1;
+        sim_result rr = run(&reactive), ro = run(&oracle), rf = run(&floor);
+        ck_assert_int_eq(rf.misses + rf.late_hits, 0);
+        ck_assert_int_eq(rf.gpu_stall_ns, 0);
+        ck_assert_int_le(rf.total_ns, ro.total_ns);
+        ck_assert_int_le(rf.total_ns, rr.total_ns);
+        ck_assert_int_le(ro.total_ns, rr.total_ns);
+        const sim_result *each[] = {&rr, &ro, &rf};
+        for (int i = 0; i < 3; i++) {
+            ck_assert(each[i]->pcie_bytes >= (double)each[i]->misses * expert_bytes - 1);
+            ck_assert_int_eq(each[i]->prefetch_useful + each[i]->prefetch_wasted,
+                             each[i]->prefetch_issued);
+            ck_assert_int_eq(each[i]->tokens, each[i]->prefill_tokens + each[i]->decode_tokens);
+        }
+    }
+}
+END_TEST
+
+/* A predictor that checks it is shown only the past. */
+typedef struct spy {
+    int L, K, last_observed, observations, predictions;
+    int violations;
+    const int16_t *trace_ids; /* the whole trace, [N][L][K], to compare with */
+    int64_t token;            /* first token of the current iteration */
+    size_t iter_tokens;
+} spy;
+
+static spy the_spy;
+
+static void *spy_create(const predictor_env *env, const char *options, promoe_err *err)
+{
+    the_spy.L = env->num_layers;
+    the_spy.K = env->top_k;
+    the_spy.violations += env->future != NULL; /* no view of the future */
+    the_spy.token = 0;
+    the_spy.iter_tokens = 0;
+    return &the_spy;
+}
+
+static void spy_begin(void *st)
+{
+    spy *s = st;
+    s->token += (int64_t)s->iter_tokens;
+    s->last_observed = -1;
+}
+
+static void spy_observe(void *st, const predictor_obs *obs)
+{
+    spy *s = st;
+    s->observations++;
+    s->violations += obs->layer != s->last_observed + 1; /* layers in order */
+    s->last_observed = obs->layer;
+    s->iter_tokens = obs->num_tokens;
+    for (size_t t = 0; t < obs->num_tokens; t++)
+        for (int k = 0; k < s->K; k++)
+            s->violations += obs->experts[t * s->K + k] !=
+                s->trace_ids[((size_t)s->token + t) * (size_t)(s->L * s->K) +
+                             (size_t)obs->layer * s->K + k];
+}
+
+static void spy_predict(void *st, int ahead, int layer, double *scores)
+{
+    spy *s = st;
+    s->predictions++;
+    /* only layers not yet run: later ones now, or the next iteration's */
+    s->violations += ahead == 0 && layer <= s->last_observed;
+    s->violations += ahead < 0 || ahead > 1;
+    memset(scores, 0, 4 * sizeof *scores);
+    scores[0] = 1;
+}
+
+static void spy_destroy(void *st) { (void)st; }
+
+static const predictor_ops spy_ops = {"spy", "test", 0, spy_create, spy_begin, spy_observe,
+                                      spy_predict, spy_destroy};
+
+START_TEST(predictor_sees_only_the_past)
+{
+    sim_config c;
+    setup(&c, "pcie_gbps=0.5");
+    int16_t ids[] = {0, 1, 0, 2}; /* the unit trace: [token][layer] */
+    the_spy = (spy){.trace_ids = ids};
+    c.predictor_ops = &spy_ops;
+    for (int stride = 1; stride <= 3; stride++) {
+        c.stride = stride;
+        the_spy.token = 0;
+        run(&c);
+    }
+    ck_assert_int_eq(the_spy.observations, 3 * 2 * 2);
+    ck_assert_int_gt(the_spy.predictions, 0);
+    ck_assert_int_eq(the_spy.violations, 0);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("timed simulator");
@@ -174,6 +300,8 @@ int main(void)
     tcase_add_test(tc, prefetch_fully_hidden);
     tcase_add_test(tc, prefetch_late_by_known_amount);
     tcase_add_test(tc, copy_engine_preemption_between_chunks);
+    tcase_add_test(tc, invariants_on_random_traces);
+    tcase_add_test(tc, predictor_sees_only_the_past);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }

@@ -56,6 +56,12 @@ typedef struct engine {
     int *ranked;
     prefetch_set *sets;
     int n_sets, cap_sets;
+    /* next-use index for offline policies: the positions (iteration * L +
+     * layer) at which each key is demanded, in order, and a cursor per key */
+    int64_t *use_pos, *use_start;
+    int64_t *use_cursor;
+    int64_t now_pos, iter_index;
+    policy_future policy_future;
     int64_t *tpot, *ttft;
     size_t n_tpot, cap_tpot, n_ttft, cap_ttft;
 } engine;
@@ -392,6 +398,7 @@ static int run_iteration(engine *e)
     int64_t shared = sim_ns(cost_shared_experts_s(c, n));
     e->pops->begin_iteration(e->pst);
     for (int l = 0; l < e->L; l++) {
+        e->now_pos = e->iter_index * e->L + l;
         e->gpu_ns += att + router;
         if (run_until(e, e->gpu_ns) < 0)
             return -1;
@@ -434,7 +441,80 @@ static int run_iteration(engine *e)
             return -1;
     }
     r->iterations++;
+    e->iter_index++;
     r->tokens += n;
+    return 0;
+}
+
+/* Position of the next demand for key from the current layer on (a key
+ * the running layer still needs reads as used now). */
+static int64_t next_use(void *ctx, int key)
+{
+    engine *e = ctx;
+    int64_t *c = &e->use_cursor[key], end = e->use_start[key + 1];
+    while (*c < end && e->use_pos[*c] < e->now_pos)
+        (*c)++;
+    return *c < end ? e->use_pos[*c] : POLICY_NEVER;
+}
+
+/* Two passes over the trace: count each key's demands, then list them. */
+static int build_use_index(engine *e, const char *path, promoe_err *err)
+{
+    size_t keys = (size_t)e->L * (size_t)e->E, lk = (size_t)e->L * (size_t)e->K;
+    e->use_start = calloc(keys + 1, sizeof *e->use_start);
+    e->use_cursor = calloc(keys, sizeof *e->use_cursor);
+    int64_t *seen = malloc(keys * sizeof *seen); /* last position listed, per key */
+    if (!e->use_start || !e->use_cursor || !seen) {
+        free(seen);
+        return promoe_err_set(err, "out of memory for the next-use index");
+    }
+    for (int pass = 0; pass < 2; pass++) {
+        trace_reader *r = trace_reader_open(path, 0, err);
+        if (!r) {
+            free(seen);
+            return -1;
+        }
+        for (size_t k = 0; k < keys; k++)
+            seen[k] = -1;
+        trace_iteration it;
+        int got;
+        int64_t iter = 0;
+        while ((got = trace_read_iteration(r, &it, err)) > 0) {
+            for (size_t j = 0; j < it.num_tokens * lk; j++) {
+                if (it.experts[j] < 0)
+                    continue;
+                int layer = (int)((j % lk) / (size_t)e->K);
+                size_t key = (size_t)layer * (size_t)e->E + (size_t)it.experts[j];
+                int64_t pos = iter * e->L + layer;
+                if (seen[key] == pos)
+                    continue; /* one demand per (iteration, layer, expert) */
+                seen[key] = pos;
+                if (pass == 0)
+                    e->use_start[key + 1]++;
+                else
+                    e->use_pos[e->use_cursor[key]++] = pos;
+            }
+            iter++;
+        }
+        trace_reader_close(r);
+        if (got < 0) {
+            free(seen);
+            return -1;
+        }
+        if (pass == 0) {
+            for (size_t k = 0; k < keys; k++)
+                e->use_start[k + 1] += e->use_start[k];
+            e->use_pos = malloc(((size_t)e->use_start[keys] + 1) * sizeof *e->use_pos);
+            if (!e->use_pos) {
+                free(seen);
+                return promoe_err_set(err, "out of memory for the next-use index");
+            }
+            memcpy(e->use_cursor, e->use_start, keys * sizeof *e->use_cursor);
+        }
+    }
+    memcpy(e->use_cursor, e->use_start, keys * sizeof *e->use_cursor);
+    free(seen);
+    e->now_pos = -1;
     return 0;
 }
 
@@ -463,10 +543,13 @@ static void engine_free(engine *e)
     free(e->sets);
     free(e->tpot);
     free(e->ttft);
+    free(e->use_pos);
+    free(e->use_start);
+    free(e->use_cursor);
 }
 
-static int engine_init(engine *e, const sim_config *cfg, const trace_meta *m, sim_result *r,
-                       promoe_err *err)
+static int engine_init(engine *e, const sim_config *cfg, const char *path, const trace_meta *m,
+                       sim_result *r, promoe_err *err)
 {
     memset(e, 0, sizeof *e);
     e->cfg = cfg;
@@ -488,9 +571,12 @@ static int engine_init(engine *e, const sim_config *cfg, const trace_meta *m, si
                        .per_layer = cfg->per_layer, .policy = cfg->policy,
                        .policy_options = cfg->policy_options};
     const cache_policy_ops *pol = policy_find(cfg->policy);
-    if (pol && pol->needs_future)
-        return promoe_err_set(err, "policy %s reads the future, which the timed simulator does "
-                              "not give yet; use it with --hits-only", cfg->policy);
+    if (pol && pol->needs_future) {
+        if (build_use_index(e, path, err) < 0)
+            return -1;
+        e->policy_future = (policy_future){next_use, e};
+        cc.future = &e->policy_future;
+    }
     if (!(e->cache = cache_create(&cc, err)))
         return -1;
     r->slots = cache_capacity(e->cache);
@@ -585,7 +671,7 @@ int sim_run(const char *trace_path, const sim_config *cfg, sim_result *out, prom
         memset(&e, 0, sizeof e);
         goto out;
     }
-    if (engine_init(&e, cfg, m, out, err) < 0)
+    if (engine_init(&e, cfg, trace_path, m, out, err) < 0)
         goto out;
     out->requests = m->num_requests;
     size_t lk = (size_t)m->num_layers * (size_t)m->top_k;

@@ -82,8 +82,7 @@ contains '"decode_tpot_ms_p50":' "$tmp/out" "sim timed --json"
 contains '"model":"tiny","hw":"rtx4090-pcie4"' "$tmp/out" "sim timed --json"
 expect 2 "sim bad --set" -- "$PROMOE" sim -t "$tmp/t2.h5" -c 8 --set warp=9
 expect 2 "sim unknown predictor" -- "$PROMOE" sim -t "$tmp/t2.h5" -c 8 --predictor psychic
-expect 1 "sim belady timed" -- "$PROMOE" sim -t "$tmp/t2.h5" -c 8 -p belady
-contains "use it with --hits-only" "$tmp/err" "belady timed message"
+expect 0 "sim belady timed" -- "$PROMOE" sim -t "$tmp/t2.h5" -c 8 -p belady --predictor oracle
 expect 1 "sim cache larger than the model" -- "$PROMOE" sim -t "$tmp/t2.h5" --hits-only -c 33
 contains "larger than the model's 32 experts" "$tmp/err" "sim cache too large"
 

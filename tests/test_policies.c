@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "sim/cache.h"
+#include "sim/engine.h"
 #include "sim/hits.h"
 #include "tests/testutil.h"
 #include "traces/trace_import.h"
@@ -175,6 +176,27 @@ START_TEST(olmoe_hit_rates_match_notice)
         ck_assert_int_eq(r.accesses, 299 * 16 * 8);
         ck_assert_msg(fabs(r.hit_rate - want[i].rate) < 0.00005, "%s at %lld slots: %.6f, NOTICE %.4f",
                       want[i].policy, (long long)want[i].slots, r.hit_rate, want[i].rate);
+    }
+    /* The timed simulator, no prefetch: pinning the running layer's experts
+     * never changes LRU's victim, so it too gives NOTICE's LRU figures;
+     * Belady, constrained by the pins, lands between LRU and NOTICE's
+     * unpinned optimum. */
+    sim_config c;
+    sim_config_defaults(&c);
+    ck_assert_msg(model_load("olmoe-1b-7b", &c.cost.model, &err) == 0, "%s", err.msg);
+    ck_assert_msg(hw_load("rtx4090-pcie4", &c.cost.hw, &err) == 0, "%s", err.msg);
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        sim_result r;
+        c.policy = want[i].policy;
+        c.slots = want[i].slots;
+        ck_assert_msg(sim_run(t, &c, &r, &err) == 0, "%s", err.msg);
+        ck_assert_int_eq(r.demands, 299 * 16 * 8);
+        if (strcmp(want[i].policy, "lru") == 0)
+            ck_assert_msg(fabs(r.hit_rate - want[i].rate) < 0.00005, "timed lru at %lld: %.6f",
+                          (long long)want[i].slots, r.hit_rate);
+        else
+            ck_assert_msg(r.hit_rate <= want[i].rate + 0.00005 && r.hit_rate > want[i - 3].rate,
+                          "timed belady at %lld: %.6f", (long long)want[i].slots, r.hit_rate);
     }
 }
 END_TEST

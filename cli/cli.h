@@ -12,7 +12,6 @@
 #include <stdio.h>
 
 #include "common/error.h"
-#include "traces/trace_stats.h"
 
 enum { CLI_OK = 0, CLI_FAILED = 1, CLI_USAGE = 2 };
 
@@ -50,10 +49,6 @@ int cli_parse_compression(const char *cmd, const char *s, int *out);
  * times a second; cli_progress_done ends it. */
 void cli_progress(const char *what, int64_t done, int64_t total);
 void cli_progress_done(void);
-
-/* The human-readable and JSON forms of `trace info`, shared with demo. */
-void cli_print_trace_info(FILE *out, const char *path, const trace_stats *s);
-int cli_print_trace_info_json(FILE *out, const char *path, const trace_stats *s);
 
 int cmd_trace(int argc, char **argv);
 int cmd_trace_gen(int argc, char **argv);

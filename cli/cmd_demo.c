@@ -1,32 +1,44 @@
 /* cmd_demo.c - `promoe demo`: the main job on built-in defaults.
  *
- * Until the simulator lands, the demo generates a synthetic trace of a
- * Mixtral-8x7B-shaped model and prints its `trace info` summary. */
+ * Generates a small synthetic trace and replays it under the named systems
+ * side by side, with speedups over reactive-lru. */
 #include <limits.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
 #include "models/model.h"
+#include "sim/cache.h"
+#include "sim/engine.h"
+#include "sim/system.h"
+#include "traces/trace.h"
 #include "traces/trace_gen.h"
 
 static const char usage[] =
     "usage: promoe demo [OPTIONS]\n"
     "\n"
     "Generates a small synthetic trace (8 requests of a Mixtral-8x7B-shaped model by\n"
-    "default) and prints its summary, as 'promoe trace gen' and 'promoe trace info'\n"
-    "would.  The trace is written to a temporary file and removed unless -o is given.\n"
+    "default) and replays it with 'promoe sim' under the named systems all-gpu,\n"
+    "reactive-lru, mixtral-offloading, moe-infinity, promoe and oracle, printing\n"
+    "prefill and decode latency and the speedups over reactive-lru.  A system whose\n"
+    "preferred predictor this build lacks runs with the next one it names (marked *).\n"
+    "The trace is written to a temporary file and removed unless -o is given.\n"
     "\n"
     "  -m, --model NAME       model preset (default mixtral-8x7b)\n"
+    "      --hw NAME          hardware preset (default rtx4090-pcie4)\n"
+    "  -c, --cache SIZE       expert cache size (default 0.5: half of the experts)\n"
     "      --requests N       number of requests (default 8)\n"
     "      --seed N           random seed (default 1)\n"
     "  -o, --output FILE      keep the trace in FILE\n"
     "  -h, --help             show this help\n";
 
-enum { OPT_REQUESTS = 256, OPT_SEED };
+enum { OPT_REQUESTS = 256, OPT_SEED, OPT_HW };
 
 static const struct option options[] = {
     {"model", required_argument, NULL, 'm'},
+    {"hw", required_argument, NULL, OPT_HW},
+    {"cache", required_argument, NULL, 'c'},
     {"requests", required_argument, NULL, OPT_REQUESTS},
     {"seed", required_argument, NULL, OPT_SEED},
     {"output", required_argument, NULL, 'o'},
@@ -34,16 +46,63 @@ static const struct option options[] = {
     {NULL, 0, NULL, 0},
 };
 
+static const char *const demo_systems[] = {"all-gpu", "reactive-lru", "mixtral-offloading",
+                                           "moe-infinity", "promoe", "oracle"};
+enum { NUM_SYSTEMS = sizeof demo_systems / sizeof demo_systems[0], BASELINE = 1 };
+
+/* Runs every system on the trace and prints the table. */
+static int compare_systems(const char *path, sim_config *base, promoe_err *err)
+{
+    sim_result res[NUM_SYSTEMS];
+    char predictor[NUM_SYSTEMS][128];
+    int fell_back[NUM_SYSTEMS];
+    for (int i = 0; i < NUM_SYSTEMS; i++) {
+        system_desc sys;
+        sim_config cfg = *base;
+        char name[64];
+        if (system_load(demo_systems[i], &sys, err) < 0 ||
+            system_apply(&sys, &cfg, predictor[i], sizeof predictor[i], &fell_back[i], err) < 0)
+            return -1;
+        cfg.predictor_options = predictor_split_spec(predictor[i], name, sizeof name);
+        cfg.predictor = name;
+        if (sim_run(path, &cfg, &res[i], err) < 0)
+            return promoe_err_prefix(err, "system %s", demo_systems[i]);
+    }
+    const sim_result *b = &res[BASELINE];
+    printf("%-19s %-10s %10s %10s %9s %9s %9s\n", "system", "predictor", "TTFT ms", "TPOT ms",
+           "hit rate", "prefill x", "decode x");
+    for (int i = 0; i < NUM_SYSTEMS; i++) {
+        const sim_result *r = &res[i];
+        char pred[140];
+        snprintf(pred, sizeof pred, "%s%s", predictor[i], fell_back[i] ? "*" : "");
+        printf("%-19s %-10s %10.2f %10.3f %9.3f %9.2f %9.2f\n", demo_systems[i], pred,
+               r->ttft_ms_mean, r->tpot_ms_mean, r->hit_rate,
+               r->ttft_ms_mean > 0 ? b->ttft_ms_mean / r->ttft_ms_mean : 0,
+               r->tpot_ms_mean > 0 ? b->tpot_ms_mean / r->tpot_ms_mean : 0);
+    }
+    int any = 0;
+    for (int i = 0; i < NUM_SYSTEMS; i++)
+        any |= fell_back[i];
+    if (any)
+        printf("\n* the system's preferred predictor is not in this build yet; it ran with this "
+               "one.\n");
+    return 0;
+}
+
 int cmd_demo(int argc, char **argv)
 {
-    const char *cmd = "demo", *model_name = "mixtral-8x7b", *keep = NULL;
+    const char *cmd = "demo", *model_name = "mixtral-8x7b", *keep = NULL, *hw = "rtx4090-pcie4";
+    const char *cache = "0.5";
     trace_gen_params p;
     trace_gen_defaults(&p);
+    p.content = 0; /* the replay needs expert ids only */
     long long v;
     int c;
-    while ((c = cli_getopt(argc, argv, "m:o:h", options, cmd)) != -1) {
+    while ((c = cli_getopt(argc, argv, "m:c:o:h", options, cmd)) != -1) {
         switch (c) {
         case 'm': model_name = optarg; break;
+        case OPT_HW: hw = optarg; break;
+        case 'c': cache = optarg; break;
         case 'o': keep = optarg; break;
         case OPT_REQUESTS:
             if (cli_parse_int(cmd, "--requests", optarg, 1, 100000, &v) < 0)
@@ -62,8 +121,13 @@ int cmd_demo(int argc, char **argv)
     if (optind < argc)
         return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
     promoe_err err;
-    model_desc m;
-    if (model_load(model_name, &m, &err) < 0)
+    sim_config base;
+    sim_config_defaults(&base);
+    if (model_load(model_name, &base.cost.model, &err) < 0 || hw_load(hw, &base.cost.hw, &err) < 0)
+        return cli_fail(&err);
+    const model_desc *m = &base.cost.model;
+    if (cache_size_parse(cache, m->num_layers, m->num_experts, model_expert_bytes(m), &base.slots,
+                         &err) < 0)
         return cli_fail(&err);
     char dir[PATH_MAX] = "", path[PATH_MAX + 16];
     if (keep) {
@@ -77,15 +141,17 @@ int cmd_demo(int argc, char **argv)
         }
         snprintf(path, sizeof path, "%s/demo.h5", dir);
     }
-    printf("promoe demo: synthetic %s trace, %d requests, seed %lu\n\n", m.name, p.num_requests,
-           p.seed);
-    trace_stats s;
     int rc = CLI_OK;
-    if (trace_gen_write(&p, &m, path, NULL, &err) < 0 || trace_stats_compute(path, &s, NULL, &err) < 0) {
+    int64_t tokens = 0;
+    if (trace_gen_write(&p, m, path, &tokens, &err) < 0) {
         rc = cli_fail(&err);
     } else {
-        cli_print_trace_info(stdout, keep ? keep : "(temporary)", &s);
-        trace_stats_free(&s);
+        printf("promoe demo: %s on %s, expert cache of %lld of %d experts (%s)\n"
+               "synthetic trace: %d requests, %lld tokens, seed %lu\n\n", m->name,
+               base.cost.hw.name, (long long)base.slots, m->num_layers * m->num_experts, cache,
+               p.num_requests, (long long)tokens, p.seed);
+        if (compare_systems(path, &base, &err) < 0)
+            rc = cli_fail(&err);
     }
     if (!keep) {
         unlink(path);

@@ -12,6 +12,7 @@
 #include "sim/cache.h"
 #include "sim/engine.h"
 #include "sim/hits.h"
+#include "sim/system.h"
 #include "traces/trace.h"
 
 static const char usage[] =
@@ -22,6 +23,11 @@ static const char usage[] =
     "one after another (batch 1, closed loop: request arrival times are ignored).\n"
     "\n"
     "  -t, --trace FILE       trace to replay (required)\n"
+    "  -s, --system NAME      a named configuration (systems/NAME.ini) setting the\n"
+    "                         options below; options given explicitly override it:\n"
+    "                         all-gpu (every expert resident: the floor), reactive-lru\n"
+    "                         (load on miss), mixtral-offloading, moe-infinity, promoe,\n"
+    "                         oracle (upper bound)\n"
     "  -c, --cache SIZE       cache size: a fraction of all experts below 1 (0.25),\n"
     "                         a number of slots (256), or bytes with a unit (12GiB)\n"
     "                         (required)\n"
@@ -55,8 +61,20 @@ enum {
     OPT_CHUNKS, OPT_PREEMPT, OPT_REORDER, OPT_PRED_US, OPT_SEED,
 };
 
+/* What the command line said; unset values leave the system's (or the
+ * default) in place. */
+typedef struct sim_cli {
+    const char *trace, *cache, *policy, *model, *scope, *hw, *predictor, *system;
+    const char *sets[32];
+    int num_sets, hits_only, json, csv;
+    int stride, chunks, prefetch_limit, preempt, reorder; /* -1: not given */
+    double predictor_us;                                   /* < 0: not given */
+    long long seed;
+} sim_cli;
+
 static const struct option options[] = {
     {"trace", required_argument, NULL, 't'},
+    {"system", required_argument, NULL, 's'},
     {"hits-only", no_argument, NULL, OPT_HITS},
     {"cache", required_argument, NULL, 'c'},
     {"cache-scope", required_argument, NULL, OPT_SCOPE},
@@ -193,123 +211,166 @@ static void show_progress(int64_t done, int64_t total)
     cli_progress("simulating tokens", done, total);
 }
 
-int cmd_sim(int argc, char **argv)
+static int parse(int argc, char **argv, sim_cli *o)
 {
-    const char *cmd = "sim", *trace = NULL, *cache = NULL, *policy = "lru", *model = NULL;
-    const char *scope = "global", *hw = "rtx4090-pcie4", *predictor = "none";
-    const char *sets[32];
-    int num_sets = 0, hits_only = 0, json = 0, csv = 0, c;
-    sim_config cfg;
-    sim_config_defaults(&cfg);
+    const char *cmd = "sim";
     long long v;
-    double d;
-    while ((c = cli_getopt(argc, argv, "t:c:p:m:jh", options, cmd)) != -1) {
+    int c;
+    *o = (sim_cli){.hw = "rtx4090-pcie4", .stride = -1, .chunks = -1, .prefetch_limit = -1,
+                   .preempt = -1, .reorder = -1, .predictor_us = -1, .seed = 1};
+    while ((c = cli_getopt(argc, argv, "t:s:c:p:m:jh", options, cmd)) != -1) {
         switch (c) {
-        case 't': trace = optarg; break;
-        case OPT_HITS: hits_only = 1; break;
-        case 'c': cache = optarg; break;
-        case OPT_SCOPE: scope = optarg; break;
-        case 'p': policy = optarg; break;
-        case 'm': model = optarg; break;
-        case OPT_HW: hw = optarg; break;
+        case 't': o->trace = optarg; break;
+        case 's': o->system = optarg; break;
+        case OPT_HITS: o->hits_only = 1; break;
+        case 'c': o->cache = optarg; break;
+        case OPT_SCOPE: o->scope = optarg; break;
+        case 'p': o->policy = optarg; break;
+        case 'm': o->model = optarg; break;
+        case OPT_HW: o->hw = optarg; break;
         case OPT_SET:
-            if (num_sets == 32)
+            if (o->num_sets == 32)
                 return cli_usage_error(cmd, "too many --set options");
-            sets[num_sets++] = optarg;
+            o->sets[o->num_sets++] = optarg;
             break;
-        case OPT_PREDICTOR: predictor = optarg; break;
+        case OPT_PREDICTOR: o->predictor = optarg; break;
         case OPT_STRIDE:
             if (cli_parse_int(cmd, "--stride", optarg, 1, 1024, &v) < 0)
                 return CLI_USAGE;
-            cfg.stride = (int)v;
+            o->stride = (int)v;
             break;
         case OPT_LIMIT:
             if (cli_parse_int(cmd, "--prefetch-limit", optarg, 1, 32767, &v) < 0)
                 return CLI_USAGE;
-            cfg.prefetch_limit = (int)v;
+            o->prefetch_limit = (int)v;
             break;
         case OPT_CHUNKS:
             if (cli_parse_int(cmd, "--chunks", optarg, 1, 1024, &v) < 0)
                 return CLI_USAGE;
-            cfg.chunks = (int)v;
+            o->chunks = (int)v;
             break;
-        case OPT_PREEMPT: cfg.preempt = 1; break;
-        case OPT_REORDER: cfg.reorder = 1; break;
+        case OPT_PREEMPT: o->preempt = 1; break;
+        case OPT_REORDER: o->reorder = 1; break;
         case OPT_PRED_US:
-            if (cli_parse_double(cmd, "--predictor-us", optarg, 0, 1e9, &d) < 0)
+            if (cli_parse_double(cmd, "--predictor-us", optarg, 0, 1e9, &o->predictor_us) < 0)
                 return CLI_USAGE;
-            cfg.predictor_us = d;
             break;
         case OPT_SEED:
-            if (cli_parse_int(cmd, "--seed", optarg, 0, 0xffffffffLL, &v) < 0)
+            if (cli_parse_int(cmd, "--seed", optarg, 0, 0xffffffffLL, &o->seed) < 0)
                 return CLI_USAGE;
-            cfg.seed = (unsigned long)v;
             break;
-        case 'j': json = 1; break;
-        case OPT_CSV: csv = 1; break;
-        case 'h': fputs(usage, stdout); return CLI_OK;
+        case 'j': o->json = 1; break;
+        case OPT_CSV: o->csv = 1; break;
+        case 'h': fputs(usage, stdout); exit(CLI_OK);
         default: return CLI_USAGE;
         }
     }
     if (optind < argc)
         return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
-    if (!trace)
+    if (!o->trace)
         return cli_usage_error(cmd, "no trace: give --trace T.h5");
-    if (!cache)
+    if (!o->cache)
         return cli_usage_error(cmd, "no cache size: give --cache (e.g. 0.25, 256 or 12GiB)");
-    if (strcmp(scope, "global") != 0 && strcmp(scope, "per-layer") != 0)
-        return cli_usage_error(cmd, "--cache-scope: expected global or per-layer, got '%s'", scope);
-    if (json && csv)
+    if (o->scope && strcmp(o->scope, "global") != 0 && strcmp(o->scope, "per-layer") != 0)
+        return cli_usage_error(cmd, "--cache-scope: expected global or per-layer, got '%s'",
+                               o->scope);
+    if (o->json && o->csv)
         return cli_usage_error(cmd, "choose one of --json and --csv");
-    if (!policy_find(policy))
-        return cli_usage_error(cmd, "unknown policy '%s' (policies: %s)", policy, policy_names());
-    char pred_name[64];
-    const char *pred_opts = predictor_split_spec(predictor, pred_name, sizeof pred_name);
-    if (!predictor_find(pred_name))
-        return cli_usage_error(cmd, "unknown predictor '%s' (predictors: %s)", pred_name,
-                               predictor_names());
+    if (o->policy && !policy_find(o->policy))
+        return cli_usage_error(cmd, "unknown policy '%s' (policies: %s)", o->policy,
+                               policy_names());
+    char name[64];
+    if (o->predictor) {
+        predictor_split_spec(o->predictor, name, sizeof name);
+        if (!predictor_find(name))
+            return cli_usage_error(cmd, "unknown predictor '%s' (predictors: %s)", name,
+                                   predictor_names());
+    }
+    if (o->system && o->hits_only)
+        return cli_usage_error(cmd, "--system describes timed runs; drop --hits-only");
+    return CLI_OK;
+}
 
+int cmd_sim(int argc, char **argv)
+{
+    const char *cmd = "sim";
+    sim_cli o;
+    int rc = parse(argc, argv, &o);
+    if (rc != CLI_OK)
+        return rc;
     promoe_err err;
     trace_meta meta;
-    if (trace_read_meta(trace, &meta, &err) < 0)
+    sim_config cfg;
+    sim_config_defaults(&cfg);
+    cfg.seed = (unsigned long)o.seed;
+    if (trace_read_meta(o.trace, &meta, &err) < 0)
         return cli_fail(&err);
     int have_model = 0;
-    if (model || !hits_only) {
-        const char *which = model ? model : meta.model;
+    if (o.model || !o.hits_only) {
+        const char *which = o.model ? o.model : meta.model;
         if (model_load(which, &cfg.cost.model, &err) < 0) {
-            if (!model)
+            if (!o.model)
                 promoe_err_prefix(&err, "the trace's model has no preset: give --model");
             return cli_fail(&err);
         }
         have_model = 1;
     }
-    if (cache_size_parse(cache, meta.num_layers, meta.num_experts,
+    if (cache_size_parse(o.cache, meta.num_layers, meta.num_experts,
                          have_model ? model_expert_bytes(&cfg.cost.model) : 0, &cfg.slots, &err) < 0)
         return cli_fail(&err);
-    cfg.per_layer = strcmp(scope, "per-layer") == 0;
+
+    /* the system first, then what was said explicitly */
+    char predictor[128] = "none", sysname[64] = "";
+    system_desc sys; /* cfg points into it */
+    if (o.system) {
+        int fell_back;
+        if (system_load(o.system, &sys, &err) < 0 ||
+            system_apply(&sys, &cfg, predictor, sizeof predictor, &fell_back, &err) < 0)
+            return cli_fail(&err);
+        snprintf(sysname, sizeof sysname, "%s", sys.name);
+        if (fell_back && !o.predictor)
+            fprintf(stderr, "promoe sim: note: system %s prefers predictor %.*s, which this "
+                    "build lacks; running with %s\n", sys.name,
+                    (int)strcspn(sys.predictor, "|"), sys.predictor, predictor);
+    }
+    if (o.policy)
+        cfg.policy = o.policy;
+    if (o.scope)
+        cfg.per_layer = strcmp(o.scope, "per-layer") == 0;
+    if (o.predictor)
+        snprintf(predictor, sizeof predictor, "%s", o.predictor);
+    if (o.stride >= 0) cfg.stride = o.stride;
+    if (o.chunks >= 0) cfg.chunks = o.chunks;
+    if (o.prefetch_limit >= 0) cfg.prefetch_limit = o.prefetch_limit;
+    if (o.preempt >= 0) cfg.preempt = o.preempt;
+    if (o.reorder >= 0) cfg.reorder = o.reorder;
+    if (o.predictor_us >= 0) cfg.predictor_us = o.predictor_us;
+    const char *scope = cfg.per_layer ? "per-layer" : "global";
 
     report rep = {.n = 0};
-    name(&rep, "trace", trace);
-    name(&rep, "policy", policy);
+    name(&rep, "trace", o.trace);
+    if (sysname[0])
+        name(&rep, "system", sysname);
+    name(&rep, "policy", cfg.policy);
     name(&rep, "cache_scope", scope);
-    if (hits_only) {
-        sim_hits_config hc = {.policy = policy, .slots = cfg.slots, .per_layer = cfg.per_layer};
+    if (o.hits_only) {
+        sim_hits_config hc = {.policy = cfg.policy, .slots = cfg.slots, .per_layer = cfg.per_layer};
         sim_hits_result r;
-        if (sim_hits_replay(trace, &hc, &r, &err) < 0)
+        if (sim_hits_replay(o.trace, &hc, &r, &err) < 0)
             return cli_fail(&err);
         report_hits(&rep, &r);
     } else {
-        if (hw_load(hw, &cfg.cost.hw, &err) < 0)
+        if (hw_load(o.hw, &cfg.cost.hw, &err) < 0)
             return cli_fail(&err);
-        for (int i = 0; i < num_sets; i++)
-            if (hw_set(&cfg.cost.hw, sets[i], &err) < 0)
+        for (int i = 0; i < o.num_sets; i++)
+            if (hw_set(&cfg.cost.hw, o.sets[i], &err) < 0)
                 return cli_usage_error(cmd, "%s", err.msg);
-        cfg.policy = policy;
+        char pred_name[64];
+        cfg.predictor_options = predictor_split_spec(predictor, pred_name, sizeof pred_name);
         cfg.predictor = pred_name;
-        cfg.predictor_options = pred_opts;
         cfg.progress = show_progress;
         sim_result r;
-        int failed = sim_run(trace, &cfg, &r, &err) < 0;
+        int failed = sim_run(o.trace, &cfg, &r, &err) < 0;
         cli_progress_done();
         if (failed)
             return cli_fail(&err);
@@ -318,6 +379,6 @@ int cmd_sim(int argc, char **argv)
         name(&rep, "predictor", predictor);
         report_timed(&rep, &r);
     }
-    print_report(&rep, json, csv);
+    print_report(&rep, o.json, o.csv);
     return CLI_OK;
 }

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "traces/trace_stats.h"
 
 static const char usage[] =
     "usage: promoe trace info [--json] TRACE.h5\n"
@@ -56,7 +57,7 @@ static double mean(const double *v, int n)
     return k ? s / k : NAN;
 }
 
-void cli_print_trace_info(FILE *out, const char *path, const trace_stats *s)
+static void print_info(FILE *out, const char *path, const trace_stats *s)
 {
     const trace_meta *m = &s->meta;
     int L = m->num_layers;
@@ -106,7 +107,7 @@ static json_t *array(const double *v, int n)
     return a;
 }
 
-int cli_print_trace_info_json(FILE *out, const char *path, const trace_stats *s)
+static int print_info_json(FILE *out, const char *path, const trace_stats *s)
 {
     const trace_meta *m = &s->meta;
     int L = m->num_layers;
@@ -168,12 +169,12 @@ int cmd_trace_info(int argc, char **argv)
         return cli_fail(&err);
     int rc = CLI_OK;
     if (json) {
-        if (cli_print_trace_info_json(stdout, path, &s) < 0) {
+        if (print_info_json(stdout, path, &s) < 0) {
             promoe_err_set(&err, "cannot format the summary as JSON");
             rc = cli_fail(&err);
         }
     } else {
-        cli_print_trace_info(stdout, path, &s);
+        print_info(stdout, path, &s);
     }
     trace_stats_free(&s);
     return rc;

@@ -87,8 +87,21 @@ expect 1 "sim cache larger than the model" -- "$PROMOE" sim -t "$tmp/t2.h5" --hi
 contains "larger than the model's 32 experts" "$tmp/err" "sim cache too large"
 
 expect 0 "demo" -- "$PROMOE" demo --requests 2
-contains "next-token reuse" "$tmp/out" "demo"
-contains "mixtral-8x7b (32 layers, 8 experts, top-2)" "$tmp/out" "demo"
+contains "promoe demo: mixtral-8x7b on rtx4090-pcie4" "$tmp/out" "demo"
+for sys in all-gpu reactive-lru mixtral-offloading moe-infinity promoe oracle; do
+  contains "^$sys " "$tmp/out" "demo row $sys"
+done
+# the baseline's speedup over itself is 1.00 on both columns
+contains "^reactive-lru .* 1.00 *1.00$" "$tmp/out" "demo baseline speedups"
+
+# --system, with an explicit option overriding it
+expect 0 "sim --system" -- "$PROMOE" sim -t "$tmp/t2.h5" -c 8 --system promoe --json
+contains '"system":"promoe"' "$tmp/out" "sim --system"
+contains "prefers predictor learned" "$tmp/err" "fallback note"
+expect 0 "sim --system override" -- "$PROMOE" sim -t "$tmp/t2.h5" -c 8 --system promoe --predictor oracle --json
+contains '"predictor":"oracle"' "$tmp/out" "sim --system override"
+expect 1 "sim unknown system" -- "$PROMOE" sim -t "$tmp/t2.h5" -c 8 --system vllm
+contains "unknown system 'vllm' (presets: all-gpu" "$tmp/err" "unknown system message"
 
 echo "$passes passed, $fails failed"
 [ "$fails" -eq 0 ]

@@ -1,0 +1,82 @@
+#include "sim/system.h"
+
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "common/preset.h"
+#include "policies/policy.h"
+#include "predictors/predictor.h"
+
+#define STR_KEY(k, req) {#k, PRESET_STRING, offsetof(system_desc, k), sizeof(((system_desc *)0)->k), 0, 0, req}
+#define INT_KEY(k, lo, hi) {#k, PRESET_INT, offsetof(system_desc, k), 0, lo, hi, 0}
+
+static const preset_key system_keys[] = {
+    STR_KEY(name, 1),
+    STR_KEY(description, 1),
+    STR_KEY(policy, 0),
+    STR_KEY(predictor, 0),
+    STR_KEY(cache_scope, 0),
+    INT_KEY(all_gpu, 0, 1),
+    INT_KEY(stride, 1, 1024),
+    INT_KEY(chunks, 1, 1024),
+    INT_KEY(preempt, 0, 1),
+    INT_KEY(reorder, 0, 1),
+    INT_KEY(prefetch_limit, 0, 32767),
+    {"predictor_us", PRESET_DOUBLE, offsetof(system_desc, predictor_us), 0, 0, 1e9, 0},
+};
+
+static const preset_kind system_kind = {"systems", "system", system_keys,
+                                        sizeof system_keys / sizeof system_keys[0]};
+
+int system_load(const char *name_or_path, system_desc *s, promoe_err *err)
+{
+    *s = (system_desc){.policy = "lru", .predictor = "none", .cache_scope = "global",
+                       .stride = 1, .chunks = 1};
+    if (preset_load(&system_kind, name_or_path, s, err) < 0)
+        return -1;
+    if (!policy_find(s->policy))
+        return promoe_err_set(err, "system %s: unknown policy '%s' (policies: %s)", s->name,
+                              s->policy, policy_names());
+    if (strcmp(s->cache_scope, "global") != 0 && strcmp(s->cache_scope, "per-layer") != 0)
+        return promoe_err_set(err, "system %s: cache_scope must be global or per-layer", s->name);
+    return 0;
+}
+
+void system_list_presets(char *buf, size_t len)
+{
+    preset_list(&system_kind, buf, len);
+}
+
+int system_apply(const system_desc *s, sim_config *cfg, char *predictor_buf, size_t len,
+                 int *fell_back, promoe_err *err)
+{
+    char choices[sizeof s->predictor];
+    snprintf(choices, sizeof choices, "%s", s->predictor);
+    *fell_back = 0;
+    predictor_buf[0] = '\0';
+    for (char *save = NULL, *c = strtok_r(choices, "|", &save); c; c = strtok_r(NULL, "|", &save)) {
+        char name[64];
+        predictor_split_spec(c, name, sizeof name);
+        if (predictor_find(name)) {
+            snprintf(predictor_buf, len, "%s", c);
+            break;
+        }
+        *fell_back = 1;
+    }
+    if (!predictor_buf[0])
+        return promoe_err_set(err, "system %s: none of its predictors (%s) is in this build",
+                              s->name, s->predictor);
+    cfg->policy = s->policy;
+    cfg->per_layer = strcmp(s->cache_scope, "per-layer") == 0;
+    cfg->preload = s->all_gpu;
+    cfg->stride = s->stride;
+    cfg->chunks = s->chunks;
+    cfg->preempt = s->preempt;
+    cfg->reorder = s->reorder;
+    cfg->prefetch_limit = s->prefetch_limit;
+    cfg->predictor_us = s->predictor_us;
+    if (s->all_gpu)
+        cfg->slots = (int64_t)cfg->cost.model.num_layers * cfg->cost.model.num_experts;
+    return 0;
+}

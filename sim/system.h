@@ -1,0 +1,32 @@
+/* system.h - named system configurations (`--system NAME`), loaded from
+ * data files systems/NAME.ini: a policy, a predictor, the prefetch switches
+ * and cost options, so that a new system is a new file, not a new code
+ * path.  `predictor` lists choices in order of preference; the first one
+ * this build has is used, and the choice is reported. */
+#ifndef PROMOE_SIM_SYSTEM_H
+#define PROMOE_SIM_SYSTEM_H
+
+#include "common/error.h"
+#include "sim/engine.h"
+
+typedef struct system_desc {
+    char name[64];
+    char description[256];
+    char policy[32];
+    char predictor[128];     /* "a|b|none": first available wins */
+    char cache_scope[16];    /* global or per-layer */
+    int all_gpu;             /* every expert resident from the start */
+    int stride, chunks, preempt, reorder, prefetch_limit;
+    double predictor_us;
+} system_desc;
+
+int system_load(const char *name_or_path, system_desc *s, promoe_err *err);
+void system_list_presets(char *buf, size_t len);
+
+/* Sets cfg's policy, predictor and switches from s (cfg->slots is left to
+ * the caller, except for all_gpu).  predictor_buf receives the predictor
+ * spec chosen; *fell_back is set when it is not the system's first choice. */
+int system_apply(const system_desc *s, sim_config *cfg, char *predictor_buf, size_t len,
+                 int *fell_back, promoe_err *err);
+
+#endif

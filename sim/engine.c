@@ -1,7 +1,6 @@
 #include "sim/engine.h"
 
-#include <gsl/gsl_sort.h>
-#include <gsl/gsl_statistics_double.h>
+#include <gsl/gsl_rstat.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -62,8 +61,12 @@ typedef struct engine {
     int64_t *use_cursor;
     int64_t now_pos, iter_index;
     policy_future policy_future;
-    int64_t *tpot, *ttft;
-    size_t n_tpot, cap_tpot, n_ttft, cap_ttft;
+    /* decode latencies in ms, as running statistics: memory does not grow
+     * with the trace (percentiles are P^2 estimates, exact up to 5 samples) */
+    gsl_rstat_workspace *tpot;
+    gsl_rstat_quantile_workspace *tpot_q[3];
+    double ttft_sum_ms;
+    int64_t n_ttft;
 } engine;
 
 void sim_config_defaults(sim_config *c)
@@ -74,20 +77,6 @@ void sim_config_defaults(sim_config *c)
     c->stride = 1;
     c->chunks = 1;
     c->seed = 1;
-}
-
-static int push_sample(int64_t **a, size_t *n, size_t *cap, int64_t v)
-{
-    if (*n == *cap) {
-        size_t c = *cap ? 2 * *cap : 1024;
-        int64_t *b = realloc(*a, c * sizeof *b);
-        if (!b)
-            return -1;
-        *a = b;
-        *cap = c;
-    }
-    (*a)[(*n)++] = v;
-    return 0;
 }
 
 static int iter_copy(iter_buf *b, const trace_iteration *it, size_t lk)
@@ -433,12 +422,13 @@ static int run_iteration(engine *e)
         *(b->phase[t] == TRACE_PREFILL ? &r->prefill_tokens : &r->decode_tokens) += 1;
     if (prefill) {
         r->prefill_ns += dur;
-        if (push_sample(&e->ttft, &e->n_ttft, &e->cap_ttft, dur) < 0)
-            return -1;
+        e->ttft_sum_ms += (double)dur / 1e6;
+        e->n_ttft++;
     } else {
         r->decode_ns += dur;
-        if (push_sample(&e->tpot, &e->n_tpot, &e->cap_tpot, dur) < 0)
-            return -1;
+        gsl_rstat_add((double)dur / 1e6, e->tpot);
+        for (int i = 0; i < 3; i++)
+            gsl_rstat_quantile_add((double)dur / 1e6, e->tpot_q[i]);
     }
     r->iterations++;
     e->iter_index++;
@@ -541,8 +531,11 @@ static void engine_free(engine *e)
     for (int i = 0; i < e->cap_sets; i++)
         free(e->sets[i].keys);
     free(e->sets);
-    free(e->tpot);
-    free(e->ttft);
+    if (e->tpot)
+        gsl_rstat_free(e->tpot);
+    for (int i = 0; i < 3; i++)
+        if (e->tpot_q[i])
+            gsl_rstat_quantile_free(e->tpot_q[i]);
     free(e->use_pos);
     free(e->use_start);
     free(e->use_cursor);
@@ -592,7 +585,11 @@ static int engine_init(engine *e, const sim_config *cfg, const char *path, const
     e->order = malloc(keys * sizeof *e->order);
     e->scores = malloc((size_t)e->E * sizeof *e->scores);
     e->ranked = malloc((size_t)e->E * sizeof *e->ranked);
-    if (!e->ce || !e->state || !e->from_prefetch || !e->ready_ns || !e->need || !e->need_count ||
+    e->tpot = gsl_rstat_alloc();
+    e->tpot_q[0] = gsl_rstat_quantile_alloc(0.50);
+    e->tpot_q[1] = gsl_rstat_quantile_alloc(0.90);
+    e->tpot_q[2] = gsl_rstat_quantile_alloc(0.99);
+    if (!e->tpot || !e->tpot_q[0] || !e->tpot_q[1] || !e->tpot_q[2] || !e->ce || !e->state || !e->from_prefetch || !e->ready_ns || !e->need || !e->need_count ||
         !e->order || !e->scores || !e->ranked)
         return promoe_err_set(err, "out of memory");
     e->limit = cfg->prefetch_limit > 0 ? cfg->prefetch_limit : e->K;
@@ -614,8 +611,6 @@ static int engine_init(engine *e, const sim_config *cfg, const char *path, const
     return 0;
 }
 
-static double ms(int64_t ns) { return (double)ns / 1e6; }
-
 static void finish(engine *e, sim_result *r)
 {
     /* prefetched experts never used by the end count as wasted */
@@ -631,24 +626,13 @@ static void finish(engine *e, sim_result *r)
     r->pcie_busy_share = r->total_ns ? (double)r->pcie_busy_ns / (double)r->total_ns : 0;
     r->prefill_tokens_per_s = r->prefill_ns ? r->prefill_tokens / (r->prefill_ns * 1e-9) : 0;
     r->decode_tokens_per_s = r->decode_ns ? r->decode_tokens / (r->decode_ns * 1e-9) : 0;
-    if (e->n_ttft) {
-        double sum = 0;
-        for (size_t i = 0; i < e->n_ttft; i++)
-            sum += ms(e->ttft[i]);
-        r->ttft_ms_mean = sum / (double)e->n_ttft;
-    }
-    if (e->n_tpot) {
-        double *v = malloc(e->n_tpot * sizeof *v);
-        if (v) {
-            for (size_t i = 0; i < e->n_tpot; i++)
-                v[i] = ms(e->tpot[i]);
-            gsl_sort(v, 1, e->n_tpot);
-            r->tpot_ms_mean = gsl_stats_mean(v, 1, e->n_tpot);
-            r->tpot_ms_p50 = gsl_stats_quantile_from_sorted_data(v, 1, e->n_tpot, 0.50);
-            r->tpot_ms_p90 = gsl_stats_quantile_from_sorted_data(v, 1, e->n_tpot, 0.90);
-            r->tpot_ms_p99 = gsl_stats_quantile_from_sorted_data(v, 1, e->n_tpot, 0.99);
-            free(v);
-        }
+    if (e->n_ttft)
+        r->ttft_ms_mean = e->ttft_sum_ms / (double)e->n_ttft;
+    if (gsl_rstat_n(e->tpot)) {
+        r->tpot_ms_mean = gsl_rstat_mean(e->tpot);
+        r->tpot_ms_p50 = gsl_rstat_quantile_get(e->tpot_q[0]);
+        r->tpot_ms_p90 = gsl_rstat_quantile_get(e->tpot_q[1]);
+        r->tpot_ms_p99 = gsl_rstat_quantile_get(e->tpot_q[2]);
     }
 }
 

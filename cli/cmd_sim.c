@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "common/units.h"
 #include "models/model.h"
 #include "policies/policy.h"
 #include "predictors/predictor.h"
@@ -46,6 +47,7 @@ static const char usage[] =
     "                         last layer they target the next iteration's layers\n"
     "      --prefetch-limit N experts prefetched per prediction (default top-k)\n"
     "      --chunks N         copy each expert in N chunks (default 1)\n"
+    "      --chunk-bytes B    or in chunks of at most B bytes (e.g. 64MiB)\n"
     "      --preempt          demand copies go before prefetches, between chunks\n"
     "      --reorder          compute a layer's resident experts first\n"
     "      --predictor-us X   CPU time of one prediction, us (default 0)\n"
@@ -58,13 +60,13 @@ static const char usage[] =
 
 enum {
     OPT_HITS = 256, OPT_SCOPE, OPT_CSV, OPT_HW, OPT_SET, OPT_PREDICTOR, OPT_STRIDE, OPT_LIMIT,
-    OPT_CHUNKS, OPT_PREEMPT, OPT_REORDER, OPT_PRED_US, OPT_SEED,
+    OPT_CHUNKS, OPT_CHUNK_BYTES, OPT_PREEMPT, OPT_REORDER, OPT_PRED_US, OPT_SEED,
 };
 
 /* What the command line said; unset values leave the system's (or the
  * default) in place. */
 typedef struct sim_cli {
-    const char *trace, *cache, *policy, *model, *scope, *hw, *predictor, *system;
+    const char *trace, *cache, *policy, *model, *scope, *hw, *predictor, *system, *chunk_bytes;
     const char *sets[32];
     int num_sets, hits_only, json, csv;
     int stride, chunks, prefetch_limit, preempt, reorder; /* -1: not given */
@@ -86,6 +88,7 @@ static const struct option options[] = {
     {"stride", required_argument, NULL, OPT_STRIDE},
     {"prefetch-limit", required_argument, NULL, OPT_LIMIT},
     {"chunks", required_argument, NULL, OPT_CHUNKS},
+    {"chunk-bytes", required_argument, NULL, OPT_CHUNK_BYTES},
     {"preempt", no_argument, NULL, OPT_PREEMPT},
     {"reorder", no_argument, NULL, OPT_REORDER},
     {"predictor-us", required_argument, NULL, OPT_PRED_US},
@@ -174,9 +177,13 @@ static void report_hits(report *rep, const sim_hits_result *r)
     fig(rep, "hit_rate", "hit rate", r->hit_rate, 0);
 }
 
-static void report_timed(report *rep, const sim_result *r)
+static void report_timed(report *rep, const sim_config *c, const sim_result *r)
 {
     fig(rep, "cache_slots", "cache slots", (double)r->slots, 1);
+    fig(rep, "stride", "stride", c->stride, 1);
+    fig(rep, "chunks_per_expert", "chunks per expert", c->chunks, 1);
+    fig(rep, "preempt", "preempt", c->preempt, 1);
+    fig(rep, "reorder", "reorder", c->reorder, 1);
     fig(rep, "tokens", "tokens", (double)r->tokens, 1);
     fig(rep, "prefill_tokens", "prefill tokens", (double)r->prefill_tokens, 1);
     fig(rep, "decode_tokens", "decode tokens", (double)r->decode_tokens, 1);
@@ -249,6 +256,7 @@ static int parse(int argc, char **argv, sim_cli *o)
                 return CLI_USAGE;
             o->chunks = (int)v;
             break;
+        case OPT_CHUNK_BYTES: o->chunk_bytes = optarg; break;
         case OPT_PREEMPT: o->preempt = 1; break;
         case OPT_REORDER: o->reorder = 1; break;
         case OPT_PRED_US:
@@ -274,6 +282,8 @@ static int parse(int argc, char **argv, sim_cli *o)
     if (o->scope && strcmp(o->scope, "global") != 0 && strcmp(o->scope, "per-layer") != 0)
         return cli_usage_error(cmd, "--cache-scope: expected global or per-layer, got '%s'",
                                o->scope);
+    if (o->chunks >= 0 && o->chunk_bytes)
+        return cli_usage_error(cmd, "choose one of --chunks and --chunk-bytes");
     if (o->json && o->csv)
         return cli_usage_error(cmd, "choose one of --json and --csv");
     if (o->policy && !policy_find(o->policy))
@@ -341,6 +351,18 @@ int cmd_sim(int argc, char **argv)
         snprintf(predictor, sizeof predictor, "%s", o.predictor);
     if (o.stride >= 0) cfg.stride = o.stride;
     if (o.chunks >= 0) cfg.chunks = o.chunks;
+    if (o.chunk_bytes) {
+        double b;
+        if (units_parse_bytes(o.chunk_bytes, &b, NULL, &err) < 0)
+            return cli_usage_error(cmd, "--chunk-bytes %s", err.msg);
+        if (!have_model)
+            return cli_usage_error(cmd, "--chunk-bytes needs a model to size experts");
+        double n = ceil((double)model_expert_bytes(&cfg.cost.model) / b);
+        if (n > 1024)
+            return cli_usage_error(cmd, "--chunk-bytes %s cuts an expert into %.0f chunks "
+                                   "(at most 1024)", o.chunk_bytes, n);
+        cfg.chunks = (int)n;
+    }
     if (o.prefetch_limit >= 0) cfg.prefetch_limit = o.prefetch_limit;
     if (o.preempt >= 0) cfg.preempt = o.preempt;
     if (o.reorder >= 0) cfg.reorder = o.reorder;
@@ -377,7 +399,7 @@ int cmd_sim(int argc, char **argv)
         name(&rep, "model", cfg.cost.model.name);
         name(&rep, "hw", cfg.cost.hw.name);
         name(&rep, "predictor", predictor);
-        report_timed(&rep, &r);
+        report_timed(&rep, &cfg, &r);
     }
     print_report(&rep, o.json, o.csv);
     return CLI_OK;

@@ -1,10 +1,10 @@
 #include "sim/cache.h"
 
-#include <errno.h>
+#include "common/units.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 typedef struct pool {
     void *policy;
@@ -121,35 +121,21 @@ int64_t cache_capacity(const expert_cache *c)
     return c->pools[0].capacity * c->num_pools;
 }
 
-/* Units for byte sizes, decimal and binary. */
-static const struct { const char *suffix; double bytes; } units[] = {
-    {"B", 1},      {"KB", 1e3},  {"MB", 1e6},  {"GB", 1e9},  {"TB", 1e12},
-    {"KiB", 1024.0}, {"MiB", 1048576.0}, {"GiB", 1073741824.0}, {"TiB", 1099511627776.0},
-};
-
 int cache_size_parse(const char *s, int num_layers, int num_experts, size_t expert_bytes,
                      int64_t *slots, promoe_err *err)
 {
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
+    double v;
+    int had_unit;
     int64_t total = (int64_t)num_layers * num_experts;
-    if (errno || end == s || !(v > 0) || !isfinite(v))
-        return promoe_err_set(err, "cache size '%s': expected a fraction (0.25), a number of "
-                              "slots (256) or bytes with a unit (12GiB)", s);
+    if (units_parse_bytes(s, &v, &had_unit, err) < 0)
+        return promoe_err_prefix(err, "cache size (a fraction like 0.25, a number of slots "
+                                 "like 256, or bytes like 12GiB)");
     double n;
-    if (*end) {
-        double unit = 0;
-        for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
-            if (strcasecmp(end, units[i].suffix) == 0)
-                unit = units[i].bytes;
-        if (unit == 0)
-            return promoe_err_set(err, "cache size '%s': unknown unit '%s' (B, KB, MB, GB, TB, "
-                                  "KiB, MiB, GiB, TiB)", s, end);
+    if (had_unit) {
         if (expert_bytes == 0)
             return promoe_err_set(err, "cache size '%s' is in bytes, which needs a model "
                                   "(--model) to size experts", s);
-        n = floor(v * unit / (double)expert_bytes);
+        n = floor(v / (double)expert_bytes);
     } else if (v < 1) {
         n = floor(v * (double)total);
     } else {

@@ -80,6 +80,11 @@ contains "unknown policy 'mru'" "$tmp/err" "sim unknown policy"
 expect 0 "sim timed" -- "$PROMOE" sim -t "$tmp/t2.h5" -c 8 --predictor oracle --chunks 3 --preempt --reorder --json
 contains '"decode_tpot_ms_p50":' "$tmp/out" "sim timed --json"
 contains '"model":"tiny","hw":"rtx4090-pcie4"' "$tmp/out" "sim timed --json"
+# tiny's experts are 3*64*128*2 = 49,152 bytes: chunks of at most 15 KiB (15,360
+# bytes) make 49,152 / 15,360 = 3.2, rounded up to 4 chunks
+expect 0 "sim --chunk-bytes" -- "$PROMOE" sim -t "$tmp/t2.h5" -c 8 --chunk-bytes 15KiB --predictor oracle --preempt --json
+contains '"chunks_per_expert":4' "$tmp/out" "sim --chunk-bytes"
+expect 2 "sim --chunks and --chunk-bytes" -- "$PROMOE" sim -t "$tmp/t2.h5" -c 8 --chunks 2 --chunk-bytes 1MB
 expect 2 "sim bad --set" -- "$PROMOE" sim -t "$tmp/t2.h5" -c 8 --set warp=9
 expect 2 "sim unknown predictor" -- "$PROMOE" sim -t "$tmp/t2.h5" -c 8 --predictor psychic
 expect 0 "sim belady timed" -- "$PROMOE" sim -t "$tmp/t2.h5" -c 8 -p belady --predictor oracle

@@ -148,6 +148,7 @@ START_TEST(cache_sizes)
     ck_assert_msg(strstr(err.msg, "holds no expert"), "%s", err.msg);
     ck_assert_int_eq(cache_size_parse("5XB", 16, 64, 1, &s, &err), -1);
     ck_assert_msg(strstr(err.msg, "unknown unit 'XB'"), "%s", err.msg);
+    ck_assert_msg(strstr(err.msg, "cache size (a fraction"), "%s", err.msg);
     ck_assert_int_eq(cache_size_parse("lots", 16, 64, 0, &s, &err), -1);
     ck_assert_int_eq(cache_size_parse("-3", 16, 64, 0, &s, &err), -1);
 }

@@ -50,6 +50,8 @@ static const char usage[] =
     "      --chunk-bytes B    or in chunks of at most B bytes (e.g. 64MiB)\n"
     "      --preempt          demand copies go before prefetches, between chunks\n"
     "      --reorder          compute a layer's resident experts first\n"
+    "      --cpu-compute      compute a missed expert on the CPU when that finishes\n"
+    "                         before its copy would (Fiddler-style)\n"
     "      --predictor-us X   CPU time of one prediction, us (default 0)\n"
     "      --seed N           seed for randomised predictors (default 1)\n"
     "      --hits-only        no timing: count hits of the plain access stream (token\n"
@@ -60,7 +62,7 @@ static const char usage[] =
 
 enum {
     OPT_HITS = 256, OPT_SCOPE, OPT_CSV, OPT_HW, OPT_SET, OPT_PREDICTOR, OPT_STRIDE, OPT_LIMIT,
-    OPT_CHUNKS, OPT_CHUNK_BYTES, OPT_PREEMPT, OPT_REORDER, OPT_PRED_US, OPT_SEED,
+    OPT_CHUNKS, OPT_CHUNK_BYTES, OPT_PREEMPT, OPT_CPU, OPT_REORDER, OPT_PRED_US, OPT_SEED,
 };
 
 /* What the command line said; unset values leave the system's (or the
@@ -69,7 +71,7 @@ typedef struct sim_cli {
     const char *trace, *cache, *policy, *model, *scope, *hw, *predictor, *system, *chunk_bytes;
     const char *sets[32];
     int num_sets, hits_only, json, csv;
-    int stride, chunks, prefetch_limit, preempt, reorder; /* -1: not given */
+    int stride, chunks, prefetch_limit, preempt, reorder, cpu; /* -1: not given */
     double predictor_us;                                   /* < 0: not given */
     long long seed;
 } sim_cli;
@@ -91,6 +93,7 @@ static const struct option options[] = {
     {"chunk-bytes", required_argument, NULL, OPT_CHUNK_BYTES},
     {"preempt", no_argument, NULL, OPT_PREEMPT},
     {"reorder", no_argument, NULL, OPT_REORDER},
+    {"cpu-compute", no_argument, NULL, OPT_CPU},
     {"predictor-us", required_argument, NULL, OPT_PRED_US},
     {"seed", required_argument, NULL, OPT_SEED},
     {"json", no_argument, NULL, 'j'},
@@ -184,6 +187,7 @@ static void report_timed(report *rep, const sim_config *c, const sim_result *r)
     fig(rep, "chunks_per_expert", "chunks per expert", c->chunks, 1);
     fig(rep, "preempt", "preempt", c->preempt, 1);
     fig(rep, "reorder", "reorder", c->reorder, 1);
+    fig(rep, "cpu_compute", "cpu compute", c->cpu_compute, 1);
     fig(rep, "tokens", "tokens", (double)r->tokens, 1);
     fig(rep, "prefill_tokens", "prefill tokens", (double)r->prefill_tokens, 1);
     fig(rep, "decode_tokens", "decode tokens", (double)r->decode_tokens, 1);
@@ -201,6 +205,7 @@ static void report_timed(report *rep, const sim_config *c, const sim_result *r)
     fig(rep, "late_hits", "late hits", (double)r->late_hits, 1);
     fig(rep, "misses", "misses", (double)r->misses, 1);
     fig(rep, "hit_rate", "hit rate", r->hit_rate, 0);
+    fig(rep, "cpu_computed", "misses computed on CPU", (double)r->cpu_computed, 1);
     fig(rep, "evictions", "evictions", (double)r->evictions, 1);
     fig(rep, "prefetch_issued", "prefetches issued", (double)r->prefetch_issued, 1);
     fig(rep, "prefetch_useful", "prefetches useful", (double)r->prefetch_useful, 1);
@@ -224,7 +229,7 @@ static int parse(int argc, char **argv, sim_cli *o)
     long long v;
     int c;
     *o = (sim_cli){.hw = "rtx4090-pcie4", .stride = -1, .chunks = -1, .prefetch_limit = -1,
-                   .preempt = -1, .reorder = -1, .predictor_us = -1, .seed = 1};
+                   .preempt = -1, .reorder = -1, .cpu = -1, .predictor_us = -1, .seed = 1};
     while ((c = cli_getopt(argc, argv, "t:s:c:p:m:jh", options, cmd)) != -1) {
         switch (c) {
         case 't': o->trace = optarg; break;
@@ -259,6 +264,7 @@ static int parse(int argc, char **argv, sim_cli *o)
         case OPT_CHUNK_BYTES: o->chunk_bytes = optarg; break;
         case OPT_PREEMPT: o->preempt = 1; break;
         case OPT_REORDER: o->reorder = 1; break;
+        case OPT_CPU: o->cpu = 1; break;
         case OPT_PRED_US:
             if (cli_parse_double(cmd, "--predictor-us", optarg, 0, 1e9, &o->predictor_us) < 0)
                 return CLI_USAGE;
@@ -366,6 +372,7 @@ int cmd_sim(int argc, char **argv)
     if (o.prefetch_limit >= 0) cfg.prefetch_limit = o.prefetch_limit;
     if (o.preempt >= 0) cfg.preempt = o.preempt;
     if (o.reorder >= 0) cfg.reorder = o.reorder;
+    if (o.cpu >= 0) cfg.cpu_compute = o.cpu;
     if (o.predictor_us >= 0) cfg.predictor_us = o.predictor_us;
     const char *scope = cfg.per_layer ? "per-layer" : "global";
 

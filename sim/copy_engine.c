@@ -23,6 +23,7 @@ struct copy_engine {
     int16_t *done;         /* [key] chunks copied */
     task_queue high, low;
     int current;           /* key in flight, or -1 */
+    int64_t chunk_end;     /* when the chunk in flight ends */
     uint64_t seq;
     copy_stats stats;
 };
@@ -99,6 +100,7 @@ static task pop_front(task_queue *tq)
 static void start_chunk(copy_engine *ce, event_queue *q, int64_t now, int key)
 {
     ce->current = key;
+    ce->chunk_end = now + ce->chunk_ns;
     ce->state[key] = 2;
     event_queue_push(q, now + ce->chunk_ns, COPY_EVENT_CHUNK_DONE, key, 0);
 }
@@ -164,6 +166,22 @@ int copy_engine_cancel(copy_engine *ce, int key)
     ce->state[key] = 0;
     ce->stats.cancelled++;
     return 1;
+}
+
+int64_t copy_engine_estimate_high_done(const copy_engine *ce, int64_t now)
+{
+    int64_t t = now;
+    int cur = ce->current;
+    if (cur >= 0) {
+        t = ce->chunk_end;
+        /* the rest of the copy in flight goes first unless a HIGH task
+         * would take over at the chunk boundary */
+        if (!ce->preempt || ce->priority[cur] == COPY_HIGH)
+            t += (int64_t)(ce->chunks - ce->done[cur] - 1) * ce->chunk_ns;
+    }
+    for (int i = 0; i < ce->high.n; i++) /* without preempt: every queued task */
+        t += (int64_t)(ce->chunks - ce->done[ce->high.items[i].key]) * ce->chunk_ns;
+    return t + (int64_t)ce->chunks * ce->chunk_ns;
 }
 
 int copy_engine_pending(const copy_engine *ce, int key) { return ce->state[key] != 0; }

@@ -48,6 +48,10 @@ int copy_engine_pending(const copy_engine *ce, int key);
 /* Chunks of key already copied (for reordering partly loaded experts). */
 int copy_engine_chunks_done(const copy_engine *ce, int key);
 
+/* When a HIGH copy of one expert submitted at `now` would finish, given
+ * the copy in flight and the tasks that would go before it. */
+int64_t copy_engine_estimate_high_done(const copy_engine *ce, int64_t now);
+
 /* Handles a COPY_EVENT_CHUNK_DONE event at its time; returns the key whose
  * copy finished, or -1. */
 int copy_engine_on_event(copy_engine *ce, event_queue *q, const sim_event *ev);

@@ -10,9 +10,10 @@
 #include "sim/event_queue.h"
 #include "traces/trace.h"
 
-enum { EV_PREFETCH = 2 }; /* events besides the copy engine's */
+enum { EV_PREFETCH = 2, EV_CPU_DONE = 3 }; /* events besides the copy engine's */
 
-enum expert_state { ABSENT, LOADING, READY, STREAMING, STREAMED };
+/* STREAMED and ON_CPU_DONE are usable by the running layer only. */
+enum expert_state { ABSENT, LOADING, READY, STREAMING, STREAMED, ON_CPU, ON_CPU_DONE };
 
 /* A copy of one iteration's tokens (the reader's buffers move on). */
 typedef struct iter_buf {
@@ -176,6 +177,11 @@ static int handle(engine *e, const sim_event *ev)
             on_copy_done(e, key, ev->time_ns);
         return 0;
     }
+    if (ev->kind == EV_CPU_DONE) {
+        e->state[ev->a] = ON_CPU_DONE;
+        e->ready_ns[ev->a] = ev->time_ns;
+        return 0;
+    }
     return submit_prefetch_set(e, ev->time_ns, &e->sets[ev->a]);
 }
 
@@ -194,7 +200,8 @@ static int run_until(engine *e, int64_t t)
 static int64_t wait_ready(engine *e, int key)
 {
     sim_event ev;
-    while (e->state[key] != READY && e->state[key] != STREAMED && event_queue_pop(&e->q, &ev))
+    while (e->state[key] != READY && e->state[key] != STREAMED && e->state[key] != ON_CPU_DONE &&
+           event_queue_pop(&e->q, &ev))
         handle(e, &ev);
     return e->ready_ns[key];
 }
@@ -284,7 +291,23 @@ static void gather(engine *e, const iter_buf *b, int layer)
     }
 }
 
-static void demand(engine *e, int key)
+/* Fiddler's choice: computes the missed expert on the CPU if that ends
+ * before a demand copy would; returns 1 if it does. */
+static int try_cpu(engine *e, int key, int tokens)
+{
+    const cost_model *c = &e->cfg->cost;
+    int64_t act = sim_ns(cost_transfer_s(c, (double)tokens * c->model.hidden_size * 2));
+    int64_t start = e->cpu_free_ns > e->gpu_ns ? e->cpu_free_ns : e->gpu_ns;
+    int64_t done = start + act + sim_ns(cost_expert_cpu_s(c, tokens)) + act;
+    if (done >= copy_engine_estimate_high_done(e->ce, e->gpu_ns))
+        return 0;
+    e->cpu_free_ns = done - act;
+    e->state[key] = ON_CPU;
+    e->r->cpu_computed++;
+    return event_queue_push(&e->q, done, EV_CPU_DONE, key, 0) == 0;
+}
+
+static void demand(engine *e, int key, int tokens)
 {
     sim_result *r = e->r;
     r->demands++;
@@ -301,6 +324,10 @@ static void demand(engine *e, int key)
     } else {
         int victim;
         r->misses++;
+        if (e->cfg->cpu_compute && try_cpu(e, key, tokens)) {
+            e->from_prefetch[key] = 0;
+            return; /* computed where it lives: nothing to pin */
+        }
         if (cache_load(e->cache, key, &victim)) {
             evict(e, victim);
             e->state[key] = LOADING;
@@ -330,7 +357,7 @@ static int first_ready(const engine *e, int left)
 {
     for (int i = 0; i < left; i++) {
         uint8_t s = e->state[e->need[e->order[i]]];
-        if (s == READY || s == STREAMED)
+        if (s == READY || s == STREAMED || s == ON_CPU_DONE)
             return i;
     }
     return -1;
@@ -356,7 +383,8 @@ static void compute_experts(engine *e)
         }
         int idx = e->order[pick];
         stall_until(e, wait_ready(e, e->need[idx]));
-        e->gpu_ns += sim_ns(cost_expert_s(&e->cfg->cost, e->need_count[idx]));
+        if (e->state[e->need[idx]] != ON_CPU_DONE) /* else the CPU computed it */
+            e->gpu_ns += sim_ns(cost_expert_s(&e->cfg->cost, e->need_count[idx]));
         memmove(&e->order[pick], &e->order[pick + 1], (size_t)(left - pick - 1) * sizeof(int));
         left--;
     }
@@ -393,7 +421,7 @@ static int run_iteration(engine *e)
             return -1;
         gather(e, b, l);
         for (int i = 0; i < e->n_need; i++)
-            demand(e, e->need[i]);
+            demand(e, e->need[i], e->need_count[i]);
         /* the predictor sees this layer's routing, then looks ahead */
         predictor_obs obs = {.layer = l, .num_tokens = b->n, .request = b->request,
                              .position = b->position,
@@ -407,7 +435,7 @@ static int run_iteration(engine *e)
         compute_experts(e);
         for (int i = 0; i < e->n_need; i++) {
             int key = e->need[i];
-            if (e->state[key] == STREAMED)
+            if (e->state[key] == STREAMED || e->state[key] == ON_CPU_DONE)
                 e->state[key] = ABSENT;
             else
                 cache_unpin(e->cache, key);

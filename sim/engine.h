@@ -10,7 +10,12 @@
  * demand copy is issued); the layer waits for each expert it computes.
  * Then the predictor observes the layer and predicts layer l + stride
  * (wrapping into the next iteration); the experts it scores above 0 are
- * prefetched, highest first, at most `prefetch_limit` a layer.  Queuing a
+ * prefetched, highest first, at most `prefetch_limit` a layer.  With
+ * cpu_compute, a missed expert is computed where it lives, on the CPU, when
+ * that would finish before its copy (the copy engine's backlog included):
+ * its activations cross PCIe both ways (as latency, not on the copy
+ * engine), the CPU runs one such expert at a time, and the GPU waits for the
+ * result instead of computing it (Fiddler's choice per expert).  Queuing a
  * prefetch for a resident expert counts as a use (for LRU).  The experts
  * of the running layer and those being copied are pinned.  Times are
  * integer nanoseconds.
@@ -37,6 +42,7 @@ typedef struct sim_config {
     int chunks;                  /* chunks per expert copy (1 = unchunked) */
     int preempt;                 /* demand copies overtake prefetches */
     int reorder;                 /* compute resident experts first */
+    int cpu_compute;             /* compute a miss on the CPU when that is sooner */
     double predictor_us;         /* CPU time of one prediction */
     unsigned long seed;
     /* Called after each iteration with tokens done and the total. */
@@ -50,6 +56,7 @@ void sim_config_defaults(sim_config *c);
 typedef struct sim_result {
     int64_t tokens, prefill_tokens, decode_tokens, iterations, requests;
     int64_t demands, hits, late_hits, misses, uncached;
+    int64_t cpu_computed;        /* misses computed on the CPU instead of loaded */
     int64_t prefetch_issued, prefetch_useful, prefetch_wasted, prefetch_late;
     int64_t preemptions, evictions;
     int64_t total_ns, prefill_ns, decode_ns, gpu_stall_ns, pcie_busy_ns;

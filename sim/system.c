@@ -23,6 +23,7 @@ static const preset_key system_keys[] = {
     INT_KEY(preempt, 0, 1),
     INT_KEY(reorder, 0, 1),
     INT_KEY(prefetch_limit, 0, 32767),
+    INT_KEY(cpu_compute, 0, 1),
     {"predictor_us", PRESET_DOUBLE, offsetof(system_desc, predictor_us), 0, 0, 1e9, 0},
 };
 
@@ -74,6 +75,7 @@ int system_apply(const system_desc *s, sim_config *cfg, char *predictor_buf, siz
     cfg->chunks = s->chunks;
     cfg->preempt = s->preempt;
     cfg->reorder = s->reorder;
+    cfg->cpu_compute = s->cpu_compute;
     cfg->prefetch_limit = s->prefetch_limit;
     cfg->predictor_us = s->predictor_us;
     if (s->all_gpu)

@@ -122,6 +122,32 @@ START_TEST(prefetch_late_by_known_amount)
 }
 END_TEST
 
+/* cpu-compute: the unit hardware's CPU does 1 GFLOP/s at 1 GB/s, so an
+ * expert on one token takes max(600 FLOPs, 680 B) = 680 ns there, and its
+ * activations (10 fp16 values, 20 B) cross PCIe in 40 ns each way: 760 ns
+ * against a 1200 ns copy, so every miss runs on the CPU and nothing is
+ * cached.  Token 0: gate 988, CPU to 1748; gate 2736, CPU to 3496.
+ * Token 1: gate 4524, CPU to 5284; gate 6312, CPU to 7072. */
+START_TEST(cpu_compute_timeline)
+{
+    sim_config c;
+    setup(&c, "pcie_gbps=0.5");
+    c.cpu_compute = 1;
+    sim_result r = run(&c);
+    ck_assert_int_eq(r.total_ns, 7072);
+    ck_assert_int_eq(r.gpu_stall_ns, 4 * 760);
+    ck_assert_int_eq(r.misses, 4);
+    ck_assert_int_eq(r.cpu_computed, 4);
+    ck_assert_double_eq(r.pcie_bytes, 0);
+    /* a slow CPU (0.1 GB/s: 6800 ns) loses to the copy: the reactive timeline */
+    promoe_err err = {{0}};
+    ck_assert_int_eq(hw_set(&c.cost.hw, "cpu_mem_gbps=0.1", &err), 0);
+    r = run(&c);
+    ck_assert_int_eq(r.cpu_computed, 0);
+    ck_assert_int_eq(r.total_ns, 10352);
+}
+END_TEST
+
 /* Copy engine: LOW copy of A (3 chunks of 100 ns) at 0; HIGH copy of B
  * at 150.  With preemption B starts at 200 (end of A's second chunk) and
  * ends at 500; A resumes and ends at 600.  Without, A ends at 300, B 600. */
@@ -301,6 +327,7 @@ int main(void)
     tcase_add_test(tc, prefetch_late_by_known_amount);
     tcase_add_test(tc, copy_engine_preemption_between_chunks);
     tcase_add_test(tc, invariants_on_random_traces);
+    tcase_add_test(tc, cpu_compute_timeline);
     tcase_add_test(tc, predictor_sees_only_the_past);
     suite_add_tcase(s, tc);
     return tu_run(s);

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "common/options.h"
 #include "models/model.h"
 #include "sim/cache.h"
 #include "sim/engine.h"
@@ -63,7 +64,7 @@ static int compare_systems(const char *path, sim_config *base, promoe_err *err)
         if (system_load(demo_systems[i], &sys, err) < 0 ||
             system_apply(&sys, &cfg, predictor[i], sizeof predictor[i], &fell_back[i], err) < 0)
             return -1;
-        cfg.predictor_options = predictor_split_spec(predictor[i], name, sizeof name);
+        cfg.predictor_options = options_split_spec(predictor[i], name, sizeof name);
         cfg.predictor = name;
         if (sim_run(path, &cfg, &res[i], err) < 0)
             return promoe_err_prefix(err, "system %s", demo_systems[i]);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "common/options.h"
 #include "common/units.h"
 #include "models/model.h"
 #include "policies/policy.h"
@@ -33,7 +34,10 @@ static const char usage[] =
     "                         a number of slots (256), or bytes with a unit (12GiB)\n"
     "                         (required)\n"
     "      --cache-scope S    global (one pool, default) or per-layer (slots / L each)\n"
-    "  -p, --policy NAME      eviction policy (default lru): lru, lfu, fifo, or\n"
+    "  -p, --policy NAME[:k=v,...]\n"
+    "                         eviction policy (default lru): lru, lfu, fifo,\n"
+    "                         lru-k[:k=2], promoe (prediction-aware LRU),\n"
+    "                         static:trace=TRAIN.h5[,spare=2] (popular experts fixed),\n"
     "                         belady (offline optimum: reads the future, an upper bound)\n"
     "  -m, --model NAME       model preset or .ini (default: the trace's model, if a\n"
     "                         preset has that name)\n"
@@ -292,12 +296,15 @@ static int parse(int argc, char **argv, sim_cli *o)
         return cli_usage_error(cmd, "choose one of --chunks and --chunk-bytes");
     if (o->json && o->csv)
         return cli_usage_error(cmd, "choose one of --json and --csv");
-    if (o->policy && !policy_find(o->policy))
-        return cli_usage_error(cmd, "unknown policy '%s' (policies: %s)", o->policy,
-                               policy_names());
     char name[64];
+    if (o->policy) {
+        options_split_spec(o->policy, name, sizeof name);
+        if (!policy_find(name))
+            return cli_usage_error(cmd, "unknown policy '%s' (policies: %s)", name,
+                                   policy_names());
+    }
     if (o->predictor) {
-        predictor_split_spec(o->predictor, name, sizeof name);
+        options_split_spec(o->predictor, name, sizeof name);
         if (!predictor_find(name))
             return cli_usage_error(cmd, "unknown predictor '%s' (predictors: %s)", name,
                                    predictor_names());
@@ -349,8 +356,11 @@ int cmd_sim(int argc, char **argv)
                     "build lacks; running with %s\n", sys.name,
                     (int)strcspn(sys.predictor, "|"), sys.predictor, predictor);
     }
-    if (o.policy)
-        cfg.policy = o.policy;
+    char policy_name[64];
+    if (o.policy) {
+        cfg.policy_options = options_split_spec(o.policy, policy_name, sizeof policy_name);
+        cfg.policy = policy_name;
+    }
     if (o.scope)
         cfg.per_layer = strcmp(o.scope, "per-layer") == 0;
     if (o.predictor)
@@ -383,7 +393,8 @@ int cmd_sim(int argc, char **argv)
     name(&rep, "policy", cfg.policy);
     name(&rep, "cache_scope", scope);
     if (o.hits_only) {
-        sim_hits_config hc = {.policy = cfg.policy, .slots = cfg.slots, .per_layer = cfg.per_layer};
+        sim_hits_config hc = {.policy = cfg.policy, .policy_options = cfg.policy_options,
+                              .slots = cfg.slots, .per_layer = cfg.per_layer};
         sim_hits_result r;
         if (sim_hits_replay(o.trace, &hc, &r, &err) < 0)
             return cli_fail(&err);
@@ -395,7 +406,7 @@ int cmd_sim(int argc, char **argv)
             if (hw_set(&cfg.cost.hw, o.sets[i], &err) < 0)
                 return cli_usage_error(cmd, "%s", err.msg);
         char pred_name[64];
-        cfg.predictor_options = predictor_split_spec(predictor, pred_name, sizeof pred_name);
+        cfg.predictor_options = options_split_spec(predictor, pred_name, sizeof pred_name);
         cfg.predictor = pred_name;
         cfg.progress = show_progress;
         sim_result r;

@@ -3,7 +3,8 @@
 #include <stdio.h>
 #include <string.h>
 
-extern const cache_policy_ops policy_lru, policy_lfu, policy_fifo, policy_belady;
+extern const cache_policy_ops policy_lru, policy_lfu, policy_fifo, policy_belady, policy_static,
+    policy_lru_k, policy_promoe;
 
 /* The registry: one line per policy. */
 const cache_policy_ops *const policy_registry[] = {
@@ -11,6 +12,9 @@ const cache_policy_ops *const policy_registry[] = {
     &policy_lfu,
     &policy_fifo,
     &policy_belady,
+    &policy_static,
+    &policy_lru_k,
+    &policy_promoe,
     NULL,
 };
 

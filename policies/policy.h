@@ -26,9 +26,13 @@ typedef struct policy_future {
 
 typedef struct policy_env {
     int num_keys;              /* L * E */
-    int capacity;              /* slots of the pool this instance serves */
+    int key_lo, key_hi;        /* the keys of the pool this instance serves */
+    int capacity;              /* slots of that pool */
     const uint8_t *pinned;     /* [num_keys], nonzero = must not be evicted */
     const policy_future *future; /* NULL when the future is unknown */
+    /* The replay's position (iteration * L + layer), for policies that
+     * weigh predictions; NULL outside the timed simulator. */
+    const int64_t *clock;
 } policy_env;
 
 typedef struct cache_policy_ops {
@@ -42,6 +46,11 @@ typedef struct cache_policy_ops {
     void (*on_remove)(void *st, int key);  /* key left the cache */
     int (*choose_victim)(void *st);        /* resident, unpinned key; -1 if none */
     void (*destroy)(void *st);
+    /* Optional (NULL when unused): */
+    /* a predictor expects key to be used at position `when` */
+    void (*on_predict)(void *st, int key, int64_t when);
+    /* keys to load before serving starts (at most max); returns how many */
+    int (*initial)(void *st, int *keys, int max);
 } cache_policy_ops;
 
 const cache_policy_ops *policy_find(const char *name);

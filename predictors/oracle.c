@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/options.h"
 #include "predictors/predictor.h"
 
 typedef struct oracle {
@@ -18,13 +19,9 @@ typedef struct oracle {
 static int set_option(void *ctx, const char *key, const char *value, promoe_err *err)
 {
     oracle *o = ctx;
-    char *end;
     if (strcmp(key, "accuracy") != 0)
         return promoe_err_set(err, "unknown option '%s' (options: accuracy)", key);
-    o->accuracy = strtod(value, &end);
-    if (*end || end == value || !(o->accuracy >= 0 && o->accuracy <= 1))
-        return promoe_err_set(err, "accuracy '%s' must be a number in [0, 1]", value);
-    return 0;
+    return options_double(key, value, 0, 1, &o->accuracy, err);
 }
 
 static void oracle_destroy(void *st)
@@ -50,7 +47,7 @@ static void *oracle_create(const predictor_env *env, const char *options, promoe
     o->env = *env;
     o->accuracy = 1.0;
     gsl_rng_set(o->rng, env->seed);
-    if (predictor_parse_options("predictor oracle", options, set_option, o, err) < 0) {
+    if (options_parse("predictor oracle", options, set_option, o, err) < 0) {
         oracle_destroy(o);
         return NULL;
     }

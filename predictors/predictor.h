@@ -61,14 +61,5 @@ const predictor_ops *predictor_find(const char *name);
 const char *predictor_names(void);
 extern const predictor_ops *const predictor_registry[];
 
-/* Splits "NAME[:OPTIONS]" into name (copied into buf) and options. */
-const char *predictor_split_spec(const char *spec, char *name, size_t len);
-
-/* Reads "key=value" pairs of a comma-separated option string: calls
- * on_option for each; messages name the predictor. */
-int predictor_parse_options(const char *who, const char *options,
-                            int (*on_option)(void *ctx, const char *key, const char *value,
-                                             promoe_err *err),
-                            void *ctx, promoe_err *err);
 
 #endif

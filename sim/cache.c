@@ -9,6 +9,7 @@
 typedef struct pool {
     void *policy;
     int64_t capacity, used;
+    policy_env env;      /* the policy reads it for its whole life */
 } pool;
 
 struct expert_cache {
@@ -18,7 +19,6 @@ struct expert_cache {
     uint8_t *pinned;     /* [L*E] pin counts, read by the policies */
     pool *pools;         /* 1 or L */
     int num_pools;
-    policy_env env;      /* shared by every pool's policy instance */
 };
 
 expert_cache *cache_create(const cache_config *cfg, promoe_err *err)
@@ -59,13 +59,16 @@ expert_cache *cache_create(const cache_config *cfg, promoe_err *err)
     }
     for (int p = 0; p < c->num_pools; p++)
         c->pools[p].capacity = cfg->per_layer ? cfg->slots / cfg->num_layers : cfg->slots;
-    c->env = (policy_env){.num_keys = (int)keys, .capacity = (int)c->pools[0].capacity,
-                          .pinned = c->pinned, .future = cfg->future};
-    for (int p = 0; p < c->num_pools; p++)
-        if (!(c->pools[p].policy = ops->create(&c->env, cfg->policy_options, err))) {
+    for (int p = 0; p < c->num_pools; p++) {
+        int lo = cfg->per_layer ? p * c->E : 0, hi = cfg->per_layer ? (p + 1) * c->E : (int)keys;
+        c->pools[p].env = (policy_env){.num_keys = (int)keys, .key_lo = lo, .key_hi = hi,
+                                       .capacity = (int)c->pools[p].capacity, .pinned = c->pinned,
+                                       .future = cfg->future, .clock = cfg->clock};
+        if (!(c->pools[p].policy = ops->create(&c->pools[p].env, cfg->policy_options, err))) {
             cache_free(c);
             return NULL;
         }
+    }
     return c;
 }
 
@@ -111,6 +114,20 @@ int cache_load(expert_cache *c, int key, int *evicted)
     p->used++;
     c->ops->on_insert(p->policy, key);
     return 1;
+}
+
+void cache_hint(expert_cache *c, int key, int64_t when)
+{
+    if (c->ops->on_predict)
+        c->ops->on_predict(pool_of(c, key)->policy, key, when);
+}
+
+int cache_initial_keys(expert_cache *c, int *keys)
+{
+    int n = 0;
+    for (int p = 0; c->ops->initial && p < c->num_pools; p++)
+        n += c->ops->initial(c->pools[p].policy, keys + n, (int)c->pools[p].capacity);
+    return n;
 }
 
 void cache_pin(expert_cache *c, int key) { c->pinned[key]++; }

@@ -17,6 +17,7 @@ typedef struct cache_config {
     const char *policy;      /* registry name */
     const char *policy_options;
     const policy_future *future; /* for offline policies, else NULL */
+    const int64_t *clock;        /* replay position, for prediction-aware policies */
 } cache_config;
 
 typedef struct expert_cache expert_cache;
@@ -31,6 +32,11 @@ void cache_use(expert_cache *c, int key);
  * Returns 1 if loaded (*evicted = the victim or -1), 0 if every candidate
  * is pinned so the expert cannot be cached (it is used uncached). */
 int cache_load(expert_cache *c, int key, int *evicted);
+/* A predictor expects key at position `when` (for policies that care). */
+void cache_hint(expert_cache *c, int key, int64_t when);
+/* The keys the policies want resident before serving starts; returns how
+ * many were written to keys (room for every key of the model). */
+int cache_initial_keys(expert_cache *c, int *keys);
 /* Pins nest: a key pinned twice needs two unpins. */
 void cache_pin(expert_cache *c, int key);
 void cache_unpin(expert_cache *c, int key);

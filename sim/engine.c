@@ -261,8 +261,11 @@ static int predict_and_schedule(engine *e, int target)
     s->keys = keys;
     s->rank = target;
     s->count = n;
-    for (int i = 0; i < n; i++)
+    int64_t when = (e->iter_index + ahead) * e->L + layer;
+    for (int i = 0; i < n; i++) {
         s->keys[i] = layer * e->E + e->ranked[i];
+        cache_hint(e->cache, s->keys[i], when);
+    }
     int64_t start = e->cpu_free_ns > e->gpu_ns ? e->cpu_free_ns : e->gpu_ns;
     e->cpu_free_ns = start + sim_ns(e->cfg->predictor_us * 1e-6);
     if (e->cpu_free_ns == e->gpu_ns) /* no CPU time: submit now */
@@ -590,7 +593,7 @@ static int engine_init(engine *e, const sim_config *cfg, const char *path, const
     size_t keys = (size_t)e->L * (size_t)e->E;
     cache_config cc = {.num_layers = e->L, .num_experts = e->E, .slots = cfg->slots,
                        .per_layer = cfg->per_layer, .policy = cfg->policy,
-                       .policy_options = cfg->policy_options};
+                       .policy_options = cfg->policy_options, .clock = &e->now_pos};
     const cache_policy_ops *pol = policy_find(cfg->policy);
     if (pol && pol->needs_future) {
         if (build_use_index(e, path, err) < 0)
@@ -627,6 +630,13 @@ static int engine_init(engine *e, const sim_config *cfg, const char *path, const
                           .future = e->pops->needs_future ? &e->future : NULL};
     if (!(e->pst = e->pops->create(&penv, cfg->predictor_options, err)))
         return -1;
+    /* a policy's fixed set (static) is loaded before serving starts */
+    int n_initial = cache_initial_keys(e->cache, e->need);
+    for (int i = 0; i < n_initial; i++) {
+        int victim;
+        if (cache_load(e->cache, e->need[i], &victim))
+            e->state[e->need[i]] = READY;
+    }
     if (cfg->preload) {
         if (cfg->slots < (int64_t)keys)
             return promoe_err_set(err, "a preloaded cache must hold every expert (%zu)", keys);

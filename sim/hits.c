@@ -78,6 +78,18 @@ int sim_hits_replay(const char *trace_path, const sim_hits_config *cfg, sim_hits
     if (!(c = cache_create(&cc, err)))
         goto out;
     out->slots = cache_capacity(c);
+    /* a policy's fixed set (static) is resident before the replay starts */
+    int *initial = malloc((size_t)L * (size_t)E * sizeof *initial);
+    if (!initial) {
+        promoe_err_set(err, "out of memory");
+        goto out;
+    }
+    int n_initial = cache_initial_keys(c, initial);
+    for (int i = 0; i < n_initial; i++) {
+        int evicted;
+        cache_load(c, initial[i], &evicted);
+    }
+    free(initial);
     trace_iteration it;
     int got;
     int64_t i = 0;

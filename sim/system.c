@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/options.h"
 #include "common/preset.h"
 #include "policies/policy.h"
 #include "predictors/predictor.h"
@@ -58,7 +59,7 @@ int system_apply(const system_desc *s, sim_config *cfg, char *predictor_buf, siz
     predictor_buf[0] = '\0';
     for (char *save = NULL, *c = strtok_r(choices, "|", &save); c; c = strtok_r(NULL, "|", &save)) {
         char name[64];
-        predictor_split_spec(c, name, sizeof name);
+        options_split_spec(c, name, sizeof name);
         if (predictor_find(name)) {
             snprintf(predictor_buf, len, "%s", c);
             break;

@@ -74,6 +74,8 @@ contains '"cache_slots":16' "$tmp/out" "sim --json"
 contains '"hit_rate":' "$tmp/out" "sim --json"
 expect 0 "sim --csv" -- "$PROMOE" sim -t "$tmp/t2.h5" --hits-only -c 8 -p belady --cache-scope per-layer --csv
 contains '^trace,policy,cache_scope,cache_slots' "$tmp/out" "sim --csv header"
+expect 0 "sim static policy" -- "$PROMOE" sim -t "$tmp/t2.h5" --hits-only -c 8 -p "static:trace=$tmp/t2.h5,spare=2" --json
+contains '"policy":"static"' "$tmp/out" "sim static policy"
 expect 2 "sim unknown policy" -- "$PROMOE" sim -t "$tmp/t2.h5" --hits-only -c 8 -p mru
 contains "unknown policy 'mru'" "$tmp/err" "sim unknown policy"
 # timed: the model comes from the trace's model attribute (tiny)

@@ -37,17 +37,23 @@ static int64_t hits(const char *trace, const char *policy, int64_t slots, int pe
     return r.hits;
 }
 
-/* One layer, top-1, three experts, 2 slots; accesses 0 1 0 2 1 0.
+/* One layer, top-1, three experts: accesses 0 1 0 2 1 0. */
+static const char *seq_trace(void)
+{
+    return make_trace("seq",
+        "{\"tok\": 0, \"layers\": [[0]]}\n{\"tok\": 1, \"layers\": [[1]]}\n"
+        "{\"tok\": 2, \"layers\": [[0]]}\n{\"tok\": 3, \"layers\": [[2]]}\n"
+        "{\"tok\": 4, \"layers\": [[1]]}\n{\"tok\": 5, \"layers\": [[0]]}\n", 3);
+}
+
+/* 2 slots, accesses 0 1 0 2 1 0.
  *   lru:    m m h m(evict 1) m(evict 0) m(evict 2)          -> 1 hit
  *   fifo:   m m h m(evict 0, first in) h m(evict 1)          -> 2 hits
  *   lfu:    m m h(0 used 2x) m(evict 1) m(evict 2, 1 use) h  -> 2 hits
  *   belady: m m h m(evict 0: next use at 5, 1's at 4) h m    -> 2 hits */
 START_TEST(hand_computed_sequences)
 {
-    const char *t = make_trace("seq",
-        "{\"tok\": 0, \"layers\": [[0]]}\n{\"tok\": 1, \"layers\": [[1]]}\n"
-        "{\"tok\": 2, \"layers\": [[0]]}\n{\"tok\": 3, \"layers\": [[2]]}\n"
-        "{\"tok\": 4, \"layers\": [[1]]}\n{\"tok\": 5, \"layers\": [[0]]}\n", 3);
+    const char *t = seq_trace();
     ck_assert_int_eq(hits(t, "lru", 2, 0), 1);
     ck_assert_int_eq(hits(t, "fifo", 2, 0), 2);
     ck_assert_int_eq(hits(t, "lfu", 2, 0), 2);
@@ -55,6 +61,72 @@ START_TEST(hand_computed_sequences)
     /* with room for all three, every policy misses only the first use */
     ck_assert_int_eq(hits(t, "lru", 3, 0), 3);
     ck_assert_int_eq(hits(t, "belady", 3, 0), 3);
+}
+END_TEST
+
+/* lru-k, one layer, 2 slots, accesses 0 0 1 2 0:
+ *   lru:        m h m m(evict 0, least recent) m            -> 1 hit
+ *   lru-k (2):  m h m m(evict 1, used only once) h           -> 2 hits
+ *   lru-k k=1 is LRU                                         -> 1 hit
+ * static with the first trace (0 chosen 3 times, 1 twice, 2 once) as its
+ * training trace, 2 slots, 1 spare: 0 is fixed and resident from the start;
+ * on 0 1 0 2 1 0: h m h m(evict 1) m(evict 2) h             -> 3 hits
+ * with spare=2 nothing is fixed: LRU                          -> 1 hit */
+START_TEST(lru_k_and_static_sequences)
+{
+    const char *t = make_trace("twice",
+        "{\"tok\": 0, \"layers\": [[0]]}\n{\"tok\": 1, \"layers\": [[0]]}\n"
+        "{\"tok\": 2, \"layers\": [[1]]}\n{\"tok\": 3, \"layers\": [[2]]}\n"
+        "{\"tok\": 4, \"layers\": [[0]]}\n", 3);
+    ck_assert_int_eq(hits(t, "lru", 2, 0), 1);
+    ck_assert_int_eq(hits(t, "lru-k", 2, 0), 2);
+    sim_hits_config k1 = {.policy = "lru-k", .policy_options = "k=1", .slots = 2};
+    sim_hits_result r;
+    promoe_err err = {{0}};
+    ck_assert_msg(sim_hits_replay(t, &k1, &r, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(r.hits, 1);
+
+    const char *seq = seq_trace();
+    char opts[1200];
+    snprintf(opts, sizeof opts, "trace=%s,spare=1", seq);
+    sim_hits_config st = {.policy = "static", .policy_options = opts, .slots = 2};
+    ck_assert_msg(sim_hits_replay(seq, &st, &r, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(r.hits, 3);
+    snprintf(opts, sizeof opts, "trace=%s,spare=2", seq);
+    ck_assert_msg(sim_hits_replay(seq, &st, &r, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(r.hits, 1);
+    st.policy_options = "spare=1";
+    ck_assert_int_eq(sim_hits_replay(seq, &st, &r, &err), -1);
+    ck_assert_msg(strstr(err.msg, "needs trace=TRAIN.h5"), "%s", err.msg);
+    k1.policy_options = "k=99";
+    ck_assert_int_eq(sim_hits_replay(t, &k1, &r, &err), -1);
+    ck_assert_msg(strstr(err.msg, "policy lru-k: k '99' must be a whole number in [1, 16]"),
+                  "%s", err.msg);
+}
+END_TEST
+
+/* promoe: with no predictions it is LRU; an expert predicted for a
+ * position not yet reached is evicted last. */
+START_TEST(promoe_policy_protects_predicted_experts)
+{
+    const char *t = seq_trace();
+    ck_assert_int_eq(hits(t, "promoe", 2, 0), hits(t, "lru", 2, 0));
+    int64_t clock = 3;
+    cache_config cfg = {.num_layers = 1, .num_experts = 4, .slots = 2, .policy = "promoe",
+                        .clock = &clock};
+    promoe_err err = {{0}};
+    expert_cache *c = cache_create(&cfg, &err);
+    ck_assert_ptr_nonnull(c);
+    int ev;
+    cache_load(c, 0, &ev);
+    cache_load(c, 1, &ev);  /* 0 is the least recent */
+    cache_hint(c, 0, 5);    /* ... but expected at position 5 */
+    ck_assert_int_eq(cache_load(c, 2, &ev), 1);
+    ck_assert_int_eq(ev, 1);
+    clock = 6;              /* position 5 has passed: plain LRU again */
+    ck_assert_int_eq(cache_load(c, 3, &ev), 1);
+    ck_assert_int_eq(ev, 0);
+    cache_free(c);
 }
 END_TEST
 
@@ -101,7 +173,8 @@ START_TEST(bad_configurations_are_refused)
     promoe_err err = {{0}};
     cache_config cfg = {.num_layers = 2, .num_experts = 4, .slots = 3, .policy = "mru"};
     ck_assert_ptr_null(cache_create(&cfg, &err));
-    ck_assert_str_eq(err.msg, "unknown policy 'mru' (policies: lru, lfu, fifo, belady)");
+    ck_assert_str_eq(err.msg, "unknown policy 'mru' (policies: lru, lfu, fifo, belady, static, "
+                              "lru-k, promoe)");
     cfg.policy = "belady";
     ck_assert_ptr_null(cache_create(&cfg, &err));
     ck_assert_msg(strstr(err.msg, "needs the trace's future"), "%s", err.msg);
@@ -208,6 +281,8 @@ int main(void)
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, hand_computed_sequences);
     tcase_add_test(tc, scope_global_and_per_layer);
+    tcase_add_test(tc, lru_k_and_static_sequences);
+    tcase_add_test(tc, promoe_policy_protects_predicted_experts);
     tcase_add_test(tc, pinned_experts_are_never_evicted);
     tcase_add_test(tc, bad_configurations_are_refused);
     tcase_add_test(tc, cache_sizes);

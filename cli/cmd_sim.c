@@ -21,8 +21,9 @@ static const char usage[] =
     "usage: promoe sim --trace T.h5 --cache SIZE [OPTIONS]\n"
     "\n"
     "Replays a trace against a GPU expert cache on a cost model of the model and\n"
-    "the hardware, and reports latency, cache and prefetch figures.  Iterations run\n"
-    "one after another (batch 1, closed loop: request arrival times are ignored).\n"
+    "the hardware, and reports latency, cache and prefetch figures.  Steps run one\n"
+    "after another, closed loop (request arrival times are ignored): the trace's\n"
+    "iterations, or with --batch N continuous batches of up to N requests.\n"
     "\n"
     "  -t, --trace FILE       trace to replay (required)\n"
     "  -s, --system NAME      a named configuration (systems/NAME.ini) setting the\n"
@@ -54,6 +55,9 @@ static const char usage[] =
     "      --chunk-bytes B    or in chunks of at most B bytes (e.g. 64MiB)\n"
     "      --preempt          demand copies go before prefetches, between chunks\n"
     "      --reorder          compute a layer's resident experts first\n"
+    "      --batch N          continuous batching: each step runs the next recorded\n"
+    "                         iteration (prompt or decode token) of up to N requests,\n"
+    "                         admitted in trace order (default 1: as recorded)\n"
     "      --cpu-compute      compute a missed expert on the CPU when that finishes\n"
     "                         before its copy would (Fiddler-style)\n"
     "      --predictor-us X   CPU time of one prediction, us (default 0)\n"
@@ -66,7 +70,7 @@ static const char usage[] =
 
 enum {
     OPT_HITS = 256, OPT_SCOPE, OPT_CSV, OPT_HW, OPT_SET, OPT_PREDICTOR, OPT_STRIDE, OPT_LIMIT,
-    OPT_CHUNKS, OPT_CHUNK_BYTES, OPT_PREEMPT, OPT_CPU, OPT_REORDER, OPT_PRED_US, OPT_SEED,
+    OPT_CHUNKS, OPT_CHUNK_BYTES, OPT_PREEMPT, OPT_CPU, OPT_BATCH, OPT_REORDER, OPT_PRED_US, OPT_SEED,
 };
 
 /* What the command line said; unset values leave the system's (or the
@@ -76,6 +80,7 @@ typedef struct sim_cli {
     const char *sets[32];
     int num_sets, hits_only, json, csv;
     int stride, chunks, prefetch_limit, preempt, reorder, cpu; /* -1: not given */
+    int batch;
     double predictor_us;                                   /* < 0: not given */
     long long seed;
 } sim_cli;
@@ -98,6 +103,7 @@ static const struct option options[] = {
     {"preempt", no_argument, NULL, OPT_PREEMPT},
     {"reorder", no_argument, NULL, OPT_REORDER},
     {"cpu-compute", no_argument, NULL, OPT_CPU},
+    {"batch", required_argument, NULL, OPT_BATCH},
     {"predictor-us", required_argument, NULL, OPT_PRED_US},
     {"seed", required_argument, NULL, OPT_SEED},
     {"json", no_argument, NULL, 'j'},
@@ -187,6 +193,7 @@ static void report_hits(report *rep, const sim_hits_result *r)
 static void report_timed(report *rep, const sim_config *c, const sim_result *r)
 {
     fig(rep, "cache_slots", "cache slots", (double)r->slots, 1);
+    fig(rep, "batch", "batch", c->batch, 1);
     fig(rep, "stride", "stride", c->stride, 1);
     fig(rep, "chunks_per_expert", "chunks per expert", c->chunks, 1);
     fig(rep, "preempt", "preempt", c->preempt, 1);
@@ -233,7 +240,8 @@ static int parse(int argc, char **argv, sim_cli *o)
     long long v;
     int c;
     *o = (sim_cli){.hw = "rtx4090-pcie4", .stride = -1, .chunks = -1, .prefetch_limit = -1,
-                   .preempt = -1, .reorder = -1, .cpu = -1, .predictor_us = -1, .seed = 1};
+                   .preempt = -1, .reorder = -1, .cpu = -1, .predictor_us = -1, .seed = 1,
+                   .batch = 1};
     while ((c = cli_getopt(argc, argv, "t:s:c:p:m:jh", options, cmd)) != -1) {
         switch (c) {
         case 't': o->trace = optarg; break;
@@ -269,6 +277,11 @@ static int parse(int argc, char **argv, sim_cli *o)
         case OPT_PREEMPT: o->preempt = 1; break;
         case OPT_REORDER: o->reorder = 1; break;
         case OPT_CPU: o->cpu = 1; break;
+        case OPT_BATCH:
+            if (cli_parse_int(cmd, "--batch", optarg, 1, 65536, &v) < 0)
+                return CLI_USAGE;
+            o->batch = (int)v;
+            break;
         case OPT_PRED_US:
             if (cli_parse_double(cmd, "--predictor-us", optarg, 0, 1e9, &o->predictor_us) < 0)
                 return CLI_USAGE;
@@ -383,6 +396,7 @@ int cmd_sim(int argc, char **argv)
     if (o.preempt >= 0) cfg.preempt = o.preempt;
     if (o.reorder >= 0) cfg.reorder = o.reorder;
     if (o.cpu >= 0) cfg.cpu_compute = o.cpu;
+    cfg.batch = o.batch;
     if (o.predictor_us >= 0) cfg.predictor_us = o.predictor_us;
     const char *scope = cfg.per_layer ? "per-layer" : "global";
 

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "common/topk.h"
+#include "sim/batcher.h"
 #include "sim/cache.h"
 #include "sim/copy_engine.h"
 #include "sim/event_queue.h"
@@ -14,16 +15,6 @@ enum { EV_PREFETCH = 2, EV_CPU_DONE = 3 }; /* events besides the copy engine's *
 
 /* STREAMED and ON_CPU_DONE are usable by the running layer only. */
 enum expert_state { ABSENT, LOADING, READY, STREAMING, STREAMED, ON_CPU, ON_CPU_DONE };
-
-/* A copy of one iteration's tokens (the reader's buffers move on). */
-typedef struct iter_buf {
-    int valid;
-    int32_t id;
-    size_t n, cap;
-    int32_t *request, *position;
-    uint8_t *phase;
-    int16_t *experts;  /* [n][L][K] */
-} iter_buf;
 
 /* Experts a prediction chose, waiting for the predictor's CPU time. */
 typedef struct prefetch_set {
@@ -44,7 +35,7 @@ typedef struct engine {
     const predictor_ops *pops;
     void *pst;
     predictor_future future;
-    iter_buf it[2];        /* current and next */
+    step_buf it[2];        /* current and next step */
     int cur;
     int16_t *layer_ids[2]; /* scratch for the future view, [n][K] */
     size_t layer_cap[2];
@@ -80,42 +71,8 @@ void sim_config_defaults(sim_config *c)
     c->seed = 1;
 }
 
-static int iter_copy(iter_buf *b, const trace_iteration *it, size_t lk)
-{
-    if (it->num_tokens > b->cap) {
-        size_t c = it->num_tokens;
-        void *p1 = realloc(b->request, c * sizeof *b->request);
-        if (p1) b->request = p1;
-        void *p2 = realloc(b->position, c * sizeof *b->position);
-        if (p2) b->position = p2;
-        void *p3 = realloc(b->phase, c);
-        if (p3) b->phase = p3;
-        void *p4 = realloc(b->experts, c * lk * sizeof *b->experts);
-        if (p4) b->experts = p4;
-        if (!p1 || !p2 || !p3 || !p4)
-            return -1;
-        b->cap = c;
-    }
-    b->n = it->num_tokens;
-    b->id = it->id;
-    memcpy(b->request, it->request, b->n * sizeof *b->request);
-    memcpy(b->position, it->position, b->n * sizeof *b->position);
-    memcpy(b->phase, it->phase, b->n);
-    memcpy(b->experts, it->experts, b->n * lk * sizeof *b->experts);
-    b->valid = 1;
-    return 0;
-}
-
-static void iter_free(iter_buf *b)
-{
-    free(b->request);
-    free(b->position);
-    free(b->phase);
-    free(b->experts);
-}
-
 /* Copies one layer of an iteration's experts into *buf as [n][K]. */
-static const int16_t *layer_slice(const engine *e, const iter_buf *b, int layer, int16_t **buf,
+static const int16_t *layer_slice(const engine *e, const step_buf *b, int layer, int16_t **buf,
                                   size_t *cap)
 {
     if (b->n > *cap) {
@@ -138,7 +95,7 @@ static size_t future_experts(void *ctx, int ahead, int layer, const int16_t **id
     engine *e = ctx;
     if (ahead < 0 || ahead > 1 || layer < 0 || layer >= e->L)
         return 0;
-    iter_buf *b = &e->it[ahead == 0 ? e->cur : 1 - e->cur];
+    step_buf *b = &e->it[ahead == 0 ? e->cur : 1 - e->cur];
     if (!b->valid || !(*ids = layer_slice(e, b, layer, &e->layer_ids[ahead], &e->layer_cap[ahead])))
         return 0;
     return b->n;
@@ -274,7 +231,7 @@ static int predict_and_schedule(engine *e, int target)
 }
 
 /* Gathers the union of one layer's experts with token counts. */
-static void gather(engine *e, const iter_buf *b, int layer)
+static void gather(engine *e, const step_buf *b, int layer)
 {
     e->n_need = 0;
     for (size_t t = 0; t < b->n; t++) {
@@ -393,7 +350,7 @@ static void compute_experts(engine *e)
     }
 }
 
-static int64_t attention_ns(engine *e, const iter_buf *b)
+static int64_t attention_ns(engine *e, const step_buf *b)
 {
     /* one attention call per request's run of tokens */
     int64_t ns = 0;
@@ -409,7 +366,7 @@ static int64_t attention_ns(engine *e, const iter_buf *b)
 
 static int run_iteration(engine *e)
 {
-    iter_buf *b = &e->it[e->cur];
+    step_buf *b = &e->it[e->cur];
     const cost_model *c = &e->cfg->cost;
     int64_t start = e->gpu_ns;
     int n = (int)b->n;
@@ -444,23 +401,32 @@ static int run_iteration(engine *e)
                 cache_unpin(e->cache, key);
         }
     }
+    /* every request prefilled in this step has its first token at its end;
+     * every decode token takes the whole step */
     int64_t dur = e->gpu_ns - start;
-    int prefill = 0;
-    for (size_t t = 0; t < b->n; t++)
-        prefill |= b->phase[t] == TRACE_PREFILL;
+    double dur_ms = (double)dur / 1e6;
     sim_result *r = e->r;
-    for (size_t t = 0; t < b->n; t++)
-        *(b->phase[t] == TRACE_PREFILL ? &r->prefill_tokens : &r->decode_tokens) += 1;
-    if (prefill) {
-        r->prefill_ns += dur;
-        e->ttft_sum_ms += (double)dur / 1e6;
-        e->n_ttft++;
-    } else {
-        r->decode_ns += dur;
-        gsl_rstat_add((double)dur / 1e6, e->tpot);
-        for (int i = 0; i < 3; i++)
-            gsl_rstat_quantile_add((double)dur / 1e6, e->tpot_q[i]);
+    int64_t prefilled = 0, decoded = 0;
+    for (size_t t = 0; t < b->n; t++) {
+        if (b->phase[t] == TRACE_PREFILL) {
+            r->prefill_tokens++;
+            prefilled += t == 0 || b->request[t] != b->request[t - 1] ||
+                         b->phase[t - 1] != TRACE_PREFILL;
+        } else {
+            r->decode_tokens++;
+            decoded++;
+            gsl_rstat_add(dur_ms, e->tpot);
+            for (int i = 0; i < 3; i++)
+                gsl_rstat_quantile_add(dur_ms, e->tpot_q[i]);
+        }
     }
+    if (prefilled) {
+        r->prefill_ns += dur;
+        e->ttft_sum_ms += dur_ms * (double)prefilled;
+        e->n_ttft += prefilled;
+    }
+    if (decoded)
+        r->decode_ns += dur;
     r->iterations++;
     e->iter_index++;
     r->tokens += n;
@@ -490,25 +456,28 @@ static int build_use_index(engine *e, const char *path, promoe_err *err)
         return promoe_err_set(err, "out of memory for the next-use index");
     }
     for (int pass = 0; pass < 2; pass++) {
+        /* positions count the steps the engine will run, so the same batcher */
         trace_reader *r = trace_reader_open(path, 0, err);
-        if (!r) {
+        batcher *bt = r ? batcher_create(r, e->cfg->batch > 0 ? e->cfg->batch : 1, err) : NULL;
+        if (!bt) {
+            trace_reader_close(r);
             free(seen);
             return -1;
         }
         for (size_t k = 0; k < keys; k++)
             seen[k] = -1;
-        trace_iteration it;
+        step_buf step = {0};
         int got;
         int64_t iter = 0;
-        while ((got = trace_read_iteration(r, &it, err)) > 0) {
-            for (size_t j = 0; j < it.num_tokens * lk; j++) {
-                if (it.experts[j] < 0)
+        while ((got = batcher_next(bt, &step, err)) > 0) {
+            for (size_t j = 0; j < step.n * lk; j++) {
+                if (step.experts[j] < 0)
                     continue;
                 int layer = (int)((j % lk) / (size_t)e->K);
-                size_t key = (size_t)layer * (size_t)e->E + (size_t)it.experts[j];
+                size_t key = (size_t)layer * (size_t)e->E + (size_t)step.experts[j];
                 int64_t pos = iter * e->L + layer;
                 if (seen[key] == pos)
-                    continue; /* one demand per (iteration, layer, expert) */
+                    continue; /* one demand per (step, layer, expert) */
                 seen[key] = pos;
                 if (pass == 0)
                     e->use_start[key + 1]++;
@@ -517,6 +486,8 @@ static int build_use_index(engine *e, const char *path, promoe_err *err)
             }
             iter++;
         }
+        step_buf_free(&step);
+        batcher_free(bt);
         trace_reader_close(r);
         if (got < 0) {
             free(seen);
@@ -549,8 +520,8 @@ static void engine_free(engine *e)
     free(e->state);
     free(e->from_prefetch);
     free(e->ready_ns);
-    iter_free(&e->it[0]);
-    iter_free(&e->it[1]);
+    step_buf_free(&e->it[0]);
+    step_buf_free(&e->it[1]);
     free(e->layer_ids[0]);
     free(e->layer_ids[1]);
     free(e->obs_ids);
@@ -683,6 +654,7 @@ int sim_run(const char *trace_path, const sim_config *cfg, sim_result *out, prom
     const trace_meta *m = trace_reader_meta(rd);
     const model_desc *md = &cfg->cost.model;
     engine e;
+    batcher *bt = NULL;
     int rc = -1;
     if (md->num_layers != m->num_layers || md->num_experts != m->num_experts ||
         md->top_k < m->top_k) {
@@ -696,19 +668,14 @@ int sim_run(const char *trace_path, const sim_config *cfg, sim_result *out, prom
     if (engine_init(&e, cfg, trace_path, m, out, err) < 0)
         goto out;
     out->requests = m->num_requests;
-    size_t lk = (size_t)m->num_layers * (size_t)m->top_k;
-    trace_iteration it;
-    int got = trace_read_iteration(rd, &it, err);
-    if (got > 0 && iter_copy(&e.it[0], &it, lk) < 0)
-        goto oom;
+    if (!(bt = batcher_create(rd, cfg->batch > 0 ? cfg->batch : 1, err)))
+        goto out;
+    /* one step ahead, so predictions may look into the next one */
+    int got = batcher_next(bt, &e.it[0], err);
     while (got > 0) {
-        /* read one ahead, so predictions may look into the next iteration */
-        got = trace_read_iteration(rd, &it, err);
+        got = batcher_next(bt, &e.it[1 - e.cur], err);
         if (got < 0)
             goto out;
-        e.it[1 - e.cur].valid = 0;
-        if (got > 0 && iter_copy(&e.it[1 - e.cur], &it, lk) < 0)
-            goto oom;
         if (run_iteration(&e) < 0)
             goto oom;
         if (cfg->progress)
@@ -727,6 +694,7 @@ oom:
     promoe_err_set(err, "out of memory during the simulation");
 out:
     engine_free(&e);
+    batcher_free(bt);
     trace_reader_close(rd);
     return rc;
 }

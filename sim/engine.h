@@ -2,7 +2,9 @@
  *
  * Resources: the GPU stream (attention, router, experts, in order), the
  * copy engine (sim/copy_engine.h), and the CPU (the predictor's cost).
- * Iterations run one after another (batch 1); within one, every layer runs
+ * Steps run one after another (sim/batcher.h makes them: the trace's
+ * iterations, or continuous batches of up to `batch` requests; TTFT is
+ * a request's prefill step, TPOT each decode token's step); within one, every layer runs
  * attention, then the router, then the experts the trace says its tokens
  * chose (a prefill iteration needs the union, each expert computed once on
  * the tokens that chose it).  Once the router has run, an expert is a hit
@@ -43,6 +45,7 @@ typedef struct sim_config {
     int preempt;                 /* demand copies overtake prefetches */
     int reorder;                 /* compute resident experts first */
     int cpu_compute;             /* compute a miss on the CPU when that is sooner */
+    int batch;                   /* requests per step (0 or 1: as recorded) */
     double predictor_us;         /* CPU time of one prediction */
     unsigned long seed;
     /* Called after each iteration with tokens done and the total. */

@@ -148,6 +148,66 @@ START_TEST(cpu_compute_timeline)
 }
 END_TEST
 
+/* Continuous batching, every expert resident (only compute is timed).
+ * Two requests of two decode tokens (positions 0, 1): layer 0 always
+ * expert 0; layer 1 expert 1 for request 0, expert 2 for request 1.
+ * Batch 2, step k holds both requests' token k: attention is per request
+ * (2 x (880 + 40k)), the router sees 2 tokens (80 + 2*14*2 = 136 ns),
+ * layer 0 runs expert 0 once on 2 tokens (600 + 2*80 = 760 ns), layer 1
+ * experts 1 and 2 on one token each (680 + 680):
+ *   step 0: 2 * (1760 + 136) + 760 + 1360 = 5912; step 1: 6072 -> 11984
+ * Batch 1 runs four one-token steps: 2 * (3336 + 3416) = 13504.  TPOT is
+ * the step time of each decode token. */
+START_TEST(continuous_batching)
+{
+    sim_config c;
+    setup(&c, "pcie_gbps=0.5");
+    promoe_err err = {{0}};
+    trace_import_opts o;
+    trace_import_defaults(&o);
+    o.num_experts = 4;
+    const char *lines[] = {
+        "{\"request\": 0, \"token\": 0, \"phase\": \"decode\", \"layer\": 0, \"experts\": [0]}",
+        "{\"request\": 0, \"token\": 0, \"phase\": \"decode\", \"layer\": 1, \"experts\": [1]}",
+        "{\"request\": 0, \"token\": 1, \"phase\": \"decode\", \"layer\": 0, \"experts\": [0]}",
+        "{\"request\": 0, \"token\": 1, \"phase\": \"decode\", \"layer\": 1, \"experts\": [1]}",
+        "{\"request\": 1, \"token\": 0, \"phase\": \"decode\", \"layer\": 0, \"experts\": [0]}",
+        "{\"request\": 1, \"token\": 0, \"phase\": \"decode\", \"layer\": 1, \"experts\": [2]}",
+        "{\"request\": 1, \"token\": 1, \"phase\": \"decode\", \"layer\": 0, \"experts\": [0]}",
+        "{\"request\": 1, \"token\": 1, \"phase\": \"decode\", \"layer\": 1, \"experts\": [2]}",
+    };
+    char text[2048] = "";
+    for (int i = 0; i < 8; i++)
+        snprintf(text + strlen(text), sizeof text - strlen(text), "%s\n", lines[i]);
+    trace_path = tu_path("two.h5");
+    ck_assert_msg(trace_import_file("jsonl", &o, tu_write_file("two.jsonl", text), trace_path,
+                                    NULL, &err) == 0, "%s", err.msg);
+    c.preload = 1;
+    c.batch = 2;
+    sim_result r = run(&c);
+    ck_assert_int_eq(r.total_ns, 11984);
+    ck_assert_int_eq(r.iterations, 2);
+    ck_assert_int_eq(r.decode_tokens, 4);
+    ck_assert_double_eq_tol(r.tpot_ms_mean, (5912 + 6072) / 2.0 / 1e6, 1e-12);
+    ck_assert_double_eq_tol(r.decode_tokens_per_s, 4 / 11984e-9, 1e-3);
+    c.batch = 1;
+    r = run(&c);
+    ck_assert_int_eq(r.total_ns, 13504);
+    ck_assert_int_eq(r.iterations, 4);
+    ck_assert_double_eq_tol(r.tpot_ms_mean, 13504 / 4.0 / 1e6, 1e-12);
+    /* a trace that is already batched cannot be batched again */
+    trace_path = tu_path("batched.h5");
+    o.num_layers = 2; /* layer 1 stays missing (-1) */
+    ck_assert_msg(trace_import_file("jsonl", &o, tu_write_file("batched.jsonl",
+        "{\"request\": 0, \"token\": 0, \"phase\": \"decode\", \"layer\": 0, \"experts\": [0], \"iteration\": 0}\n"
+        "{\"request\": 1, \"token\": 0, \"phase\": \"decode\", \"layer\": 0, \"experts\": [1], \"iteration\": 0}\n"),
+        trace_path, NULL, &err) == 0, "%s", err.msg);
+    c.batch = 2;
+    ck_assert_int_eq(sim_run(trace_path, &c, &r, &err), -1);
+    ck_assert_msg(strstr(err.msg, "already batched, so replay it with --batch 1"), "%s", err.msg);
+}
+END_TEST
+
 /* Copy engine: LOW copy of A (3 chunks of 100 ns) at 0; HIGH copy of B
  * at 150.  With preemption B starts at 200 (end of A's second chunk) and
  * ends at 500; A resumes and ends at 600.  Without, A ends at 300, B 600. */
@@ -328,6 +388,7 @@ int main(void)
     tcase_add_test(tc, copy_engine_preemption_between_chunks);
     tcase_add_test(tc, invariants_on_random_traces);
     tcase_add_test(tc, cpu_compute_timeline);
+    tcase_add_test(tc, continuous_batching);
     tcase_add_test(tc, predictor_sees_only_the_past);
     suite_add_tcase(s, tc);
     return tu_run(s);

@@ -43,6 +43,8 @@ static const char usage[] =
     "  -m, --model NAME       model preset or .ini (default: the trace's model, if a\n"
     "                         preset has that name)\n"
     "      --hw NAME          hardware preset or .ini (default rtx4090-pcie4)\n"
+    "      --profile P.json   measured times (as 'promoe profile' writes them) for\n"
+    "                         attention, router, experts and copies, interpolated\n"
     "      --set KEY=VALUE    override a hardware number, e.g. --set pcie_gbps=12\n"
     "                         (may be repeated)\n"
     "      --predictor NAME[:k=v,...]\n"
@@ -70,13 +72,14 @@ static const char usage[] =
 
 enum {
     OPT_HITS = 256, OPT_SCOPE, OPT_CSV, OPT_HW, OPT_SET, OPT_PREDICTOR, OPT_STRIDE, OPT_LIMIT,
-    OPT_CHUNKS, OPT_CHUNK_BYTES, OPT_PREEMPT, OPT_CPU, OPT_BATCH, OPT_REORDER, OPT_PRED_US, OPT_SEED,
+    OPT_CHUNKS, OPT_CHUNK_BYTES, OPT_PREEMPT, OPT_CPU, OPT_BATCH, OPT_PROFILE, OPT_REORDER, OPT_PRED_US, OPT_SEED,
 };
 
 /* What the command line said; unset values leave the system's (or the
  * default) in place. */
 typedef struct sim_cli {
     const char *trace, *cache, *policy, *model, *scope, *hw, *predictor, *system, *chunk_bytes;
+    const char *profile;
     const char *sets[32];
     int num_sets, hits_only, json, csv;
     int stride, chunks, prefetch_limit, preempt, reorder, cpu; /* -1: not given */
@@ -104,6 +107,7 @@ static const struct option options[] = {
     {"reorder", no_argument, NULL, OPT_REORDER},
     {"cpu-compute", no_argument, NULL, OPT_CPU},
     {"batch", required_argument, NULL, OPT_BATCH},
+    {"profile", required_argument, NULL, OPT_PROFILE},
     {"predictor-us", required_argument, NULL, OPT_PRED_US},
     {"seed", required_argument, NULL, OPT_SEED},
     {"json", no_argument, NULL, 'j'},
@@ -123,7 +127,7 @@ typedef struct figure {
 enum { MAX_FIGURES = 48 };
 
 typedef struct report {
-    const char *names[8][2]; /* string columns: key, value */
+    const char *names[12][2]; /* string columns: key, value */
     int num_names;
     figure f[MAX_FIGURES];
     int n;
@@ -277,6 +281,7 @@ static int parse(int argc, char **argv, sim_cli *o)
         case OPT_PREEMPT: o->preempt = 1; break;
         case OPT_REORDER: o->reorder = 1; break;
         case OPT_CPU: o->cpu = 1; break;
+        case OPT_PROFILE: o->profile = optarg; break;
         case OPT_BATCH:
             if (cli_parse_int(cmd, "--batch", optarg, 1, 65536, &v) < 0)
                 return CLI_USAGE;
@@ -419,6 +424,15 @@ int cmd_sim(int argc, char **argv)
         for (int i = 0; i < o.num_sets; i++)
             if (hw_set(&cfg.cost.hw, o.sets[i], &err) < 0)
                 return cli_usage_error(cmd, "%s", err.msg);
+        cost_profile prof;
+        if (o.profile) {
+            if (profile_load(o.profile, &prof, &err) < 0)
+                return cli_fail(&err);
+            cfg.cost.profile = &prof;
+            if (prof.model[0] && strcmp(prof.model, cfg.cost.model.name) != 0)
+                fprintf(stderr, "promoe sim: note: profile %s was measured for model %s, not %s\n",
+                        o.profile, prof.model, cfg.cost.model.name);
+        }
         char pred_name[64];
         cfg.predictor_options = options_split_spec(predictor, pred_name, sizeof pred_name);
         cfg.predictor = pred_name;
@@ -426,10 +440,14 @@ int cmd_sim(int argc, char **argv)
         sim_result r;
         int failed = sim_run(o.trace, &cfg, &r, &err) < 0;
         cli_progress_done();
+        if (o.profile)
+            profile_free(&prof);
         if (failed)
             return cli_fail(&err);
         name(&rep, "model", cfg.cost.model.name);
         name(&rep, "hw", cfg.cost.hw.name);
+        if (o.profile)
+            name(&rep, "profile", o.profile);
         name(&rep, "predictor", predictor);
         report_timed(&rep, &cfg, &r);
     }

@@ -13,8 +13,17 @@ double cost_cpu_s(const cost_model *c, double flops, double bytes)
     return fmax2(flops / (c->hw.cpu_gflops * 1e9), bytes / (c->hw.cpu_mem_gbps * 1e9));
 }
 
+/* The profile's table for op, or NULL. */
+static const profile_table *measured(const cost_model *c, enum profile_op op)
+{
+    return c->profile && c->profile->op[op].n ? &c->profile->op[op] : NULL;
+}
+
 double cost_transfer_s(const cost_model *c, double bytes)
 {
+    const profile_table *t = measured(c, PROFILE_TRANSFER);
+    if (t)
+        return profile_eval(t, bytes);
     return c->hw.pcie_latency_us * 1e-6 + bytes / (c->hw.pcie_gbps * 1e9);
 }
 
@@ -31,6 +40,9 @@ double cost_expert_bytes_moved(const cost_model *c, int tokens)
 
 double cost_expert_s(const cost_model *c, int tokens)
 {
+    const profile_table *t = measured(c, PROFILE_EXPERT);
+    if (t)
+        return profile_eval(t, tokens);
     return cost_gpu_s(c, cost_expert_flops(c, tokens), cost_expert_bytes_moved(c, tokens));
 }
 
@@ -41,6 +53,12 @@ double cost_expert_cpu_s(const cost_model *c, int tokens)
 
 double cost_attention_s(const cost_model *c, int tokens, int context)
 {
+    const profile_table *t = measured(c, PROFILE_ATTENTION);
+    if (t) {
+        double v = profile_eval(t, tokens) + c->profile->attention_per_context_s * tokens *
+                                                 (context - c->profile->attention_context);
+        return v > 0 ? v : 0;
+    }
     const model_desc *m = &c->model;
     double d = m->hidden_size, w = m->head_dim, h = m->num_heads, g = m->num_kv_heads;
     double params = d * w * (2 * h + 2 * g);
@@ -52,6 +70,9 @@ double cost_attention_s(const cost_model *c, int tokens, int context)
 
 double cost_router_s(const cost_model *c, int tokens)
 {
+    const profile_table *t = measured(c, PROFILE_ROUTER);
+    if (t)
+        return profile_eval(t, tokens);
     const model_desc *m = &c->model;
     double d = m->hidden_size, e = m->num_experts;
     return cost_gpu_s(c, 2 * d * e * tokens, d * e * m->bits_per_weight / 8 + tokens * (d + e) * 2);
@@ -62,6 +83,9 @@ double cost_shared_experts_s(const cost_model *c, int tokens)
     const model_desc *m = &c->model;
     if (m->num_shared_experts < 1)
         return 0.0;
+    const profile_table *t = measured(c, PROFILE_SHARED);
+    if (t)
+        return profile_eval(t, tokens);
     double d = m->hidden_size, f = (double)m->num_shared_experts * m->shared_ffn_dim;
     return cost_gpu_s(c, 6 * d * f * tokens,
                       3 * d * f * m->bits_per_weight / 8 + tokens * (2 * d + 2 * f) * 2);

@@ -12,7 +12,9 @@
  *   router: FLOPs 2 d E per token; bytes d E bits/8 + t (d + E) 2
  *   shared experts (always resident): as one SwiGLU of width
  *     num_shared_experts x shared_ffn_dim
- * All times are in seconds.
+ * With a measured profile (sim/profile.h), its tables replace these for
+ * attention, router, experts, shared experts and copies; CPU work stays
+ * analytic.  All times are in seconds.
  */
 #ifndef PROMOE_SIM_COST_H
 #define PROMOE_SIM_COST_H
@@ -21,10 +23,12 @@
 
 #include "hardware/hardware.h"
 #include "models/model.h"
+#include "sim/profile.h"
 
 typedef struct cost_model {
     model_desc model;
     hw_desc hw;
+    const cost_profile *profile; /* NULL: the analytic model throughout */
 } cost_model;
 
 double cost_gpu_s(const cost_model *c, double flops, double bytes);

@@ -87,6 +87,16 @@ contains '"model":"tiny","hw":"rtx4090-pcie4"' "$tmp/out" "sim timed --json"
 expect 0 "sim --chunk-bytes" -- "$PROMOE" sim -t "$tmp/t2.h5" -c 8 --chunk-bytes 15KiB --predictor oracle --preempt --json
 contains '"chunks_per_expert":4' "$tmp/out" "sim --chunk-bytes"
 expect 2 "sim --chunks and --chunk-bytes" -- "$PROMOE" sim -t "$tmp/t2.h5" -c 8 --chunks 2 --chunk-bytes 1MB
+cat >"$tmp/prof.json" <<'JSON'
+{"format": "promoe-profile", "version": 1, "model": "tiny",
+ "attention": [[1, 1e-6], [64, 2e-5]], "router": [[1, 1e-7], [64, 1e-6]],
+ "expert": [[1, 5e-7], [64, 4e-6]], "transfer": [[1000, 1e-6], [100000, 2e-5]]}
+JSON
+expect 0 "sim --profile" -- "$PROMOE" sim -t "$tmp/t2.h5" -c 8 --profile "$tmp/prof.json" --json
+contains "\"profile\":\"$tmp/prof.json\"" "$tmp/out" "sim --profile"
+printf '{"format": "promoe-profile", "version": 1}' >"$tmp/badprof.json"
+expect 1 "sim bad profile" -- "$PROMOE" sim -t "$tmp/t2.h5" -c 8 --profile "$tmp/badprof.json"
+contains 'missing table "attention"' "$tmp/err" "bad profile message"
 expect 2 "sim bad --set" -- "$PROMOE" sim -t "$tmp/t2.h5" -c 8 --set warp=9
 expect 2 "sim unknown predictor" -- "$PROMOE" sim -t "$tmp/t2.h5" -c 8 --predictor psychic
 expect 0 "sim belady timed" -- "$PROMOE" sim -t "$tmp/t2.h5" -c 8 -p belady --predictor oracle

@@ -9,7 +9,7 @@
 
 static cost_model mixtral_4090(void)
 {
-    cost_model c;
+    cost_model c = {0};
     promoe_err err = {{0}};
     ck_assert_msg(model_load("mixtral-8x7b", &c.model, &err) == 0, "%s", err.msg);
     ck_assert_msg(hw_load("rtx4090-pcie4", &c.hw, &err) == 0, "%s", err.msg);
@@ -66,12 +66,61 @@ START_TEST(overrides_and_presets)
 }
 END_TEST
 
+static const char *profile_json =
+    "{\"format\": \"promoe-profile\", \"version\": 1, \"model\": \"mixtral-8x7b\",\n"
+    " \"attention\": [[1, 1e-4], [2, 2e-4]], \"attention_context\": 100,\n"
+    " \"attention_per_context_s\": 1e-7,\n"
+    " \"router\": [[1, 1e-5], [2, 2e-5]],\n"
+    " \"expert\": [[1, 0.001], [3, 0.002]],\n"
+    " \"transfer\": [[1e6, 1e-3], [2e6, 1.5e-3]]}\n";
+
+/* expert: 1 token 1 ms, 3 tokens 2 ms -> 2 tokens 1.5 ms (between), 5 tokens
+ * 3 ms and 0 tokens 0.5 ms (the end segments extended); attention for 1
+ * token after 200 cached ones: 0.1 ms + 1e-7 * 1 * (200 - 100) = 0.11 ms;
+ * a 4 MB copy: 1.5 ms + (0.5 ms / 1 MB) * 2 MB = 2.5 ms. */
+START_TEST(measured_profile_replaces_the_analytic_model)
+{
+    cost_model c = mixtral_4090();
+    cost_profile p;
+    promoe_err err = {{0}};
+    ck_assert_msg(profile_load(tu_write_file("p.json", profile_json), &p, &err) == 0, "%s", err.msg);
+    c.profile = &p;
+    ck_assert_double_eq_tol(cost_expert_s(&c, 2), 0.0015, 1e-12);
+    ck_assert_double_eq_tol(cost_expert_s(&c, 5), 0.003, 1e-12);
+    ck_assert_double_eq_tol(cost_expert_s(&c, 0), 0.0005, 1e-12);
+    ck_assert_double_eq_tol(cost_attention_s(&c, 1, 200), 1.1e-4, 1e-12);
+    ck_assert_double_eq_tol(cost_router_s(&c, 2), 2e-5, 1e-12);
+    ck_assert_double_eq_tol(cost_transfer_s(&c, 4e6), 2.5e-3, 1e-12);
+    ck_assert_str_eq(p.model, "mixtral-8x7b");
+    /* the CPU is not profiled */
+    ck_assert_double_eq_tol(cost_expert_cpu_s(&c, 1), 352395264.0 / 89.6e9, 1e-12);
+    profile_free(&p);
+
+    static const struct { const char *text, *want; } bad[] = {
+        {"{\"format\": \"promoe-profile\", \"version\": 1,", ":1: "},
+        {"{\"format\": \"other\", \"version\": 1}", "not a promoe profile"},
+        {"{\"format\": \"promoe-profile\", \"version\": 2}", "unsupported profile version"},
+        {"{\"format\": \"promoe-profile\", \"version\": 1, \"attention\": [[1, 1], [2, 2]]}",
+         "missing table \"router\""},
+        {"{\"format\": \"promoe-profile\", \"version\": 1, \"attention\": [[2, 1], [1, 2]]}",
+         "\"attention\" must list increasing x (point 1)"},
+        {"{\"format\": \"promoe-profile\", \"version\": 1, \"attention\": [[1, 1]]}",
+         "at least two [x, seconds] points"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        ck_assert_int_eq(profile_load(tu_write_file("bad.json", bad[i].text), &p, &err), -1);
+        ck_assert_msg(strstr(err.msg, bad[i].want), "expected '%s' in: %s", bad[i].want, err.msg);
+    }
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("cost model");
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, mixtral_on_rtx4090_by_hand);
     tcase_add_test(tc, overrides_and_presets);
+    tcase_add_test(tc, measured_profile_replaces_the_analytic_model);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }

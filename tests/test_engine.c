@@ -148,6 +148,29 @@ START_TEST(cpu_compute_timeline)
 }
 END_TEST
 
+/* A measured profile drives the same reactive replay: attention 1000 ns,
+ * router 100 ns, an expert 500 ns, a 600-byte copy 2000 ns.  Token 0: gate
+ * 1100, copy to 3100, compute to 3600; gate 4700, copy to 6700, to 7200.
+ * Token 1: gate 8300, hit, to 8800; gate 9900, copy to 11900, to 12400. */
+START_TEST(profile_timeline)
+{
+    sim_config c;
+    setup(&c, "pcie_gbps=0.5");
+    cost_profile p;
+    promoe_err err = {{0}};
+    ck_assert_msg(profile_load(tu_write_file("unit-profile.json",
+        "{\"format\": \"promoe-profile\", \"version\": 1,\n"
+        " \"attention\": [[1, 1e-6], [2, 2e-6]], \"router\": [[1, 1e-7], [2, 2e-7]],\n"
+        " \"expert\": [[1, 5e-7], [2, 1e-6]], \"transfer\": [[600, 2e-6], [1200, 4e-6]]}\n"),
+        &p, &err) == 0, "%s", err.msg);
+    c.cost.profile = &p;
+    sim_result r = run(&c);
+    ck_assert_int_eq(r.total_ns, 12400);
+    ck_assert_int_eq(r.gpu_stall_ns, 3 * 2000);
+    profile_free(&p);
+}
+END_TEST
+
 /* Continuous batching, every expert resident (only compute is timed).
  * Two requests of two decode tokens (positions 0, 1): layer 0 always
  * expert 0; layer 1 expert 1 for request 0, expert 2 for request 1.
@@ -389,6 +412,7 @@ int main(void)
     tcase_add_test(tc, invariants_on_random_traces);
     tcase_add_test(tc, cpu_compute_timeline);
     tcase_add_test(tc, continuous_batching);
+    tcase_add_test(tc, profile_timeline);
     tcase_add_test(tc, predictor_sees_only_the_past);
     suite_add_tcase(s, tc);
     return tu_run(s);

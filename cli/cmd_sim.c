@@ -209,6 +209,9 @@ static void report_timed(report *rep, const sim_config *c, const sim_result *r)
     fig(rep, "iterations", "iterations", (double)r->iterations, 1);
     fig(rep, "total_s", "total time (s)", r->total_ns * 1e-9, 0);
     fig(rep, "prefill_ttft_ms_mean", "TTFT mean (ms)", r->ttft_ms_mean, 0);
+    fig(rep, "prefill_ttft_ms_p50", "TTFT p50 (ms)", r->ttft_ms_p50, 0);
+    fig(rep, "prefill_ttft_ms_p90", "TTFT p90 (ms)", r->ttft_ms_p90, 0);
+    fig(rep, "prefill_ttft_ms_p99", "TTFT p99 (ms)", r->ttft_ms_p99, 0);
     fig(rep, "prefill_tokens_per_s", "prefill tokens/s", r->prefill_tokens_per_s, 0);
     fig(rep, "decode_tpot_ms_mean", "TPOT mean (ms)", r->tpot_ms_mean, 0);
     fig(rep, "decode_tpot_ms_p50", "TPOT p50 (ms)", r->tpot_ms_p50, 0);

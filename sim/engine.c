@@ -55,10 +55,8 @@ typedef struct engine {
     policy_future policy_future;
     /* decode latencies in ms, as running statistics: memory does not grow
      * with the trace (percentiles are P^2 estimates, exact up to 5 samples) */
-    gsl_rstat_workspace *tpot;
-    gsl_rstat_quantile_workspace *tpot_q[3];
-    double ttft_sum_ms;
-    int64_t n_ttft;
+    gsl_rstat_workspace *tpot, *ttft;
+    gsl_rstat_quantile_workspace *tpot_q[3], *ttft_q[3];
 } engine;
 
 void sim_config_defaults(sim_config *c)
@@ -420,10 +418,12 @@ static int run_iteration(engine *e)
                 gsl_rstat_quantile_add(dur_ms, e->tpot_q[i]);
         }
     }
-    if (prefilled) {
+    if (prefilled)
         r->prefill_ns += dur;
-        e->ttft_sum_ms += dur_ms * (double)prefilled;
-        e->n_ttft += prefilled;
+    for (int64_t i = 0; i < prefilled; i++) {
+        gsl_rstat_add(dur_ms, e->ttft);
+        for (int q = 0; q < 3; q++)
+            gsl_rstat_quantile_add(dur_ms, e->ttft_q[q]);
     }
     if (decoded)
         r->decode_ns += dur;
@@ -533,11 +533,15 @@ static void engine_free(engine *e)
     for (int i = 0; i < e->cap_sets; i++)
         free(e->sets[i].keys);
     free(e->sets);
-    if (e->tpot)
-        gsl_rstat_free(e->tpot);
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < 2; i++)
+        if ((i ? e->ttft : e->tpot))
+            gsl_rstat_free(i ? e->ttft : e->tpot);
+    for (int i = 0; i < 3; i++) {
         if (e->tpot_q[i])
             gsl_rstat_quantile_free(e->tpot_q[i]);
+        if (e->ttft_q[i])
+            gsl_rstat_quantile_free(e->ttft_q[i]);
+    }
     free(e->use_pos);
     free(e->use_start);
     free(e->use_cursor);
@@ -587,11 +591,16 @@ static int engine_init(engine *e, const sim_config *cfg, const char *path, const
     e->order = malloc(keys * sizeof *e->order);
     e->scores = malloc((size_t)e->E * sizeof *e->scores);
     e->ranked = malloc((size_t)e->E * sizeof *e->ranked);
+    static const double quantiles[3] = {0.50, 0.90, 0.99};
     e->tpot = gsl_rstat_alloc();
-    e->tpot_q[0] = gsl_rstat_quantile_alloc(0.50);
-    e->tpot_q[1] = gsl_rstat_quantile_alloc(0.90);
-    e->tpot_q[2] = gsl_rstat_quantile_alloc(0.99);
-    if (!e->tpot || !e->tpot_q[0] || !e->tpot_q[1] || !e->tpot_q[2] || !e->ce || !e->state || !e->from_prefetch || !e->ready_ns || !e->need || !e->need_count ||
+    e->ttft = gsl_rstat_alloc();
+    int have_stats = e->tpot && e->ttft;
+    for (int i = 0; i < 3; i++) {
+        e->tpot_q[i] = gsl_rstat_quantile_alloc(quantiles[i]);
+        e->ttft_q[i] = gsl_rstat_quantile_alloc(quantiles[i]);
+        have_stats &= e->tpot_q[i] && e->ttft_q[i];
+    }
+    if (!have_stats || !e->ce || !e->state || !e->from_prefetch || !e->ready_ns || !e->need || !e->need_count ||
         !e->order || !e->scores || !e->ranked)
         return promoe_err_set(err, "out of memory");
     e->limit = cfg->prefetch_limit > 0 ? cfg->prefetch_limit : e->K;
@@ -635,8 +644,12 @@ static void finish(engine *e, sim_result *r)
     r->pcie_busy_share = r->total_ns ? (double)r->pcie_busy_ns / (double)r->total_ns : 0;
     r->prefill_tokens_per_s = r->prefill_ns ? r->prefill_tokens / (r->prefill_ns * 1e-9) : 0;
     r->decode_tokens_per_s = r->decode_ns ? r->decode_tokens / (r->decode_ns * 1e-9) : 0;
-    if (e->n_ttft)
-        r->ttft_ms_mean = e->ttft_sum_ms / (double)e->n_ttft;
+    if (gsl_rstat_n(e->ttft)) {
+        r->ttft_ms_mean = gsl_rstat_mean(e->ttft);
+        r->ttft_ms_p50 = gsl_rstat_quantile_get(e->ttft_q[0]);
+        r->ttft_ms_p90 = gsl_rstat_quantile_get(e->ttft_q[1]);
+        r->ttft_ms_p99 = gsl_rstat_quantile_get(e->ttft_q[2]);
+    }
     if (gsl_rstat_n(e->tpot)) {
         r->tpot_ms_mean = gsl_rstat_mean(e->tpot);
         r->tpot_ms_p50 = gsl_rstat_quantile_get(e->tpot_q[0]);

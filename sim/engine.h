@@ -64,7 +64,7 @@ typedef struct sim_result {
     int64_t preemptions, evictions;
     int64_t total_ns, prefill_ns, decode_ns, gpu_stall_ns, pcie_busy_ns;
     double pcie_bytes;
-    double ttft_ms_mean;                   /* prefill latency per request */
+    double ttft_ms_mean, ttft_ms_p50, ttft_ms_p90, ttft_ms_p99; /* per request */
     /* per decode iteration; percentiles are GSL's streaming P^2 estimates
      * (exact for up to 5 iterations), so memory does not grow with the trace */
     double tpot_ms_mean, tpot_ms_p50, tpot_ms_p90, tpot_ms_p99;

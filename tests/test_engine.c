@@ -148,6 +148,47 @@ START_TEST(cpu_compute_timeline)
 }
 END_TEST
 
+/* Preemption in the engine.  Trace: token 0 uses (0,0) then (1,1); token 1
+ * (0,2) then (1,3).  Oracle, stride 2 (layer l predicts l+2, the next
+ * token's layer l), 6 chunks per copy at 0.25 GB/s: 400 ns a chunk, 2400 ns
+ * a copy.  Token 0: demand (0,0) 988-3388, then the prefetch of (0,2) from
+ * 3388 (chunks end 3788 ... 5788); compute to 4068; layer 1's gate at 5056
+ * demands (1,1) while (0,2)'s 5th chunk runs (4988-5388).
+ *   With preempt: (1,1) copies 5388-7788, (0,2) resumes 7788-8188, then the
+ *   prefetch of (1,3) 8188-10588; layer 1 computes 7788-8468.  Token 1:
+ *   gate 9496, (0,2) ready, to 10176; gate 11204, (1,3) ready, to 11884.
+ *   Without: (0,2) ends 5788, (1,1) 5788-8188, (1,3) 8188-10588; layer 1
+ *   computes 8188-8868; token 1: gate 9896, to 10576; gate 11604, to 12284. */
+START_TEST(preemption_timeline)
+{
+    sim_config c;
+    setup(&c, "pcie_gbps=0.25");
+    promoe_err err = {{0}};
+    trace_import_opts o;
+    trace_import_defaults(&o);
+    o.num_experts = 4;
+    trace_path = tu_path("distinct.h5");
+    ck_assert_msg(trace_import_file("warp-jsonl", &o, tu_write_file("distinct.jsonl",
+        "{\"tok\": 0, \"layers\": [[0], [1]]}\n{\"tok\": 1, \"layers\": [[2], [3]]}\n"),
+        trace_path, NULL, &err) == 0, "%s", err.msg);
+    c.predictor = "oracle";
+    c.stride = 2;
+    c.chunks = 6;
+    c.preempt = 1;
+    sim_result r = run(&c);
+    ck_assert_int_eq(r.total_ns, 11884);
+    ck_assert_int_eq(r.preemptions, 1);
+    ck_assert_int_eq(r.gpu_stall_ns, 2400 + (7788 - 5056));
+    ck_assert_int_eq(r.misses, 2);
+    ck_assert_int_eq(r.hits, 2);
+    c.preempt = 0;
+    r = run(&c);
+    ck_assert_int_eq(r.total_ns, 12284);
+    ck_assert_int_eq(r.preemptions, 0);
+    ck_assert_int_eq(r.gpu_stall_ns, 2400 + (8188 - 5056));
+}
+END_TEST
+
 /* A measured profile drives the same reactive replay: attention 1000 ns,
  * router 100 ns, an expert 500 ns, a 600-byte copy 2000 ns.  Token 0: gate
  * 1100, copy to 3100, compute to 3600; gate 4700, copy to 6700, to 7200.
@@ -413,6 +454,7 @@ int main(void)
     tcase_add_test(tc, cpu_compute_timeline);
     tcase_add_test(tc, continuous_batching);
     tcase_add_test(tc, profile_timeline);
+    tcase_add_test(tc, preemption_timeline);
     tcase_add_test(tc, predictor_sees_only_the_past);
     suite_add_tcase(s, tc);
     return tu_run(s);

@@ -533,9 +533,10 @@ static void engine_free(engine *e)
     for (int i = 0; i < e->cap_sets; i++)
         free(e->sets[i].keys);
     free(e->sets);
-    for (int i = 0; i < 2; i++)
-        if ((i ? e->ttft : e->tpot))
-            gsl_rstat_free(i ? e->ttft : e->tpot);
+    if (e->tpot)
+        gsl_rstat_free(e->tpot);
+    if (e->ttft)
+        gsl_rstat_free(e->ttft);
     for (int i = 0; i < 3; i++) {
         if (e->tpot_q[i])
             gsl_rstat_quantile_free(e->tpot_q[i]);

@@ -3,6 +3,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/registry.h"
+
 extern const cache_policy_ops policy_lru, policy_lfu, policy_fifo, policy_belady, policy_static,
     policy_lru_k, policy_promoe;
 
@@ -20,19 +22,14 @@ const cache_policy_ops *const policy_registry[] = {
 
 const cache_policy_ops *policy_find(const char *name)
 {
-    for (int i = 0; policy_registry[i]; i++)
-        if (strcmp(policy_registry[i]->name, name) == 0)
-            return policy_registry[i];
-    return NULL;
+    return registry_find((const void *const *)policy_registry, name);
 }
 
 const char *policy_names(void)
 {
     static char buf[256];
     if (!buf[0])
-        for (int i = 0; policy_registry[i]; i++)
-            snprintf(buf + strlen(buf), sizeof buf - strlen(buf), "%s%s", i ? ", " : "",
-                     policy_registry[i]->name);
+        registry_names((const void *const *)policy_registry, buf, sizeof buf);
     return buf;
 }
 

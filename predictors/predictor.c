@@ -3,6 +3,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/registry.h"
+
 extern const predictor_ops predictor_none, predictor_oracle;
 
 /* The registry: one line per predictor. */
@@ -14,18 +16,13 @@ const predictor_ops *const predictor_registry[] = {
 
 const predictor_ops *predictor_find(const char *name)
 {
-    for (int i = 0; predictor_registry[i]; i++)
-        if (strcmp(predictor_registry[i]->name, name) == 0)
-            return predictor_registry[i];
-    return NULL;
+    return registry_find((const void *const *)predictor_registry, name);
 }
 
 const char *predictor_names(void)
 {
     static char buf[256];
     if (!buf[0])
-        for (int i = 0; predictor_registry[i]; i++)
-            snprintf(buf + strlen(buf), sizeof buf - strlen(buf), "%s%s", i ? ", " : "",
-                     predictor_registry[i]->name);
+        registry_names((const void *const *)predictor_registry, buf, sizeof buf);
     return buf;
 }

@@ -26,6 +26,23 @@
 
 static const char *trace_path;
 
+/* Imports TEXT (in FORMAT) as NAME.h5 with 4 experts and `layers` layers
+ * (0: from the records), and makes it the trace the runs replay. */
+static void use_trace(const char *format, const char *name, const char *text, int layers)
+{
+    char in[64], out[64];
+    snprintf(in, sizeof in, "%s.%s", name, format);
+    snprintf(out, sizeof out, "%s.h5", name);
+    trace_import_opts o;
+    trace_import_defaults(&o);
+    o.num_experts = 4;
+    o.num_layers = layers;
+    promoe_err err = {{0}};
+    trace_path = tu_path(out);
+    ck_assert_msg(trace_import_file(format, &o, tu_write_file(in, text), trace_path, NULL, &err) == 0,
+                  "%s", err.msg);
+}
+
 static void setup(sim_config *c, const char *pcie_gbps)
 {
     promoe_err err = {{0}};
@@ -41,13 +58,8 @@ static void setup(sim_config *c, const char *pcie_gbps)
     ck_assert_msg(hw_load(hw, &c->cost.hw, &err) == 0, "%s", err.msg);
     ck_assert_int_eq(hw_set(&c->cost.hw, pcie_gbps, &err), 0);
     c->slots = 8;
-    trace_import_opts o;
-    trace_import_defaults(&o);
-    o.num_experts = 4;
-    trace_path = tu_path("unit.h5");
-    ck_assert_msg(trace_import_file("warp-jsonl", &o, tu_write_file("unit.jsonl",
-        "{\"tok\": 0, \"layers\": [[0], [1]]}\n{\"tok\": 1, \"layers\": [[0], [2]]}\n"),
-        trace_path, NULL, &err) == 0, "%s", err.msg);
+    use_trace("warp-jsonl", "unit",
+              "{\"tok\": 0, \"layers\": [[0], [1]]}\n{\"tok\": 1, \"layers\": [[0], [2]]}\n", 0);
 }
 
 static sim_result run(const sim_config *c)
@@ -165,14 +177,8 @@ START_TEST(preemption_timeline)
 {
     sim_config c;
     setup(&c, "pcie_gbps=0.25");
-    promoe_err err = {{0}};
-    trace_import_opts o;
-    trace_import_defaults(&o);
-    o.num_experts = 4;
-    trace_path = tu_path("distinct.h5");
-    ck_assert_msg(trace_import_file("warp-jsonl", &o, tu_write_file("distinct.jsonl",
-        "{\"tok\": 0, \"layers\": [[0], [1]]}\n{\"tok\": 1, \"layers\": [[2], [3]]}\n"),
-        trace_path, NULL, &err) == 0, "%s", err.msg);
+    use_trace("warp-jsonl", "distinct",
+              "{\"tok\": 0, \"layers\": [[0], [1]]}\n{\"tok\": 1, \"layers\": [[2], [3]]}\n", 0);
     c.predictor = "oracle";
     c.stride = 2;
     c.chunks = 6;
@@ -229,9 +235,6 @@ START_TEST(continuous_batching)
     sim_config c;
     setup(&c, "pcie_gbps=0.5");
     promoe_err err = {{0}};
-    trace_import_opts o;
-    trace_import_defaults(&o);
-    o.num_experts = 4;
     const char *lines[] = {
         "{\"request\": 0, \"token\": 0, \"phase\": \"decode\", \"layer\": 0, \"experts\": [0]}",
         "{\"request\": 0, \"token\": 0, \"phase\": \"decode\", \"layer\": 1, \"experts\": [1]}",
@@ -245,9 +248,7 @@ START_TEST(continuous_batching)
     char text[2048] = "";
     for (int i = 0; i < 8; i++)
         snprintf(text + strlen(text), sizeof text - strlen(text), "%s\n", lines[i]);
-    trace_path = tu_path("two.h5");
-    ck_assert_msg(trace_import_file("jsonl", &o, tu_write_file("two.jsonl", text), trace_path,
-                                    NULL, &err) == 0, "%s", err.msg);
+    use_trace("jsonl", "two", text, 0);
     c.preload = 1;
     c.batch = 2;
     sim_result r = run(&c);
@@ -262,12 +263,9 @@ START_TEST(continuous_batching)
     ck_assert_int_eq(r.iterations, 4);
     ck_assert_double_eq_tol(r.tpot_ms_mean, 13504 / 4.0 / 1e6, 1e-12);
     /* a trace that is already batched cannot be batched again */
-    trace_path = tu_path("batched.h5");
-    o.num_layers = 2; /* layer 1 stays missing (-1) */
-    ck_assert_msg(trace_import_file("jsonl", &o, tu_write_file("batched.jsonl",
+    use_trace("jsonl", "batched", /* layer 1 stays missing (-1) */
         "{\"request\": 0, \"token\": 0, \"phase\": \"decode\", \"layer\": 0, \"experts\": [0], \"iteration\": 0}\n"
-        "{\"request\": 1, \"token\": 0, \"phase\": \"decode\", \"layer\": 0, \"experts\": [1], \"iteration\": 0}\n"),
-        trace_path, NULL, &err) == 0, "%s", err.msg);
+        "{\"request\": 1, \"token\": 0, \"phase\": \"decode\", \"layer\": 0, \"experts\": [1], \"iteration\": 0}\n", 2);
     c.batch = 2;
     ck_assert_int_eq(sim_run(trace_path, &c, &r, &err), -1);
     ck_assert_msg(strstr(err.msg, "already batched, so replay it with --batch 1"), "%s", err.msg);

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/registry.h"
+
 extern const trace_importer import_warp_jsonl, import_jsonl, import_csv;
 
 /* The registry: one line per format. */
@@ -48,19 +50,14 @@ int trace_import_map_field(trace_import_opts *o, const char *spec, promoe_err *e
 
 const trace_importer *trace_importer_find(const char *name)
 {
-    for (int i = 0; trace_importers[i]; i++)
-        if (strcmp(trace_importers[i]->name, name) == 0)
-            return trace_importers[i];
-    return NULL;
+    return registry_find((const void *const *)trace_importers, name);
 }
 
 const char *trace_importer_names(void)
 {
     static char buf[256];
     if (!buf[0])
-        for (int i = 0; trace_importers[i]; i++)
-            snprintf(buf + strlen(buf), sizeof buf - strlen(buf), "%s%s", i ? ", " : "",
-                     trace_importers[i]->name);
+        registry_names((const void *const *)trace_importers, buf, sizeof buf);
     return buf;
 }
 

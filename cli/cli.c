@@ -84,6 +84,15 @@ int cli_parse_int(const char *cmd, const char *opt, const char *s, long long lo,
     return 0;
 }
 
+int cli_parse_int_to(const char *cmd, const char *opt, const char *s, int lo, int hi, int *out)
+{
+    long long v;
+    if (cli_parse_int(cmd, opt, s, lo, hi, &v) < 0)
+        return -1;
+    *out = (int)v;
+    return 0;
+}
+
 int cli_parse_double(const char *cmd, const char *opt, const char *s, double lo, double hi,
                      double *out)
 {

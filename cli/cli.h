@@ -39,6 +39,8 @@ int cli_fail(const promoe_err *err);
 /* Parse an option's value; on error print a usage line and return -1. */
 int cli_parse_int(const char *cmd, const char *opt, const char *s, long long lo, long long hi,
                   long long *out);
+/* The same into an int (lo and hi within int's range). */
+int cli_parse_int_to(const char *cmd, const char *opt, const char *s, int lo, int hi, int *out);
 int cli_parse_double(const char *cmd, const char *opt, const char *s, double lo, double hi,
                      double *out);
 

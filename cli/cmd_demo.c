@@ -106,9 +106,8 @@ int cmd_demo(int argc, char **argv)
         case 'c': cache = optarg; break;
         case 'o': keep = optarg; break;
         case OPT_REQUESTS:
-            if (cli_parse_int(cmd, "--requests", optarg, 1, 100000, &v) < 0)
+            if (cli_parse_int_to(cmd, "--requests", optarg, 1, 100000, &p.num_requests) < 0)
                 return CLI_USAGE;
-            p.num_requests = (int)v;
             break;
         case OPT_SEED:
             if (cli_parse_int(cmd, "--seed", optarg, 0, 0xffffffffLL, &v) < 0)

@@ -266,19 +266,16 @@ static int parse(int argc, char **argv, sim_cli *o)
             break;
         case OPT_PREDICTOR: o->predictor = optarg; break;
         case OPT_STRIDE:
-            if (cli_parse_int(cmd, "--stride", optarg, 1, 1024, &v) < 0)
+            if (cli_parse_int_to(cmd, "--stride", optarg, 1, 1024, &o->stride) < 0)
                 return CLI_USAGE;
-            o->stride = (int)v;
             break;
         case OPT_LIMIT:
-            if (cli_parse_int(cmd, "--prefetch-limit", optarg, 1, 32767, &v) < 0)
+            if (cli_parse_int_to(cmd, "--prefetch-limit", optarg, 1, 32767, &o->prefetch_limit) < 0)
                 return CLI_USAGE;
-            o->prefetch_limit = (int)v;
             break;
         case OPT_CHUNKS:
-            if (cli_parse_int(cmd, "--chunks", optarg, 1, 1024, &v) < 0)
+            if (cli_parse_int_to(cmd, "--chunks", optarg, 1, 1024, &o->chunks) < 0)
                 return CLI_USAGE;
-            o->chunks = (int)v;
             break;
         case OPT_CHUNK_BYTES: o->chunk_bytes = optarg; break;
         case OPT_PREEMPT: o->preempt = 1; break;
@@ -286,9 +283,8 @@ static int parse(int argc, char **argv, sim_cli *o)
         case OPT_CPU: o->cpu = 1; break;
         case OPT_PROFILE: o->profile = optarg; break;
         case OPT_BATCH:
-            if (cli_parse_int(cmd, "--batch", optarg, 1, 65536, &v) < 0)
+            if (cli_parse_int_to(cmd, "--batch", optarg, 1, 65536, &o->batch) < 0)
                 return CLI_USAGE;
-            o->batch = (int)v;
             break;
         case OPT_PRED_US:
             if (cli_parse_double(cmd, "--predictor-us", optarg, 0, 1e9, &o->predictor_us) < 0)

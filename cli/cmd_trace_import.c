@@ -57,26 +57,22 @@ int cmd_trace_import(int argc, char **argv)
     trace_import_opts o;
     trace_import_defaults(&o);
     promoe_err err;
-    long long v;
     int c;
     while ((c = cli_getopt(argc, argv, "f:o:E:k:L:m:h", options, cmd)) != -1) {
         switch (c) {
         case 'f': format = optarg; break;
         case 'o': out = optarg; break;
         case 'E':
-            if (cli_parse_int(cmd, "--experts", optarg, 1, TRACE_MAX_EXPERTS, &v) < 0)
+            if (cli_parse_int_to(cmd, "--experts", optarg, 1, TRACE_MAX_EXPERTS, &o.num_experts) < 0)
                 return CLI_USAGE;
-            o.num_experts = (int)v;
             break;
         case 'k':
-            if (cli_parse_int(cmd, "--top-k", optarg, 1, TRACE_MAX_TOP_K, &v) < 0)
+            if (cli_parse_int_to(cmd, "--top-k", optarg, 1, TRACE_MAX_TOP_K, &o.top_k) < 0)
                 return CLI_USAGE;
-            o.top_k = (int)v;
             break;
         case 'L':
-            if (cli_parse_int(cmd, "--layers", optarg, 1, TRACE_MAX_LAYERS, &v) < 0)
+            if (cli_parse_int_to(cmd, "--layers", optarg, 1, TRACE_MAX_LAYERS, &o.num_layers) < 0)
                 return CLI_USAGE;
-            o.num_layers = (int)v;
             break;
         case 'm': o.model = optarg; break;
         case OPT_DATASET: o.dataset = optarg; break;

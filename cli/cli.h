@@ -58,6 +58,7 @@ int cmd_trace_import(int argc, char **argv);
 int cmd_trace_export(int argc, char **argv);
 int cmd_trace_info(int argc, char **argv);
 int cmd_sim(int argc, char **argv);
+int cmd_predict(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
 int cmd_version(int argc, char **argv);
 

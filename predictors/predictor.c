@@ -5,12 +5,16 @@
 
 #include "common/registry.h"
 
-extern const predictor_ops predictor_none, predictor_oracle;
+extern const predictor_ops predictor_none, predictor_oracle, predictor_prev_token,
+    predictor_popularity, predictor_cross_layer;
 
 /* The registry: one line per predictor. */
 const predictor_ops *const predictor_registry[] = {
     &predictor_none,
     &predictor_oracle,
+    &predictor_prev_token,
+    &predictor_popularity,
+    &predictor_cross_layer,
     NULL,
 };
 

@@ -1,0 +1,177 @@
+/* cmd_predict.c - `promoe predict`: evaluating expert predictors. */
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "common/options.h"
+#include "predictors/eval.h"
+#include "predictors/predictor.h"
+
+static const char eval_usage[] =
+    "usage: promoe predict eval --trace T.h5 --predictor P [--predictor P2 ...] [OPTIONS]\n"
+    "\n"
+    "Scores predictors on a trace, side by side.  The trace is read in order; the\n"
+    "training share of requests (--split; for a single-request trace, that share of\n"
+    "its tokens) is only observed.  On the rest, after a predictor observes layer l\n"
+    "of a decode token that follows an earlier token of its request, it predicts\n"
+    "layer l+s; its N best-scored experts are compared\n"
+    "with the experts the token chose there.  Stride s is thus scored on target\n"
+    "layers s..L-1.  Prefill and batched iterations are observed, not scored.\n"
+    "  precision@N = correct / predicted        recall@N = correct / chosen\n"
+    "Count-based predictors go on learning from what they observe, as a running\n"
+    "system would.\n"
+    "\n"
+    "  -t, --trace FILE       trace to evaluate on (required)\n"
+    "  -p, --predictor P[:k=v,...]\n"
+    "                         predictor (may be repeated): prev-token, popularity,\n"
+    "                         cross-layer[:max_stride=4], none\n"
+    "      --stride A[..B]    strides to score (default 1..4)\n"
+    "      --at N             experts predicted per layer (default: the top-k)\n"
+    "      --split F          training share, by request (default 0.8; 0 = none)\n"
+    "      --per-layer        also print every target layer\n"
+    "  -j, --json             one JSON object per predictor and stride, one a line\n"
+    "      --csv              a header line and one row per predictor and stride\n"
+    "  -h, --help             show this help\n";
+
+enum { OPT_STRIDE = 256, OPT_AT, OPT_SPLIT, OPT_PER_LAYER, OPT_CSV };
+
+static const struct option eval_options[] = {
+    {"trace", required_argument, NULL, 't'},
+    {"predictor", required_argument, NULL, 'p'},
+    {"stride", required_argument, NULL, OPT_STRIDE},
+    {"at", required_argument, NULL, OPT_AT},
+    {"split", required_argument, NULL, OPT_SPLIT},
+    {"per-layer", no_argument, NULL, OPT_PER_LAYER},
+    {"json", no_argument, NULL, 'j'},
+    {"csv", no_argument, NULL, OPT_CSV},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
+/* "A" or "A..B" */
+static int parse_strides(const char *cmd, const char *s, int *lo, int *hi)
+{
+    const char *dots = strstr(s, "..");
+    char first[32];
+    snprintf(first, sizeof first, "%.*s", dots ? (int)(dots - s) : (int)strlen(s), s);
+    if (cli_parse_int_to(cmd, "--stride", first, 1, 1024, lo) < 0 ||
+        cli_parse_int_to(cmd, "--stride", dots ? dots + 2 : first, *lo, 1024, hi) < 0)
+        return -1;
+    return 0;
+}
+
+static void print_row(const char *spec, const predictor_eval_result *r, int si, int stride,
+                      int json, int csv)
+{
+    double p = predictor_eval_precision(r, si), rc = predictor_eval_recall(r, si);
+    if (json) {
+        json_t *o = json_pack("{s:s, s:i, s:i, s:i, s:f, s:f, s:I, s:I, s:b}", "predictor", spec,
+                              "stride", stride, "first_target_layer", stride, "at", r->at,
+                              "precision", p, "recall", rc, "scored_tokens",
+                              (json_int_t)r->scored_tokens, "train_tokens",
+                              (json_int_t)r->train_tokens, "split_by_position", r->by_position);
+        char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
+        printf("%s\n", s);
+        free(s);
+        json_decref(o);
+    } else if (csv) {
+        printf("%s,%d,%d,%d,%.6f,%.6f,%lld,%lld,%d\n", spec, stride, stride, r->at, p, rc,
+               (long long)r->scored_tokens, (long long)r->train_tokens, r->by_position);
+    } else {
+        printf("%-26s %6d   %2d-%-3d %12.4f %10.4f\n", spec, stride, stride, r->num_layers - 1, p,
+               rc);
+    }
+}
+
+static int cmd_predict_eval(int argc, char **argv)
+{
+    const char *cmd = "predict eval", *trace = NULL, *specs[16];
+    int n_specs = 0, json = 0, csv = 0, per_layer = 0, c;
+    predictor_eval_config cfg = {.stride_lo = 1, .stride_hi = 4, .split = 0.8, .seed = 1};
+    while ((c = cli_getopt(argc, argv, "t:p:jh", eval_options, cmd)) != -1) {
+        switch (c) {
+        case 't': trace = optarg; break;
+        case 'p':
+            if (n_specs == 16)
+                return cli_usage_error(cmd, "at most 16 predictors at once");
+            specs[n_specs++] = optarg;
+            break;
+        case OPT_STRIDE:
+            if (parse_strides(cmd, optarg, &cfg.stride_lo, &cfg.stride_hi) < 0)
+                return CLI_USAGE;
+            break;
+        case OPT_AT:
+            if (cli_parse_int_to(cmd, "--at", optarg, 1, 32767, &cfg.at) < 0)
+                return CLI_USAGE;
+            break;
+        case OPT_SPLIT:
+            if (cli_parse_double(cmd, "--split", optarg, 0, 0.99, &cfg.split) < 0)
+                return CLI_USAGE;
+            break;
+        case OPT_PER_LAYER: per_layer = 1; break;
+        case 'j': json = 1; break;
+        case OPT_CSV: csv = 1; break;
+        case 'h': fputs(eval_usage, stdout); return CLI_OK;
+        default: return CLI_USAGE;
+        }
+    }
+    if (optind < argc)
+        return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+    if (!trace)
+        return cli_usage_error(cmd, "no trace: give --trace T.h5");
+    if (n_specs == 0)
+        return cli_usage_error(cmd, "no predictor: give --predictor NAME (%s)", predictor_names());
+    if (json && csv)
+        return cli_usage_error(cmd, "choose one of --json and --csv");
+    for (int i = 0; i < n_specs; i++) {
+        char name[64];
+        options_split_spec(specs[i], name, sizeof name);
+        const predictor_ops *ops = predictor_find(name);
+        if (!ops)
+            return cli_usage_error(cmd, "unknown predictor '%s' (predictors: %s)", name,
+                                   predictor_names());
+        if (ops->needs_future)
+            return cli_usage_error(cmd, "predictor %s reads the future: it scores 1.0 by "
+                                   "construction (use it in promoe sim)", name);
+    }
+    if (csv)
+        printf("predictor,stride,first_target_layer,at,precision,recall,scored_tokens,"
+               "train_tokens,split_by_position\n");
+    for (int i = 0; i < n_specs; i++) {
+        promoe_err err;
+        predictor_eval_result r;
+        if (predictor_eval(trace, specs[i], &cfg, &r, &err) < 0)
+            return cli_fail(&err);
+        if (!json && !csv && i == 0) {
+            printf("trace %s: %lld tokens observed for training (%s), %lld scored\n\n", trace,
+                   (long long)r.train_tokens,
+                   r.by_position ? "one request: split by token position" : "split by request",
+                   (long long)r.scored_tokens);
+            printf("%-26s %6s %8s %12s %10s\n", "predictor", "stride", "layers", "precision@N",
+                   "recall@N");
+        }
+        for (int s = 0; s < r.num_strides; s++) {
+            int stride = cfg.stride_lo + s;
+            print_row(specs[i], &r, s, stride, json, csv);
+            for (int l = stride; per_layer && !json && !csv && l < r.num_layers; l++) {
+                size_t cell = (size_t)s * r.num_layers + (size_t)l;
+                printf("    layer %-3d %31.4f %10.4f\n", l,
+                       r.predicted[cell] > 0 ? r.correct[cell] / r.predicted[cell] : 0,
+                       r.chosen[cell] > 0 ? r.correct[cell] / r.chosen[cell] : 0);
+            }
+        }
+        predictor_eval_free(&r);
+    }
+    return CLI_OK;
+}
+
+static const cli_command predict_commands[] = {
+    {"eval", cmd_predict_eval, "score predictors: precision and recall per stride"},
+    {NULL, NULL, NULL},
+};
+
+int cmd_predict(int argc, char **argv)
+{
+    return cli_dispatch("promoe predict", predict_commands, argc, argv);
+}

@@ -1,0 +1,182 @@
+#include "predictors/eval.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/options.h"
+#include "common/topk.h"
+#include "traces/trace.h"
+
+void predictor_eval_free(predictor_eval_result *r)
+{
+    free(r->correct);
+    free(r->predicted);
+    free(r->chosen);
+    memset(r, 0, sizeof *r);
+}
+
+static double total(const double *v, int n)
+{
+    double s = 0;
+    for (int i = 0; i < n; i++)
+        s += v[i];
+    return s;
+}
+
+double predictor_eval_precision(const predictor_eval_result *r, int si)
+{
+    double p = total(r->predicted + (size_t)si * r->num_layers, r->num_layers);
+    return p > 0 ? total(r->correct + (size_t)si * r->num_layers, r->num_layers) / p : 0;
+}
+
+double predictor_eval_recall(const predictor_eval_result *r, int si)
+{
+    double c = total(r->chosen + (size_t)si * r->num_layers, r->num_layers);
+    return c > 0 ? total(r->correct + (size_t)si * r->num_layers, r->num_layers) / c : 0;
+}
+
+static int cmp_i32(const void *a, const void *b)
+{
+    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* The request ids in order; the first `split` share of them trains. */
+static int32_t *sorted_requests(trace_reader *r, size_t *n)
+{
+    size_t R = (size_t)trace_reader_meta(r)->num_requests;
+    int32_t *ids = malloc((R + 1) * sizeof *ids);
+    if (!ids)
+        return NULL;
+    for (size_t i = 0; i < R; i++)
+        ids[i] = trace_reader_requests(r)[i].id;
+    qsort(ids, R, sizeof *ids, cmp_i32);
+    *n = R;
+    return ids;
+}
+
+int predictor_eval(const char *path, const char *spec, const predictor_eval_config *cfg,
+                   predictor_eval_result *out, promoe_err *err)
+{
+    memset(out, 0, sizeof *out);
+    char name[64];
+    const char *opts = options_split_spec(spec, name, sizeof name);
+    const predictor_ops *ops = predictor_find(name);
+    if (!ops)
+        return promoe_err_set(err, "unknown predictor '%s' (predictors: %s)", name,
+                              predictor_names());
+    if (ops->needs_future)
+        return promoe_err_set(err, "predictor %s reads the future; evaluate it in the simulator",
+                              name);
+    if (cfg->stride_lo < 1 || cfg->stride_hi < cfg->stride_lo)
+        return promoe_err_set(err, "strides %d..%d: give 1 <= first <= last", cfg->stride_lo,
+                              cfg->stride_hi);
+    if (!(cfg->split >= 0 && cfg->split < 1))
+        return promoe_err_set(err, "split %g must be in [0, 1)", cfg->split);
+    trace_reader *r = trace_reader_open(path, 0, err);
+    if (!r)
+        return -1;
+    const trace_meta *m = trace_reader_meta(r);
+    int L = m->num_layers, E = m->num_experts, K = m->top_k;
+    int S = cfg->stride_hi - cfg->stride_lo + 1;
+    int at = cfg->at > 0 ? cfg->at : K;
+    int rc = -1;
+    void *st = NULL;
+    size_t n_requests = 0, n_train = 0;
+    int32_t *request_ids = NULL;
+    uint8_t *started = NULL; /* [request index]: a token of it has been read */
+    int16_t *ids = NULL; /* one layer of the step, [n][K] */
+    size_t ids_cap = 0;
+    double *scores = malloc((size_t)E * sizeof *scores);
+    int *top = malloc((size_t)E * sizeof *top);
+    out->num_layers = L;
+    out->num_strides = S;
+    out->at = at;
+    out->correct = calloc((size_t)S * L, sizeof(double));
+    out->predicted = calloc((size_t)S * L, sizeof(double));
+    out->chosen = calloc((size_t)S * L, sizeof(double));
+    if (!scores || !top || !out->correct || !out->predicted || !out->chosen) {
+        promoe_err_set(err, "out of memory");
+        goto out;
+    }
+    if (at > E) {
+        promoe_err_set(err, "--at %d exceeds the %d experts of a layer", at, E);
+        goto out;
+    }
+    out->by_position = m->num_requests == 1 && cfg->split > 0;
+    int64_t train_until = (int64_t)(cfg->split * (double)m->num_tokens);
+    if (!(request_ids = sorted_requests(r, &n_requests)) ||
+        !(started = calloc(n_requests + 1, 1))) {
+        promoe_err_set(err, "out of memory");
+        goto out;
+    }
+    n_train = out->by_position ? 0 : (size_t)(cfg->split * (double)n_requests);
+    predictor_env env = {.num_layers = L, .num_experts = E, .top_k = K,
+                         .hidden_dim = m->hidden_dim, .seed = cfg->seed};
+    if (!(st = ops->create(&env, opts, err)))
+        goto out;
+    trace_iteration it;
+    int got;
+    size_t lk = (size_t)L * K;
+    while ((got = trace_read_iteration(r, &it, err)) > 0) {
+        const int32_t *at_id = bsearch(&it.request[0], request_ids, n_requests,
+                                       sizeof *request_ids, cmp_i32);
+        size_t ri = (size_t)(at_id - request_ids);
+        int train = out->by_position ? it.first_token < train_until : ri < n_train;
+        *(train ? &out->train_tokens : &out->test_tokens) += (int64_t)it.num_tokens;
+        /* scored: decode tokens that follow an earlier token of their request */
+        int scored = !train && it.num_tokens == 1 && started[ri];
+        for (size_t t = 0; t < it.num_tokens; t++) {
+            const int32_t *id = bsearch(&it.request[t], request_ids, n_requests,
+                                        sizeof *request_ids, cmp_i32);
+            started[id - request_ids] = 1;
+        }
+        out->scored_tokens += scored;
+        if (it.num_tokens > ids_cap) {
+            int16_t *p = realloc(ids, it.num_tokens * (size_t)K * sizeof *p);
+            if (!p) {
+                promoe_err_set(err, "out of memory");
+                goto out;
+            }
+            ids = p;
+            ids_cap = it.num_tokens;
+        }
+        ops->begin_iteration(st);
+        for (int l = 0; l < L; l++) {
+            for (size_t t = 0; t < it.num_tokens; t++)
+                memcpy(ids + t * K, it.experts + t * lk + (size_t)l * K, (size_t)K * sizeof *ids);
+            predictor_obs obs = {.layer = l, .num_tokens = it.num_tokens, .request = it.request,
+                                 .position = it.position, .experts = ids};
+            ops->observe(st, &obs);
+            for (int s = cfg->stride_lo; scored && s <= cfg->stride_hi && l + s < L; s++) {
+                int target = l + s;
+                size_t cell = (size_t)(s - cfg->stride_lo) * L + (size_t)target;
+                ops->predict(st, 0, target, scores);
+                topk_select(scores, E, at, top);
+                const int16_t *actual = it.experts + (size_t)target * K;
+                for (int k = 0; k < K; k++) {
+                    if (actual[k] < 0)
+                        continue;
+                    out->chosen[cell] += 1;
+                    for (int j = 0; j < at; j++)
+                        if (top[j] == actual[k] && scores[top[j]] > 0)
+                            out->correct[cell] += 1;
+                }
+                out->predicted[cell] += at;
+            }
+        }
+    }
+    rc = got < 0 ? -1 : 0;
+out:
+    if (st)
+        ops->destroy(st);
+    free(scores);
+    free(top);
+    free(request_ids);
+    free(started);
+    free(ids);
+    trace_reader_close(r);
+    if (rc < 0)
+        predictor_eval_free(out);
+    return rc;
+}

@@ -1,0 +1,49 @@
+/* eval.h - how well a predictor predicts (`promoe predict eval`).
+ *
+ * The trace is read in order.  Tokens of training requests (the first
+ * `split` of the request ids; for a trace of a single request, the first
+ * `split` of its tokens, which the result says) are only observed.  On
+ * the rest, after the predictor observes layer l of a one-token (decode)
+ * iteration that follows an earlier token of its request (so every
+ * predictor has the same context) it predicts layer l+s for each stride s; the `at` experts it
+ * scores highest are compared with the experts the token really chose
+ * there.  So stride s is scored on target layers s..L-1.  Iterations of
+ * several tokens (prefill, batches) are observed but not scored.  Count-
+ * based predictors keep learning from everything they observe, as a
+ * running system would.
+ *   precision@at = correct / predicted (at per scored target layer)
+ *   recall@at    = correct / chosen (the token's experts at that layer)
+ */
+#ifndef PROMOE_PREDICTORS_EVAL_H
+#define PROMOE_PREDICTORS_EVAL_H
+
+#include <stdint.h>
+
+#include "common/error.h"
+#include "predictors/predictor.h"
+
+typedef struct predictor_eval_config {
+    int stride_lo, stride_hi;   /* inclusive, >= 1 */
+    int at;                     /* experts predicted per layer; 0 = the trace's top-k */
+    double split;               /* training share, [0, 1) */
+    unsigned long seed;
+} predictor_eval_config;
+
+typedef struct predictor_eval_result {
+    int num_layers, num_strides, at;
+    int by_position;            /* the split cut one request's tokens */
+    int64_t train_tokens, test_tokens, scored_tokens;
+    /* [stride - stride_lo][layer]: sums over scored targets */
+    double *correct, *predicted, *chosen;
+} predictor_eval_result;
+
+/* Evaluates the predictor `spec` ("NAME[:options]") on PATH. */
+int predictor_eval(const char *path, const char *spec, const predictor_eval_config *cfg,
+                   predictor_eval_result *out, promoe_err *err);
+void predictor_eval_free(predictor_eval_result *r);
+
+/* Totals for one stride, over all its target layers. */
+double predictor_eval_precision(const predictor_eval_result *r, int stride_index);
+double predictor_eval_recall(const predictor_eval_result *r, int stride_index);
+
+#endif

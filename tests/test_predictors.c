@@ -1,0 +1,189 @@
+/* Predictors: hand-worked sequences, the real OLMoE trace's reuse figures,
+ * and that no predictor reads the future. */
+#include <gsl/gsl_rng.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "predictors/eval.h"
+#include "tests/testutil.h"
+#include "traces/trace_import.h"
+
+static const char *import_warp(const char *name, const char *text, int experts)
+{
+    char in[64], out[64];
+    snprintf(in, sizeof in, "%s.jsonl", name);
+    snprintf(out, sizeof out, "%s.h5", name);
+    trace_import_opts o;
+    trace_import_defaults(&o);
+    o.num_experts = experts;
+    promoe_err err = {{0}};
+    const char *path = tu_path(out);
+    ck_assert_msg(trace_import_file("warp-jsonl", &o, tu_write_file(in, text), path, NULL, &err) == 0,
+                  "%s", err.msg);
+    return path;
+}
+
+static double precision(const char *trace, const char *spec, int stride, double split)
+{
+    predictor_eval_config cfg = {.stride_lo = stride, .stride_hi = stride, .split = split};
+    predictor_eval_result r;
+    promoe_err err = {{0}};
+    ck_assert_msg(predictor_eval(trace, spec, &cfg, &r, &err) == 0, "%s", err.msg);
+    double p = predictor_eval_precision(&r, 0);
+    ck_assert_double_eq_tol(p, predictor_eval_recall(&r, 0), 1e-12); /* K chosen, K predicted */
+    predictor_eval_free(&r);
+    return p;
+}
+
+/* Two layers, top-1, 4 experts; tokens (layer 0, layer 1):
+ *   (0,1) (2,3) (2,3) (0,1); tokens 2-4 are scored at stride 1 (layer 1):
+ *   cross-layer: token 2 has no row for 2 yet (nothing), token 3 row 2 ->
+ *     3 right, token 4 row 0 -> 1 right: 2/3
+ *   popularity at layer 1: {1} -> 1 wrong; {1,3} tie -> 1 wrong; {1:1,3:2}
+ *     -> 3 wrong: 0/3
+ *   prev-token: 1 wrong, 3 right, 3 wrong: 1/3 */
+START_TEST(hand_worked_sequence)
+{
+    const char *t = import_warp("hand",
+        "{\"tok\": 0, \"layers\": [[0], [1]]}\n{\"tok\": 1, \"layers\": [[2], [3]]}\n"
+        "{\"tok\": 2, \"layers\": [[2], [3]]}\n{\"tok\": 3, \"layers\": [[0], [1]]}\n", 4);
+    ck_assert_double_eq_tol(precision(t, "cross-layer", 1, 0), 2.0 / 3, 1e-12);
+    ck_assert_double_eq_tol(precision(t, "popularity", 1, 0), 0.0, 1e-12);
+    ck_assert_double_eq_tol(precision(t, "prev-token", 1, 0), 1.0 / 3, 1e-12);
+    ck_assert_double_eq_tol(precision(t, "none", 1, 0), 0.0, 1e-12);
+    predictor_eval_config cfg = {.stride_lo = 1, .stride_hi = 1};
+    predictor_eval_result r;
+    promoe_err err = {{0}};
+    ck_assert_int_eq(predictor_eval(t, "oracle", &cfg, &r, &err), -1);
+    ck_assert_msg(strstr(err.msg, "reads the future"), "%s", err.msg);
+    ck_assert_int_eq(predictor_eval(t, "cross-layer:max_stride=0", &cfg, &r, &err), -1);
+    ck_assert_msg(strstr(err.msg, "max_stride '0' must be a whole number in [1, 64]"), "%s",
+                  err.msg);
+}
+END_TEST
+
+/* Drives a predictor over a trace as the simulator does and records every
+ * score vector it gives while at tokens before `until`. */
+static double *record(const char *path, const char *name, int64_t until, size_t *n)
+{
+    promoe_err err = {{0}};
+    trace_reader *r = trace_reader_open(path, 0, &err);
+    ck_assert_ptr_nonnull(r);
+    const trace_meta *m = trace_reader_meta(r);
+    int L = m->num_layers, E = m->num_experts, K = m->top_k;
+    const predictor_ops *ops = predictor_find(name);
+    predictor_env env = {.num_layers = L, .num_experts = E, .top_k = K, .seed = 1};
+    void *st = ops->create(&env, "", &err);
+    ck_assert_msg(st != NULL, "%s", err.msg);
+    size_t cap = (size_t)until * L * 2 * E, used = 0;
+    double *out = calloc(cap, sizeof *out);
+    trace_iteration it;
+    while (trace_read_iteration(r, &it, &err) > 0 && it.first_token < until) {
+        ops->begin_iteration(st);
+        for (int l = 0; l < L; l++) {
+            predictor_obs obs = {.layer = l, .num_tokens = 1, .request = it.request,
+                                 .position = it.position, .experts = it.experts + (size_t)l * K};
+            ops->observe(st, &obs);
+            for (int ahead = 0; ahead <= 1; ahead++) {
+                ops->predict(st, ahead, ahead ? l : (l + 1) % L, out + used);
+                used += (size_t)E;
+            }
+        }
+    }
+    ops->destroy(st);
+    trace_reader_close(r);
+    *n = used;
+    return out;
+}
+
+START_TEST(no_predictor_reads_the_future)
+{
+    /* two traces with the same first 40 tokens and different later ones */
+    gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
+    char *a = malloc(1 << 16), *b = malloc(1 << 16);
+    a[0] = b[0] = '\0';
+    for (int t = 0; t < 80; t++)
+        for (int v = 0; v < 2; v++) {
+            char *s = v ? b : a;
+            unsigned long shift = t >= 40 && v ? 3 : 0;
+            snprintf(s + strlen(s), (1 << 16) - strlen(s), "{\"tok\": %d, \"layers\": [", t);
+            for (int l = 0; l < 3; l++) {
+                unsigned long e1 = (gsl_rng_get(rng) + shift) % 8, e2 = (e1 + 1 + (unsigned long)l) % 8;
+                snprintf(s + strlen(s), (1 << 16) - strlen(s), "%s[%lu, %lu]", l ? ", " : "", e1, e2);
+            }
+            strcat(s, "]}\n");
+        }
+    /* (each trace draws its own numbers, so make B's prefix A's) */
+    char *cut_a = a, *cut_b = b;
+    for (int line = 0; line < 40; line++) {
+        cut_a = strchr(cut_a, '\n') + 1;
+        cut_b = strchr(cut_b, '\n') + 1;
+    }
+    char *merged = malloc(1 << 17);
+    snprintf(merged, 1 << 17, "%.*s%s", (int)(cut_a - a), a, cut_b);
+    const char *ta = import_warp("future-a", a, 8), *tb = import_warp("future-b", merged, 8);
+    ck_assert(strncmp(a, merged, (size_t)(cut_a - a)) == 0); /* same first 40 tokens */
+    ck_assert(strcmp(a, merged) != 0);                         /* different later ones */
+    for (int i = 0; predictor_registry[i]; i++) {
+        const predictor_ops *ops = predictor_registry[i];
+        if (ops->needs_future)
+            continue; /* the oracle exists to read it, and says so */
+        size_t na, nb;
+        double *ra = record(ta, ops->name, 40, &na), *rb = record(tb, ops->name, 40, &nb);
+        ck_assert_int_eq(na, 40 * 3 * 2 * 8); /* 40 tokens x 3 layers x 2 targets x E */
+        ck_assert_int_eq(na, nb);
+        ck_assert_msg(memcmp(ra, rb, na * sizeof *ra) == 0, "%s changed its predictions for the "
+                      "first 40 tokens when later tokens changed", ops->name);
+        free(ra);
+        free(rb);
+    }
+    free(a);
+    free(b);
+    free(merged);
+    gsl_rng_free(rng);
+}
+END_TEST
+
+/* The shared OLMoE trace (one request, 299 decode tokens, ids only). */
+START_TEST(olmoe_figures)
+{
+    char in[1024];
+    snprintf(in, sizeof in, "%s/olmoe-1b-7b-decode-299.jsonl", tu_shared_data());
+    trace_import_opts o;
+    trace_import_defaults(&o);
+    o.num_experts = 64;
+    promoe_err err = {{0}};
+    const char *t = tu_path("olmoe.h5");
+    ck_assert_msg(trace_import_file("warp-jsonl", &o, in, t, NULL, &err) == 0, "%s", err.msg);
+    /* prev-token = next-token reuse over the layers each stride targets:
+     * stride 1 -> layers 1-15 (0.4420), stride 2 -> layers 2-15 (0.4488) */
+    ck_assert_double_eq_tol(precision(t, "prev-token", 1, 0), 0.4420, 0.00005);
+    ck_assert_double_eq_tol(precision(t, "prev-token", 2, 0), 0.4488, 0.00005);
+    /* cross-layer >= popularity >= random (8 of 64), trained on the first
+     * 80% of the tokens (one request: split by position) */
+    for (int s = 1; s <= 4; s++) {
+        double cl = precision(t, "cross-layer", s, 0.8), pop = precision(t, "popularity", s, 0.8);
+        ck_assert_msg(cl >= pop && pop >= 8.0 / 64, "stride %d: cross-layer %.4f, popularity "
+                      "%.4f", s, cl, pop);
+    }
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("predictors");
+    TCase *tc = tcase_create("core");
+    tcase_add_test(tc, hand_worked_sequence);
+    tcase_add_test(tc, no_predictor_reads_the_future);
+    suite_add_tcase(s, tc);
+    if (!tu_shared_data()) {
+        fprintf(stderr, "../shared/data is absent: the OLMoE figures cannot be checked\n");
+        int rc = tu_run(s);
+        return rc ? rc : 77;
+    }
+    TCase *real = tcase_create("shared data");
+    tcase_add_test(real, olmoe_figures);
+    suite_add_tcase(s, real);
+    return tu_run(s);
+}

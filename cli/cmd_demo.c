@@ -52,7 +52,7 @@ static const char *const demo_systems[] = {"all-gpu", "reactive-lru", "mixtral-o
 enum { NUM_SYSTEMS = sizeof demo_systems / sizeof demo_systems[0], BASELINE = 1 };
 
 /* Runs every system on the trace and prints the table. */
-static int compare_systems(const char *path, sim_config *base, promoe_err *err)
+static int compare_systems(const char *path, sim_config *base, int has_hidden, promoe_err *err)
 {
     sim_result res[NUM_SYSTEMS];
     char predictor[NUM_SYSTEMS][128];
@@ -62,7 +62,7 @@ static int compare_systems(const char *path, sim_config *base, promoe_err *err)
         sim_config cfg = *base;
         char name[64];
         if (system_load(demo_systems[i], &sys, err) < 0 ||
-            system_apply(&sys, &cfg, predictor[i], sizeof predictor[i], &fell_back[i], err) < 0)
+            system_apply(&sys, &cfg, has_hidden, predictor[i], sizeof predictor[i], &fell_back[i], err) < 0)
             return -1;
         cfg.predictor_options = options_split_spec(predictor[i], name, sizeof name);
         cfg.predictor = name;
@@ -70,13 +70,13 @@ static int compare_systems(const char *path, sim_config *base, promoe_err *err)
             return promoe_err_prefix(err, "system %s", demo_systems[i]);
     }
     const sim_result *b = &res[BASELINE];
-    printf("%-19s %-10s %10s %10s %9s %9s %9s\n", "system", "predictor", "TTFT ms", "TPOT ms",
+    printf("%-19s %-13s %10s %10s %9s %9s %9s\n", "system", "predictor", "TTFT ms", "TPOT ms",
            "hit rate", "prefill x", "decode x");
     for (int i = 0; i < NUM_SYSTEMS; i++) {
         const sim_result *r = &res[i];
         char pred[140];
         snprintf(pred, sizeof pred, "%s%s", predictor[i], fell_back[i] ? "*" : "");
-        printf("%-19s %-10s %10.2f %10.3f %9.3f %9.2f %9.2f\n", demo_systems[i], pred,
+        printf("%-19s %-13s %10.2f %10.3f %9.3f %9.2f %9.2f\n", demo_systems[i], pred,
                r->ttft_ms_mean, r->tpot_ms_mean, r->hit_rate,
                r->ttft_ms_mean > 0 ? b->ttft_ms_mean / r->ttft_ms_mean : 0,
                r->tpot_ms_mean > 0 ? b->tpot_ms_mean / r->tpot_ms_mean : 0);
@@ -96,7 +96,10 @@ int cmd_demo(int argc, char **argv)
     const char *cache = "0.5";
     trace_gen_params p;
     trace_gen_defaults(&p);
-    p.content = 0; /* the replay needs expert ids only */
+    /* ids, plus small hidden states and the router weights, so that
+     * mixtral-offloading can apply the next layer's gate */
+    p.content = TRACE_HIDDEN | TRACE_ROUTER_WEIGHT;
+    p.hidden_dim = 64;
     long long v;
     int c;
     while ((c = cli_getopt(argc, argv, "m:c:o:h", options, cmd)) != -1) {
@@ -150,7 +153,7 @@ int cmd_demo(int argc, char **argv)
                "synthetic trace: %d requests, %lld tokens, seed %lu\n\n", m->name,
                base.cost.hw.name, (long long)base.slots, m->num_layers * m->num_experts, cache,
                p.num_requests, (long long)tokens, p.seed);
-        if (compare_systems(path, &base, &err) < 0)
+        if (compare_systems(path, &base, (p.content & TRACE_HIDDEN) != 0, &err) < 0)
             rc = cli_fail(&err);
     }
     if (!keep) {

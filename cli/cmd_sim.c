@@ -361,11 +361,12 @@ int cmd_sim(int argc, char **argv)
 
     /* the system first, then what was said explicitly */
     char predictor[128] = "none", sysname[64] = "";
+    int has_hidden = (meta.content & TRACE_HIDDEN) && (meta.content & TRACE_ROUTER_WEIGHT);
     system_desc sys; /* cfg points into it */
     if (o.system) {
         int fell_back;
         if (system_load(o.system, &sys, &err) < 0 ||
-            system_apply(&sys, &cfg, predictor, sizeof predictor, &fell_back, &err) < 0)
+            system_apply(&sys, &cfg, has_hidden, predictor, sizeof predictor, &fell_back, &err) < 0)
             return cli_fail(&err);
         snprintf(sysname, sizeof sysname, "%s", sys.name);
         if (fell_back && !o.predictor)

@@ -73,9 +73,9 @@ int predictor_eval(const char *path, const char *spec, const predictor_eval_conf
                               cfg->stride_hi);
     if (!(cfg->split >= 0 && cfg->split < 1))
         return promoe_err_set(err, "split %g must be in [0, 1)", cfg->split);
-    trace_reader *r = trace_reader_open(path, 0, err);
+    trace_reader *r = trace_reader_open(path, ops->needs_hidden ? TRACE_HIDDEN : 0, err);
     if (!r)
-        return -1;
+        return promoe_err_prefix(err, "predictor %s", name);
     const trace_meta *m = trace_reader_meta(r);
     int L = m->num_layers, E = m->num_experts, K = m->top_k;
     int S = cfg->stride_hi - cfg->stride_lo + 1;
@@ -86,7 +86,9 @@ int predictor_eval(const char *path, const char *spec, const predictor_eval_conf
     int32_t *request_ids = NULL;
     uint8_t *started = NULL; /* [request index]: a token of it has been read */
     int16_t *ids = NULL; /* one layer of the step, [n][K] */
+    float *hidden = NULL; /* its input, [n][D] */
     size_t ids_cap = 0;
+    size_t D = (size_t)m->hidden_dim;
     double *scores = malloc((size_t)E * sizeof *scores);
     int *top = malloc((size_t)E * sizeof *top);
     out->num_layers = L;
@@ -113,6 +115,12 @@ int predictor_eval(const char *path, const char *spec, const predictor_eval_conf
     n_train = out->by_position ? 0 : (size_t)(cfg->split * (double)n_requests);
     predictor_env env = {.num_layers = L, .num_experts = E, .top_k = K,
                          .hidden_dim = m->hidden_dim, .seed = cfg->seed};
+    if (ops->needs_hidden && !(env.router_weight = trace_reader_router_weight(r, err))) {
+        if (!(m->content & TRACE_ROUTER_WEIGHT))
+            promoe_err_set(err, "%s: predictor %s needs the router weights (model/router_weight)",
+                           path, name);
+        goto out;
+    }
     if (!(st = ops->create(&env, opts, err)))
         goto out;
     trace_iteration it;
@@ -134,19 +142,27 @@ int predictor_eval(const char *path, const char *spec, const predictor_eval_conf
         out->scored_tokens += scored;
         if (it.num_tokens > ids_cap) {
             int16_t *p = realloc(ids, it.num_tokens * (size_t)K * sizeof *p);
-            if (!p) {
+            float *h = it.hidden ? realloc(hidden, it.num_tokens * D * sizeof *h) : hidden;
+            if (p)
+                ids = p;
+            if (h)
+                hidden = h;
+            if (!p || (it.hidden && !h)) {
                 promoe_err_set(err, "out of memory");
                 goto out;
             }
-            ids = p;
             ids_cap = it.num_tokens;
         }
         ops->begin_iteration(st);
         for (int l = 0; l < L; l++) {
             for (size_t t = 0; t < it.num_tokens; t++)
                 memcpy(ids + t * K, it.experts + t * lk + (size_t)l * K, (size_t)K * sizeof *ids);
+            for (size_t t = 0; it.hidden && t < it.num_tokens; t++)
+                memcpy(hidden + t * D, it.hidden + (t * (size_t)L + (size_t)l) * D,
+                       D * sizeof *hidden);
             predictor_obs obs = {.layer = l, .num_tokens = it.num_tokens, .request = it.request,
-                                 .position = it.position, .experts = ids};
+                                 .position = it.position, .experts = ids,
+                                 .hidden = it.hidden ? hidden : NULL};
             ops->observe(st, &obs);
             for (int s = cfg->stride_lo; scored && s <= cfg->stride_hi && l + s < L; s++) {
                 int target = l + s;
@@ -175,6 +191,7 @@ out:
     free(request_ids);
     free(started);
     free(ids);
+    free(hidden);
     trace_reader_close(r);
     if (rc < 0)
         predictor_eval_free(out);

@@ -30,6 +30,7 @@ typedef struct predictor_env {
     int num_layers, num_experts, top_k, hidden_dim;
     unsigned long seed;
     const predictor_future *future; /* NULL unless the predictor needs_future */
+    const float *router_weight;     /* [L][E][D] if the predictor needs_hidden */
 } predictor_env;
 
 /* What the model just computed at one layer of the current iteration. */
@@ -46,6 +47,9 @@ typedef struct predictor_ops {
     const char *name;
     const char *summary;
     int needs_future;
+    /* needs hidden states (in observe) and the router weights: traces
+     * without them cannot serve it */
+    int needs_hidden;
     /* options: "k=v,k=v" (may be empty) */
     void *(*create)(const predictor_env *env, const char *options, promoe_err *err);
     /* A new iteration begins (the next one becomes the current one). */

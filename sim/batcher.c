@@ -9,12 +9,13 @@ void step_buf_free(step_buf *b)
     free(b->position);
     free(b->phase);
     free(b->experts);
+    free(b->hidden);
     memset(b, 0, sizeof *b);
 }
 
 /* Appends n tokens to b. */
 static int step_append(step_buf *b, size_t n, const int32_t *req, const int32_t *pos,
-                       const uint8_t *phase, const int16_t *experts)
+                       const uint8_t *phase, const int16_t *experts, const float *hidden)
 {
     if (b->n + n > b->cap) {
         size_t c = b->cap ? b->cap : 64;
@@ -28,7 +29,9 @@ static int step_append(step_buf *b, size_t n, const int32_t *req, const int32_t 
         if (f) b->phase = f;
         int16_t *e = realloc(b->experts, c * b->lk * sizeof *e);
         if (e) b->experts = e;
-        if (!r || !p || !f || !e)
+        float *h = b->ld ? realloc(b->hidden, c * b->ld * sizeof *h) : NULL;
+        if (h) b->hidden = h;
+        if (!r || !p || !f || !e || (b->ld && !h))
             return -1;
         b->cap = c;
     }
@@ -36,6 +39,8 @@ static int step_append(step_buf *b, size_t n, const int32_t *req, const int32_t 
     memcpy(b->position + b->n, pos, n * sizeof *pos);
     memcpy(b->phase + b->n, phase, n);
     memcpy(b->experts + b->n * b->lk, experts, n * b->lk * sizeof *experts);
+    if (b->ld)
+        memcpy(b->hidden + b->n * b->ld, hidden, n * b->ld * sizeof *hidden);
     b->n += n;
     return 0;
 }
@@ -51,7 +56,7 @@ typedef struct request_queue {
 struct batcher {
     trace_reader *r;
     int batch;
-    size_t lk;
+    size_t lk, ld;
     request_queue *queues;   /* in trace order; [first, n) still to finish */
     size_t first, n, cap;
     int reader_done;
@@ -73,6 +78,7 @@ batcher *batcher_create(trace_reader *r, int batch, promoe_err *err)
     b->r = r;
     b->batch = batch;
     b->lk = (size_t)m->num_layers * (size_t)m->top_k;
+    b->ld = (m->content & TRACE_HIDDEN) ? (size_t)m->num_layers * (size_t)m->hidden_dim : 0;
     b->last_request = INT32_MIN;
     return b;
 }
@@ -139,7 +145,8 @@ static int read_one(batcher *b, promoe_err *err)
     step_buf *s = &q->items[q->head + q->count++];
     s->n = 0;
     s->lk = b->lk;
-    if (step_append(s, it.num_tokens, it.request, it.position, it.phase, it.experts) < 0)
+    s->ld = it.hidden ? b->ld : 0;
+    if (step_append(s, it.num_tokens, it.request, it.position, it.phase, it.experts, it.hidden) < 0)
         return promoe_err_set(err, "out of memory");
     return 1;
 }
@@ -155,7 +162,9 @@ int batcher_next(batcher *b, step_buf *out, promoe_err *err)
         int got = trace_read_iteration(b->r, &it, err);
         if (got <= 0)
             return got;
-        if (step_append(out, it.num_tokens, it.request, it.position, it.phase, it.experts) < 0)
+        out->ld = it.hidden ? b->ld : 0;
+        if (step_append(out, it.num_tokens, it.request, it.position, it.phase, it.experts,
+                        it.hidden) < 0)
             return promoe_err_set(err, "out of memory");
         out->valid = 1;
         return 1;
@@ -174,7 +183,8 @@ int batcher_next(batcher *b, step_buf *out, promoe_err *err)
             continue; /* finished */
         step_buf *s = &q->items[q->head++];
         q->count--;
-        if (step_append(out, s->n, s->request, s->position, s->phase, s->experts) < 0)
+        out->ld = s->ld;
+        if (step_append(out, s->n, s->request, s->position, s->phase, s->experts, s->hidden) < 0)
             return promoe_err_set(err, "out of memory");
         served++;
         if (q->count == 0)

@@ -24,16 +24,19 @@ typedef struct step_buf {
     int valid;
     size_t n, cap;
     size_t lk;          /* L * K */
+    size_t ld;          /* L * D when hidden states are carried, else 0 */
     int32_t *request, *position;
     uint8_t *phase;
     int16_t *experts;   /* [n][L][K] */
+    float *hidden;      /* [n][L][D] or NULL */
 } step_buf;
 
 void step_buf_free(step_buf *b);
 
 typedef struct batcher batcher;
 
-/* The batcher reads from r (which the caller keeps open). */
+/* The batcher reads from r (which the caller keeps open); steps carry
+ * hidden states when r was opened to load them. */
 batcher *batcher_create(trace_reader *r, int batch, promoe_err *err);
 void batcher_free(batcher *b);
 /* Fills out with the next step; returns 1, 0 at the end, -1 on error. */

@@ -41,6 +41,9 @@ typedef struct engine {
     size_t layer_cap[2];
     int16_t *obs_ids;      /* the observed layer's experts, [n][K] */
     size_t obs_cap;
+    float *obs_hidden;     /* and their input, [n][D], for predictors that need it */
+    size_t obs_hidden_cap;
+    int D;
     int64_t gpu_ns, cpu_free_ns;
     int *need, *need_count, n_need, *order;
     double *scores;
@@ -386,6 +389,20 @@ static int run_iteration(engine *e)
                              .experts = layer_slice(e, b, l, &e->obs_ids, &e->obs_cap)};
         if (!obs.experts)
             return -1;
+        if (b->hidden) {
+            size_t D = (size_t)e->D;
+            if (b->n > e->obs_hidden_cap) {
+                float *h = realloc(e->obs_hidden, b->n * D * sizeof *h);
+                if (!h)
+                    return -1;
+                e->obs_hidden = h;
+                e->obs_hidden_cap = b->n;
+            }
+            for (size_t t = 0; t < b->n; t++)
+                memcpy(e->obs_hidden + t * D, b->hidden + (t * (size_t)e->L + (size_t)l) * D,
+                       D * sizeof(float));
+            obs.hidden = e->obs_hidden;
+        }
         e->pops->observe(e->pst, &obs);
         if (predict_and_schedule(e, l + e->cfg->stride) < 0)
             return -1;
@@ -525,6 +542,7 @@ static void engine_free(engine *e)
     free(e->layer_ids[0]);
     free(e->layer_ids[1]);
     free(e->obs_ids);
+    free(e->obs_hidden);
     free(e->need);
     free(e->need_count);
     free(e->order);
@@ -548,11 +566,13 @@ static void engine_free(engine *e)
     free(e->use_cursor);
 }
 
-static int engine_init(engine *e, const sim_config *cfg, const char *path, const trace_meta *m,
+static int engine_init(engine *e, const sim_config *cfg, const char *path, trace_reader *rd,
                        sim_result *r, promoe_err *err)
 {
+    const trace_meta *m = trace_reader_meta(rd);
     memset(e, 0, sizeof *e);
     e->cfg = cfg;
+    e->D = m->hidden_dim;
     e->r = r;
     e->L = m->num_layers;
     e->E = m->num_experts;
@@ -609,6 +629,11 @@ static int engine_init(engine *e, const sim_config *cfg, const char *path, const
     predictor_env penv = {.num_layers = e->L, .num_experts = e->E, .top_k = e->K,
                           .hidden_dim = m->hidden_dim, .seed = cfg->seed,
                           .future = e->pops->needs_future ? &e->future : NULL};
+    if (e->pops->needs_hidden && !(penv.router_weight = trace_reader_router_weight(rd, err)))
+        return (m->content & TRACE_ROUTER_WEIGHT)
+                   ? -1
+                   : promoe_err_set(err, "%s: predictor %s needs the router weights "
+                                    "(model/router_weight)", path, e->pops->name);
     if (!(e->pst = e->pops->create(&penv, cfg->predictor_options, err)))
         return -1;
     /* a policy's fixed set (static) is loaded before serving starts */
@@ -662,9 +687,13 @@ static void finish(engine *e, sim_result *r)
 int sim_run(const char *trace_path, const sim_config *cfg, sim_result *out, promoe_err *err)
 {
     memset(out, 0, sizeof *out);
-    trace_reader *rd = trace_reader_open(trace_path, 0, err);
+    const predictor_ops *pops = cfg->predictor_ops ? cfg->predictor_ops
+                                                   : predictor_find(cfg->predictor);
+    trace_reader *rd = trace_reader_open(trace_path, pops && pops->needs_hidden ? TRACE_HIDDEN : 0,
+                                         err);
     if (!rd)
-        return -1;
+        return pops && pops->needs_hidden ? promoe_err_prefix(err, "predictor %s", pops->name)
+                                          : -1;
     const trace_meta *m = trace_reader_meta(rd);
     const model_desc *md = &cfg->cost.model;
     engine e;
@@ -679,7 +708,7 @@ int sim_run(const char *trace_path, const sim_config *cfg, sim_result *out, prom
         memset(&e, 0, sizeof e);
         goto out;
     }
-    if (engine_init(&e, cfg, trace_path, m, out, err) < 0)
+    if (engine_init(&e, cfg, trace_path, rd, out, err) < 0)
         goto out;
     out->requests = m->num_requests;
     if (!(bt = batcher_create(rd, cfg->batch > 0 ? cfg->batch : 1, err)))

@@ -50,8 +50,8 @@ void system_list_presets(char *buf, size_t len)
     preset_list(&system_kind, buf, len);
 }
 
-int system_apply(const system_desc *s, sim_config *cfg, char *predictor_buf, size_t len,
-                 int *fell_back, promoe_err *err)
+int system_apply(const system_desc *s, sim_config *cfg, int has_hidden, char *predictor_buf,
+                 size_t len, int *fell_back, promoe_err *err)
 {
     char choices[sizeof s->predictor];
     snprintf(choices, sizeof choices, "%s", s->predictor);
@@ -60,15 +60,16 @@ int system_apply(const system_desc *s, sim_config *cfg, char *predictor_buf, siz
     for (char *save = NULL, *c = strtok_r(choices, "|", &save); c; c = strtok_r(NULL, "|", &save)) {
         char name[64];
         options_split_spec(c, name, sizeof name);
-        if (predictor_find(name)) {
+        const predictor_ops *ops = predictor_find(name);
+        if (ops && (has_hidden || !ops->needs_hidden)) {
             snprintf(predictor_buf, len, "%s", c);
             break;
         }
         *fell_back = 1;
     }
     if (!predictor_buf[0])
-        return promoe_err_set(err, "system %s: none of its predictors (%s) is in this build",
-                              s->name, s->predictor);
+        return promoe_err_set(err, "system %s: none of its predictors (%s) is in this build "
+                              "or can run on this trace", s->name, s->predictor);
     cfg->policy = s->policy;
     cfg->per_layer = strcmp(s->cache_scope, "per-layer") == 0;
     cfg->preload = s->all_gpu;

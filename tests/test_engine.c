@@ -354,7 +354,7 @@ START_TEST(invariants_on_random_traces)
             int fell_back;
             c.slots = all * 3 / 10;
             ck_assert_msg(system_load(names[i], &sys, &err) == 0 &&
-                          system_apply(&sys, &c, pred, sizeof pred, &fell_back, &err) == 0,
+                          system_apply(&sys, &c, 0, pred, sizeof pred, &fell_back, &err) == 0,
                           "%s", err.msg);
             c.predictor_options = options_split_spec(pred, pred_name, sizeof pred_name);
             c.predictor = pred_name;
@@ -431,8 +431,9 @@ static void spy_predict(void *st, int ahead, int layer, double *scores)
 
 static void spy_destroy(void *st) { (void)st; }
 
-static const predictor_ops spy_ops = {"spy", "test", 0, spy_create, spy_begin, spy_observe,
-                                      spy_predict, spy_destroy};
+static const predictor_ops spy_ops = {.name = "spy", .summary = "test", .create = spy_create,
+                                      .begin_iteration = spy_begin, .observe = spy_observe,
+                                      .predict = spy_predict, .destroy = spy_destroy};
 
 START_TEST(predictor_sees_only_the_past)
 {

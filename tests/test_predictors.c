@@ -5,8 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "models/model.h"
 #include "predictors/eval.h"
 #include "tests/testutil.h"
+#include "traces/trace_gen.h"
 #include "traces/trace_import.h"
 
 static const char *import_warp(const char *name, const char *text, int experts)
@@ -129,6 +131,9 @@ START_TEST(no_predictor_reads_the_future)
         const predictor_ops *ops = predictor_registry[i];
         if (ops->needs_future)
             continue; /* the oracle exists to read it, and says so */
+        if (ops->needs_hidden)
+            continue; /* these traces have ids only; gate-reuse is a function of the
+                         current hidden state and fixed router weights */
         size_t na, nb;
         double *ra = record(ta, ops->name, 40, &na), *rb = record(tb, ops->name, 40, &nb);
         ck_assert_int_eq(na, 40 * 3 * 2 * 8); /* 40 tokens x 3 layers x 2 targets x E */
@@ -142,6 +147,34 @@ START_TEST(no_predictor_reads_the_future)
     free(b);
     free(merged);
     gsl_rng_free(rng);
+}
+END_TEST
+
+/* On a synthetic Mixtral-shaped trace with hidden states: applying layer
+ * l+1's gate to layer l's hidden state beats popularity at stride 1. */
+START_TEST(gate_reuse_beats_popularity_at_stride_1)
+{
+    model_desc m;
+    promoe_err err = {{0}};
+    ck_assert_msg(model_load("mixtral-8x7b", &m, &err) == 0, "%s", err.msg);
+    trace_gen_params g;
+    trace_gen_defaults(&g);
+    g.num_requests = 6;
+    g.prompt_mean = 40;
+    g.output_mean = 150;
+    g.hidden_dim = 64;
+    g.content = TRACE_HIDDEN | TRACE_ROUTER_WEIGHT;
+    const char *t = tu_path("gate.h5");
+    ck_assert_msg(trace_gen_write(&g, &m, t, NULL, &err) == 0, "%s", err.msg);
+    double gate = precision(t, "gate-reuse", 1, 0.5), pop = precision(t, "popularity", 1, 0.5);
+    ck_assert_msg(gate > pop + 0.05, "gate-reuse %.4f, popularity %.4f", gate, pop);
+    /* on a trace of ids only it refuses, naming what is missing */
+    predictor_eval_config cfg = {.stride_lo = 1, .stride_hi = 1};
+    predictor_eval_result r;
+    g.content = 0;
+    ck_assert_msg(trace_gen_write(&g, &m, tu_path("ids.h5"), NULL, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(predictor_eval(tu_path("ids.h5"), "gate-reuse", &cfg, &r, &err), -1);
+    ck_assert_msg(strstr(err.msg, "trace has no hidden/input"), "%s", err.msg);
 }
 END_TEST
 
@@ -176,6 +209,7 @@ int main(void)
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, hand_worked_sequence);
     tcase_add_test(tc, no_predictor_reads_the_future);
+    tcase_add_test(tc, gate_reuse_beats_popularity_at_stride_1);
     suite_add_tcase(s, tc);
     if (!tu_shared_data()) {
         fprintf(stderr, "../shared/data is absent: the OLMoE figures cannot be checked\n");

@@ -6,7 +6,7 @@
 #include "common/registry.h"
 
 extern const predictor_ops predictor_none, predictor_oracle, predictor_prev_token,
-    predictor_popularity, predictor_cross_layer, predictor_gate_reuse;
+    predictor_popularity, predictor_cross_layer, predictor_gate_reuse, predictor_eam;
 
 /* The registry: one line per predictor. */
 const predictor_ops *const predictor_registry[] = {
@@ -16,6 +16,7 @@ const predictor_ops *const predictor_registry[] = {
     &predictor_popularity,
     &predictor_cross_layer,
     &predictor_gate_reuse,
+    &predictor_eam,
     NULL,
 };
 

@@ -65,6 +65,34 @@ START_TEST(hand_worked_sequence)
 }
 END_TEST
 
+/* Eight requests of four decode tokens in two kinds, alternating: kind A
+ * chooses expert 0 at layer 0 and 3 at layer 1, kind B 1 and 2.  Layer
+ * 1's popularity is split evenly, so popularity guesses half wrong; a
+ * request's activation matrix tells its kind, so eam gets every scored
+ * token (tokens 1-3 of each request) right. */
+START_TEST(eam_tells_request_kinds_apart)
+{
+    char text[8192] = "";
+    for (int r = 0; r < 8; r++)
+        for (int t = 0; t < 4; t++)
+            for (int l = 0; l < 2; l++)
+                snprintf(text + strlen(text), sizeof text - strlen(text),
+                         "{\"request\": %d, \"token\": %d, \"phase\": \"decode\", "
+                         "\"layer\": %d, \"experts\": [%d]}\n", r, t, l,
+                         r % 2 ? (l ? 2 : 1) : (l ? 3 : 0));
+    trace_import_opts o;
+    trace_import_defaults(&o);
+    o.num_experts = 4;
+    promoe_err err = {{0}};
+    const char *t = tu_path("kinds.h5");
+    ck_assert_msg(trace_import_file("jsonl", &o, tu_write_file("kinds.jsonl", text), t, NULL,
+                                    &err) == 0, "%s", err.msg);
+    ck_assert_double_eq_tol(precision(t, "eam", 1, 0), 1.0, 1e-12);
+    ck_assert_double_lt(precision(t, "popularity", 1, 0), 0.7);
+    ck_assert_double_eq_tol(precision(t, "eam:library=4,match=2", 1, 0), 1.0, 1e-12);
+}
+END_TEST
+
 /* Drives a predictor over a trace as the simulator does and records every
  * score vector it gives while at tokens before `until`. */
 static double *record(const char *path, const char *name, int64_t until, size_t *n)
@@ -210,6 +238,7 @@ int main(void)
     tcase_add_test(tc, hand_worked_sequence);
     tcase_add_test(tc, no_predictor_reads_the_future);
     tcase_add_test(tc, gate_reuse_beats_popularity_at_stride_1);
+    tcase_add_test(tc, eam_tells_request_kinds_apart);
     suite_add_tcase(s, tc);
     if (!tu_shared_data()) {
         fprintf(stderr, "../shared/data is absent: the OLMoE figures cannot be checked\n");

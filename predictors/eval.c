@@ -41,18 +41,39 @@ static int cmp_i32(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* The request ids in order; the first `split` share of them trains. */
-static int32_t *sorted_requests(trace_reader *r, size_t *n)
+int predictor_split_init(predictor_split *s, trace_reader *r, double split, promoe_err *err)
 {
-    size_t R = (size_t)trace_reader_meta(r)->num_requests;
-    int32_t *ids = malloc((R + 1) * sizeof *ids);
-    if (!ids)
-        return NULL;
+    const trace_meta *m = trace_reader_meta(r);
+    size_t R = (size_t)m->num_requests;
+    memset(s, 0, sizeof *s);
+    if (!(s->ids = malloc((R + 1) * sizeof *s->ids)))
+        return promoe_err_set(err, "out of memory");
     for (size_t i = 0; i < R; i++)
-        ids[i] = trace_reader_requests(r)[i].id;
-    qsort(ids, R, sizeof *ids, cmp_i32);
-    *n = R;
-    return ids;
+        s->ids[i] = trace_reader_requests(r)[i].id;
+    qsort(s->ids, R, sizeof *s->ids, cmp_i32);
+    s->num_requests = R;
+    s->by_position = R == 1 && split > 0;
+    s->num_train = s->by_position ? 0 : (size_t)(split * (double)R);
+    s->train_until = (int64_t)(split * (double)m->num_tokens);
+    return 0;
+}
+
+size_t predictor_split_index(const predictor_split *s, int32_t request)
+{
+    const int32_t *at = bsearch(&request, s->ids, s->num_requests, sizeof *s->ids, cmp_i32);
+    return (size_t)(at - s->ids);
+}
+
+int predictor_split_trains(const predictor_split *s, int32_t request, int64_t first_token)
+{
+    return s->by_position ? first_token < s->train_until
+                          : predictor_split_index(s, request) < s->num_train;
+}
+
+void predictor_split_free(predictor_split *s)
+{
+    free(s->ids);
+    memset(s, 0, sizeof *s);
 }
 
 int predictor_eval(const char *path, const char *spec, const predictor_eval_config *cfg,
@@ -82,8 +103,7 @@ int predictor_eval(const char *path, const char *spec, const predictor_eval_conf
     int at = cfg->at > 0 ? cfg->at : K;
     int rc = -1;
     void *st = NULL;
-    size_t n_requests = 0, n_train = 0;
-    int32_t *request_ids = NULL;
+    predictor_split split = {0};
     uint8_t *started = NULL; /* [request index]: a token of it has been read */
     int16_t *ids = NULL; /* one layer of the step, [n][K] */
     float *hidden = NULL; /* its input, [n][D] */
@@ -105,14 +125,13 @@ int predictor_eval(const char *path, const char *spec, const predictor_eval_conf
         promoe_err_set(err, "--at %d exceeds the %d experts of a layer", at, E);
         goto out;
     }
-    out->by_position = m->num_requests == 1 && cfg->split > 0;
-    int64_t train_until = (int64_t)(cfg->split * (double)m->num_tokens);
-    if (!(request_ids = sorted_requests(r, &n_requests)) ||
-        !(started = calloc(n_requests + 1, 1))) {
+    if (predictor_split_init(&split, r, cfg->split, err) < 0)
+        goto out;
+    out->by_position = split.by_position;
+    if (!(started = calloc(split.num_requests + 1, 1))) {
         promoe_err_set(err, "out of memory");
         goto out;
     }
-    n_train = out->by_position ? 0 : (size_t)(cfg->split * (double)n_requests);
     predictor_env env = {.num_layers = L, .num_experts = E, .top_k = K,
                          .hidden_dim = m->hidden_dim, .seed = cfg->seed};
     if (ops->needs_hidden && !(env.router_weight = trace_reader_router_weight(r, err))) {
@@ -127,18 +146,13 @@ int predictor_eval(const char *path, const char *spec, const predictor_eval_conf
     int got;
     size_t lk = (size_t)L * K;
     while ((got = trace_read_iteration(r, &it, err)) > 0) {
-        const int32_t *at_id = bsearch(&it.request[0], request_ids, n_requests,
-                                       sizeof *request_ids, cmp_i32);
-        size_t ri = (size_t)(at_id - request_ids);
-        int train = out->by_position ? it.first_token < train_until : ri < n_train;
+        size_t ri = predictor_split_index(&split, it.request[0]);
+        int train = predictor_split_trains(&split, it.request[0], it.first_token);
         *(train ? &out->train_tokens : &out->test_tokens) += (int64_t)it.num_tokens;
         /* scored: decode tokens that follow an earlier token of their request */
         int scored = !train && it.num_tokens == 1 && started[ri];
-        for (size_t t = 0; t < it.num_tokens; t++) {
-            const int32_t *id = bsearch(&it.request[t], request_ids, n_requests,
-                                        sizeof *request_ids, cmp_i32);
-            started[id - request_ids] = 1;
-        }
+        for (size_t t = 0; t < it.num_tokens; t++)
+            started[predictor_split_index(&split, it.request[t])] = 1;
         out->scored_tokens += scored;
         if (it.num_tokens > ids_cap) {
             int16_t *p = realloc(ids, it.num_tokens * (size_t)K * sizeof *p);
@@ -188,7 +202,7 @@ out:
         ops->destroy(st);
     free(scores);
     free(top);
-    free(request_ids);
+    predictor_split_free(&split);
     free(started);
     free(ids);
     free(hidden);

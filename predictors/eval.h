@@ -21,6 +21,7 @@
 
 #include "common/error.h"
 #include "predictors/predictor.h"
+#include "traces/trace.h"
 
 typedef struct predictor_eval_config {
     int stride_lo, stride_hi;   /* inclusive, >= 1 */
@@ -36,6 +37,23 @@ typedef struct predictor_eval_result {
     /* [stride - stride_lo][layer]: sums over scored targets */
     double *correct, *predicted, *chosen;
 } predictor_eval_result;
+
+/* The split rule, shared with predictors that train on a trace: the
+ * training share is the first `split` of the request ids in order, or for a
+ * single-request trace the first `split` of its tokens. */
+typedef struct predictor_split {
+    int32_t *ids;         /* request ids in order */
+    size_t num_requests, num_train;
+    int by_position;
+    int64_t train_until;  /* by position: tokens before this index train */
+} predictor_split;
+
+int predictor_split_init(predictor_split *s, trace_reader *r, double split, promoe_err *err);
+/* 1 if the iteration starting at token `first_token` of `request` trains. */
+int predictor_split_trains(const predictor_split *s, int32_t request, int64_t first_token);
+/* Index of request in ids (it must be one of the trace's). */
+size_t predictor_split_index(const predictor_split *s, int32_t request);
+void predictor_split_free(predictor_split *s);
 
 /* Evaluates the predictor `spec` ("NAME[:options]") on PATH. */
 int predictor_eval(const char *path, const char *spec, const predictor_eval_config *cfg,

@@ -85,8 +85,8 @@ static int compare_systems(const char *path, sim_config *base, int has_hidden, p
     for (int i = 0; i < NUM_SYSTEMS; i++)
         any |= fell_back[i];
     if (any)
-        printf("\n* the system's preferred predictor is not in this build yet; it ran with this "
-               "one.\n");
+        printf("\n* the system's preferred predictor could not run here (not built yet, or it "
+               "needs training data); it ran with this one.\n");
     return 0;
 }
 

@@ -370,9 +370,10 @@ int cmd_sim(int argc, char **argv)
             return cli_fail(&err);
         snprintf(sysname, sizeof sysname, "%s", sys.name);
         if (fell_back && !o.predictor)
-            fprintf(stderr, "promoe sim: note: system %s prefers predictor %.*s, which this "
-                    "build lacks; running with %s\n", sys.name,
-                    (int)strcspn(sys.predictor, "|"), sys.predictor, predictor);
+            fprintf(stderr, "promoe sim: note: system %s prefers predictor %.*s, which cannot "
+                    "run here as named (not built, no hidden states in the trace, or it needs "
+                    "training data: give --predictor NAME:train=TRAIN.h5); running with %s\n",
+                    sys.name, (int)strcspn(sys.predictor, "|"), sys.predictor, predictor);
     }
     char policy_name[64];
     if (o.policy) {

@@ -6,7 +6,8 @@
 #include "common/registry.h"
 
 extern const predictor_ops predictor_none, predictor_oracle, predictor_prev_token,
-    predictor_popularity, predictor_cross_layer, predictor_gate_reuse, predictor_eam;
+    predictor_popularity, predictor_cross_layer, predictor_gate_reuse, predictor_eam,
+    predictor_learned;
 
 /* The registry: one line per predictor. */
 const predictor_ops *const predictor_registry[] = {
@@ -17,6 +18,7 @@ const predictor_ops *const predictor_registry[] = {
     &predictor_cross_layer,
     &predictor_gate_reuse,
     &predictor_eam,
+    &predictor_learned,
     NULL,
 };
 

@@ -50,6 +50,9 @@ typedef struct predictor_ops {
     /* needs hidden states (in observe) and the router weights: traces
      * without them cannot serve it */
     int needs_hidden;
+    /* cannot run without training data named in its options (train=...):
+     * systems fall back past it unless the user names it */
+    int needs_training;
     /* options: "k=v,k=v" (may be empty) */
     void *(*create)(const predictor_env *env, const char *options, promoe_err *err);
     /* A new iteration begins (the next one becomes the current one). */

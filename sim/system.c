@@ -61,7 +61,7 @@ int system_apply(const system_desc *s, sim_config *cfg, int has_hidden, char *pr
         char name[64];
         options_split_spec(c, name, sizeof name);
         const predictor_ops *ops = predictor_find(name);
-        if (ops && (has_hidden || !ops->needs_hidden)) {
+        if (ops && (has_hidden || !ops->needs_hidden) && !ops->needs_training) {
             snprintf(predictor_buf, len, "%s", c);
             break;
         }

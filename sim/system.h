@@ -26,7 +26,7 @@ void system_list_presets(char *buf, size_t len);
 /* Sets cfg's policy, predictor and switches from s (cfg->slots is left to
  * the caller, except for all_gpu).  The predictor is the first of the
  * system's choices this build has and the trace can serve (has_hidden: it
- * holds hidden states and router weights); predictor_buf receives it and
+ * holds hidden states and router weights) without training data; predictor_buf receives it and
  * *fell_back is set when it is not the system's first choice. */
 int system_apply(const system_desc *s, sim_config *cfg, int has_hidden, char *predictor_buf,
                  size_t len, int *fell_back, promoe_err *err);

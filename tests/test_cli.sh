@@ -114,7 +114,7 @@ contains "^reactive-lru .* 1.00 *1.00$" "$tmp/out" "demo baseline speedups"
 # --system, with an explicit option overriding it
 expect 0 "sim --system" -- "$PROMOE" sim -t "$tmp/t2.h5" -c 8 --system promoe --json
 contains '"system":"promoe"' "$tmp/out" "sim --system"
-contains "prefers predictor learned" "$tmp/err" "fallback note"
+contains "prefers predictor learned, which cannot run here" "$tmp/err" "fallback note"
 expect 0 "sim --system override" -- "$PROMOE" sim -t "$tmp/t2.h5" -c 8 --system promoe --predictor oracle --json
 contains '"predictor":"oracle"' "$tmp/out" "sim --system override"
 expect 1 "sim unknown system" -- "$PROMOE" sim -t "$tmp/t2.h5" -c 8 --system vllm

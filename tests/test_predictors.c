@@ -206,6 +206,38 @@ START_TEST(gate_reuse_beats_popularity_at_stride_1)
 }
 END_TEST
 
+/* The learned MLP, trained on the first 80% of 30 synthetic Mixtral
+ * requests (32-wide hidden states), beats applying the target layer's gate
+ * to the current hidden state three layers ahead, where the hidden state
+ * has drifted (measured: 0.422 vs 0.396 and, seed 2, 0.445 vs 0.407). */
+START_TEST(learned_beats_gate_reuse_three_layers_ahead)
+{
+    model_desc m;
+    promoe_err err = {{0}};
+    ck_assert_msg(model_load("mixtral-8x7b", &m, &err) == 0, "%s", err.msg);
+    trace_gen_params g;
+    trace_gen_defaults(&g);
+    g.num_requests = 30;
+    g.prompt_mean = 40;
+    g.output_mean = 150;
+    g.hidden_dim = 32;
+    g.content = TRACE_HIDDEN | TRACE_ROUTER_WEIGHT;
+    const char *t = tu_path("learn.h5");
+    ck_assert_msg(trace_gen_write(&g, &m, t, NULL, &err) == 0, "%s", err.msg);
+    char spec[1200];
+    snprintf(spec, sizeof spec, "learned:train=%s,split=0.8,hidden=128,epochs=3", t);
+    double learned = precision(t, spec, 3, 0.8), gate = precision(t, "gate-reuse", 3, 0.8);
+    ck_assert_msg(learned > gate + 0.02, "learned %.4f, gate-reuse %.4f", learned, gate);
+    /* it needs a training trace, and one of the same shape */
+    predictor_eval_config cfg = {.stride_lo = 1, .stride_hi = 1};
+    predictor_eval_result r;
+    ck_assert_int_eq(predictor_eval(t, "learned", &cfg, &r, &err), -1);
+    ck_assert_msg(strstr(err.msg, "needs train=TRACE.h5"), "%s", err.msg);
+    ck_assert_int_eq(predictor_eval(t, "learned:train=/nonexistent.h5", &cfg, &r, &err), -1);
+    ck_assert_msg(strstr(err.msg, "predictor learned: /nonexistent.h5: no such file"), "%s", err.msg);
+}
+END_TEST
+
 /* The shared OLMoE trace (one request, 299 decode tokens, ids only). */
 START_TEST(olmoe_figures)
 {
@@ -239,6 +271,7 @@ int main(void)
     tcase_add_test(tc, no_predictor_reads_the_future);
     tcase_add_test(tc, gate_reuse_beats_popularity_at_stride_1);
     tcase_add_test(tc, eam_tells_request_kinds_apart);
+    tcase_add_test(tc, learned_beats_gate_reuse_three_layers_ahead);
     suite_add_tcase(s, tc);
     if (!tu_shared_data()) {
         fprintf(stderr, "../shared/data is absent: the OLMoE figures cannot be checked\n");

@@ -1,0 +1,363 @@
+/* learned.c - the ProMoE predictor: for each layer l and stride s a small
+ * MLP maps the hidden state entering layer l to a distribution over the
+ * experts of layer l+s (linear, ReLU, linear, softmax).  Trained as the
+ * paper does: target the top-k one-hot vector / k (a distribution too), L1
+ * loss between the two, Adam (lr 1e-3), mini-batches; matrix products
+ * through BLAS.  (Without the softmax, L1 would drive every score to its
+ * median, 0, for experts chosen less than half the time.)  It trains when created, on the training share of
+ * a trace's requests (the same rule as `predict eval --split`).
+ * Options: train=TRACE.h5 (required), split=0.8, hidden=1024, epochs=3,
+ * batch=64, lr=0.001, max_stride=4.  Needs hidden states. */
+/* The standard CBLAS interface as GSL declares it; OpenBLAS implements it
+ * (configure links GSL without its reference CBLAS). */
+#include <gsl/gsl_cblas.h>
+#include <gsl/gsl_randist.h>
+#include <gsl/gsl_rng.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/options.h"
+#include "predictors/eval.h"
+#include "predictors/predictor.h"
+#include "traces/trace.h"
+
+typedef struct learned_options {
+    char train[1024];
+    double split, lr;
+    long hidden, epochs, batch, max_stride;
+} learned_options;
+
+/* One MLP's parameters (w1 [H][D], b1 [H], w2 [E][H], b2 [E]), their
+ * gradient and Adam moments, and its mini-batch being collected. */
+typedef struct mlp {
+    float *p, *g, *m, *v;
+    long steps;
+    float *x, *target; /* [batch][D], [batch][E] */
+    int filled;
+} mlp;
+
+typedef struct learned {
+    int L, E, K, D, H, S, B;
+    float lr;
+    mlp *models;       /* [L][S]; models[l][s-1] exists when l + s < L */
+    size_t params;     /* per model */
+    /* scratch for one batch: z1 [B][H], a [B][H], y [B][E], dy [B][E], da [B][H] */
+    float *z1, *a, *y, *dy, *da;
+    /* observation */
+    float *hidden;     /* the latest observed layer's input, [n][D] */
+    size_t n, cap;
+    int last_layer;
+} learned;
+
+static int set_option(void *ctx, const char *key, const char *value, promoe_err *err)
+{
+    learned_options *o = ctx;
+    if (strcmp(key, "train") == 0) {
+        if (strlen(value) >= sizeof o->train)
+            return promoe_err_set(err, "train path too long");
+        strcpy(o->train, value);
+        return 0;
+    }
+    if (strcmp(key, "split") == 0)
+        return options_double(key, value, 0.01, 1, &o->split, err);
+    if (strcmp(key, "lr") == 0)
+        return options_double(key, value, 1e-7, 1, &o->lr, err);
+    if (strcmp(key, "hidden") == 0)
+        return options_int(key, value, 1, 1 << 16, &o->hidden, err);
+    if (strcmp(key, "epochs") == 0)
+        return options_int(key, value, 1, 1000, &o->epochs, err);
+    if (strcmp(key, "batch") == 0)
+        return options_int(key, value, 1, 1 << 16, &o->batch, err);
+    if (strcmp(key, "max_stride") == 0)
+        return options_int(key, value, 1, 64, &o->max_stride, err);
+    return promoe_err_set(err, "unknown option '%s' (options: train, split, hidden, epochs, "
+                          "batch, lr, max_stride)", key);
+}
+
+static mlp *model(learned *n, int layer, int stride)
+{
+    return &n->models[(size_t)layer * n->S + (size_t)(stride - 1)];
+}
+
+static void learned_destroy(void *st)
+{
+    learned *n = st;
+    for (size_t i = 0; n->models && i < (size_t)n->L * n->S; i++) {
+        free(n->models[i].p);
+        free(n->models[i].g);
+        free(n->models[i].m);
+        free(n->models[i].v);
+        free(n->models[i].x);
+        free(n->models[i].target);
+    }
+    free(n->models);
+    free(n->z1);
+    free(n->a);
+    free(n->y);
+    free(n->dy);
+    free(n->da);
+    free(n->hidden);
+    free(n);
+}
+
+/* y = softmax(w2 relu(w1 x + b1) + b2) for `rows` inputs; keeps z1 and a. */
+static void forward(learned *n, const float *p, const float *x, int rows)
+{
+    int D = n->D, H = n->H, E = n->E;
+    const float *w1 = p, *b1 = w1 + (size_t)H * D, *w2 = b1 + H, *b2 = w2 + (size_t)E * H;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, H, D, 1.0f, x, D, w1, D, 0.0f,
+                n->z1, H);
+    for (int r = 0; r < rows; r++)
+        for (int h = 0; h < H; h++) {
+            float z = n->z1[(size_t)r * H + h] += b1[h];
+            n->a[(size_t)r * H + h] = z > 0 ? z : 0;
+        }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, E, H, 1.0f, n->a, H, w2, H, 0.0f,
+                n->y, E);
+    for (int r = 0; r < rows; r++) {
+        float *y = n->y + (size_t)r * E, mx = -INFINITY, z = 0;
+        for (int e = 0; e < E; e++) {
+            y[e] += b2[e];
+            if (y[e] > mx)
+                mx = y[e];
+        }
+        for (int e = 0; e < E; e++)
+            z += y[e] = expf(y[e] - mx);
+        for (int e = 0; e < E; e++)
+            y[e] /= z;
+    }
+}
+
+/* One Adam step of the L1 loss on the model's collected batch. */
+static void train_step(learned *n, mlp *m)
+{
+    int D = n->D, H = n->H, E = n->E, B = m->filled;
+    forward(n, m->p, m->x, B);
+    float *g = m->g, *gw1 = g, *gb1 = gw1 + (size_t)H * D, *gw2 = gb1 + H, *gb2 = gw2 + (size_t)E * H;
+    const float *w2 = m->p + (size_t)H * D + H;
+    memset(g, 0, n->params * sizeof *g);
+    /* dL/dprob = sign(prob - target) / B; through the softmax:
+     * dlogit_i = prob_i (g_i - sum_j prob_j g_j) */
+    for (int r = 0; r < B; r++) {
+        const float *prob = n->y + (size_t)r * E, *t = m->target + (size_t)r * E;
+        float *d = n->dy + (size_t)r * E, dot = 0;
+        for (int e = 0; e < E; e++) {
+            float diff = prob[e] - t[e];
+            d[e] = (diff > 0 ? 1.0f : diff < 0 ? -1.0f : 0.0f) / (float)B;
+            dot += prob[e] * d[e];
+        }
+        for (int e = 0; e < E; e++) {
+            d[e] = prob[e] * (d[e] - dot);
+            gb2[e] += d[e];
+        }
+    }
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, E, H, B, 1.0f, n->dy, E, n->a, H, 0.0f,
+                gw2, H);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, H, E, 1.0f, n->dy, E, w2, H, 0.0f,
+                n->da, H);
+    for (size_t i = 0; i < (size_t)B * H; i++) {
+        if (n->z1[i] <= 0)
+            n->da[i] = 0;
+        gb1[i % (size_t)H] += n->da[i];
+    }
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, H, D, B, 1.0f, n->da, H, m->x, D, 0.0f,
+                gw1, D);
+    const double b1 = 0.9, b2 = 0.999, eps = 1e-8;
+    m->steps++;
+    double c1 = 1 - pow(b1, (double)m->steps), c2 = 1 - pow(b2, (double)m->steps);
+    for (size_t i = 0; i < n->params; i++) {
+        m->m[i] = (float)(b1 * m->m[i] + (1 - b1) * g[i]);
+        m->v[i] = (float)(b2 * m->v[i] + (1 - b2) * (double)g[i] * g[i]);
+        m->p[i] -= (float)(n->lr * (m->m[i] / c1) / (sqrt(m->v[i] / c2) + eps));
+    }
+    m->filled = 0;
+}
+
+static int alloc_models(learned *n, gsl_rng *rng)
+{
+    size_t D = (size_t)n->D, H = (size_t)n->H, E = (size_t)n->E, B = (size_t)n->B;
+    n->params = H * D + H + E * H + E;
+    n->models = calloc((size_t)n->L * n->S, sizeof *n->models);
+    n->z1 = malloc(B * H * sizeof(float));
+    n->a = malloc(B * H * sizeof(float));
+    n->y = malloc(B * E * sizeof(float));
+    n->dy = malloc(B * E * sizeof(float));
+    n->da = malloc(B * H * sizeof(float));
+    if (!n->models || !n->z1 || !n->a || !n->y || !n->dy || !n->da)
+        return -1;
+    for (int l = 0; l < n->L; l++)
+        for (int s = 1; s <= n->S && l + s < n->L; s++) {
+            mlp *m = model(n, l, s);
+            m->p = malloc(n->params * sizeof(float));
+            m->g = malloc(n->params * sizeof(float));
+            m->m = calloc(n->params, sizeof(float));
+            m->v = calloc(n->params, sizeof(float));
+            m->x = malloc(B * D * sizeof(float));
+            m->target = malloc(B * E * sizeof(float));
+            if (!m->p || !m->g || !m->m || !m->v || !m->x || !m->target)
+                return -1;
+            /* He initialisation for the ReLU layer, small for the output */
+            for (size_t i = 0; i < H * D; i++)
+                m->p[i] = (float)gsl_ran_gaussian_ziggurat(rng, sqrt(2.0 / (double)D));
+            memset(m->p + H * D, 0, H * sizeof(float));
+            for (size_t i = 0; i < E * H; i++)
+                m->p[H * D + H + i] = (float)gsl_ran_gaussian_ziggurat(rng, sqrt(1.0 / (double)H));
+            memset(m->p + H * D + H + E * H, 0, E * sizeof(float));
+        }
+    return 0;
+}
+
+/* Streams the training requests of the trace `epochs` times. */
+static int train(learned *n, const learned_options *o, promoe_err *err)
+{
+    trace_reader *r = trace_reader_open(o->train, TRACE_HIDDEN, err);
+    if (!r)
+        return -1;
+    const trace_meta *tm = trace_reader_meta(r);
+    if (tm->num_layers != n->L || tm->num_experts != n->E || tm->hidden_dim != n->D) {
+        trace_reader_close(r);
+        return promoe_err_set(err, "%s has %d layers, %d experts, hidden %d: not this trace's "
+                              "%d, %d, %d", o->train, tm->num_layers, tm->num_experts,
+                              tm->hidden_dim, n->L, n->E, n->D);
+    }
+    predictor_split split;
+    if (predictor_split_init(&split, r, o->split >= 1 ? 0 : o->split, err) < 0) {
+        trace_reader_close(r);
+        return -1;
+    }
+    int all = o->split >= 1;
+    size_t D = (size_t)n->D, E = (size_t)n->E, K = (size_t)n->K, L = (size_t)n->L;
+    trace_iteration it;
+    int got = 0;
+    for (long epoch = 0; epoch < o->epochs && got >= 0; epoch++) {
+        trace_reader_rewind(r);
+        while ((got = trace_read_iteration(r, &it, err)) > 0) {
+            if (!all && !predictor_split_trains(&split, it.request[0], it.first_token))
+                continue;
+            for (size_t t = 0; t < it.num_tokens; t++)
+                for (int l = 0; l < n->L; l++)
+                    for (int s = 1; s <= n->S && l + s < n->L; s++) {
+                        mlp *m = model(n, l, s);
+                        float *x = m->x + (size_t)m->filled * D, *y = m->target + (size_t)m->filled * E;
+                        memcpy(x, it.hidden + (t * L + (size_t)l) * D, D * sizeof *x);
+                        memset(y, 0, E * sizeof *y);
+                        const int16_t *chosen = it.experts + (t * L + (size_t)(l + s)) * K;
+                        for (size_t k = 0; k < K; k++)
+                            if (chosen[k] >= 0)
+                                y[chosen[k]] = 1.0f / (float)K;
+                        if (++m->filled == n->B)
+                            train_step(n, m);
+                    }
+        }
+    }
+    for (size_t i = 0; got == 0 && i < L * (size_t)n->S; i++)
+        if (n->models[i].filled)
+            train_step(n, &n->models[i]);
+    predictor_split_free(&split);
+    trace_reader_close(r);
+    return got < 0 ? -1 : 0;
+}
+
+static void *learned_create(const predictor_env *env, const char *options, promoe_err *err)
+{
+    learned_options o = {.split = 0.8, .lr = 1e-3, .hidden = 1024, .epochs = 3, .batch = 64,
+                         .max_stride = 4};
+    if (options_parse("predictor learned", options, set_option, &o, err) < 0)
+        return NULL;
+    if (!o.train[0]) {
+        promoe_err_set(err, "predictor learned needs train=TRACE.h5 (a trace with hidden states "
+                       "to train on; split=F picks its training requests)");
+        return NULL;
+    }
+    if (env->hidden_dim < 1) {
+        promoe_err_set(err, "predictor learned needs hidden states");
+        return NULL;
+    }
+    learned *n = calloc(1, sizeof *n);
+    gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
+    if (!n || !rng) {
+        free(n);
+        if (rng)
+            gsl_rng_free(rng);
+        promoe_err_set(err, "out of memory");
+        return NULL;
+    }
+    gsl_rng_set(rng, env->seed);
+    n->L = env->num_layers;
+    n->E = env->num_experts;
+    n->K = env->top_k;
+    n->D = env->hidden_dim;
+    n->H = (int)o.hidden;
+    n->S = (int)o.max_stride;
+    n->B = (int)o.batch;
+    n->lr = (float)o.lr;
+    n->last_layer = -1;
+    int rc = alloc_models(n, rng);
+    gsl_rng_free(rng);
+    if (rc < 0) {
+        learned_destroy(n);
+        promoe_err_set(err, "out of memory for %d x %d models of %d -> %ld -> %d", n->L, n->S,
+                       n->D, o.hidden, n->E);
+        return NULL;
+    }
+    if (train(n, &o, err) < 0) {
+        learned_destroy(n);
+        promoe_err_prefix(err, "predictor learned");
+        return NULL;
+    }
+    return n;
+}
+
+static void learned_begin(void *st)
+{
+    learned *n = st;
+    n->n = 0;
+    n->last_layer = -1;
+}
+
+static void learned_observe(void *st, const predictor_obs *obs)
+{
+    learned *n = st;
+    if (!obs->hidden)
+        return;
+    if (obs->num_tokens > n->cap) {
+        float *h = realloc(n->hidden, obs->num_tokens * (size_t)n->D * sizeof *h);
+        if (!h)
+            return;
+        n->hidden = h;
+        n->cap = obs->num_tokens;
+    }
+    memcpy(n->hidden, obs->hidden, obs->num_tokens * (size_t)n->D * sizeof *n->hidden);
+    n->n = obs->num_tokens;
+    n->last_layer = obs->layer;
+}
+
+static void learned_predict(void *st, int ahead, int layer, double *scores)
+{
+    learned *n = st;
+    memset(scores, 0, (size_t)n->E * sizeof *scores);
+    int s = layer - n->last_layer;
+    if (ahead != 0 || n->last_layer < 0 || s < 1 || s > n->S)
+        return;
+    const mlp *m = model(n, n->last_layer, s);
+    for (size_t t = 0; t < n->n; t += (size_t)n->B) {
+        int rows = (int)(n->n - t < (size_t)n->B ? n->n - t : (size_t)n->B);
+        forward(n, m->p, n->hidden + t * (size_t)n->D, rows);
+        for (int r = 0; r < rows; r++)
+            for (int e = 0; e < n->E; e++)
+                scores[e] += n->y[(size_t)r * n->E + e];
+    }
+}
+
+const predictor_ops predictor_learned = {
+    .name = "learned",
+    .summary = "ProMoE's MLP per layer and stride on the hidden state (train=TRACE.h5)",
+    .needs_hidden = 1,
+    .needs_training = 1,
+    .create = learned_create,
+    .begin_iteration = learned_begin,
+    .observe = learned_observe,
+    .predict = learned_predict,
+    .destroy = learned_destroy,
+};

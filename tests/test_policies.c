@@ -287,13 +287,5 @@ int main(void)
     tcase_add_test(tc, bad_configurations_are_refused);
     tcase_add_test(tc, cache_sizes);
     suite_add_tcase(s, tc);
-    if (!tu_shared_data()) {
-        fprintf(stderr, "../shared/data is absent: NOTICE.md's hit rates cannot be checked\n");
-        int rc = tu_run(s);
-        return rc ? rc : 77;
-    }
-    TCase *real = tcase_create("shared data");
-    tcase_add_test(real, olmoe_hit_rates_match_notice);
-    suite_add_tcase(s, real);
-    return tu_run(s);
+    return tu_run_with_shared(s, olmoe_hit_rates_match_notice, "NOTICE.md's hit rates");
 }

@@ -273,13 +273,5 @@ int main(void)
     tcase_add_test(tc, eam_tells_request_kinds_apart);
     tcase_add_test(tc, learned_beats_gate_reuse_three_layers_ahead);
     suite_add_tcase(s, tc);
-    if (!tu_shared_data()) {
-        fprintf(stderr, "../shared/data is absent: the OLMoE figures cannot be checked\n");
-        int rc = tu_run(s);
-        return rc ? rc : 77;
-    }
-    TCase *real = tcase_create("shared data");
-    tcase_add_test(real, olmoe_figures);
-    suite_add_tcase(s, real);
-    return tu_run(s);
+    return tu_run_with_shared(s, olmoe_figures, "the OLMoE figures");
 }

@@ -85,11 +85,8 @@ END_TEST
 
 START_TEST(olmoe_next_token_reuse_matches_notice)
 {
-    const char *data = tu_shared_data();
-    if (!data)
-        return; /* main() skips the whole program in that case */
     char in[1024];
-    snprintf(in, sizeof in, "%s/olmoe-1b-7b-decode-299.jsonl", data);
+    snprintf(in, sizeof in, "%s/olmoe-1b-7b-decode-299.jsonl", tu_shared_data());
     import_warp(in, tu_path("olmoe.h5"), 64);
     trace_stats s;
     promoe_err err = {{0}};
@@ -111,13 +108,5 @@ int main(void)
     tcase_add_test(tc, hand_computed_figures);
     tcase_add_test(tc, reuse_follows_each_request_when_batched);
     suite_add_tcase(s, tc);
-    TCase *real = tcase_create("shared data");
-    tcase_add_test(real, olmoe_next_token_reuse_matches_notice);
-    suite_add_tcase(s, real);
-    if (!tu_shared_data()) {
-        fprintf(stderr, "../shared/data is absent: the OLMoE figure cannot be checked\n");
-        int rc = tu_run(s);
-        return rc ? rc : 77;
-    }
-    return tu_run(s);
+    return tu_run_with_shared(s, olmoe_next_token_reuse_matches_notice, "the OLMoE figure");
 }

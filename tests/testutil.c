@@ -83,6 +83,19 @@ int tu_run(Suite *s)
     return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }
 
+int tu_run_with_shared(Suite *s, const TTest *test, const char *what)
+{
+    if (!tu_shared_data()) {
+        fprintf(stderr, "../shared/data is absent: %s cannot be checked\n", what);
+        int rc = tu_run(s);
+        return rc ? rc : 77;
+    }
+    TCase *real = tcase_create("shared data");
+    tcase_add_test(real, test);
+    suite_add_tcase(s, real);
+    return tu_run(s);
+}
+
 #define GROW(ptr, n, extra) ck_assert_ptr_nonnull(ptr = realloc(ptr, ((n) + (extra)) * sizeof *ptr))
 
 void tu_trace_load(const char *path, tu_trace *t)

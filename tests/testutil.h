@@ -19,6 +19,10 @@ const char *tu_shared_data(void);
 int tu_leftover_tmp(void);
 /* Runs a suite and returns the exit status make check expects. */
 int tu_run(Suite *s);
+/* Adds `test`, which reads ../shared/data, and runs the suite; where the
+ * data is absent, runs the rest and returns 77 (skipped), saying that
+ * `what` could not be checked. */
+int tu_run_with_shared(Suite *s, const TTest *test, const char *what);
 
 /* A whole trace in memory, for comparing files. */
 typedef struct tu_trace {

@@ -34,7 +34,11 @@ static const char usage[] =
     "      --router-scale S   spread of the input-dependent logits (default 2)\n"
     "      --hidden-dim D     width of stored hidden states (default 256; the\n"
     "                         model's real width still sets expert sizes)\n"
-    "      --seed N           random seed (default 1)\n"
+    "      --seed N           random seed of the model (router weights) and, without\n"
+    "                         --token-seed, of the tokens (default 1)\n"
+    "      --token-seed N     a separate seed for the tokens: traces of the same model\n"
+    "                         (same --seed) with different requests, e.g. to train a\n"
+    "                         predictor on one and replay another\n"
     "      --no-hidden        leave out hidden/input and model/router_weight\n"
     "      --no-logits        leave out routing/logits\n"
     "      --ids-only         only expert ids (no weights, logits, hidden states)\n"
@@ -46,7 +50,7 @@ static const char usage[] =
 enum {
     OPT_REQUESTS = 256, OPT_TOKENS, OPT_PROMPT, OPT_OUTPUT_MEAN, OPT_SIGMA, OPT_MAXLEN,
     OPT_RATE, OPT_TOKCORR, OPT_LAYERCORR, OPT_ROUTERCORR, OPT_SKEW, OPT_SCALE, OPT_HIDDEN, OPT_SEED,
-    OPT_NO_HIDDEN, OPT_NO_LOGITS, OPT_IDS_ONLY, OPT_DATASET, OPT_COMPRESSION,
+    OPT_NO_HIDDEN, OPT_NO_LOGITS, OPT_IDS_ONLY, OPT_DATASET, OPT_COMPRESSION, OPT_TOKEN_SEED,
 };
 
 static const struct option options[] = {
@@ -66,6 +70,7 @@ static const struct option options[] = {
     {"router-scale", required_argument, NULL, OPT_SCALE},
     {"hidden-dim", required_argument, NULL, OPT_HIDDEN},
     {"seed", required_argument, NULL, OPT_SEED},
+    {"token-seed", required_argument, NULL, OPT_TOKEN_SEED},
     {"no-hidden", no_argument, NULL, OPT_NO_HIDDEN},
     {"no-logits", no_argument, NULL, OPT_NO_LOGITS},
     {"ids-only", no_argument, NULL, OPT_IDS_ONLY},
@@ -113,6 +118,7 @@ int cmd_trace_gen(int argc, char **argv)
         case OPT_SCALE: DBL_OPT(p.router_scale, 1e-6, 100);
         case OPT_HIDDEN: INT_OPT(p.hidden_dim, 2, TRACE_MAX_HIDDEN);
         case OPT_SEED: INT_OPT(p.seed, 0, 0xffffffffLL);
+        case OPT_TOKEN_SEED: INT_OPT(p.token_seed, 1, 0xffffffffLL);
         case OPT_NO_HIDDEN: p.content &= ~(unsigned)(TRACE_HIDDEN | TRACE_ROUTER_WEIGHT); break;
         case OPT_NO_LOGITS: p.content &= ~(unsigned)TRACE_LOGITS; break;
         case OPT_IDS_ONLY: p.content = 0; break;

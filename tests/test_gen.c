@@ -39,6 +39,24 @@ START_TEST(same_seed_same_bytes)
     g.seed = 2;
     gen("mixtral-8x7b", &g, tu_path("d3.h5"));
     ck_assert(!same_bytes(tu_path("d1.h5"), tu_path("d3.h5")));
+    /* a token seed keeps the model (router weights) and changes the tokens */
+    g.seed = 1;
+    g.token_seed = 9;
+    gen("mixtral-8x7b", &g, tu_path("d4.h5"));
+    promoe_err err = {{0}};
+    trace_reader *a = trace_reader_open(tu_path("d1.h5"), 0, &err);
+    trace_reader *b = trace_reader_open(tu_path("d4.h5"), 0, &err);
+    ck_assert(a && b);
+    const float *wa = trace_reader_router_weight(a, &err), *wb = trace_reader_router_weight(b, &err);
+    size_t n = 32 * 8 * 16;
+    ck_assert(wa && wb && memcmp(wa, wb, n * sizeof *wa) == 0);
+    trace_iteration ia, ib;
+    ck_assert_int_eq(trace_read_iteration(a, &ia, &err), 1);
+    ck_assert_int_eq(trace_read_iteration(b, &ib, &err), 1);
+    ck_assert(ia.num_tokens != ib.num_tokens ||
+              memcmp(ia.experts, ib.experts, ia.num_tokens * 32 * 2 * sizeof *ia.experts) != 0);
+    trace_reader_close(a);
+    trace_reader_close(b);
 }
 END_TEST
 

@@ -140,6 +140,8 @@ static int gen_init(gen *g, const trace_gen_params *p, const model_desc *m)
             }
             row[g->Z] = (float)gsl_ran_gaussian_ziggurat(g->rng, p->skew);
         }
+    if (p->token_seed)
+        gsl_rng_set(g->rng, p->token_seed);
     return 0;
 }
 
@@ -261,8 +263,9 @@ int trace_gen_write(const trace_gen_params *p, const model_desc *model, const ch
     };
     snprintf(meta.model, sizeof meta.model, "%s", model->name);
     snprintf(meta.source, sizeof meta.source,
-             "promoe trace gen (seed %lu, token_corr %g, layer_corr %g, router_corr %g, skew %g)",
-             p->seed, p->token_corr, p->layer_corr, p->router_corr, p->skew);
+             "promoe trace gen (seed %lu, token seed %lu, token_corr %g, layer_corr %g, "
+             "router_corr %g, skew %g)", p->seed, p->token_seed, p->token_corr, p->layer_corr,
+             p->router_corr, p->skew);
     trace_writer *w = trace_writer_create(path, &meta, err);
     if (!w) {
         gen_free(&g);

@@ -41,7 +41,9 @@ typedef struct trace_gen_params {
     double router_corr;    /* in [0, 1]: similarity of consecutive routers */
     double skew;           /* std. dev. of per-expert popularity biases */
     double router_scale;   /* std. dev. of the input-dependent logit part */
-    unsigned long seed;
+    unsigned long seed;    /* the model (router weights), and tokens unless: */
+    unsigned long token_seed; /* 0: tokens continue seed's stream; else their own
+                              * stream, so traces of one model can differ */
     unsigned content;      /* enum trace_content: optional datasets to write */
     int compression;       /* enum trace_compression */
     const char *dataset;   /* name stored in requests/dataset */

@@ -22,7 +22,6 @@
 #include "sim/system.h"
 #include "tests/testutil.h"
 #include "traces/trace_gen.h"
-#include "traces/trace_import.h"
 
 static const char *trace_path;
 
@@ -30,17 +29,7 @@ static const char *trace_path;
  * (0: from the records), and makes it the trace the runs replay. */
 static void use_trace(const char *format, const char *name, const char *text, int layers)
 {
-    char in[64], out[64];
-    snprintf(in, sizeof in, "%s.%s", name, format);
-    snprintf(out, sizeof out, "%s.h5", name);
-    trace_import_opts o;
-    trace_import_defaults(&o);
-    o.num_experts = 4;
-    o.num_layers = layers;
-    promoe_err err = {{0}};
-    trace_path = tu_path(out);
-    ck_assert_msg(trace_import_file(format, &o, tu_write_file(in, text), trace_path, NULL, &err) == 0,
-                  "%s", err.msg);
+    trace_path = tu_import_text(format, name, text, 4, layers);
 }
 
 static void setup(sim_config *c, const char *pcie_gbps)

@@ -9,23 +9,6 @@
 #include "sim/engine.h"
 #include "sim/hits.h"
 #include "tests/testutil.h"
-#include "traces/trace_import.h"
-
-/* A warp-jsonl trace, one line per token, imported with E experts. */
-static const char *make_trace(const char *name, const char *lines, int experts)
-{
-    char in[128], out[128];
-    snprintf(in, sizeof in, "%s.jsonl", name);
-    snprintf(out, sizeof out, "%s.h5", name);
-    trace_import_opts o;
-    trace_import_defaults(&o);
-    o.num_experts = experts;
-    promoe_err err = {{0}};
-    const char *out_path = tu_path(out);
-    ck_assert_msg(trace_import_file("warp-jsonl", &o, tu_write_file(in, lines), out_path, NULL,
-                                    &err) == 0, "%s", err.msg);
-    return out_path;
-}
 
 static int64_t hits(const char *trace, const char *policy, int64_t slots, int per_layer)
 {
@@ -40,10 +23,10 @@ static int64_t hits(const char *trace, const char *policy, int64_t slots, int pe
 /* One layer, top-1, three experts: accesses 0 1 0 2 1 0. */
 static const char *seq_trace(void)
 {
-    return make_trace("seq",
+    return tu_import_text("warp-jsonl", "seq",
         "{\"tok\": 0, \"layers\": [[0]]}\n{\"tok\": 1, \"layers\": [[1]]}\n"
         "{\"tok\": 2, \"layers\": [[0]]}\n{\"tok\": 3, \"layers\": [[2]]}\n"
-        "{\"tok\": 4, \"layers\": [[1]]}\n{\"tok\": 5, \"layers\": [[0]]}\n", 3);
+        "{\"tok\": 4, \"layers\": [[1]]}\n{\"tok\": 5, \"layers\": [[0]]}\n", 3, 0);
 }
 
 /* 2 slots, accesses 0 1 0 2 1 0.
@@ -74,10 +57,10 @@ END_TEST
  * with spare=2 nothing is fixed: LRU                          -> 1 hit */
 START_TEST(lru_k_and_static_sequences)
 {
-    const char *t = make_trace("twice",
+    const char *t = tu_import_text("warp-jsonl", "twice",
         "{\"tok\": 0, \"layers\": [[0]]}\n{\"tok\": 1, \"layers\": [[0]]}\n"
         "{\"tok\": 2, \"layers\": [[1]]}\n{\"tok\": 3, \"layers\": [[2]]}\n"
-        "{\"tok\": 4, \"layers\": [[0]]}\n", 3);
+        "{\"tok\": 4, \"layers\": [[0]]}\n", 3, 0);
     ck_assert_int_eq(hits(t, "lru", 2, 0), 1);
     ck_assert_int_eq(hits(t, "lru-k", 2, 0), 2);
     sim_hits_config k1 = {.policy = "lru-k", .policy_options = "k=1", .slots = 2};
@@ -136,10 +119,10 @@ END_TEST
  * and never hits; layer 1 hits 5 times -> 5. */
 START_TEST(scope_global_and_per_layer)
 {
-    const char *t = make_trace("scope",
+    const char *t = tu_import_text("warp-jsonl", "scope",
         "{\"tok\": 0, \"layers\": [[0], [0]]}\n{\"tok\": 1, \"layers\": [[1], [0]]}\n"
         "{\"tok\": 2, \"layers\": [[2], [0]]}\n{\"tok\": 3, \"layers\": [[0], [0]]}\n"
-        "{\"tok\": 4, \"layers\": [[1], [0]]}\n{\"tok\": 5, \"layers\": [[2], [0]]}\n", 3);
+        "{\"tok\": 4, \"layers\": [[1], [0]]}\n{\"tok\": 5, \"layers\": [[2], [0]]}\n", 3, 0);
     ck_assert_int_eq(hits(t, "lru", 4, 0), 8);
     ck_assert_int_eq(hits(t, "lru", 4, 1), 5);
 }
@@ -231,14 +214,8 @@ END_TEST
  * token by token, layer by layer, ids in file order. */
 START_TEST(olmoe_hit_rates_match_notice)
 {
-    char in[1024];
-    snprintf(in, sizeof in, "%s/olmoe-1b-7b-decode-299.jsonl", tu_shared_data());
-    trace_import_opts o;
-    trace_import_defaults(&o);
-    o.num_experts = 64;
     promoe_err err = {{0}};
-    const char *t = tu_path("olmoe.h5");
-    ck_assert_msg(trace_import_file("warp-jsonl", &o, in, t, NULL, &err) == 0, "%s", err.msg);
+    const char *t = tu_import_olmoe();
     static const struct { const char *policy; int64_t slots; double rate; } want[] = {
         {"lru", 256, 0.5650}, {"lru", 512, 0.7842}, {"lru", 102, 0.0},
         {"belady", 256, 0.7664}, {"belady", 512, 0.9131}, {"belady", 102, 0.5408},

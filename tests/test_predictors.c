@@ -9,22 +9,6 @@
 #include "predictors/eval.h"
 #include "tests/testutil.h"
 #include "traces/trace_gen.h"
-#include "traces/trace_import.h"
-
-static const char *import_warp(const char *name, const char *text, int experts)
-{
-    char in[64], out[64];
-    snprintf(in, sizeof in, "%s.jsonl", name);
-    snprintf(out, sizeof out, "%s.h5", name);
-    trace_import_opts o;
-    trace_import_defaults(&o);
-    o.num_experts = experts;
-    promoe_err err = {{0}};
-    const char *path = tu_path(out);
-    ck_assert_msg(trace_import_file("warp-jsonl", &o, tu_write_file(in, text), path, NULL, &err) == 0,
-                  "%s", err.msg);
-    return path;
-}
 
 static double precision(const char *trace, const char *spec, int stride, double split)
 {
@@ -47,9 +31,9 @@ static double precision(const char *trace, const char *spec, int stride, double 
  *   prev-token: 1 wrong, 3 right, 3 wrong: 1/3 */
 START_TEST(hand_worked_sequence)
 {
-    const char *t = import_warp("hand",
+    const char *t = tu_import_text("warp-jsonl", "hand",
         "{\"tok\": 0, \"layers\": [[0], [1]]}\n{\"tok\": 1, \"layers\": [[2], [3]]}\n"
-        "{\"tok\": 2, \"layers\": [[2], [3]]}\n{\"tok\": 3, \"layers\": [[0], [1]]}\n", 4);
+        "{\"tok\": 2, \"layers\": [[2], [3]]}\n{\"tok\": 3, \"layers\": [[0], [1]]}\n", 4, 0);
     ck_assert_double_eq_tol(precision(t, "cross-layer", 1, 0), 2.0 / 3, 1e-12);
     ck_assert_double_eq_tol(precision(t, "popularity", 1, 0), 0.0, 1e-12);
     ck_assert_double_eq_tol(precision(t, "prev-token", 1, 0), 1.0 / 3, 1e-12);
@@ -80,13 +64,7 @@ START_TEST(eam_tells_request_kinds_apart)
                          "{\"request\": %d, \"token\": %d, \"phase\": \"decode\", "
                          "\"layer\": %d, \"experts\": [%d]}\n", r, t, l,
                          r % 2 ? (l ? 2 : 1) : (l ? 3 : 0));
-    trace_import_opts o;
-    trace_import_defaults(&o);
-    o.num_experts = 4;
-    promoe_err err = {{0}};
-    const char *t = tu_path("kinds.h5");
-    ck_assert_msg(trace_import_file("jsonl", &o, tu_write_file("kinds.jsonl", text), t, NULL,
-                                    &err) == 0, "%s", err.msg);
+    const char *t = tu_import_text("jsonl", "kinds", text, 4, 0);
     ck_assert_double_eq_tol(precision(t, "eam", 1, 0), 1.0, 1e-12);
     ck_assert_double_lt(precision(t, "popularity", 1, 0), 0.7);
     ck_assert_double_eq_tol(precision(t, "eam:library=4,match=2", 1, 0), 1.0, 1e-12);
@@ -152,7 +130,8 @@ START_TEST(no_predictor_reads_the_future)
     }
     char *merged = malloc(1 << 17);
     snprintf(merged, 1 << 17, "%.*s%s", (int)(cut_a - a), a, cut_b);
-    const char *ta = import_warp("future-a", a, 8), *tb = import_warp("future-b", merged, 8);
+    const char *ta = tu_import_text("warp-jsonl", "future-a", a, 8, 0);
+    const char *tb = tu_import_text("warp-jsonl", "future-b", merged, 8, 0);
     ck_assert(strncmp(a, merged, (size_t)(cut_a - a)) == 0); /* same first 40 tokens */
     ck_assert(strcmp(a, merged) != 0);                         /* different later ones */
     for (int i = 0; predictor_registry[i]; i++) {
@@ -241,14 +220,7 @@ END_TEST
 /* The shared OLMoE trace (one request, 299 decode tokens, ids only). */
 START_TEST(olmoe_figures)
 {
-    char in[1024];
-    snprintf(in, sizeof in, "%s/olmoe-1b-7b-decode-299.jsonl", tu_shared_data());
-    trace_import_opts o;
-    trace_import_defaults(&o);
-    o.num_experts = 64;
-    promoe_err err = {{0}};
-    const char *t = tu_path("olmoe.h5");
-    ck_assert_msg(trace_import_file("warp-jsonl", &o, in, t, NULL, &err) == 0, "%s", err.msg);
+    const char *t = tu_import_olmoe();
     /* prev-token = next-token reuse over the layers each stride targets:
      * stride 1 -> layers 1-15 (0.4420), stride 2 -> layers 2-15 (0.4488) */
     ck_assert_double_eq_tol(precision(t, "prev-token", 1, 0), 0.4420, 0.00005);

@@ -5,7 +5,6 @@
 #include <string.h>
 
 #include "tests/testutil.h"
-#include "traces/trace_import.h"
 #include "traces/trace_stats.h"
 
 /* 2 layers, 4 experts, top-2, one request, 3 decode tokens:
@@ -26,21 +25,12 @@ static const char *hand_trace =
     "{\"tok\": 1, \"layers\": [[0, 2], [2, 3]]}\n"
     "{\"tok\": 2, \"layers\": [[0, 1], [1, 3]]}\n";
 
-static void import_warp(const char *in, const char *out, int experts)
-{
-    trace_import_opts o;
-    trace_import_defaults(&o);
-    o.num_experts = experts;
-    promoe_err err = {{0}};
-    ck_assert_msg(trace_import_file("warp-jsonl", &o, in, out, NULL, &err) == 0, "%s", err.msg);
-}
-
 START_TEST(hand_computed_figures)
 {
-    import_warp(tu_write_file("hand.jsonl", hand_trace), tu_path("hand.h5"), 4);
+    const char *t = tu_import_text("warp-jsonl", "hand", hand_trace, 4, 0);
     trace_stats s;
     promoe_err err = {{0}};
-    ck_assert_msg(trace_stats_compute(tu_path("hand.h5"), &s, NULL, &err) == 0, "%s", err.msg);
+    ck_assert_msg(trace_stats_compute(t, &s, NULL, &err) == 0, "%s", err.msg);
     ck_assert_int_eq(s.decode_tokens, 3);
     ck_assert_int_eq(s.iterations, 3);
     ck_assert_int_eq(s.reuse_tokens, 2);
@@ -63,18 +53,15 @@ START_TEST(reuse_follows_each_request_when_batched)
      *   request 0: {0,1} then {0,1}  -> 2/2
      *   request 1: {2,3} then {3,0}  -> 1/2     => 3/4
      * (row-by-row comparison would give 0.) */
-    const char *in = tu_write_file("batch.jsonl",
+    const char *t = tu_import_text("jsonl", "batch",
         "{\"request\": 0, \"token\": 5, \"phase\": \"decode\", \"layer\": 0, \"experts\": [0, 1], \"iteration\": 0}\n"
         "{\"request\": 1, \"token\": 9, \"phase\": \"decode\", \"layer\": 0, \"experts\": [2, 3], \"iteration\": 0}\n"
         "{\"request\": 0, \"token\": 6, \"phase\": \"decode\", \"layer\": 0, \"experts\": [1, 0], \"iteration\": 1}\n"
-        "{\"request\": 1, \"token\": 10, \"phase\": \"decode\", \"layer\": 0, \"experts\": [3, 0], \"iteration\": 1}\n");
-    trace_import_opts o;
-    trace_import_defaults(&o);
-    o.num_experts = 4;
+        "{\"request\": 1, \"token\": 10, \"phase\": \"decode\", \"layer\": 0, \"experts\": [3, 0], \"iteration\": 1}\n",
+        4, 0);
     promoe_err err = {{0}};
-    ck_assert_msg(trace_import_file("jsonl", &o, in, tu_path("batch.h5"), NULL, &err) == 0, "%s", err.msg);
     trace_stats s;
-    ck_assert_msg(trace_stats_compute(tu_path("batch.h5"), &s, NULL, &err) == 0, "%s", err.msg);
+    ck_assert_msg(trace_stats_compute(t, &s, NULL, &err) == 0, "%s", err.msg);
     ck_assert_int_eq(s.iterations, 2);
     ck_assert_int_eq(s.reuse_tokens, 2);
     ck_assert_double_eq_tol(s.reuse, 0.75, 1e-12);
@@ -85,12 +72,10 @@ END_TEST
 
 START_TEST(olmoe_next_token_reuse_matches_notice)
 {
-    char in[1024];
-    snprintf(in, sizeof in, "%s/olmoe-1b-7b-decode-299.jsonl", tu_shared_data());
-    import_warp(in, tu_path("olmoe.h5"), 64);
+    const char *t = tu_import_olmoe();
     trace_stats s;
     promoe_err err = {{0}};
-    ck_assert_msg(trace_stats_compute(tu_path("olmoe.h5"), &s, NULL, &err) == 0, "%s", err.msg);
+    ck_assert_msg(trace_stats_compute(t, &s, NULL, &err) == 0, "%s", err.msg);
     ck_assert_int_eq(s.meta.num_tokens, 299);
     ck_assert_int_eq(s.meta.num_layers, 16);
     ck_assert_int_eq(s.meta.top_k, 8);

@@ -1,5 +1,7 @@
 #include "tests/testutil.h"
 
+#include "traces/trace_import.h"
+
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,6 +40,36 @@ const char *tu_write_file(const char *name, const char *text)
     fputs(text, f);
     fclose(f);
     return p;
+}
+
+static const char *import_file(const char *format, const char *in, const char *name, int experts,
+                               int layers)
+{
+    char out[128];
+    snprintf(out, sizeof out, "%s.h5", name);
+    trace_import_opts o;
+    trace_import_defaults(&o);
+    o.num_experts = experts;
+    o.num_layers = layers;
+    promoe_err err = {{0}};
+    const char *path = tu_path(out);
+    ck_assert_msg(trace_import_file(format, &o, in, path, NULL, &err) == 0, "%s", err.msg);
+    return path;
+}
+
+const char *tu_import_text(const char *format, const char *name, const char *text, int experts,
+                           int layers)
+{
+    char in[128];
+    snprintf(in, sizeof in, "%s.%s", name, strcmp(format, "csv") == 0 ? "csv" : "jsonl");
+    return import_file(format, tu_write_file(in, text), name, experts, layers);
+}
+
+const char *tu_import_olmoe(void)
+{
+    char in[1024];
+    snprintf(in, sizeof in, "%s/olmoe-1b-7b-decode-299.jsonl", tu_shared_data());
+    return import_file("warp-jsonl", in, "olmoe", 64, 0);
 }
 
 const char *tu_shared_data(void)

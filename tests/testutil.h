@@ -13,6 +13,13 @@ const char *tu_dir(void);
 const char *tu_path(const char *name);
 /* Writes TEXT to tu_path(NAME) and returns the path. */
 const char *tu_write_file(const char *name, const char *text);
+/* Writes TEXT as NAME.jsonl (or NAME.csv for format "csv"), imports it in
+ * FORMAT with `experts` experts and `layers` layers (0: from the records)
+ * as NAME.h5, and returns that path (a tu_path buffer). */
+const char *tu_import_text(const char *format, const char *name, const char *text, int experts,
+                           int layers);
+/* Imports ../shared/data's OLMoE trace (64 experts) as olmoe.h5. */
+const char *tu_import_olmoe(void);
 /* The shared data folder (../shared/data), or NULL when absent. */
 const char *tu_shared_data(void);
 /* 1 if any file in tu_dir() has ".tmp." in its name (a leftover). */

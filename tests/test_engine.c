@@ -14,6 +14,7 @@
  *   token 1: layer 0 -> expert 0, layer 1 -> expert 2 */
 #include <string.h>
 
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "sim/copy_engine.h"

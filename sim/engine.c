@@ -48,8 +48,10 @@ typedef struct engine {
     int *need, *need_count, n_need, *order;
     double *scores;
     int *ranked;
+    /* predictions waiting for the predictor's CPU time, a FIFO ring: the CPU
+     * runs one prediction at a time, so their events fire in queue order */
     prefetch_set *sets;
-    int n_sets, cap_sets;
+    int sets_cap, sets_head, sets_count;
     /* next-use index for offline policies: the positions (iteration * L +
      * layer) at which each key is demanded, in order, and a cursor per key */
     int64_t *use_pos, *use_start;
@@ -140,7 +142,32 @@ static int handle(engine *e, const sim_event *ev)
         e->ready_ns[ev->a] = ev->time_ns;
         return 0;
     }
-    return submit_prefetch_set(e, ev->time_ns, &e->sets[ev->a]);
+    prefetch_set *s = &e->sets[e->sets_head];
+    e->sets_head = (e->sets_head + 1) % e->sets_cap;
+    e->sets_count--;
+    return submit_prefetch_set(e, ev->time_ns, s);
+}
+
+/* The free slot after the queued predictions (the ring grows, in order, when
+ * full); NULL when out of memory. */
+static prefetch_set *pending_tail(engine *e)
+{
+    if (e->sets_count == e->sets_cap) {
+        int c = e->sets_cap ? 2 * e->sets_cap : 64;
+        prefetch_set *p = calloc((size_t)c, sizeof *p);
+        if (!p)
+            return NULL;
+        for (int i = 0; i < e->sets_cap; i++)
+            p[i] = e->sets[(e->sets_head + i) % e->sets_cap];
+        free(e->sets);
+        e->sets = p;
+        e->sets_cap = c;
+        e->sets_head = 0;
+    }
+    prefetch_set *s = &e->sets[(e->sets_head + e->sets_count) % e->sets_cap];
+    if (!s->keys && !(s->keys = malloc((size_t)e->E * sizeof *s->keys)))
+        return NULL;
+    return s;
 }
 
 static int run_until(engine *e, int64_t t)
@@ -202,21 +229,9 @@ static int predict_and_schedule(engine *e, int target)
     if (n > e->limit)
         n = e->limit;
     topk_select(e->scores, e->E, n, e->ranked);
-    if (e->n_sets == e->cap_sets) {
-        int c = e->cap_sets ? 2 * e->cap_sets : 64;
-        prefetch_set *p = realloc(e->sets, (size_t)c * sizeof *p);
-        if (!p)
-            return -1;
-        for (int i = e->cap_sets; i < c; i++)
-            p[i].keys = NULL;
-        e->sets = p;
-        e->cap_sets = c;
-    }
-    prefetch_set *s = &e->sets[e->n_sets];
-    int *keys = realloc(s->keys, (size_t)e->E * sizeof *keys);
-    if (!keys)
+    prefetch_set *s = pending_tail(e);
+    if (!s)
         return -1;
-    s->keys = keys;
     s->rank = target;
     s->count = n;
     int64_t when = (e->iter_index + ahead) * e->L + layer;
@@ -228,7 +243,8 @@ static int predict_and_schedule(engine *e, int target)
     e->cpu_free_ns = start + sim_ns(e->cfg->predictor_us * 1e-6);
     if (e->cpu_free_ns == e->gpu_ns) /* no CPU time: submit now */
         return submit_prefetch_set(e, e->gpu_ns, s);
-    return event_queue_push(&e->q, e->cpu_free_ns, EV_PREFETCH, e->n_sets++, 0);
+    e->sets_count++;
+    return event_queue_push(&e->q, e->cpu_free_ns, EV_PREFETCH, 0, 0);
 }
 
 /* Gathers the union of one layer's experts with token counts. */
@@ -548,7 +564,7 @@ static void engine_free(engine *e)
     free(e->order);
     free(e->scores);
     free(e->ranked);
-    for (int i = 0; i < e->cap_sets; i++)
+    for (int i = 0; i < e->sets_cap; i++)
         free(e->sets[i].keys);
     free(e->sets);
     if (e->tpot)

@@ -104,6 +104,29 @@ START_TEST(prefetch_fully_hidden)
 }
 END_TEST
 
+/* The predictor's CPU time delays its prefetches.  Oracle, stride 1, as in
+ * prefetch_fully_hidden, with 500 ns a prediction: token 0's prefetch of
+ * (1,1) is queued at 988 + 500 behind the demand copy (988-2188) and lands
+ * at 3388, before the gate at 3856; token 1's prefetch of (1,2) starts at
+ * 5564 + 500 and ends at 7264, 8 ns before the gate at 7272: still 7952 in
+ * all.  With 510 ns it ends at 7274, 2 ns late: 7954. */
+START_TEST(predictor_cpu_time)
+{
+    sim_config c;
+    setup(&c, "pcie_gbps=0.5");
+    c.predictor = "oracle";
+    c.predictor_us = 0.5;
+    sim_result r = run(&c);
+    ck_assert_int_eq(r.total_ns, 7952);
+    ck_assert_int_eq(r.late_hits, 0);
+    c.predictor_us = 0.51;
+    r = run(&c);
+    ck_assert_int_eq(r.total_ns, 7954);
+    ck_assert_int_eq(r.late_hits, 1);
+    ck_assert_int_eq(r.prefetch_issued, 2);
+}
+END_TEST
+
 /* At 0.25 GB/s a copy takes 2400 ns.  Token 0: demand (0,0) 988-3388,
  * compute to 4068; the prefetch of (1,1) runs 3388-5788, but the gate is
  * at 5056: a late hit that waits 732 ns, compute to 6468.  Token 1: gate
@@ -450,6 +473,7 @@ int main(void)
     tcase_add_test(tc, reactive_timeline);
     tcase_add_test(tc, prefetch_fully_hidden);
     tcase_add_test(tc, prefetch_late_by_known_amount);
+    tcase_add_test(tc, predictor_cpu_time);
     tcase_add_test(tc, copy_engine_preemption_between_chunks);
     tcase_add_test(tc, invariants_on_random_traces);
     tcase_add_test(tc, cpu_compute_timeline);

@@ -105,10 +105,7 @@ int predictor_eval(const char *path, const char *spec, const predictor_eval_conf
     void *st = NULL;
     predictor_split split = {0};
     uint8_t *started = NULL; /* [request index]: a token of it has been read */
-    int16_t *ids = NULL; /* one layer of the step, [n][K] */
-    float *hidden = NULL; /* its input, [n][D] */
-    size_t ids_cap = 0;
-    size_t D = (size_t)m->hidden_dim;
+    predictor_obs_buf obs_buf = {0};
     double *scores = malloc((size_t)E * sizeof *scores);
     int *top = malloc((size_t)E * sizeof *top);
     out->num_layers = L;
@@ -144,7 +141,6 @@ int predictor_eval(const char *path, const char *spec, const predictor_eval_conf
         goto out;
     trace_iteration it;
     int got;
-    size_t lk = (size_t)L * K;
     while ((got = trace_read_iteration(r, &it, err)) > 0) {
         size_t ri = predictor_split_index(&split, it.request[0]);
         int train = predictor_split_trains(&split, it.request[0], it.first_token);
@@ -154,29 +150,14 @@ int predictor_eval(const char *path, const char *spec, const predictor_eval_conf
         for (size_t t = 0; t < it.num_tokens; t++)
             started[predictor_split_index(&split, it.request[t])] = 1;
         out->scored_tokens += scored;
-        if (it.num_tokens > ids_cap) {
-            int16_t *p = realloc(ids, it.num_tokens * (size_t)K * sizeof *p);
-            float *h = it.hidden ? realloc(hidden, it.num_tokens * D * sizeof *h) : hidden;
-            if (p)
-                ids = p;
-            if (h)
-                hidden = h;
-            if (!p || (it.hidden && !h)) {
+        ops->begin_iteration(st);
+        for (int l = 0; l < L; l++) {
+            predictor_obs obs;
+            if (predictor_obs_fill(&obs_buf, &obs, l, it.num_tokens, L, K, m->hidden_dim,
+                                   it.request, it.position, it.experts, it.hidden) < 0) {
                 promoe_err_set(err, "out of memory");
                 goto out;
             }
-            ids_cap = it.num_tokens;
-        }
-        ops->begin_iteration(st);
-        for (int l = 0; l < L; l++) {
-            for (size_t t = 0; t < it.num_tokens; t++)
-                memcpy(ids + t * K, it.experts + t * lk + (size_t)l * K, (size_t)K * sizeof *ids);
-            for (size_t t = 0; it.hidden && t < it.num_tokens; t++)
-                memcpy(hidden + t * D, it.hidden + (t * (size_t)L + (size_t)l) * D,
-                       D * sizeof *hidden);
-            predictor_obs obs = {.layer = l, .num_tokens = it.num_tokens, .request = it.request,
-                                 .position = it.position, .experts = ids,
-                                 .hidden = it.hidden ? hidden : NULL};
             ops->observe(st, &obs);
             for (int s = cfg->stride_lo; scored && s <= cfg->stride_hi && l + s < L; s++) {
                 int target = l + s;
@@ -204,8 +185,7 @@ out:
     free(top);
     predictor_split_free(&split);
     free(started);
-    free(ids);
-    free(hidden);
+    predictor_obs_buf_free(&obs_buf);
     trace_reader_close(r);
     if (rc < 0)
         predictor_eval_free(out);

@@ -64,6 +64,21 @@ typedef struct predictor_ops {
     void (*destroy)(void *st);
 } predictor_ops;
 
+/* Scratch that observations are built in, reused from step to step. */
+typedef struct predictor_obs_buf {
+    int16_t *ids;     /* [n][K] */
+    float *hidden;    /* [n][D] */
+    size_t ids_cap, hidden_cap;
+} predictor_obs_buf;
+
+/* Fills *obs for `layer` of a step of n tokens whose experts are [n][L][K]
+ * and hidden states [n][L][D] (hidden may be NULL); the layer's rows are
+ * gathered into buf.  Returns -1 when out of memory. */
+int predictor_obs_fill(predictor_obs_buf *buf, predictor_obs *obs, int layer, size_t n, int L,
+                       int K, int D, const int32_t *request, const int32_t *position,
+                       const int16_t *experts, const float *hidden);
+void predictor_obs_buf_free(predictor_obs_buf *buf);
+
 const predictor_ops *predictor_find(const char *name);
 const char *predictor_names(void);
 extern const predictor_ops *const predictor_registry[];

@@ -37,12 +37,8 @@ typedef struct engine {
     predictor_future future;
     step_buf it[2];        /* current and next step */
     int cur;
-    int16_t *layer_ids[2]; /* scratch for the future view, [n][K] */
-    size_t layer_cap[2];
-    int16_t *obs_ids;      /* the observed layer's experts, [n][K] */
-    size_t obs_cap;
-    float *obs_hidden;     /* and their input, [n][D], for predictors that need it */
-    size_t obs_hidden_cap;
+    predictor_obs_buf future_buf[2]; /* the oracle's views of this and the next step */
+    predictor_obs_buf obs_buf;       /* what the predictor observes */
     int D;
     int64_t gpu_ns, cpu_free_ns;
     int *need, *need_count, n_need, *order;
@@ -74,23 +70,6 @@ void sim_config_defaults(sim_config *c)
     c->seed = 1;
 }
 
-/* Copies one layer of an iteration's experts into *buf as [n][K]. */
-static const int16_t *layer_slice(const engine *e, const step_buf *b, int layer, int16_t **buf,
-                                  size_t *cap)
-{
-    if (b->n > *cap) {
-        int16_t *p = realloc(*buf, b->n * (size_t)e->K * sizeof *p);
-        if (!p)
-            return NULL;
-        *buf = p;
-        *cap = b->n;
-    }
-    for (size_t t = 0; t < b->n; t++)
-        memcpy(*buf + t * (size_t)e->K, b->experts + (t * (size_t)e->L + (size_t)layer) * (size_t)e->K,
-               (size_t)e->K * sizeof(int16_t));
-    return *buf;
-}
-
 /* The oracle's view: layer `layer` of the current (ahead 0) or next
  * iteration. */
 static size_t future_experts(void *ctx, int ahead, int layer, const int16_t **ids)
@@ -99,8 +78,11 @@ static size_t future_experts(void *ctx, int ahead, int layer, const int16_t **id
     if (ahead < 0 || ahead > 1 || layer < 0 || layer >= e->L)
         return 0;
     step_buf *b = &e->it[ahead == 0 ? e->cur : 1 - e->cur];
-    if (!b->valid || !(*ids = layer_slice(e, b, layer, &e->layer_ids[ahead], &e->layer_cap[ahead])))
+    predictor_obs view;
+    if (!b->valid || predictor_obs_fill(&e->future_buf[ahead], &view, layer, b->n, e->L, e->K, 0,
+                                        b->request, b->position, b->experts, NULL) < 0)
         return 0;
+    *ids = view.experts;
     return b->n;
 }
 
@@ -400,25 +382,10 @@ static int run_iteration(engine *e)
         for (int i = 0; i < e->n_need; i++)
             demand(e, e->need[i], e->need_count[i]);
         /* the predictor sees this layer's routing, then looks ahead */
-        predictor_obs obs = {.layer = l, .num_tokens = b->n, .request = b->request,
-                             .position = b->position,
-                             .experts = layer_slice(e, b, l, &e->obs_ids, &e->obs_cap)};
-        if (!obs.experts)
+        predictor_obs obs;
+        if (predictor_obs_fill(&e->obs_buf, &obs, l, b->n, e->L, e->K, e->D, b->request,
+                               b->position, b->experts, b->hidden) < 0)
             return -1;
-        if (b->hidden) {
-            size_t D = (size_t)e->D;
-            if (b->n > e->obs_hidden_cap) {
-                float *h = realloc(e->obs_hidden, b->n * D * sizeof *h);
-                if (!h)
-                    return -1;
-                e->obs_hidden = h;
-                e->obs_hidden_cap = b->n;
-            }
-            for (size_t t = 0; t < b->n; t++)
-                memcpy(e->obs_hidden + t * D, b->hidden + (t * (size_t)e->L + (size_t)l) * D,
-                       D * sizeof(float));
-            obs.hidden = e->obs_hidden;
-        }
         e->pops->observe(e->pst, &obs);
         if (predict_and_schedule(e, l + e->cfg->stride) < 0)
             return -1;
@@ -555,10 +522,9 @@ static void engine_free(engine *e)
     free(e->ready_ns);
     step_buf_free(&e->it[0]);
     step_buf_free(&e->it[1]);
-    free(e->layer_ids[0]);
-    free(e->layer_ids[1]);
-    free(e->obs_ids);
-    free(e->obs_hidden);
+    predictor_obs_buf_free(&e->future_buf[0]);
+    predictor_obs_buf_free(&e->future_buf[1]);
+    predictor_obs_buf_free(&e->obs_buf);
     free(e->need);
     free(e->need_count);
     free(e->order);

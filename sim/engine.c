@@ -9,6 +9,7 @@
 #include "sim/cache.h"
 #include "sim/copy_engine.h"
 #include "sim/event_queue.h"
+#include "sim/next_use.h"
 #include "traces/trace.h"
 
 enum { EV_PREFETCH = 2, EV_CPU_DONE = 3 }; /* events besides the copy engine's */
@@ -48,10 +49,9 @@ typedef struct engine {
      * runs one prediction at a time, so their events fire in queue order */
     prefetch_set *sets;
     int sets_cap, sets_head, sets_count;
-    /* next-use index for offline policies: the positions (iteration * L +
-     * layer) at which each key is demanded, in order, and a cursor per key */
-    int64_t *use_pos, *use_start;
-    int64_t *use_cursor;
+    /* for offline policies: where each key is next demanded, positions
+     * being step * L + layer */
+    next_use uses;
     int64_t now_pos, iter_index;
     policy_future policy_future;
     /* decode latencies in ms, as running statistics: memory does not grow
@@ -435,28 +435,23 @@ static int run_iteration(engine *e)
 
 /* Position of the next demand for key from the current layer on (a key
  * the running layer still needs reads as used now). */
-static int64_t next_use(void *ctx, int key)
+static int64_t next_demand(void *ctx, int key)
 {
     engine *e = ctx;
-    int64_t *c = &e->use_cursor[key], end = e->use_start[key + 1];
-    while (*c < end && e->use_pos[*c] < e->now_pos)
-        (*c)++;
-    return *c < end ? e->use_pos[*c] : POLICY_NEVER;
+    return next_use_from(&e->uses, key, e->now_pos);
 }
 
-/* Two passes over the trace: count each key's demands, then list them. */
+/* Two passes over the steps the engine will run (the same batcher): count
+ * each key's demands, then list them. */
 static int build_use_index(engine *e, const char *path, promoe_err *err)
 {
     size_t keys = (size_t)e->L * (size_t)e->E, lk = (size_t)e->L * (size_t)e->K;
-    e->use_start = calloc(keys + 1, sizeof *e->use_start);
-    e->use_cursor = calloc(keys, sizeof *e->use_cursor);
     int64_t *seen = malloc(keys * sizeof *seen); /* last position listed, per key */
-    if (!e->use_start || !e->use_cursor || !seen) {
+    if (!seen || next_use_init(&e->uses, (int)keys) < 0) {
         free(seen);
         return promoe_err_set(err, "out of memory for the next-use index");
     }
     for (int pass = 0; pass < 2; pass++) {
-        /* positions count the steps the engine will run, so the same batcher */
         trace_reader *r = trace_reader_open(path, 0, err);
         batcher *bt = r ? batcher_create(r, e->cfg->batch > 0 ? e->cfg->batch : 1, err) : NULL;
         if (!bt) {
@@ -474,38 +469,28 @@ static int build_use_index(engine *e, const char *path, promoe_err *err)
                 if (step.experts[j] < 0)
                     continue;
                 int layer = (int)((j % lk) / (size_t)e->K);
-                size_t key = (size_t)layer * (size_t)e->E + (size_t)step.experts[j];
+                int key = layer * e->E + step.experts[j];
                 int64_t pos = iter * e->L + layer;
                 if (seen[key] == pos)
                     continue; /* one demand per (step, layer, expert) */
                 seen[key] = pos;
                 if (pass == 0)
-                    e->use_start[key + 1]++;
+                    next_use_count(&e->uses, key);
                 else
-                    e->use_pos[e->use_cursor[key]++] = pos;
+                    next_use_add(&e->uses, key, pos);
             }
             iter++;
         }
         step_buf_free(&step);
         batcher_free(bt);
         trace_reader_close(r);
-        if (got < 0) {
+        if (got < 0 || (pass == 0 && next_use_layout(&e->uses) < 0)) {
             free(seen);
-            return -1;
-        }
-        if (pass == 0) {
-            for (size_t k = 0; k < keys; k++)
-                e->use_start[k + 1] += e->use_start[k];
-            e->use_pos = malloc(((size_t)e->use_start[keys] + 1) * sizeof *e->use_pos);
-            if (!e->use_pos) {
-                free(seen);
-                return promoe_err_set(err, "out of memory for the next-use index");
-            }
-            memcpy(e->use_cursor, e->use_start, keys * sizeof *e->use_cursor);
+            return got < 0 ? -1 : promoe_err_set(err, "out of memory for the next-use index");
         }
     }
-    memcpy(e->use_cursor, e->use_start, keys * sizeof *e->use_cursor);
     free(seen);
+    next_use_ready(&e->uses);
     e->now_pos = -1;
     return 0;
 }
@@ -543,9 +528,7 @@ static void engine_free(engine *e)
         if (e->ttft_q[i])
             gsl_rstat_quantile_free(e->ttft_q[i]);
     }
-    free(e->use_pos);
-    free(e->use_start);
-    free(e->use_cursor);
+    next_use_free(&e->uses);
 }
 
 static int engine_init(engine *e, const sim_config *cfg, const char *path, trace_reader *rd,
@@ -576,7 +559,7 @@ static int engine_init(engine *e, const sim_config *cfg, const char *path, trace
     if (pol && pol->needs_future) {
         if (build_use_index(e, path, err) < 0)
             return -1;
-        e->policy_future = (policy_future){next_use, e};
+        e->policy_future = (policy_future){next_demand, e};
         cc.future = &e->policy_future;
     }
     if (!(e->cache = cache_create(&cc, err)))

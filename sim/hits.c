@@ -4,54 +4,47 @@
 #include <string.h>
 
 #include "sim/cache.h"
+#include "sim/next_use.h"
 #include "traces/trace.h"
 
-/* Next-use knowledge for offline policies: next[i] is the index of the
- * access after access i to the same expert; key_next[k] the next use of k
- * after its latest access. */
+/* Next-use knowledge for offline policies: positions are access indices. */
 typedef struct future_index {
-    int64_t *next;
-    int64_t *key_next;
+    next_use uses;
+    int64_t now;      /* the access being replayed */
 } future_index;
 
-static int64_t next_use(void *ctx, int key)
+static int64_t next_access(void *ctx, int key)
 {
-    return ((future_index *)ctx)->key_next[key];
+    future_index *f = ctx;
+    return next_use_from(&f->uses, key, f->now);
 }
 
-/* One pass over the trace to link each access to the next of its key. */
+/* Two passes over the trace: count each key's accesses, then list them. */
 static int build_future(trace_reader *r, future_index *f, promoe_err *err)
 {
     const trace_meta *m = trace_reader_meta(r);
-    size_t keys = (size_t)m->num_layers * m->num_experts;
     size_t lk = (size_t)m->num_layers * m->top_k;
-    size_t max_accesses = (size_t)m->num_tokens * lk;
-    int64_t *last = malloc(keys * sizeof *last);
-    f->next = malloc((max_accesses + 1) * sizeof *f->next);
-    f->key_next = malloc(keys * sizeof *f->key_next);
-    if (!last || !f->next || !f->key_next) {
-        free(last);
-        return promoe_err_set(err, "out of memory indexing %zu accesses for an offline policy",
-                              max_accesses);
+    if (next_use_init(&f->uses, m->num_layers * m->num_experts) < 0)
+        return promoe_err_set(err, "out of memory indexing accesses for an offline policy");
+    int got = 0;
+    for (int pass = 0; pass < 2 && got == 0; pass++) {
+        trace_iteration it;
+        int64_t i = 0;
+        while ((got = trace_read_iteration(r, &it, err)) > 0)
+            for (size_t j = 0; j < it.num_tokens * lk; j++) {
+                if (it.experts[j] < 0)
+                    continue;
+                int key = (int)((j % lk) / (size_t)m->top_k) * m->num_experts + it.experts[j];
+                if (pass == 0)
+                    next_use_count(&f->uses, key);
+                else
+                    next_use_add(&f->uses, key, i++);
+            }
+        trace_reader_rewind(r);
+        if (got == 0 && pass == 0 && next_use_layout(&f->uses) < 0)
+            return promoe_err_set(err, "out of memory indexing accesses for an offline policy");
     }
-    for (size_t k = 0; k < keys; k++)
-        last[k] = -1;
-    trace_iteration it;
-    int got;
-    int64_t i = 0;
-    while ((got = trace_read_iteration(r, &it, err)) > 0)
-        for (size_t j = 0; j < it.num_tokens * lk; j++) {
-            int e = it.experts[j];
-            if (e < 0)
-                continue;
-            int key = (int)((j % lk) / (size_t)m->top_k) * m->num_experts + e;
-            f->next[i] = POLICY_NEVER;
-            if (last[key] >= 0)
-                f->next[last[key]] = i;
-            last[key] = i++;
-        }
-    free(last);
-    trace_reader_rewind(r);
+    next_use_ready(&f->uses);
     return got;
 }
 
@@ -65,7 +58,7 @@ int sim_hits_replay(const char *trace_path, const sim_hits_config *cfg, sim_hits
     const trace_meta *m = trace_reader_meta(r);
     int L = m->num_layers, E = m->num_experts, K = m->top_k;
     future_index fut = {0};
-    policy_future future = {next_use, &fut};
+    policy_future future = {next_access, &fut};
     expert_cache *c = NULL;
     int rc = -1;
     const cache_policy_ops *ops = policy_find(cfg->policy);
@@ -102,9 +95,7 @@ int sim_hits_replay(const char *trace_path, const sim_hits_config *cfg, sim_hits
                     if (ex[k] < 0)
                         continue;
                     int key = l * E + ex[k], evicted;
-                    if (fut.next)
-                        fut.key_next[key] = fut.next[i];
-                    i++;
+                    fut.now = i++;
                     out->accesses++;
                     if (cache_resident(c, key)) {
                         out->hits++;
@@ -124,8 +115,7 @@ int sim_hits_replay(const char *trace_path, const sim_hits_config *cfg, sim_hits
     rc = 0;
 out:
     cache_free(c);
-    free(fut.next);
-    free(fut.key_next);
+    next_use_free(&fut.uses);
     trace_reader_close(r);
     return rc;
 }

@@ -53,6 +53,12 @@ static const char usage[] =
     "      --stride S         predictions target layer l + S (default 1); past the\n"
     "                         last layer they target the next iteration's layers\n"
     "      --prefetch-limit N experts prefetched per prediction (default top-k)\n"
+    "      --prefetch-min-prob P\n"
+    "                         prefetch only experts whose share of the predicted\n"
+    "                         scores times top-k (the chance, for a calibrated\n"
+    "                         predictor, that the expert is chosen) is at least P:\n"
+    "                         a wrong prefetch costs PCIe time and a cache slot\n"
+    "                         (default 0: every predicted expert)\n"
     "      --chunks N         copy each expert in N chunks (default 1)\n"
     "      --chunk-bytes B    or in chunks of at most B bytes (e.g. 64MiB)\n"
     "      --preempt          demand copies go before prefetches, between chunks\n"
@@ -72,7 +78,7 @@ static const char usage[] =
 
 enum {
     OPT_HITS = 256, OPT_SCOPE, OPT_CSV, OPT_HW, OPT_SET, OPT_PREDICTOR, OPT_STRIDE, OPT_LIMIT,
-    OPT_CHUNKS, OPT_CHUNK_BYTES, OPT_PREEMPT, OPT_CPU, OPT_BATCH, OPT_PROFILE, OPT_REORDER, OPT_PRED_US, OPT_SEED,
+    OPT_CHUNKS, OPT_CHUNK_BYTES, OPT_PREEMPT, OPT_CPU, OPT_BATCH, OPT_PROFILE, OPT_REORDER, OPT_PRED_US, OPT_MIN_PROB, OPT_SEED,
 };
 
 /* What the command line said; unset values leave the system's (or the
@@ -84,7 +90,7 @@ typedef struct sim_cli {
     int num_sets, hits_only, json, csv;
     int stride, chunks, prefetch_limit, preempt, reorder, cpu; /* -1: not given */
     int batch;
-    double predictor_us;                                   /* < 0: not given */
+    double predictor_us, min_prob;                         /* < 0: not given */
     long long seed;
 } sim_cli;
 
@@ -109,6 +115,7 @@ static const struct option options[] = {
     {"batch", required_argument, NULL, OPT_BATCH},
     {"profile", required_argument, NULL, OPT_PROFILE},
     {"predictor-us", required_argument, NULL, OPT_PRED_US},
+    {"prefetch-min-prob", required_argument, NULL, OPT_MIN_PROB},
     {"seed", required_argument, NULL, OPT_SEED},
     {"json", no_argument, NULL, 'j'},
     {"csv", no_argument, NULL, OPT_CSV},
@@ -124,7 +131,7 @@ typedef struct figure {
     int integer;
 } figure;
 
-enum { MAX_FIGURES = 48 };
+enum { MAX_FIGURES = 64 };
 
 typedef struct report {
     const char *names[12][2]; /* string columns: key, value */
@@ -229,6 +236,7 @@ static void report_timed(report *rep, const sim_config *c, const sim_result *r)
     fig(rep, "prefetch_useful", "prefetches useful", (double)r->prefetch_useful, 1);
     fig(rep, "prefetch_wasted", "prefetches wasted", (double)r->prefetch_wasted, 1);
     fig(rep, "prefetch_late", "prefetches late", (double)r->prefetch_late, 1);
+    fig(rep, "prefetch_dropped", "prefetches dropped", (double)r->prefetch_dropped, 1);
     fig(rep, "preemptions", "preemptions", (double)r->preemptions, 1);
     fig(rep, "pcie_bytes", "PCIe bytes", r->pcie_bytes, 1);
     fig(rep, "pcie_busy_share", "PCIe busy share", r->pcie_busy_share, 0);
@@ -247,7 +255,7 @@ static int parse(int argc, char **argv, sim_cli *o)
     long long v;
     int c;
     *o = (sim_cli){.hw = "rtx4090-pcie4", .stride = -1, .chunks = -1, .prefetch_limit = -1,
-                   .preempt = -1, .reorder = -1, .cpu = -1, .predictor_us = -1, .seed = 1,
+                   .preempt = -1, .reorder = -1, .cpu = -1, .predictor_us = -1, .min_prob = -1, .seed = 1,
                    .batch = 1};
     while ((c = cli_getopt(argc, argv, "t:s:c:p:m:jh", options, cmd)) != -1) {
         switch (c) {
@@ -288,6 +296,10 @@ static int parse(int argc, char **argv, sim_cli *o)
             break;
         case OPT_PRED_US:
             if (cli_parse_double(cmd, "--predictor-us", optarg, 0, 1e9, &o->predictor_us) < 0)
+                return CLI_USAGE;
+            break;
+        case OPT_MIN_PROB:
+            if (cli_parse_double(cmd, "--prefetch-min-prob", optarg, 0, 1, &o->min_prob) < 0)
                 return CLI_USAGE;
             break;
         case OPT_SEED:
@@ -404,6 +416,7 @@ int cmd_sim(int argc, char **argv)
     if (o.cpu >= 0) cfg.cpu_compute = o.cpu;
     cfg.batch = o.batch;
     if (o.predictor_us >= 0) cfg.predictor_us = o.predictor_us;
+    if (o.min_prob >= 0) cfg.prefetch_min_prob = o.min_prob;
     const char *scope = cfg.per_layer ? "per-layer" : "global";
 
     report rep = {.n = 0};

@@ -116,6 +116,16 @@ int cache_load(expert_cache *c, int key, int *evicted)
     return 1;
 }
 
+void cache_drop(expert_cache *c, int key)
+{
+    if (!c->resident[key] || c->pinned[key])
+        return;
+    pool *p = pool_of(c, key);
+    c->ops->on_remove(p->policy, key);
+    c->resident[key] = 0;
+    p->used--;
+}
+
 void cache_hint(expert_cache *c, int key, int64_t when)
 {
     if (c->ops->on_predict)

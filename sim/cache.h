@@ -32,6 +32,8 @@ void cache_use(expert_cache *c, int key);
  * Returns 1 if loaded (*evicted = the victim or -1), 0 if every candidate
  * is pinned so the expert cannot be cached (it is used uncached). */
 int cache_load(expert_cache *c, int key, int *evicted);
+/* Frees key's slot (an unpinned resident key; no effect otherwise). */
+void cache_drop(expert_cache *c, int key);
 /* A predictor expects key at position `when` (for policies that care). */
 void cache_hint(expert_cache *c, int key, int64_t when);
 /* The keys the policies want resident before serving starts; returns how

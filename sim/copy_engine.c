@@ -23,6 +23,7 @@ struct copy_engine {
     int16_t *done;         /* [key] chunks copied */
     task_queue high, low;
     int current;           /* key in flight, or -1 */
+    int dropping;          /* the key in flight stops at the end of its chunk */
     int64_t chunk_end;     /* when the chunk in flight ends */
     uint64_t seq;
     copy_stats stats;
@@ -130,8 +131,13 @@ static void start_next(copy_engine *ce, event_queue *q, int64_t now)
 int copy_engine_submit(copy_engine *ce, event_queue *q, int64_t now, int key, int priority,
                        int rank)
 {
-    if (ce->state[key])
+    if (ce->state[key]) {
+        if (key == ce->current && ce->dropping) { /* resumed before its chunk ended */
+            ce->dropping = 0;
+            ce->priority[key] = (uint8_t)priority;
+        }
         return 0;
+    }
     ce->state[key] = 1;
     ce->priority[key] = (uint8_t)priority;
     ce->done[key] = 0;
@@ -157,14 +163,17 @@ void copy_engine_promote(copy_engine *ce, int key)
     }
 }
 
-int copy_engine_cancel(copy_engine *ce, int key)
+int copy_engine_drop(copy_engine *ce, int key)
 {
-    if (ce->state[key] != 1 || ce->done[key] > 0)
+    if (!ce->state[key] || ce->priority[key] == COPY_HIGH || (key == ce->current && ce->dropping))
         return 0;
-    if (!remove_key(&ce->high, key, NULL) && !remove_key(&ce->low, key, NULL))
+    if (key == ce->current)
+        ce->dropping = 1;
+    else if (remove_key(&ce->low, key, NULL) || remove_key(&ce->high, key, NULL))
+        ce->state[key] = 0;
+    else
         return 0;
-    ce->state[key] = 0;
-    ce->stats.cancelled++;
+    ce->stats.dropped++;
     return 1;
 }
 
@@ -176,7 +185,7 @@ int64_t copy_engine_estimate_high_done(const copy_engine *ce, int64_t now)
         t = ce->chunk_end;
         /* the rest of the copy in flight goes first unless a HIGH task
          * would take over at the chunk boundary */
-        if (!ce->preempt || ce->priority[cur] == COPY_HIGH)
+        if (!ce->dropping && (!ce->preempt || ce->priority[cur] == COPY_HIGH))
             t += (int64_t)(ce->chunks - ce->done[cur] - 1) * ce->chunk_ns;
     }
     for (int i = 0; i < ce->high.n; i++) /* without preempt: every queued task */
@@ -195,7 +204,11 @@ int copy_engine_on_event(copy_engine *ce, event_queue *q, const sim_event *ev)
     ce->stats.chunks++;
     ce->stats.bytes += ce->chunk_bytes;
     ce->stats.busy_ns += ce->chunk_ns;
-    if (++ce->done[key] == ce->chunks) {
+    if (ce->dropping) {
+        ce->dropping = 0;
+        ce->state[key] = 0;
+        ce->current = -1;
+    } else if (++ce->done[key] == ce->chunks) {
         ce->state[key] = 0;
         ce->current = -1;
         ce->stats.copies++;

@@ -6,7 +6,8 @@
  * rank first, and a HIGH task submitted while a LOW copy is in flight
  * starts at the end of the current chunk: the LOW copy goes back to the
  * front of its queue with the chunks it has (a preemption).  Promoting a
- * queued LOW task makes it HIGH.  Chunk completions are events in the
+ * queued LOW task makes it HIGH; dropping one withdraws it (an in-flight
+ * one stops at the end of its chunk: a DMA cannot be recalled).  Chunk completions are events in the
  * simulator's queue; the engine tells which expert finished.
  */
 #ifndef PROMOE_SIM_COPY_ENGINE_H
@@ -25,7 +26,7 @@ typedef struct copy_stats {
     double bytes;
     int64_t busy_ns;
     int64_t preemptions;   /* LOW copies interrupted between chunks */
-    int64_t cancelled;     /* queued tasks withdrawn */
+    int64_t dropped;       /* LOW tasks withdrawn */
 } copy_stats;
 
 typedef struct copy_engine copy_engine;
@@ -41,8 +42,10 @@ int copy_engine_submit(copy_engine *ce, event_queue *q, int64_t now, int key, in
                        int rank);
 /* Makes a queued or in-flight LOW task HIGH. */
 void copy_engine_promote(copy_engine *ce, int key);
-/* Withdraws a queued task that has not started; returns 1 if it did. */
-int copy_engine_cancel(copy_engine *ce, int key);
+/* Withdraws a LOW task, queued or in flight; returns 1 if it did.  Its
+ * copied chunks are lost; submitting the key again while its last chunk is
+ * still in flight resumes it. */
+int copy_engine_drop(copy_engine *ce, int key);
 /* 1 if key is queued or being copied. */
 int copy_engine_pending(const copy_engine *ce, int key);
 /* Chunks of key already copied (for reordering partly loaded experts). */

@@ -19,7 +19,7 @@ enum expert_state { ABSENT, LOADING, READY, STREAMING, STREAMED, ON_CPU, ON_CPU_
 
 /* Experts a prediction chose, waiting for the predictor's CPU time. */
 typedef struct prefetch_set {
-    int rank;          /* layers from the start of the current iteration */
+    int64_t when;      /* the target's position, step * L + layer */
     int count;
     int *keys;
 } prefetch_set;
@@ -53,6 +53,7 @@ typedef struct engine {
      * being step * L + layer */
     next_use uses;
     int64_t now_pos, iter_index;
+    int64_t gated_pos;     /* the last position whose router has chosen */
     policy_future policy_future;
     /* decode latencies in ms, as running statistics: memory does not grow
      * with the trace (percentiles are P^2 estimates, exact up to 5 samples) */
@@ -175,6 +176,8 @@ static int64_t wait_ready(engine *e, int key)
 
 static int submit_prefetch_set(engine *e, int64_t now, const prefetch_set *s)
 {
+    if (s->when <= e->gated_pos)
+        return 0; /* the target layer's router has chosen already: too late */
     for (int i = 0; i < s->count; i++) {
         int key = s->keys[i], victim;
         if (e->state[key] == READY) {
@@ -189,7 +192,9 @@ static int submit_prefetch_set(engine *e, int64_t now, const prefetch_set *s)
         e->state[key] = LOADING;
         e->from_prefetch[key] = 1;
         cache_pin(e->cache, key);
-        copy_engine_submit(e->ce, &e->q, now, key, COPY_LOW, s->rank);
+        /* LOW tasks go lowest layer first; positions fit an int for any
+         * trace a reader accepts (steps * layers < 2^31) */
+        copy_engine_submit(e->ce, &e->q, now, key, COPY_LOW, (int)s->when);
         e->r->prefetch_issued++;
     }
     return 0;
@@ -203,9 +208,15 @@ static int predict_and_schedule(engine *e, int target)
     if (ahead > 1 || (ahead == 1 && !e->it[1 - e->cur].valid))
         return 0;
     e->pops->predict(e->pst, ahead, layer, e->scores);
-    int n = 0;
+    double total = 0;
     for (int x = 0; x < e->E; x++)
+        total += e->scores[x] > 0 ? e->scores[x] : 0;
+    int n = 0;
+    for (int x = 0; x < e->E; x++) {
+        if (e->scores[x] > 0 && e->K * e->scores[x] < e->cfg->prefetch_min_prob * total)
+            e->scores[x] = 0; /* not likely enough to be worth a transfer */
         n += e->scores[x] > 0;
+    }
     if (n == 0)
         return 0;
     if (n > e->limit)
@@ -214,12 +225,11 @@ static int predict_and_schedule(engine *e, int target)
     prefetch_set *s = pending_tail(e);
     if (!s)
         return -1;
-    s->rank = target;
+    s->when = (e->iter_index + ahead) * e->L + layer;
     s->count = n;
-    int64_t when = (e->iter_index + ahead) * e->L + layer;
     for (int i = 0; i < n; i++) {
         s->keys[i] = layer * e->E + e->ranked[i];
-        cache_hint(e->cache, s->keys[i], when);
+        cache_hint(e->cache, s->keys[i], s->when);
     }
     int64_t start = e->cpu_free_ns > e->gpu_ns ? e->cpu_free_ns : e->gpu_ns;
     e->cpu_free_ns = start + sim_ns(e->cfg->predictor_us * 1e-6);
@@ -302,6 +312,24 @@ static void demand(engine *e, int key, int tokens)
         cache_pin(e->cache, key); /* in use by the running layer */
 }
 
+/* Early preemption: once the router of `layer` has chosen, prefetches of
+ * its other experts are withdrawn and their slots freed (a chunk in flight
+ * still ends). */
+static void drop_unchosen(engine *e, int layer)
+{
+    for (int x = 0; x < e->E; x++) {
+        int key = layer * e->E + x;
+        if (e->state[key] != LOADING || !e->from_prefetch[key] ||
+            !copy_engine_drop(e->ce, key))
+            continue;
+        cache_unpin(e->cache, key); /* the pin that held the slot while filling */
+        cache_drop(e->cache, key);
+        e->state[key] = ABSENT;
+        e->from_prefetch[key] = 0;
+        e->r->prefetch_dropped++;
+    }
+}
+
 static void stall_until(engine *e, int64_t t)
 {
     if (t > e->gpu_ns) {
@@ -381,6 +409,9 @@ static int run_iteration(engine *e)
         gather(e, b, l);
         for (int i = 0; i < e->n_need; i++)
             demand(e, e->need[i], e->need_count[i]);
+        e->gated_pos = e->now_pos;
+        if (e->cfg->preempt)
+            drop_unchosen(e, l);
         /* the predictor sees this layer's routing, then looks ahead */
         predictor_obs obs;
         if (predictor_obs_fill(&e->obs_buf, &obs, l, b->n, e->L, e->K, e->D, b->request,
@@ -536,6 +567,7 @@ static int engine_init(engine *e, const sim_config *cfg, const char *path, trace
 {
     const trace_meta *m = trace_reader_meta(rd);
     memset(e, 0, sizeof *e);
+    e->gated_pos = -1;
     e->cfg = cfg;
     e->D = m->hidden_dim;
     e->r = r;

@@ -41,6 +41,10 @@ typedef struct sim_config {
     const predictor_ops *predictor_ops; /* if set, used instead of the name */
     int stride;                  /* layers ahead that predictions target (>= 1) */
     int prefetch_limit;          /* experts prefetched per prediction; 0 = top-k */
+    /* prefetch only experts whose share of the prediction's scores, times
+     * top-k, is at least this (an estimate of the chance that the expert is
+     * chosen); 0 = all */
+    double prefetch_min_prob;
     int chunks;                  /* chunks per expert copy (1 = unchunked) */
     int preempt;                 /* demand copies overtake prefetches */
     int reorder;                 /* compute resident experts first */
@@ -61,6 +65,7 @@ typedef struct sim_result {
     int64_t demands, hits, late_hits, misses, uncached;
     int64_t cpu_computed;        /* misses computed on the CPU instead of loaded */
     int64_t prefetch_issued, prefetch_useful, prefetch_wasted, prefetch_late;
+    int64_t prefetch_dropped;    /* withdrawn by early preemption */
     int64_t preemptions, evictions;
     int64_t total_ns, prefill_ns, decode_ns, gpu_stall_ns, pcie_busy_ns;
     double pcie_bytes;

@@ -26,6 +26,7 @@ static const preset_key system_keys[] = {
     INT_KEY(prefetch_limit, 0, 32767),
     INT_KEY(cpu_compute, 0, 1),
     {"predictor_us", PRESET_DOUBLE, offsetof(system_desc, predictor_us), 0, 0, 1e9, 0},
+    {"prefetch_min_prob", PRESET_DOUBLE, offsetof(system_desc, prefetch_min_prob), 0, 0, 1, 0},
 };
 
 static const preset_kind system_kind = {"systems", "system", system_keys,
@@ -80,6 +81,7 @@ int system_apply(const system_desc *s, sim_config *cfg, int has_hidden, char *pr
     cfg->cpu_compute = s->cpu_compute;
     cfg->prefetch_limit = s->prefetch_limit;
     cfg->predictor_us = s->predictor_us;
+    cfg->prefetch_min_prob = s->prefetch_min_prob;
     if (s->all_gpu)
         cfg->slots = (int64_t)cfg->cost.model.num_layers * cfg->cost.model.num_experts;
     return 0;

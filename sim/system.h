@@ -18,6 +18,7 @@ typedef struct system_desc {
     int all_gpu;             /* every expert resident from the start */
     int stride, chunks, preempt, reorder, prefetch_limit, cpu_compute;
     double predictor_us;
+    double prefetch_min_prob;
 } system_desc;
 
 int system_load(const char *name_or_path, system_desc *s, promoe_err *err);

@@ -210,6 +210,64 @@ START_TEST(preemption_timeline)
 }
 END_TEST
 
+/* A predictor that is always wrong: expert 3 (score 3) over expert 0
+ * (score 1), so expert 3 carries 3/4 of the scores. */
+static void *wrong_create(const predictor_env *env, const char *options, promoe_err *err)
+{
+    static int state;
+    return &state;
+}
+static void wrong_begin(void *st) {}
+static void wrong_observe(void *st, const predictor_obs *obs) {}
+static void wrong_predict(void *st, int ahead, int layer, double *scores)
+{
+    memset(scores, 0, 4 * sizeof *scores);
+    scores[3] = 3;
+    scores[0] = 1;
+}
+static void wrong_destroy(void *st) {}
+static const predictor_ops wrong_ops = {.name = "wrong", .summary = "test",
+                                        .create = wrong_create, .begin_iteration = wrong_begin,
+                                        .observe = wrong_observe, .predict = wrong_predict,
+                                        .destroy = wrong_destroy};
+
+/* Early preemption drops a layer's prefetches once its router has chosen.
+ * The unit trace, stride 1, the wrong predictor, 6 chunks at 0.25 GB/s
+ * (400 ns each).  Token 0: gate 988, (0,0) copies 988-3388; the prefetch of
+ * (1,3) follows 3388-...; compute to 4068.  Layer 1's gate at 5056 (its
+ * 5th chunk runs 4988-5388) demands (1,1) and drops (1,3), which stops at
+ * 5388; the prefetch of the next token's (0,3) is queued.  (1,1) copies
+ * 5388-7788, compute to 8468; (0,3) runs from 7788.  Token 1: gate 9496,
+ * (0,0) hits, (0,3) is dropped in its 5th chunk (9388-9788); (1,3) is
+ * queued and runs from 9788; compute to 10176.  Gate 11204: (1,2) misses,
+ * (1,3) dropped in its 4th chunk (10988-11388); (1,2) copies 11388-13788,
+ * compute to 14468.  With --prefetch-min-prob above 3/4 nothing is
+ * prefetched: the reactive timeline at 2400 ns a copy (gates 988, 5056,
+ * 9164, 10872; three copies, one hit) ends at 13952 ns. */
+START_TEST(early_preemption_drops_unchosen_prefetches)
+{
+    sim_config c;
+    setup(&c, "pcie_gbps=0.25");
+    c.predictor_ops = &wrong_ops;
+    c.chunks = 6;
+    c.preempt = 1;
+    c.prefetch_min_prob = 0.7;
+    sim_result r = run(&c);
+    ck_assert_int_eq(r.total_ns, 14468);
+    ck_assert_int_eq(r.gpu_stall_ns, 2400 + (7788 - 5056) + (13788 - 11204));
+    ck_assert_int_eq(r.prefetch_issued, 3);
+    ck_assert_int_eq(r.prefetch_dropped, 3);
+    ck_assert_int_eq(r.prefetch_useful, 0);
+    ck_assert_int_eq(r.misses, 3);
+    ck_assert_int_eq(r.hits, 1);
+    ck_assert_int_eq(r.preemptions, 0);
+    c.prefetch_min_prob = 0.8;
+    r = run(&c);
+    ck_assert_int_eq(r.prefetch_issued, 0);
+    ck_assert_int_eq(r.total_ns, 13952);
+}
+END_TEST
+
 /* A measured profile drives the same reactive replay: attention 1000 ns,
  * router 100 ns, an expert 500 ns, a 600-byte copy 2000 ns.  Token 0: gate
  * 1100, copy to 3100, compute to 3600; gate 4700, copy to 6700, to 7200.
@@ -473,6 +531,7 @@ int main(void)
     tcase_add_test(tc, reactive_timeline);
     tcase_add_test(tc, prefetch_fully_hidden);
     tcase_add_test(tc, prefetch_late_by_known_amount);
+    tcase_add_test(tc, early_preemption_drops_unchosen_prefetches);
     tcase_add_test(tc, predictor_cpu_time);
     tcase_add_test(tc, copy_engine_preemption_between_chunks);
     tcase_add_test(tc, invariants_on_random_traces);

@@ -25,7 +25,9 @@ static const char eval_usage[] =
     "  -t, --trace FILE       trace to evaluate on (required)\n"
     "  -p, --predictor P[:k=v,...]\n"
     "                         predictor (may be repeated): prev-token, popularity,\n"
-    "                         cross-layer[:max_stride=4], none\n"
+    "                         cross-layer[:max_stride=4], eam, gate-reuse, learned:file=\n"
+    "                         PRED.h5 (from 'promoe predict train') or learned:train=\n"
+    "                         T.h5, none\n"
     "      --stride A[..B]    strides to score (default 1..4)\n"
     "      --at N             experts predicted per layer (default: the top-k)\n"
     "      --split F          training share, by request (default 0.8; 0 = none)\n"
@@ -66,18 +68,20 @@ static void print_row(const char *spec, const predictor_eval_result *r, int si, 
 {
     double p = predictor_eval_precision(r, si), rc = predictor_eval_recall(r, si);
     if (json) {
-        json_t *o = json_pack("{s:s, s:i, s:i, s:i, s:f, s:f, s:I, s:I, s:b}", "predictor", spec,
-                              "stride", stride, "first_target_layer", stride, "at", r->at,
-                              "precision", p, "recall", rc, "scored_tokens",
+        json_t *o = json_pack("{s:s, s:i, s:i, s:i, s:f, s:f, s:I, s:I, s:b, s:f, s:f}",
+                              "predictor", spec, "stride", stride, "first_target_layer", stride,
+                              "at", r->at, "precision", p, "recall", rc, "scored_tokens",
                               (json_int_t)r->scored_tokens, "train_tokens",
-                              (json_int_t)r->train_tokens, "split_by_position", r->by_position);
+                              (json_int_t)r->train_tokens, "split_by_position", r->by_position,
+                              "params", r->info.params, "flops_per_prediction", r->info.flops);
         char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
         printf("%s\n", s);
         free(s);
         json_decref(o);
     } else if (csv) {
-        printf("%s,%d,%d,%d,%.6f,%.6f,%lld,%lld,%d\n", spec, stride, stride, r->at, p, rc,
-               (long long)r->scored_tokens, (long long)r->train_tokens, r->by_position);
+        printf("%s,%d,%d,%d,%.6f,%.6f,%lld,%lld,%d,%.0f,%.0f\n", spec, stride, stride, r->at, p,
+               rc, (long long)r->scored_tokens, (long long)r->train_tokens, r->by_position,
+               r->info.params, r->info.flops);
     } else {
         printf("%-26s %6d   %2d-%-3d %12.4f %10.4f\n", spec, stride, stride, r->num_layers - 1, p,
                rc);
@@ -88,7 +92,8 @@ static int cmd_predict_eval(int argc, char **argv)
 {
     const char *cmd = "predict eval", *trace = NULL, *specs[16];
     int n_specs = 0, json = 0, csv = 0, per_layer = 0, c;
-    predictor_eval_config cfg = {.stride_lo = 1, .stride_hi = 4, .split = 0.8, .seed = 1};
+    predictor_eval_config cfg = {.stride_lo = 1, .stride_hi = 4, .split = 0.8, .seed = 1,
+                                 .progress = cli_progress};
     while ((c = cli_getopt(argc, argv, "t:p:jh", eval_options, cmd)) != -1) {
         switch (c) {
         case 't': trace = optarg; break;
@@ -137,11 +142,13 @@ static int cmd_predict_eval(int argc, char **argv)
     }
     if (csv)
         printf("predictor,stride,first_target_layer,at,precision,recall,scored_tokens,"
-               "train_tokens,split_by_position\n");
+               "train_tokens,split_by_position,params,flops_per_prediction\n");
     for (int i = 0; i < n_specs; i++) {
         promoe_err err;
         predictor_eval_result r;
-        if (predictor_eval(trace, specs[i], &cfg, &r, &err) < 0)
+        int rc = predictor_eval(trace, specs[i], &cfg, &r, &err);
+        cli_progress_done();
+        if (rc < 0)
             return cli_fail(&err);
         if (!json && !csv && i == 0) {
             printf("trace %s: %lld tokens observed for training (%s), %lld scored\n\n", trace,
@@ -151,6 +158,9 @@ static int cmd_predict_eval(int argc, char **argv)
             printf("%-26s %6s %8s %12s %10s\n", "predictor", "stride", "layers", "precision@N",
                    "recall@N");
         }
+        if (!json && !csv && r.info.params > 0)
+            printf("%-26s %.0f parameters, %.0f FLOPs a prediction\n", specs[i], r.info.params,
+                   r.info.flops);
         for (int s = 0; s < r.num_strides; s++) {
             int stride = cfg.stride_lo + s;
             print_row(specs[i], &r, s, stride, json, csv);
@@ -166,7 +176,159 @@ static int cmd_predict_eval(int argc, char **argv)
     return CLI_OK;
 }
 
+static const char train_usage[] =
+    "usage: promoe predict train --trace T.h5 --predictor NAME[:k=v,...] -o PRED.h5 [OPTIONS]\n"
+    "\n"
+    "Trains a predictor on the training share of a trace's requests (--split; for a\n"
+    "single-request trace, that share of its tokens), saves it (HDF5, with its\n"
+    "options and training figures as attributes) for NAME:file=PRED.h5 in\n"
+    "'promoe predict eval' and 'promoe sim', and scores it on the held-out rest\n"
+    "exactly as 'promoe predict eval' would.  Predictors that can be trained and\n"
+    "saved: learned (ProMoE's MLP per layer and stride, on hidden states; options\n"
+    "stride=S or max_stride=S (default 1..4), hidden=1024, epochs=3, batch=64,\n"
+    "lr=0.001; the trace needs hidden/input).\n"
+    "\n"
+    "  -t, --trace FILE       trace to train on (required)\n"
+    "  -p, --predictor P[:k=v,...]\n"
+    "                         the predictor and its options (required)\n"
+    "  -o, --output FILE      where to save it (required; written atomically)\n"
+    "      --split F          training share, by request (default 0.8; 1 = all,\n"
+    "                         nothing held out)\n"
+    "      --seed N           seed of the initial weights (default 1)\n"
+    "  -j, --json             print the figures as one JSON object\n"
+    "  -h, --help             show this help\n";
+
+enum { OPT_SEED = 300 };
+
+static const struct option train_options[] = {
+    {"trace", required_argument, NULL, 't'},
+    {"predictor", required_argument, NULL, 'p'},
+    {"output", required_argument, NULL, 'o'},
+    {"split", required_argument, NULL, OPT_SPLIT},
+    {"seed", required_argument, NULL, OPT_SEED},
+    {"json", no_argument, NULL, 'j'},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
+static void print_training(const char *out, const predictor_info *in, double split, int json,
+                           const predictor_eval_result *held)
+{
+    if (json) {
+        json_t *o = json_pack("{s:s, s:i, s:i, s:I, s:i, s:f, s:f, s:f, s:f, s:f}", "output", out,
+                              "stride_lo", in->stride_lo, "stride_hi", in->stride_hi,
+                              "train_samples", (json_int_t)in->train_samples, "epochs",
+                              in->epochs, "train_seconds", in->train_seconds, "train_loss",
+                              in->train_loss, "params", in->params, "flops_per_prediction",
+                              in->flops, "split", split);
+        if (held) {
+            json_t *a = json_array();
+            for (int s = 0; s < held->num_strides; s++)
+                json_array_append_new(a, json_pack("{s:i, s:f, s:f}", "stride",
+                                                   in->stride_lo + s, "precision",
+                                                   predictor_eval_precision(held, s), "recall",
+                                                   predictor_eval_recall(held, s)));
+            json_object_set_new(o, "held_out", a);
+        }
+        char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
+        printf("%s\n", s);
+        free(s);
+        json_decref(o);
+        return;
+    }
+    printf("wrote %s: strides %d..%d, %.0f parameters, %.0f FLOPs a prediction\n", out,
+           in->stride_lo, in->stride_hi, in->params, in->flops);
+    printf("trained on %lld examples an epoch, %d epochs, %.1f s (%.0f examples/s); "
+           "final L1 loss %.4f\n", (long long)in->train_samples, in->epochs, in->train_seconds,
+           in->train_seconds > 0 ? (double)in->train_samples * in->epochs / in->train_seconds : 0,
+           in->train_loss);
+    if (!held)
+        return;
+    printf("held out: %lld tokens scored\n%6s %12s %10s\n", (long long)held->scored_tokens,
+           "stride", "precision@K", "recall@K");
+    for (int s = 0; s < held->num_strides; s++)
+        printf("%6d %12.4f %10.4f\n", in->stride_lo + s, predictor_eval_precision(held, s),
+               predictor_eval_recall(held, s));
+}
+
+static int cmd_predict_train(int argc, char **argv)
+{
+    const char *cmd = "predict train", *trace = NULL, *spec = NULL, *out = NULL;
+    double split = 0.8;
+    long long seed = 1;
+    int json = 0, c;
+    while ((c = cli_getopt(argc, argv, "t:p:o:jh", train_options, cmd)) != -1) {
+        switch (c) {
+        case 't': trace = optarg; break;
+        case 'p': spec = optarg; break;
+        case 'o': out = optarg; break;
+        case OPT_SPLIT:
+            if (cli_parse_double(cmd, "--split", optarg, 0.01, 1, &split) < 0)
+                return CLI_USAGE;
+            break;
+        case OPT_SEED:
+            if (cli_parse_int(cmd, "--seed", optarg, 0, 4294967295LL, &seed) < 0)
+                return CLI_USAGE;
+            break;
+        case 'j': json = 1; break;
+        case 'h': fputs(train_usage, stdout); return CLI_OK;
+        default: return CLI_USAGE;
+        }
+    }
+    if (optind < argc)
+        return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+    if (!trace || !spec || !out)
+        return cli_usage_error(cmd, "give --trace T.h5, --predictor NAME and -o PRED.h5");
+    char name[64], opts[2048];
+    const char *given = options_split_spec(spec, name, sizeof name);
+    const predictor_ops *ops = predictor_find(name);
+    if (!ops)
+        return cli_usage_error(cmd, "unknown predictor '%s' (predictors: %s)", name,
+                               predictor_names());
+    if (!ops->save)
+        return cli_usage_error(cmd, "predictor %s has nothing to save (it needs no training, or "
+                               "learns as it observes): use it directly", name);
+    if (strstr(given, "train=") || strstr(given, "file="))
+        return cli_usage_error(cmd, "give the training trace with --trace, not in the "
+                               "predictor's options");
+    if ((size_t)snprintf(opts, sizeof opts, "%s%strain=%s,split=%g", given, *given ? "," : "",
+                         trace, split) >= sizeof opts)
+        return cli_usage_error(cmd, "predictor options too long");
+    promoe_err err = {{0}};
+    trace_reader *r = trace_reader_open(trace, ops->needs_hidden ? TRACE_HIDDEN : 0, &err);
+    if (!r)
+        return cli_fail(&err);
+    predictor_env base = {.seed = (unsigned long)seed, .progress = cli_progress};
+    void *st = predictor_create_for_trace(ops, opts, r, trace, &base, &err);
+    trace_reader_close(r);
+    cli_progress_done();
+    if (!st)
+        return cli_fail(&err);
+    predictor_info info = predictor_get_info(ops, st);
+    int rc = ops->save(st, out, &err);
+    ops->destroy(st);
+    if (rc < 0)
+        return cli_fail(&err);
+    /* the held-out requests, scored by the saved file as eval would */
+    predictor_eval_result held;
+    int have_held = 0;
+    if (split < 1 && info.stride_lo >= 1) {
+        char file_spec[2048];
+        snprintf(file_spec, sizeof file_spec, "%s:file=%s", name, out);
+        predictor_eval_config cfg = {.stride_lo = info.stride_lo, .stride_hi = info.stride_hi,
+                                     .split = split, .seed = (unsigned long)seed};
+        if (predictor_eval(trace, file_spec, &cfg, &held, &err) < 0)
+            return cli_fail(&err);
+        have_held = 1;
+    }
+    print_training(out, &info, split, json, have_held ? &held : NULL);
+    if (have_held)
+        predictor_eval_free(&held);
+    return CLI_OK;
+}
+
 static const cli_command predict_commands[] = {
+    {"train", cmd_predict_train, "train a predictor on a trace and save it"},
     {"eval", cmd_predict_eval, "score predictors: precision and recall per stride"},
     {NULL, NULL, NULL},
 };

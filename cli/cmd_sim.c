@@ -24,6 +24,9 @@ static const char usage[] =
     "the hardware, and reports latency, cache and prefetch figures.  Steps run one\n"
     "after another, closed loop (request arrival times are ignored): the trace's\n"
     "iterations, or with --batch N continuous batches of up to N requests.\n"
+    "Prefetch quality is the paper's GoodPred = Accuracy x FetchRate, where\n"
+    "accuracy = prefetches used / prefetches issued and fetch rate = prefetches\n"
+    "complete when used / prefetches used (so GoodPred = in time / issued).\n"
     "\n"
     "  -t, --trace FILE       trace to replay (required)\n"
     "  -s, --system NAME      a named configuration (systems/NAME.ini) setting the\n"
@@ -237,6 +240,9 @@ static void report_timed(report *rep, const sim_config *c, const sim_result *r)
     fig(rep, "prefetch_wasted", "prefetches wasted", (double)r->prefetch_wasted, 1);
     fig(rep, "prefetch_late", "prefetches late", (double)r->prefetch_late, 1);
     fig(rep, "prefetch_dropped", "prefetches dropped", (double)r->prefetch_dropped, 1);
+    fig(rep, "prefetch_accuracy", "prefetch accuracy", r->prefetch_accuracy, 0);
+    fig(rep, "prefetch_fetch_rate", "prefetch fetch rate", r->prefetch_fetch_rate, 0);
+    fig(rep, "goodpred", "GoodPred", r->goodpred, 0);
     fig(rep, "preemptions", "preemptions", (double)r->preemptions, 1);
     fig(rep, "pcie_bytes", "PCIe bytes", r->pcie_bytes, 1);
     fig(rep, "pcie_busy_share", "PCIe busy share", r->pcie_busy_share, 0);

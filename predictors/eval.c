@@ -129,16 +129,11 @@ int predictor_eval(const char *path, const char *spec, const predictor_eval_conf
         promoe_err_set(err, "out of memory");
         goto out;
     }
-    predictor_env env = {.num_layers = L, .num_experts = E, .top_k = K,
-                         .hidden_dim = m->hidden_dim, .seed = cfg->seed};
-    if (ops->needs_hidden && !(env.router_weight = trace_reader_router_weight(r, err))) {
-        if (!(m->content & TRACE_ROUTER_WEIGHT))
-            promoe_err_set(err, "%s: predictor %s needs the router weights (model/router_weight)",
-                           path, name);
+    predictor_env base = {.stride_lo = cfg->stride_lo, .stride_hi = cfg->stride_hi,
+                          .seed = cfg->seed, .progress = cfg->progress};
+    if (!(st = predictor_create_for_trace(ops, opts, r, path, &base, err)))
         goto out;
-    }
-    if (!(st = ops->create(&env, opts, err)))
-        goto out;
+    out->info = predictor_get_info(ops, st);
     trace_iteration it;
     int got;
     while ((got = trace_read_iteration(r, &it, err)) > 0) {

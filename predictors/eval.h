@@ -28,6 +28,7 @@ typedef struct predictor_eval_config {
     int at;                     /* experts predicted per layer; 0 = the trace's top-k */
     double split;               /* training share, [0, 1) */
     unsigned long seed;
+    void (*progress)(const char *what, int64_t done, int64_t total); /* or NULL */
 } predictor_eval_config;
 
 typedef struct predictor_eval_result {
@@ -36,6 +37,7 @@ typedef struct predictor_eval_result {
     int64_t train_tokens, test_tokens, scored_tokens;
     /* [stride - stride_lo][layer]: sums over scored targets */
     double *correct, *predicted, *chosen;
+    predictor_info info;        /* the predictor's size and cost */
 } predictor_eval_result;
 
 /* The split rule, shared with predictors that train on a trace: the

@@ -4,59 +4,43 @@
  * paper does: target the top-k one-hot vector / k (a distribution too), L1
  * loss between the two, Adam (lr 1e-3), mini-batches; matrix products
  * through BLAS.  (Without the softmax, L1 would drive every score to its
- * median, 0, for experts chosen less than half the time.)  It trains when created, on the training share of
- * a trace's requests (the same rule as `predict eval --split`).
- * Options: train=TRACE.h5 (required), split=0.8, hidden=1024, epochs=3,
- * batch=64, lr=0.001, max_stride=4.  Needs hidden states. */
+ * median, 0, for experts chosen less than half the time.)  It trains when
+ * created, on the training share of a trace's requests (the same rule as
+ * `predict eval --split`), or loads a file `predict train` saved.
+ * Options: train=TRACE.h5 or file=PRED.h5; stride=S (that stride only) or
+ * max_stride=S (1..S; default: the strides the caller asks for); split=0.8,
+ * hidden=1024, epochs=3, batch=64, lr=0.001.  Needs hidden states. */
 /* The standard CBLAS interface as GSL declares it; OpenBLAS implements it
  * (configure links GSL without its reference CBLAS). */
 #include <gsl/gsl_cblas.h>
 #include <gsl/gsl_randist.h>
 #include <gsl/gsl_rng.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/options.h"
 #include "predictors/eval.h"
+#include "predictors/learned.h"
 #include "predictors/predictor.h"
 #include "traces/trace.h"
 
 typedef struct learned_options {
-    char train[1024];
+    char train[1024], file[1024];
     double split, lr;
-    long hidden, epochs, batch, max_stride;
+    long hidden, epochs, batch, stride, max_stride;
 } learned_options;
-
-/* One MLP's parameters (w1 [H][D], b1 [H], w2 [E][H], b2 [E]), their
- * gradient and Adam moments, and its mini-batch being collected. */
-typedef struct mlp {
-    float *p, *g, *m, *v;
-    long steps;
-    float *x, *target; /* [batch][D], [batch][E] */
-    int filled;
-} mlp;
-
-typedef struct learned {
-    int L, E, K, D, H, S, B;
-    float lr;
-    mlp *models;       /* [L][S]; models[l][s-1] exists when l + s < L */
-    size_t params;     /* per model */
-    /* scratch for one batch: z1 [B][H], a [B][H], y [B][E], dy [B][E], da [B][H] */
-    float *z1, *a, *y, *dy, *da;
-    /* observation */
-    float *hidden;     /* the latest observed layer's input, [n][D] */
-    size_t n, cap;
-    int last_layer;
-} learned;
 
 static int set_option(void *ctx, const char *key, const char *value, promoe_err *err)
 {
     learned_options *o = ctx;
-    if (strcmp(key, "train") == 0) {
+    if (strcmp(key, "train") == 0 || strcmp(key, "file") == 0) {
+        char *dst = key[0] == 't' ? o->train : o->file;
         if (strlen(value) >= sizeof o->train)
-            return promoe_err_set(err, "train path too long");
-        strcpy(o->train, value);
+            return promoe_err_set(err, "%s path too long", key);
+        strcpy(dst, value);
         return 0;
     }
     if (strcmp(key, "split") == 0)
@@ -69,20 +53,23 @@ static int set_option(void *ctx, const char *key, const char *value, promoe_err 
         return options_int(key, value, 1, 1000, &o->epochs, err);
     if (strcmp(key, "batch") == 0)
         return options_int(key, value, 1, 1 << 16, &o->batch, err);
+    if (strcmp(key, "stride") == 0)
+        return options_int(key, value, 1, LEARNED_MAX_STRIDE, &o->stride, err);
     if (strcmp(key, "max_stride") == 0)
-        return options_int(key, value, 1, 64, &o->max_stride, err);
-    return promoe_err_set(err, "unknown option '%s' (options: train, split, hidden, epochs, "
-                          "batch, lr, max_stride)", key);
+        return options_int(key, value, 1, LEARNED_MAX_STRIDE, &o->max_stride, err);
+    return promoe_err_set(err, "unknown option '%s' (options: train, file, stride, max_stride, "
+                          "split, hidden, epochs, batch, lr)", key);
 }
 
-static mlp *model(learned *n, int layer, int stride)
+learned_mlp *learned_model(learned *n, int layer, int stride)
 {
     return &n->models[(size_t)layer * n->S + (size_t)(stride - 1)];
 }
 
-static void learned_destroy(void *st)
+void learned_free(learned *n)
 {
-    learned *n = st;
+    if (!n)
+        return;
     for (size_t i = 0; n->models && i < (size_t)n->L * n->S; i++) {
         free(n->models[i].p);
         free(n->models[i].g);
@@ -101,8 +88,44 @@ static void learned_destroy(void *st)
     free(n);
 }
 
+learned *learned_alloc(const predictor_env *env, int H, int S, const uint8_t *stride, int B)
+{
+    learned *n = calloc(1, sizeof *n);
+    if (!n)
+        return NULL;
+    n->L = env->num_layers;
+    n->E = env->num_experts;
+    n->K = env->top_k;
+    n->D = env->hidden_dim;
+    n->H = H;
+    n->S = S;
+    n->B = B;
+    n->last_layer = -1;
+    memcpy(n->stride, stride, sizeof n->stride);
+    size_t D = (size_t)n->D, E = (size_t)n->E;
+    n->params = (size_t)H * D + (size_t)H + E * (size_t)H + E;
+    n->models = calloc((size_t)n->L * (size_t)S, sizeof *n->models);
+    n->z1 = malloc((size_t)B * (size_t)H * sizeof(float));
+    n->a = malloc((size_t)B * (size_t)H * sizeof(float));
+    n->y = malloc((size_t)B * E * sizeof(float));
+    n->dy = malloc((size_t)B * E * sizeof(float));
+    n->da = malloc((size_t)B * (size_t)H * sizeof(float));
+    if (!n->models || !n->z1 || !n->a || !n->y || !n->dy || !n->da)
+        goto fail;
+    for (int l = 0; l < n->L; l++)
+        for (int s = 1; s <= S && l + s < n->L; s++)
+            if (stride[s] && !(learned_model(n, l, s)->p = malloc(n->params * sizeof(float))))
+                goto fail;
+    return n;
+fail:
+    learned_free(n);
+    return NULL;
+}
+
+static void learned_destroy(void *st) { learned_free(st); }
+
 /* y = softmax(w2 relu(w1 x + b1) + b2) for `rows` inputs; keeps z1 and a. */
-static void forward(learned *n, const float *p, const float *x, int rows)
+static void forward(const learned *n, const float *p, const float *x, int rows)
 {
     int D = n->D, H = n->H, E = n->E;
     const float *w1 = p, *b1 = w1 + (size_t)H * D, *w2 = b1 + H, *b2 = w2 + (size_t)E * H;
@@ -130,7 +153,7 @@ static void forward(learned *n, const float *p, const float *x, int rows)
 }
 
 /* One Adam step of the L1 loss on the model's collected batch. */
-static void train_step(learned *n, mlp *m)
+static void train_step(learned *n, learned_mlp *m, double *loss)
 {
     int D = n->D, H = n->H, E = n->E, B = m->filled;
     forward(n, m->p, m->x, B);
@@ -144,6 +167,7 @@ static void train_step(learned *n, mlp *m)
         float *d = n->dy + (size_t)r * E, dot = 0;
         for (int e = 0; e < E; e++) {
             float diff = prob[e] - t[e];
+            *loss += fabsf(diff);
             d[e] = (diff > 0 ? 1.0f : diff < 0 ? -1.0f : 0.0f) / (float)B;
             dot += prob[e] * d[e];
         }
@@ -174,42 +198,41 @@ static void train_step(learned *n, mlp *m)
     m->filled = 0;
 }
 
-static int alloc_models(learned *n, gsl_rng *rng)
+/* Training state for every model, and its initial parameters. */
+static int init_training(learned *n, gsl_rng *rng)
 {
     size_t D = (size_t)n->D, H = (size_t)n->H, E = (size_t)n->E, B = (size_t)n->B;
-    n->params = H * D + H + E * H + E;
-    n->models = calloc((size_t)n->L * n->S, sizeof *n->models);
-    n->z1 = malloc(B * H * sizeof(float));
-    n->a = malloc(B * H * sizeof(float));
-    n->y = malloc(B * E * sizeof(float));
-    n->dy = malloc(B * E * sizeof(float));
-    n->da = malloc(B * H * sizeof(float));
-    if (!n->models || !n->z1 || !n->a || !n->y || !n->dy || !n->da)
-        return -1;
-    for (int l = 0; l < n->L; l++)
-        for (int s = 1; s <= n->S && l + s < n->L; s++) {
-            mlp *m = model(n, l, s);
-            m->p = malloc(n->params * sizeof(float));
-            m->g = malloc(n->params * sizeof(float));
-            m->m = calloc(n->params, sizeof(float));
-            m->v = calloc(n->params, sizeof(float));
-            m->x = malloc(B * D * sizeof(float));
-            m->target = malloc(B * E * sizeof(float));
-            if (!m->p || !m->g || !m->m || !m->v || !m->x || !m->target)
-                return -1;
-            /* He initialisation for the ReLU layer, small for the output */
-            for (size_t i = 0; i < H * D; i++)
-                m->p[i] = (float)gsl_ran_gaussian_ziggurat(rng, sqrt(2.0 / (double)D));
-            memset(m->p + H * D, 0, H * sizeof(float));
-            for (size_t i = 0; i < E * H; i++)
-                m->p[H * D + H + i] = (float)gsl_ran_gaussian_ziggurat(rng, sqrt(1.0 / (double)H));
-            memset(m->p + H * D + H + E * H, 0, E * sizeof(float));
-        }
+    for (size_t i = 0; i < (size_t)n->L * n->S; i++) {
+        learned_mlp *m = &n->models[i];
+        if (!m->p)
+            continue;
+        m->g = malloc(n->params * sizeof(float));
+        m->m = calloc(n->params, sizeof(float));
+        m->v = calloc(n->params, sizeof(float));
+        m->x = malloc(B * D * sizeof(float));
+        m->target = malloc(B * E * sizeof(float));
+        if (!m->g || !m->m || !m->v || !m->x || !m->target)
+            return -1;
+        /* He initialisation for the ReLU layer, small for the output */
+        for (size_t k = 0; k < H * D; k++)
+            m->p[k] = (float)gsl_ran_gaussian_ziggurat(rng, sqrt(2.0 / (double)D));
+        memset(m->p + H * D, 0, H * sizeof(float));
+        for (size_t k = 0; k < E * H; k++)
+            m->p[H * D + H + k] = (float)gsl_ran_gaussian_ziggurat(rng, sqrt(1.0 / (double)H));
+        memset(m->p + H * D + H + E * H, 0, E * sizeof(float));
+    }
     return 0;
 }
 
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 /* Streams the training requests of the trace `epochs` times. */
-static int train(learned *n, const learned_options *o, promoe_err *err)
+static int train(learned *n, const learned_options *o, const predictor_env *env, promoe_err *err)
 {
     trace_reader *r = trace_reader_open(o->train, TRACE_HIDDEN, err);
     if (!r)
@@ -221,6 +244,11 @@ static int train(learned *n, const learned_options *o, promoe_err *err)
                               "%d, %d, %d", o->train, tm->num_layers, tm->num_experts,
                               tm->hidden_dim, n->L, n->E, n->D);
     }
+    if (!(tm->content & TRACE_HIDDEN)) {
+        trace_reader_close(r);
+        return promoe_err_set(err, "%s has no hidden states to train on (generate it without "
+                              "--no-hidden, or record it with hidden states)", o->train);
+    }
     predictor_split split;
     if (predictor_split_init(&split, r, o->split >= 1 ? 0 : o->split, err) < 0) {
         trace_reader_close(r);
@@ -228,81 +256,126 @@ static int train(learned *n, const learned_options *o, promoe_err *err)
     }
     int all = o->split >= 1;
     size_t D = (size_t)n->D, E = (size_t)n->E, K = (size_t)n->K, L = (size_t)n->L;
+    int64_t total = o->epochs * tm->num_tokens, done = 0;
+    double start = now_s(), loss = 0;
     trace_iteration it;
     int got = 0;
     for (long epoch = 0; epoch < o->epochs && got >= 0; epoch++) {
         trace_reader_rewind(r);
+        loss = 0;
+        n->samples = 0;
         while ((got = trace_read_iteration(r, &it, err)) > 0) {
+            done += (int64_t)it.num_tokens;
+            if (env->progress)
+                env->progress("training", done, total);
             if (!all && !predictor_split_trains(&split, it.request[0], it.first_token))
                 continue;
             for (size_t t = 0; t < it.num_tokens; t++)
                 for (int l = 0; l < n->L; l++)
                     for (int s = 1; s <= n->S && l + s < n->L; s++) {
-                        mlp *m = model(n, l, s);
-                        float *x = m->x + (size_t)m->filled * D, *y = m->target + (size_t)m->filled * E;
+                        if (!n->stride[s])
+                            continue;
+                        learned_mlp *m = learned_model(n, l, s);
+                        float *x = m->x + (size_t)m->filled * D;
+                        float *y = m->target + (size_t)m->filled * E;
                         memcpy(x, it.hidden + (t * L + (size_t)l) * D, D * sizeof *x);
                         memset(y, 0, E * sizeof *y);
                         const int16_t *chosen = it.experts + (t * L + (size_t)(l + s)) * K;
                         for (size_t k = 0; k < K; k++)
                             if (chosen[k] >= 0)
                                 y[chosen[k]] = 1.0f / (float)K;
+                        n->samples++;
                         if (++m->filled == n->B)
-                            train_step(n, m);
+                            train_step(n, m, &loss);
                     }
         }
+        /* the epoch's last partial batches */
+        for (size_t i = 0; got == 0 && i < L * (size_t)n->S; i++)
+            if (n->models[i].filled)
+                train_step(n, &n->models[i], &loss);
     }
-    for (size_t i = 0; got == 0 && i < L * (size_t)n->S; i++)
-        if (n->models[i].filled)
-            train_step(n, &n->models[i]);
+    n->epochs = (int)o->epochs;
+    n->seconds = now_s() - start;
+    n->loss = n->samples > 0 ? loss / (double)n->samples : 0;
     predictor_split_free(&split);
     trace_reader_close(r);
+    if (got == 0 && n->samples == 0)
+        return promoe_err_set(err, "%s: no training tokens (split=%g leaves none)", o->train,
+                              o->split);
     return got < 0 ? -1 : 0;
+}
+
+/* Which strides to train: the option, else the caller's. */
+static void choose_strides(const learned_options *o, const predictor_env *env, uint8_t *want,
+                           int *S)
+{
+    int lo = 1, hi = 4;
+    if (o->stride)
+        lo = hi = (int)o->stride;
+    else if (o->max_stride)
+        hi = (int)o->max_stride;
+    else if (env->stride_lo >= 1 && env->stride_hi >= env->stride_lo) {
+        lo = env->stride_lo;
+        hi = env->stride_hi;
+    }
+    if (hi > LEARNED_MAX_STRIDE)
+        hi = LEARNED_MAX_STRIDE;
+    memset(want, 0, LEARNED_MAX_STRIDE + 1);
+    for (int s = lo; s <= hi; s++)
+        want[s] = 1;
+    *S = hi;
 }
 
 static void *learned_create(const predictor_env *env, const char *options, promoe_err *err)
 {
-    learned_options o = {.split = 0.8, .lr = 1e-3, .hidden = 1024, .epochs = 3, .batch = 64,
-                         .max_stride = 4};
+    learned_options o = {.split = 0.8, .lr = 1e-3, .hidden = 1024, .epochs = 3, .batch = 64};
     if (options_parse("predictor learned", options, set_option, &o, err) < 0)
         return NULL;
-    if (!o.train[0]) {
+    if (!o.train[0] == !o.file[0]) {
         promoe_err_set(err, "predictor learned needs train=TRACE.h5 (a trace with hidden states "
-                       "to train on; split=F picks its training requests)");
+                       "to train on; split=F picks its training requests) or file=PRED.h5 (as "
+                       "'promoe predict train' writes)");
+        return NULL;
+    }
+    if (o.stride && o.max_stride) {
+        promoe_err_set(err, "predictor learned: give stride=S or max_stride=S, not both");
         return NULL;
     }
     if (env->hidden_dim < 1) {
         promoe_err_set(err, "predictor learned needs hidden states");
         return NULL;
     }
-    learned *n = calloc(1, sizeof *n);
+    if (o.file[0]) {
+        learned *n = learned_file_load(o.file, env, (int)o.batch, err);
+        if (!n)
+            promoe_err_prefix(err, "predictor learned");
+        return n;
+    }
+    uint8_t want[LEARNED_MAX_STRIDE + 1];
+    int S;
+    choose_strides(&o, env, want, &S);
+    learned *n = learned_alloc(env, (int)o.hidden, S, want, (int)o.batch);
     gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
     if (!n || !rng) {
-        free(n);
+        learned_free(n);
         if (rng)
             gsl_rng_free(rng);
-        promoe_err_set(err, "out of memory");
+        promoe_err_set(err, "out of memory for %d layers of models %d -> %ld -> %d",
+                       env->num_layers, env->hidden_dim, o.hidden, env->num_experts);
         return NULL;
     }
     gsl_rng_set(rng, env->seed);
-    n->L = env->num_layers;
-    n->E = env->num_experts;
-    n->K = env->top_k;
-    n->D = env->hidden_dim;
-    n->H = (int)o.hidden;
-    n->S = (int)o.max_stride;
-    n->B = (int)o.batch;
     n->lr = (float)o.lr;
-    n->last_layer = -1;
-    int rc = alloc_models(n, rng);
+    snprintf(n->options, sizeof n->options, "%s", options ? options : "");
+    int rc = init_training(n, rng);
     gsl_rng_free(rng);
     if (rc < 0) {
-        learned_destroy(n);
-        promoe_err_set(err, "out of memory for %d x %d models of %d -> %ld -> %d", n->L, n->S,
-                       n->D, o.hidden, n->E);
+        learned_free(n);
+        promoe_err_set(err, "predictor learned: out of memory for training");
         return NULL;
     }
-    if (train(n, &o, err) < 0) {
-        learned_destroy(n);
+    if (train(n, &o, env, err) < 0) {
+        learned_free(n);
         promoe_err_prefix(err, "predictor learned");
         return NULL;
     }
@@ -340,7 +413,9 @@ static void learned_predict(void *st, int ahead, int layer, double *scores)
     int s = layer - n->last_layer;
     if (ahead != 0 || n->last_layer < 0 || s < 1 || s > n->S)
         return;
-    const mlp *m = model(n, n->last_layer, s);
+    if (!n->stride[s])
+        return;
+    const learned_mlp *m = learned_model(n, n->last_layer, s);
     for (size_t t = 0; t < n->n; t += (size_t)n->B) {
         int rows = (int)(n->n - t < (size_t)n->B ? n->n - t : (size_t)n->B);
         forward(n, m->p, n->hidden + t * (size_t)n->D, rows);
@@ -350,9 +425,33 @@ static void learned_predict(void *st, int ahead, int layer, double *scores)
     }
 }
 
+/* FLOPs of one token's prediction: the two products (2 per multiply-add),
+ * the biases, the ReLU and the softmax (exp, sum, divide). */
+predictor_info learned_info(const learned *n)
+{
+    double D = n->D, H = n->H, E = n->E, models = 0;
+    int lo = 0;
+    for (size_t i = 0; i < (size_t)n->L * n->S; i++)
+        models += n->models[i].p != NULL;
+    for (int s = n->S; s >= 1; s--)
+        lo = n->stride[s] ? s : lo;
+    return (predictor_info){.stride_lo = lo, .stride_hi = n->S,.params = models * (double)n->params,
+                            .flops = 2 * (D * H + H * E) + 2 * H + 4 * E,
+                            .bytes = (double)n->params * sizeof(float),
+                            .train_samples = n->samples, .epochs = n->epochs,
+                            .train_seconds = n->seconds, .train_loss = n->loss};
+}
+
+static void learned_info_op(void *st, predictor_info *out) { *out = learned_info(st); }
+
+static int learned_save(void *st, const char *path, promoe_err *err)
+{
+    return learned_file_save(st, path, err);
+}
+
 const predictor_ops predictor_learned = {
     .name = "learned",
-    .summary = "ProMoE's MLP per layer and stride on the hidden state (train=TRACE.h5)",
+    .summary = "ProMoE's MLP per layer and stride on the hidden state (train=T.h5 or file=P.h5)",
     .needs_hidden = 1,
     .needs_training = 1,
     .create = learned_create,
@@ -360,4 +459,6 @@ const predictor_ops predictor_learned = {
     .observe = learned_observe,
     .predict = learned_predict,
     .destroy = learned_destroy,
+    .info = learned_info_op,
+    .save = learned_save,
 };

@@ -36,6 +36,34 @@ const char *predictor_names(void)
     return buf;
 }
 
+void *predictor_create_for_trace(const predictor_ops *ops, const char *options,
+                                 trace_reader *r, const char *path, const predictor_env *base,
+                                 promoe_err *err)
+{
+    const trace_meta *m = trace_reader_meta(r);
+    predictor_env env = *base;
+    env.num_layers = m->num_layers;
+    env.num_experts = m->num_experts;
+    env.top_k = m->top_k;
+    env.hidden_dim = m->hidden_dim;
+    env.router_weight = NULL;
+    if (ops->needs_hidden && !(env.router_weight = trace_reader_router_weight(r, err))) {
+        if (!(m->content & TRACE_ROUTER_WEIGHT))
+            promoe_err_set(err, "%s: predictor %s needs the router weights (model/router_weight)",
+                           path, ops->name);
+        return NULL;
+    }
+    return ops->create(&env, options, err);
+}
+
+predictor_info predictor_get_info(const predictor_ops *ops, void *st)
+{
+    predictor_info info = {0};
+    if (ops->info)
+        ops->info(st, &info);
+    return info;
+}
+
 /* Copies row `layer` of each of n [L][width] blocks into dst [n][width]. */
 static void gather(void *dst, const void *src, size_t n, int L, int layer, size_t row_bytes)
 {

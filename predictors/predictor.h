@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "common/error.h"
+#include "traces/trace.h"
 
 /* The trace's future, for oracle predictors: the experts chosen at `layer`
  * by the tokens of the iteration `ahead` iterations from the current one.
@@ -28,10 +29,27 @@ typedef struct predictor_future {
 
 typedef struct predictor_env {
     int num_layers, num_experts, top_k, hidden_dim;
+    /* the strides the caller will ask for (layer l predicting l + s), so a
+     * trained predictor can train just those or refuse a file without them */
+    int stride_lo, stride_hi;
     unsigned long seed;
     const predictor_future *future; /* NULL unless the predictor needs_future */
     const float *router_weight;     /* [L][E][D] if the predictor needs_hidden */
+    /* called now and then during long work (training), or NULL */
+    void (*progress)(const char *what, int64_t done, int64_t total);
 } predictor_env;
+
+/* What a predictor says about its size, cost and training (0: none). */
+typedef struct predictor_info {
+    double params;          /* trained parameters, all its models together */
+    double flops;           /* one prediction: one token, one target layer */
+    double bytes;           /* weights one prediction reads (once per call) */
+    int64_t train_samples;  /* (token, layer, stride) examples seen per epoch */
+    int epochs;
+    double train_seconds;
+    double train_loss;      /* mean loss over the last epoch */
+    int stride_lo, stride_hi; /* the strides it has models for (0: any) */
+} predictor_info;
 
 /* What the model just computed at one layer of the current iteration. */
 typedef struct predictor_obs {
@@ -62,6 +80,11 @@ typedef struct predictor_ops {
      * (0 or 1); higher is likelier, 0 means not expected. */
     void (*predict)(void *st, int ahead, int layer, double *scores);
     void (*destroy)(void *st);
+    /* Optional: fills *out. */
+    void (*info)(void *st, predictor_info *out);
+    /* Optional: writes the trained state to PATH (atomically) so that
+     * NAME:file=PATH loads it instead of training again. */
+    int (*save)(void *st, const char *path, promoe_err *err);
 } predictor_ops;
 
 /* Scratch that observations are built in, reused from step to step. */
@@ -78,6 +101,15 @@ int predictor_obs_fill(predictor_obs_buf *buf, predictor_obs *obs, int layer, si
                        int K, int D, const int32_t *request, const int32_t *position,
                        const int16_t *experts, const float *hidden);
 void predictor_obs_buf_free(predictor_obs_buf *buf);
+
+/* Creates the predictor `spec` ("NAME[:k=v,...]") for the trace open in r
+ * (read from PATH), filling env's model fields, its router weights when the
+ * predictor needs_hidden, and its strides, seed and progress from *base. */
+void *predictor_create_for_trace(const predictor_ops *ops, const char *options,
+                                 trace_reader *r, const char *path, const predictor_env *base,
+                                 promoe_err *err);
+/* The predictor's info, zeros when it has none. */
+predictor_info predictor_get_info(const predictor_ops *ops, void *st);
 
 const predictor_ops *predictor_find(const char *name);
 const char *predictor_names(void);

@@ -35,6 +35,7 @@ typedef struct engine {
     int64_t *ready_ns;
     const predictor_ops *pops;
     void *pst;
+    predictor_info pinfo;
     predictor_future future;
     step_buf it[2];        /* current and next step */
     int cur;
@@ -231,8 +232,13 @@ static int predict_and_schedule(engine *e, int target)
         s->keys[i] = layer * e->E + e->ranked[i];
         cache_hint(e->cache, s->keys[i], s->when);
     }
+    /* the predictor runs on the CPU: a fixed cost per call, plus its
+     * arithmetic for the step's tokens and one read of its weights */
     int64_t start = e->cpu_free_ns > e->gpu_ns ? e->cpu_free_ns : e->gpu_ns;
-    e->cpu_free_ns = start + sim_ns(e->cfg->predictor_us * 1e-6);
+    double tokens = (double)e->it[e->cur].n;
+    e->cpu_free_ns = start + sim_ns(e->cfg->predictor_us * 1e-6) +
+                     (e->pinfo.flops > 0 ? sim_ns(cost_cpu_s(&e->cfg->cost, e->pinfo.flops * tokens,
+                                                             e->pinfo.bytes)) : 0);
     if (e->cpu_free_ns == e->gpu_ns) /* no CPU time: submit now */
         return submit_prefetch_set(e, e->gpu_ns, s);
     e->sets_count++;
@@ -623,16 +629,13 @@ static int engine_init(engine *e, const sim_config *cfg, const char *path, trace
         return promoe_err_set(err, "out of memory");
     e->limit = cfg->prefetch_limit > 0 ? cfg->prefetch_limit : e->K;
     e->future = (predictor_future){future_experts, e};
-    predictor_env penv = {.num_layers = e->L, .num_experts = e->E, .top_k = e->K,
-                          .hidden_dim = m->hidden_dim, .seed = cfg->seed,
+    predictor_env penv = {.stride_lo = cfg->stride, .stride_hi = cfg->stride,
+                          .seed = cfg->seed,
                           .future = e->pops->needs_future ? &e->future : NULL};
-    if (e->pops->needs_hidden && !(penv.router_weight = trace_reader_router_weight(rd, err)))
-        return (m->content & TRACE_ROUTER_WEIGHT)
-                   ? -1
-                   : promoe_err_set(err, "%s: predictor %s needs the router weights "
-                                    "(model/router_weight)", path, e->pops->name);
-    if (!(e->pst = e->pops->create(&penv, cfg->predictor_options, err)))
+    if (!(e->pst = predictor_create_for_trace(e->pops, cfg->predictor_options, rd, path, &penv,
+                                              err)))
         return -1;
+    e->pinfo = predictor_get_info(e->pops, e->pst);
     /* a policy's fixed set (static) is loaded before serving starts */
     int n_initial = cache_initial_keys(e->cache, e->need);
     for (int i = 0; i < n_initial; i++) {
@@ -663,6 +666,10 @@ static void finish(engine *e, sim_result *r)
     r->preemptions = cs->preemptions;
     r->total_ns = e->gpu_ns;
     r->hit_rate = r->demands ? (double)r->hits / (double)r->demands : 0;
+    int64_t timely = r->prefetch_useful - r->prefetch_late;
+    r->prefetch_accuracy = r->prefetch_issued ? (double)r->prefetch_useful / (double)r->prefetch_issued : 0;
+    r->prefetch_fetch_rate = r->prefetch_useful ? (double)timely / (double)r->prefetch_useful : 0;
+    r->goodpred = r->prefetch_issued ? (double)timely / (double)r->prefetch_issued : 0;
     r->gpu_stall_share = r->total_ns ? (double)r->gpu_stall_ns / (double)r->total_ns : 0;
     r->pcie_busy_share = r->total_ns ? (double)r->pcie_busy_ns / (double)r->total_ns : 0;
     r->prefill_tokens_per_s = r->prefill_ns ? r->prefill_tokens / (r->prefill_ns * 1e-9) : 0;

@@ -75,6 +75,10 @@ typedef struct sim_result {
     double tpot_ms_mean, tpot_ms_p50, tpot_ms_p90, tpot_ms_p99;
     double prefill_tokens_per_s, decode_tokens_per_s;
     double hit_rate, gpu_stall_share, pcie_busy_share;
+    /* The paper's GoodPred = Accuracy x FetchRate over the run's prefetches:
+     * accuracy = prefetches used / issued, fetch rate = prefetches complete
+     * when used / used, so goodpred = prefetches complete when used / issued */
+    double prefetch_accuracy, prefetch_fetch_rate, goodpred;
     int64_t slots;
 } sim_result;
 

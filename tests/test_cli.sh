@@ -54,7 +54,8 @@ contains "no such file" "$tmp/err" "missing trace message"
 printf 'not hdf5\n' >"$tmp/text.h5"
 expect 1 "not a trace" -- "$PROMOE" trace info "$tmp/text.h5"
 
-for cmd in "" "trace" "trace gen" "trace import" "trace export" "trace info" "sim" "demo"; do
+for cmd in "" "trace" "trace gen" "trace import" "trace export" "trace info" "sim" "demo" \
+    "predict" "predict train" "predict eval"; do
   # shellcheck disable=SC2086
   expect 0 "help of '$cmd'" -- "$PROMOE" $cmd --help
   contains "usage: promoe" "$tmp/out" "help of '$cmd'"
@@ -119,6 +120,21 @@ expect 0 "sim --system override" -- "$PROMOE" sim -t "$tmp/t2.h5" -c 8 --system 
 contains '"predictor":"oracle"' "$tmp/out" "sim --system override"
 expect 1 "sim unknown system" -- "$PROMOE" sim -t "$tmp/t2.h5" -c 8 --system vllm
 contains "unknown system 'vllm' (presets: all-gpu" "$tmp/err" "unknown system message"
+
+# Training a predictor, saving it, using the file.
+expect 2 "train without output" -- "$PROMOE" predict train -t "$tmp/t.h5" -p learned
+expect 2 "train a predictor with nothing to save" -- "$PROMOE" predict train -t "$tmp/t.h5" -p prev-token -o "$tmp/p.h5"
+contains "has nothing to save" "$tmp/err" "nothing to save message"
+expect 2 "train= in the options" -- "$PROMOE" predict train -t "$tmp/t.h5" -p learned:train=x.h5 -o "$tmp/p.h5"
+expect 0 "train" -- "$PROMOE" predict train -t "$tmp/t.h5" -p learned:stride=1,hidden=8,epochs=1 --split 0.5 -o "$tmp/p.h5" --json
+contains '"stride_lo":1,"stride_hi":1' "$tmp/out" "train figures"
+contains '"held_out":\[{"stride":1' "$tmp/out" "train held-out scores"
+expect 0 "eval a saved predictor" -- "$PROMOE" predict eval -t "$tmp/t.h5" -p "learned:file=$tmp/p.h5" --stride 1 --split 0.5 --csv
+contains "learned:file=" "$tmp/out" "eval of the saved predictor"
+expect 1 "eval a stride the file lacks" -- "$PROMOE" predict eval -t "$tmp/t.h5" -p "learned:file=$tmp/p.h5" --stride 2
+contains "has models for stride 1 only, not 2" "$tmp/err" "missing stride message"
+expect 0 "sim with a saved predictor" -- "$PROMOE" sim -t "$tmp/t.h5" -c 0.5 --predictor "learned:file=$tmp/p.h5" --json
+contains '"goodpred":' "$tmp/out" "sim reports GoodPred"
 
 echo "$passes passed, $fails failed"
 [ "$fails" -eq 0 ]

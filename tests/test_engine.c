@@ -101,6 +101,7 @@ START_TEST(prefetch_fully_hidden)
     ck_assert_int_eq(r.prefetch_issued, 2);
     ck_assert_int_eq(r.prefetch_useful, 2);
     ck_assert_int_eq(r.prefetch_wasted, 0);
+    ck_assert_double_eq(r.goodpred, 1.0); /* both used, both in time */
 }
 END_TEST
 
@@ -146,6 +147,11 @@ START_TEST(prefetch_late_by_known_amount)
     ck_assert_int_eq(r.late_hits, 2);
     ck_assert_int_eq(r.prefetch_late, 2);
     ck_assert_int_eq(r.prefetch_useful, 2);
+    /* issued: (1,1) and (1,2) */
+    ck_assert_int_eq(r.prefetch_issued, 2);
+    ck_assert_double_eq(r.prefetch_accuracy, 1.0);
+    ck_assert_double_eq(r.prefetch_fetch_rate, 0.0);
+    ck_assert_double_eq(r.goodpred, 0.0);
 }
 END_TEST
 
@@ -258,6 +264,7 @@ START_TEST(early_preemption_drops_unchosen_prefetches)
     ck_assert_int_eq(r.prefetch_issued, 3);
     ck_assert_int_eq(r.prefetch_dropped, 3);
     ck_assert_int_eq(r.prefetch_useful, 0);
+    ck_assert_double_eq(r.goodpred, 0.0);
     ck_assert_int_eq(r.misses, 3);
     ck_assert_int_eq(r.hits, 1);
     ck_assert_int_eq(r.preemptions, 0);

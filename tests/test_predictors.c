@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/h5_attr.h"
 #include "models/model.h"
 #include "predictors/eval.h"
 #include "tests/testutil.h"
@@ -217,6 +218,109 @@ START_TEST(learned_beats_gate_reuse_three_layers_ahead)
 }
 END_TEST
 
+static double eval_precision_of(const char *trace, const char *spec, int stride, double split,
+                                promoe_err *err)
+{
+    predictor_eval_config cfg = {.stride_lo = stride, .stride_hi = stride, .split = split,
+                                 .seed = 1};
+    predictor_eval_result r;
+    if (predictor_eval(trace, spec, &cfg, &r, err) < 0)
+        return -1;
+    double p = predictor_eval_precision(&r, 0);
+    predictor_eval_free(&r);
+    return p;
+}
+
+/* A trained learned predictor saved and loaded predicts exactly what it
+ * did before saving; the file carries its size and cost (hand-computed:
+ * 32 layers, stride 2 -> 30 models of D = 16, H = 16, E = 8: 16*16 + 16 +
+ * 8*16 + 8 = 408 parameters each, 12240 in all; a prediction takes
+ * 2*(16*16 + 16*8) + 2*16 + 4*8 = 832 FLOPs); and bad files are refused by
+ * name. */
+START_TEST(learned_file_round_trip)
+{
+    model_desc m;
+    promoe_err err = {{0}};
+    ck_assert_msg(model_load("mixtral-8x7b", &m, &err) == 0, "%s", err.msg);
+    trace_gen_params g;
+    trace_gen_defaults(&g);
+    g.num_requests = 6;
+    g.prompt_mean = 20;
+    g.output_mean = 40;
+    g.hidden_dim = 16;
+    g.content = TRACE_HIDDEN | TRACE_ROUTER_WEIGHT;
+    const char *t = tu_path("saved.h5");
+    ck_assert_msg(trace_gen_write(&g, &m, t, NULL, &err) == 0, "%s", err.msg);
+    char spec[1200];
+    snprintf(spec, sizeof spec, "learned:train=%s,split=0.5,hidden=16,epochs=2,stride=2", t);
+    const predictor_ops *ops = predictor_find("learned");
+    trace_reader *r = trace_reader_open(t, TRACE_HIDDEN, &err);
+    ck_assert_msg(r != NULL, "%s", err.msg);
+    predictor_env base = {.seed = 1};
+    void *st = predictor_create_for_trace(ops, strchr(spec, ':') + 1, r, t, &base, &err);
+    trace_reader_close(r);
+    ck_assert_msg(st != NULL, "%s", err.msg);
+    predictor_info info = predictor_get_info(ops, st);
+    ck_assert_double_eq(info.params, 12240);
+    ck_assert_double_eq(info.flops, 832);
+    ck_assert_int_eq(info.stride_lo, 2);
+    ck_assert_int_eq(info.stride_hi, 2);
+    ck_assert_int_eq(info.epochs, 2);
+    const char *saved = tu_path("pred.h5");
+    ck_assert_msg(ops->save(st, saved, &err) == 0, "%s", err.msg);
+    ops->destroy(st);
+
+    char file_spec[1200];
+    snprintf(file_spec, sizeof file_spec, "learned:file=%s", saved);
+    double before = eval_precision_of(t, spec, 2, 0.5, &err);
+    ck_assert_msg(before >= 0, "%s", err.msg);
+    double after = eval_precision_of(t, file_spec, 2, 0.5, &err);
+    ck_assert_msg(after >= 0, "%s", err.msg);
+    ck_assert_double_eq(before, after);
+
+    hid_t f = H5Fopen(saved, H5F_ACC_RDONLY, H5P_DEFAULT);
+    ck_assert(f >= 0);
+    double params = 0, flops = 0;
+    long long samples = 0;
+    char format[64];
+    ck_assert_int_eq(h5_read_str_attr(f, "format", format, sizeof format), 0);
+    ck_assert_str_eq(format, "promoe-predictor");
+    ck_assert_int_eq(h5_read_doubles_attr(f, "params", &params, 1), 0);
+    ck_assert_int_eq(h5_read_doubles_attr(f, "flops_per_prediction", &flops, 1), 0);
+    ck_assert_int_eq(h5_read_int_attr(f, "train_samples", &samples), 0);
+    ck_assert_double_eq(params, 12240);
+    ck_assert_double_eq(flops, 832);
+    ck_assert_int_eq(samples, info.train_samples);
+    ck_assert_int_eq(samples % 30, 0); /* 30 models see every training token */
+    H5Fclose(f);
+
+    /* a stride it has no models for, a trace for a file, a truncated file */
+    ck_assert_double_eq(eval_precision_of(t, file_spec, 1, 0.5, &err), -1);
+    ck_assert_msg(strstr(err.msg, "has models for stride 2 only, not 1"), "%s", err.msg);
+    snprintf(file_spec, sizeof file_spec, "learned:file=%s", t);
+    ck_assert_double_eq(eval_precision_of(t, file_spec, 2, 0.5, &err), -1);
+    ck_assert_msg(strstr(err.msg, "is not a promoe predictor file"), "%s", err.msg);
+    FILE *in = fopen(saved, "rb"), *out = fopen(tu_path("cut.h5"), "wb");
+    char buf[3000];
+    size_t got = fread(buf, 1, sizeof buf, in);
+    fwrite(buf, 1, got, out);
+    fclose(in);
+    fclose(out);
+    snprintf(file_spec, sizeof file_spec, "learned:file=%s", tu_path("cut.h5"));
+    ck_assert_double_eq(eval_precision_of(t, file_spec, 2, 0.5, &err), -1);
+    ck_assert_msg(strstr(err.msg, "cut.h5") && strstr(err.msg, "predictor learned"), "%s",
+                  err.msg);
+    /* a model of another width */
+    g.hidden_dim = 8;
+    const char *t8 = tu_path("narrow.h5");
+    ck_assert_msg(trace_gen_write(&g, &m, t8, NULL, &err) == 0, "%s", err.msg);
+    snprintf(file_spec, sizeof file_spec, "learned:file=%s", saved);
+    ck_assert_double_eq(eval_precision_of(t8, file_spec, 2, 0.5, &err), -1);
+    ck_assert_msg(strstr(err.msg, "was trained for 32 layers, 8 experts, hidden 16"), "%s",
+                  err.msg);
+}
+END_TEST
+
 /* The shared OLMoE trace (one request, 299 decode tokens, ids only). */
 START_TEST(olmoe_figures)
 {
@@ -244,6 +348,7 @@ int main(void)
     tcase_add_test(tc, gate_reuse_beats_popularity_at_stride_1);
     tcase_add_test(tc, eam_tells_request_kinds_apart);
     tcase_add_test(tc, learned_beats_gate_reuse_three_layers_ahead);
+    tcase_add_test(tc, learned_file_round_trip);
     suite_add_tcase(s, tc);
     return tu_run_with_shared(s, olmoe_figures, "the OLMoE figures");
 }

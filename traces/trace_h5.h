@@ -49,13 +49,4 @@ void trace_h5_half_to_floats(const uint16_t *in, float *out, size_t n);
  * module; do not close. */
 hid_t trace_h5_float16(void);
 
-/* Turns off HDF5's printing of its error stack: errors are reported by us. */
-void trace_h5_quiet(void);
-
-int trace_h5_write_str_attr(hid_t obj, const char *name, const char *value);
-int trace_h5_write_int_attr(hid_t obj, const char *name, long long value);
-/* Reads a fixed- or variable-length string attribute into buf. */
-int trace_h5_read_str_attr(hid_t obj, const char *name, char *buf, size_t len);
-int trace_h5_read_int_attr(hid_t obj, const char *name, long long *value);
-
 #endif

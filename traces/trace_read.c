@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "common/h5_attr.h"
 #include "traces/trace_h5.h"
 
 #define READ_BLOCK_BYTES (8 * 1024 * 1024)
@@ -52,11 +53,11 @@ static int read_attributes(trace_reader *r, promoe_err *err)
 {
     char format[64];
     long long v;
-    if (trace_h5_read_str_attr(r->h5, "format", format, sizeof format) < 0)
+    if (h5_read_str_attr(r->h5, "format", format, sizeof format) < 0)
         return fail(r, err, "not a promoe trace (no 'format' attribute)");
     if (strcmp(format, TRACE_FORMAT_NAME) != 0)
         return fail(r, err, "not a promoe trace (format attribute is '%s')", format);
-    if (trace_h5_read_int_attr(r->h5, "version", &v) < 0)
+    if (h5_read_int_attr(r->h5, "version", &v) < 0)
         return fail(r, err, "trace has no integer 'version' attribute");
     if (v != TRACE_FORMAT_VERSION)
         return fail(r, err, "unsupported trace version %lld (this promoe reads version %d)", v,
@@ -70,7 +71,7 @@ static int read_attributes(trace_reader *r, promoe_err *err)
     int *fields[] = {&r->meta.num_layers, &r->meta.num_experts, &r->meta.top_k,
                      &r->meta.hidden_dim};
     for (size_t i = 0; i < sizeof dims / sizeof dims[0]; i++) {
-        if (trace_h5_read_int_attr(r->h5, dims[i].name, &v) < 0)
+        if (h5_read_int_attr(r->h5, dims[i].name, &v) < 0)
             return fail(r, err, "missing integer attribute '%s'", dims[i].name);
         if (v < dims[i].lo || v > dims[i].hi)
             return fail(r, err, "%s = %lld is outside [%lld, %lld]", dims[i].name, v,
@@ -79,9 +80,9 @@ static int read_attributes(trace_reader *r, promoe_err *err)
     }
     if (r->meta.top_k > r->meta.num_experts)
         return fail(r, err, "top_k is larger than num_experts");
-    if (trace_h5_read_str_attr(r->h5, "model", r->meta.model, sizeof r->meta.model) < 0)
+    if (h5_read_str_attr(r->h5, "model", r->meta.model, sizeof r->meta.model) < 0)
         r->meta.model[0] = '\0';
-    if (trace_h5_read_str_attr(r->h5, "source", r->meta.source, sizeof r->meta.source) < 0)
+    if (h5_read_str_attr(r->h5, "source", r->meta.source, sizeof r->meta.source) < 0)
         r->meta.source[0] = '\0';
     return 0;
 }
@@ -297,7 +298,7 @@ static int alloc_buffers(trace_reader *r, size_t cap, promoe_err *err)
 
 trace_reader *trace_reader_open(const char *path, unsigned load, promoe_err *err)
 {
-    trace_h5_quiet();
+    h5_quiet();
     trace_reader *r = calloc(1, sizeof *r);
     if (!r || !(r->path = strdup(path))) {
         free(r);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "common/atomic_file.h"
+#include "common/h5_attr.h"
 #include "traces/trace_h5.h"
 
 /* Chunks of about this many bytes compress well and fit the reader's
@@ -107,7 +108,7 @@ static int column_written(const trace_writer *w, int c)
 trace_writer *trace_writer_create(const char *path, const trace_meta *meta,
                                   promoe_err *err)
 {
-    trace_h5_quiet();
+    h5_quiet();
     if (meta->num_layers < 1 || meta->num_layers > TRACE_MAX_LAYERS ||
         meta->num_experts < 1 || meta->num_experts > TRACE_MAX_EXPERTS ||
         meta->top_k < 1 || meta->top_k > meta->num_experts || meta->top_k > TRACE_MAX_TOP_K ||
@@ -382,15 +383,15 @@ static int write_attributes(trace_writer *w)
 {
     hid_t f = w->h5;
     const trace_meta *m = &w->meta;
-    return (trace_h5_write_str_attr(f, "format", TRACE_FORMAT_NAME) |
-            trace_h5_write_int_attr(f, "version", TRACE_FORMAT_VERSION) |
-            trace_h5_write_str_attr(f, "model", m->model) |
-            trace_h5_write_int_attr(f, "num_layers", m->num_layers) |
-            trace_h5_write_int_attr(f, "num_experts", m->num_experts) |
-            trace_h5_write_int_attr(f, "top_k", m->top_k) |
-            trace_h5_write_int_attr(f, "hidden_dim",
+    return (h5_write_str_attr(f, "format", TRACE_FORMAT_NAME) |
+            h5_write_int_attr(f, "version", TRACE_FORMAT_VERSION) |
+            h5_write_str_attr(f, "model", m->model) |
+            h5_write_int_attr(f, "num_layers", m->num_layers) |
+            h5_write_int_attr(f, "num_experts", m->num_experts) |
+            h5_write_int_attr(f, "top_k", m->top_k) |
+            h5_write_int_attr(f, "hidden_dim",
                                     (m->content & (TRACE_HIDDEN | TRACE_ROUTER_WEIGHT)) ? m->hidden_dim : 0) |
-            trace_h5_write_str_attr(f, "source", m->source)) ? -1 : 0;
+            h5_write_str_attr(f, "source", m->source)) ? -1 : 0;
 }
 
 int trace_writer_commit(trace_writer *w, promoe_err *err)

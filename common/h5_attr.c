@@ -87,24 +87,9 @@ out:
     return rc;
 }
 
-int h5_read_int_attr(hid_t obj, const char *name, long long *value)
-{
-    if (H5Aexists(obj, name) <= 0)
-        return -1;
-    hid_t attr = H5Aopen(obj, name, H5P_DEFAULT);
-    if (attr < 0)
-        return -1;
-    hid_t ftype = H5Aget_type(attr);
-    hid_t space = H5Aget_space(attr);
-    int rc = (H5Tget_class(ftype) == H5T_INTEGER && H5Sget_simple_extent_npoints(space) == 1 &&
-              H5Aread(attr, H5T_NATIVE_LLONG, value) >= 0) ? 0 : -1;
-    H5Sclose(space);
-    H5Tclose(ftype);
-    H5Aclose(attr);
-    return rc;
-}
-
-int h5_read_doubles_attr(hid_t obj, const char *name, double *values, size_t n)
+/* Reads n numbers as mem_type; integers only, or floats too. */
+static int read_numbers(hid_t obj, const char *name, hid_t mem_type, int floats_too, void *out,
+                        size_t n)
 {
     if (H5Aexists(obj, name) <= 0)
         return -1;
@@ -114,11 +99,21 @@ int h5_read_doubles_attr(hid_t obj, const char *name, double *values, size_t n)
     hid_t ftype = H5Aget_type(attr);
     hid_t space = H5Aget_space(attr);
     H5T_class_t cls = H5Tget_class(ftype);
-    int rc = ((cls == H5T_FLOAT || cls == H5T_INTEGER) &&
+    int rc = ((cls == H5T_INTEGER || (floats_too && cls == H5T_FLOAT)) &&
               H5Sget_simple_extent_npoints(space) == (hssize_t)n &&
-              H5Aread(attr, H5T_NATIVE_DOUBLE, values) >= 0) ? 0 : -1;
+              H5Aread(attr, mem_type, out) >= 0) ? 0 : -1;
     H5Sclose(space);
     H5Tclose(ftype);
     H5Aclose(attr);
     return rc;
+}
+
+int h5_read_int_attr(hid_t obj, const char *name, long long *value)
+{
+    return read_numbers(obj, name, H5T_NATIVE_LLONG, 0, value, 1);
+}
+
+int h5_read_doubles_attr(hid_t obj, const char *name, double *values, size_t n)
+{
+    return read_numbers(obj, name, H5T_NATIVE_DOUBLE, 1, values, n);
 }

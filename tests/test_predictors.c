@@ -186,24 +186,33 @@ START_TEST(gate_reuse_beats_popularity_at_stride_1)
 }
 END_TEST
 
-/* The learned MLP, trained on the first 80% of 30 synthetic Mixtral
- * requests (32-wide hidden states), beats applying the target layer's gate
- * to the current hidden state three layers ahead, where the hidden state
- * has drifted (measured: 0.422 vs 0.396 and, seed 2, 0.445 vs 0.407). */
-START_TEST(learned_beats_gate_reuse_three_layers_ahead)
+/* A synthetic Mixtral-8x7B trace with hidden states of width `hidden`. */
+static const char *mixtral_with_hidden(const char *name, int requests, int prompt_mean,
+                                       int output_mean, int hidden)
 {
     model_desc m;
     promoe_err err = {{0}};
     ck_assert_msg(model_load("mixtral-8x7b", &m, &err) == 0, "%s", err.msg);
     trace_gen_params g;
     trace_gen_defaults(&g);
-    g.num_requests = 30;
-    g.prompt_mean = 40;
-    g.output_mean = 150;
-    g.hidden_dim = 32;
+    g.num_requests = requests;
+    g.prompt_mean = prompt_mean;
+    g.output_mean = output_mean;
+    g.hidden_dim = hidden;
     g.content = TRACE_HIDDEN | TRACE_ROUTER_WEIGHT;
-    const char *t = tu_path("learn.h5");
+    const char *t = tu_path(name);
     ck_assert_msg(trace_gen_write(&g, &m, t, NULL, &err) == 0, "%s", err.msg);
+    return t;
+}
+
+/* The learned MLP, trained on the first 80% of 30 synthetic Mixtral
+ * requests (32-wide hidden states), beats applying the target layer's gate
+ * to the current hidden state three layers ahead, where the hidden state
+ * has drifted (measured: 0.422 vs 0.396 and, seed 2, 0.445 vs 0.407). */
+START_TEST(learned_beats_gate_reuse_three_layers_ahead)
+{
+    promoe_err err = {{0}};
+    const char *t = mixtral_with_hidden("learn.h5", 30, 40, 150, 32);
     char spec[1200];
     snprintf(spec, sizeof spec, "learned:train=%s,split=0.8,hidden=128,epochs=3", t);
     double learned = precision(t, spec, 3, 0.8), gate = precision(t, "gate-reuse", 3, 0.8);
@@ -239,18 +248,8 @@ static double eval_precision_of(const char *trace, const char *spec, int stride,
  * name. */
 START_TEST(learned_file_round_trip)
 {
-    model_desc m;
     promoe_err err = {{0}};
-    ck_assert_msg(model_load("mixtral-8x7b", &m, &err) == 0, "%s", err.msg);
-    trace_gen_params g;
-    trace_gen_defaults(&g);
-    g.num_requests = 6;
-    g.prompt_mean = 20;
-    g.output_mean = 40;
-    g.hidden_dim = 16;
-    g.content = TRACE_HIDDEN | TRACE_ROUTER_WEIGHT;
-    const char *t = tu_path("saved.h5");
-    ck_assert_msg(trace_gen_write(&g, &m, t, NULL, &err) == 0, "%s", err.msg);
+    const char *t = mixtral_with_hidden("saved.h5", 6, 20, 40, 16);
     char spec[1200];
     snprintf(spec, sizeof spec, "learned:train=%s,split=0.5,hidden=16,epochs=2,stride=2", t);
     const predictor_ops *ops = predictor_find("learned");
@@ -311,9 +310,7 @@ START_TEST(learned_file_round_trip)
     ck_assert_msg(strstr(err.msg, "cut.h5") && strstr(err.msg, "predictor learned"), "%s",
                   err.msg);
     /* a model of another width */
-    g.hidden_dim = 8;
-    const char *t8 = tu_path("narrow.h5");
-    ck_assert_msg(trace_gen_write(&g, &m, t8, NULL, &err) == 0, "%s", err.msg);
+    const char *t8 = mixtral_with_hidden("narrow.h5", 6, 20, 40, 8);
     snprintf(file_spec, sizeof file_spec, "learned:file=%s", saved);
     ck_assert_double_eq(eval_precision_of(t8, file_spec, 2, 0.5, &err), -1);
     ck_assert_msg(strstr(err.msg, "was trained for 32 layers, 8 experts, hidden 16"), "%s",

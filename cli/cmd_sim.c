@@ -62,6 +62,10 @@ static const char usage[] =
     "                         predictor, that the expert is chosen) is at least P:\n"
     "                         a wrong prefetch costs PCIe time and a cache slot\n"
     "                         (default 0: every predicted expert)\n"
+    "      --staging N        prefetch into N buffers taken from the cache: an\n"
+    "                         expert joins the cache only when used, so a wrong\n"
+    "                         prediction evicts nothing (default 0: prefetches\n"
+    "                         go straight into the cache, as the paper's)\n"
     "      --chunks N         copy each expert in N chunks (default 1)\n"
     "      --chunk-bytes B    or in chunks of at most B bytes (e.g. 64MiB)\n"
     "      --preempt          demand copies go before prefetches, between chunks\n"
@@ -81,7 +85,7 @@ static const char usage[] =
 
 enum {
     OPT_HITS = 256, OPT_SCOPE, OPT_CSV, OPT_HW, OPT_SET, OPT_PREDICTOR, OPT_STRIDE, OPT_LIMIT,
-    OPT_CHUNKS, OPT_CHUNK_BYTES, OPT_PREEMPT, OPT_CPU, OPT_BATCH, OPT_PROFILE, OPT_REORDER, OPT_PRED_US, OPT_MIN_PROB, OPT_SEED,
+    OPT_CHUNKS, OPT_CHUNK_BYTES, OPT_PREEMPT, OPT_CPU, OPT_BATCH, OPT_PROFILE, OPT_REORDER, OPT_PRED_US, OPT_MIN_PROB, OPT_STAGING, OPT_SEED,
 };
 
 /* What the command line said; unset values leave the system's (or the
@@ -92,7 +96,7 @@ typedef struct sim_cli {
     const char *sets[32];
     int num_sets, hits_only, json, csv;
     int stride, chunks, prefetch_limit, preempt, reorder, cpu; /* -1: not given */
-    int batch;
+    int batch, staging;                                   /* staging -1: not given */
     double predictor_us, min_prob;                         /* < 0: not given */
     long long seed;
 } sim_cli;
@@ -119,6 +123,7 @@ static const struct option options[] = {
     {"profile", required_argument, NULL, OPT_PROFILE},
     {"predictor-us", required_argument, NULL, OPT_PRED_US},
     {"prefetch-min-prob", required_argument, NULL, OPT_MIN_PROB},
+    {"staging", required_argument, NULL, OPT_STAGING},
     {"seed", required_argument, NULL, OPT_SEED},
     {"json", no_argument, NULL, 'j'},
     {"csv", no_argument, NULL, OPT_CSV},
@@ -209,6 +214,7 @@ static void report_timed(report *rep, const sim_config *c, const sim_result *r)
     fig(rep, "cache_slots", "cache slots", (double)r->slots, 1);
     fig(rep, "batch", "batch", c->batch, 1);
     fig(rep, "stride", "stride", c->stride, 1);
+    fig(rep, "staging", "staging buffers", c->staging, 1);
     fig(rep, "chunks_per_expert", "chunks per expert", c->chunks, 1);
     fig(rep, "preempt", "preempt", c->preempt, 1);
     fig(rep, "reorder", "reorder", c->reorder, 1);
@@ -261,7 +267,7 @@ static int parse(int argc, char **argv, sim_cli *o)
     long long v;
     int c;
     *o = (sim_cli){.hw = "rtx4090-pcie4", .stride = -1, .chunks = -1, .prefetch_limit = -1,
-                   .preempt = -1, .reorder = -1, .cpu = -1, .predictor_us = -1, .min_prob = -1, .seed = 1,
+                   .preempt = -1, .reorder = -1, .cpu = -1, .predictor_us = -1, .min_prob = -1, .staging = -1, .seed = 1,
                    .batch = 1};
     while ((c = cli_getopt(argc, argv, "t:s:c:p:m:jh", options, cmd)) != -1) {
         switch (c) {
@@ -289,6 +295,10 @@ static int parse(int argc, char **argv, sim_cli *o)
             break;
         case OPT_CHUNKS:
             if (cli_parse_int_to(cmd, "--chunks", optarg, 1, 1024, &o->chunks) < 0)
+                return CLI_USAGE;
+            break;
+        case OPT_STAGING:
+            if (cli_parse_int_to(cmd, "--staging", optarg, 0, 1 << 20, &o->staging) < 0)
                 return CLI_USAGE;
             break;
         case OPT_CHUNK_BYTES: o->chunk_bytes = optarg; break;
@@ -423,6 +433,7 @@ int cmd_sim(int argc, char **argv)
     cfg.batch = o.batch;
     if (o.predictor_us >= 0) cfg.predictor_us = o.predictor_us;
     if (o.min_prob >= 0) cfg.prefetch_min_prob = o.min_prob;
+    if (o.staging >= 0) cfg.staging = o.staging;
     const char *scope = cfg.per_layer ? "per-layer" : "global";
 
     report rep = {.n = 0};

@@ -57,8 +57,12 @@ expert_cache *cache_create(const cache_config *cfg, promoe_err *err)
         cache_free(c);
         return NULL;
     }
+    /* per layer: an equal share, the first layers taking one slot of the
+     * remainder each, so every slot of the budget is used */
     for (int p = 0; p < c->num_pools; p++)
-        c->pools[p].capacity = cfg->per_layer ? cfg->slots / cfg->num_layers : cfg->slots;
+        c->pools[p].capacity = cfg->per_layer ? cfg->slots / cfg->num_layers +
+                                                    (p < cfg->slots % cfg->num_layers)
+                                              : cfg->slots;
     for (int p = 0; p < c->num_pools; p++) {
         int lo = cfg->per_layer ? p * c->E : 0, hi = cfg->per_layer ? (p + 1) * c->E : (int)keys;
         c->pools[p].env = (policy_env){.num_keys = (int)keys, .key_lo = lo, .key_hi = hi,

@@ -26,6 +26,8 @@ struct copy_engine {
     int dropping;          /* the key in flight stops at the end of its chunk */
     int64_t chunk_end;     /* when the chunk in flight ends */
     uint64_t seq;
+    copy_start_fn on_start;
+    void *on_start_ctx;
     copy_stats stats;
 };
 
@@ -123,9 +125,23 @@ static void start_next(copy_engine *ce, event_queue *q, int64_t now)
         }
     }
     ce->current = -1;
-    task_queue *from = ce->high.n > 0 ? &ce->high : ce->low.n > 0 ? &ce->low : NULL;
-    if (from)
-        start_chunk(ce, q, now, pop_front(from).key);
+    task_queue *from;
+    while ((from = ce->high.n > 0 ? &ce->high : ce->low.n > 0 ? &ce->low : NULL)) {
+        int key = pop_front(from).key;
+        if (ce->done[key] == 0 && ce->on_start && !ce->on_start(ce->on_start_ctx, key)) {
+            ce->state[key] = 0;
+            ce->stats.withdrawn++;
+            continue;
+        }
+        start_chunk(ce, q, now, key);
+        return;
+    }
+}
+
+void copy_engine_set_start_hook(copy_engine *ce, copy_start_fn fn, void *ctx)
+{
+    ce->on_start = fn;
+    ce->on_start_ctx = ctx;
 }
 
 int copy_engine_submit(copy_engine *ce, event_queue *q, int64_t now, int key, int priority,

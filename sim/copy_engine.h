@@ -7,8 +7,11 @@
  * starts at the end of the current chunk: the LOW copy goes back to the
  * front of its queue with the chunks it has (a preemption).  Promoting a
  * queued LOW task makes it HIGH; dropping one withdraws it (an in-flight
- * one stops at the end of its chunk: a DMA cannot be recalled).  Chunk completions are events in the
- * simulator's queue; the engine tells which expert finished.
+ * one stops at the end of its chunk: a DMA cannot be recalled).  Chunk
+ * completions are events in the simulator's queue; the engine tells which
+ * expert finished.  An optional start hook is asked before a task's first
+ * chunk is copied, so its owner can take a GPU slot only then (a queued
+ * prefetch overwrites nothing) or withdraw it.
  */
 #ifndef PROMOE_SIM_COPY_ENGINE_H
 #define PROMOE_SIM_COPY_ENGINE_H
@@ -27,6 +30,7 @@ typedef struct copy_stats {
     int64_t busy_ns;
     int64_t preemptions;   /* LOW copies interrupted between chunks */
     int64_t dropped;       /* LOW tasks withdrawn */
+    int64_t withdrawn;     /* tasks the start hook refused */
 } copy_stats;
 
 typedef struct copy_engine copy_engine;
@@ -35,6 +39,11 @@ typedef struct copy_engine copy_engine;
 copy_engine *copy_engine_create(int num_keys, int chunks, int64_t chunk_ns, double chunk_bytes,
                                 int preempt);
 void copy_engine_free(copy_engine *ce);
+
+/* Called before the first chunk of key is copied; returns 1 to copy it, 0
+ * to withdraw the task (counted in stats.withdrawn). */
+typedef int (*copy_start_fn)(void *ctx, int key);
+void copy_engine_set_start_hook(copy_engine *ce, copy_start_fn fn, void *ctx);
 
 /* Queues a copy of key at time now (the engine's events before now must
  * have been handled).  No effect if key is already queued or in flight. */

@@ -14,8 +14,9 @@
 
 enum { EV_PREFETCH = 2, EV_CPU_DONE = 3 }; /* events besides the copy engine's */
 
-/* STREAMED and ON_CPU_DONE are usable by the running layer only. */
-enum expert_state { ABSENT, LOADING, READY, STREAMING, STREAMED, ON_CPU, ON_CPU_DONE };
+/* STREAMED and ON_CPU_DONE are usable by the running layer only.  QUEUED:
+ * a prefetch waiting for the copy engine, holding no GPU slot yet. */
+enum expert_state { ABSENT, LOADING, READY, STREAMING, STREAMED, ON_CPU, ON_CPU_DONE, QUEUED };
 
 /* Experts a prediction chose, waiting for the predictor's CPU time. */
 typedef struct prefetch_set {
@@ -32,6 +33,8 @@ typedef struct engine {
     copy_engine *ce;
     event_queue q;
     uint8_t *state, *from_prefetch;
+    uint8_t *staged;       /* [key] held in a staging buffer, not in the cache */
+    int staging_free;
     int64_t *ready_ns;
     const predictor_ops *pops;
     void *pst;
@@ -99,11 +102,46 @@ static void evict(engine *e, int victim)
     e->r->evictions++;
 }
 
+/* The copy engine is about to copy a prefetch's first chunk: only now does
+ * it need a slot, so a prefetch dropped while queued evicts nothing. */
+static int on_copy_start(void *ctx, int key)
+{
+    engine *e = ctx;
+    int victim;
+    if (e->state[key] != QUEUED)
+        return 1; /* a demand copy: its slot was taken when it was asked for */
+    if (e->cfg->staging > 0) {
+        if (e->staging_free == 0) {
+            e->state[key] = ABSENT; /* every staging buffer is full */
+            e->from_prefetch[key] = 0;
+            e->r->prefetch_dropped++;
+            e->r->prefetch_wasted++; /* dropped is a kind of wasted */
+            return 0;
+        }
+        e->staging_free--;
+        e->staged[key] = 1;
+        e->state[key] = LOADING;
+        return 1;
+    }
+    if (!cache_load(e->cache, key, &victim)) {
+        e->state[key] = ABSENT; /* every slot is pinned: the prediction is dropped */
+        e->from_prefetch[key] = 0;
+        e->r->prefetch_dropped++;
+        e->r->prefetch_wasted++; /* dropped is a kind of wasted */
+        return 0;
+    }
+    evict(e, victim);
+    e->state[key] = LOADING;
+    cache_pin(e->cache, key);
+    return 1;
+}
+
 static void on_copy_done(engine *e, int key, int64_t t)
 {
     if (e->state[key] == LOADING) {
         e->state[key] = READY;
-        cache_unpin(e->cache, key); /* the pin that held the slot while filling */
+        if (!e->staged[key])
+            cache_unpin(e->cache, key); /* the pin that held the slot while filling */
     } else if (e->state[key] == STREAMING) {
         e->state[key] = STREAMED;
     }
@@ -180,19 +218,16 @@ static int submit_prefetch_set(engine *e, int64_t now, const prefetch_set *s)
     if (s->when <= e->gated_pos)
         return 0; /* the target layer's router has chosen already: too late */
     for (int i = 0; i < s->count; i++) {
-        int key = s->keys[i], victim;
+        int key = s->keys[i];
         if (e->state[key] == READY) {
-            cache_use(e->cache, key); /* a queued prefetch counts as a use */
+            if (!e->staged[key])
+                cache_use(e->cache, key); /* a queued prefetch counts as a use */
             continue;
         }
         if (e->state[key] != ABSENT)
             continue;
-        if (!cache_load(e->cache, key, &victim))
-            continue; /* every slot is pinned: the prediction is dropped */
-        evict(e, victim);
-        e->state[key] = LOADING;
+        e->state[key] = QUEUED; /* its slot is taken when its copy starts */
         e->from_prefetch[key] = 1;
-        cache_pin(e->cache, key);
         /* LOW tasks go lowest layer first; positions fit an int for any
          * trace a reader accepts (steps * layers < 2^31) */
         copy_engine_submit(e->ce, &e->q, now, key, COPY_LOW, (int)s->when);
@@ -282,11 +317,46 @@ static int try_cpu(engine *e, int key, int tokens)
     return event_queue_push(&e->q, done, EV_CPU_DONE, key, 0) == 0;
 }
 
+/* A staged prefetch is used: its buffer joins the cache and the victim's
+ * slot (or a free one) becomes the staging buffer, so nothing is copied.
+ * With every slot pinned it serves this layer only, from its buffer. */
+static void adopt_staged(engine *e, int key)
+{
+    int victim;
+    if (!cache_load(e->cache, key, &victim)) {
+        e->state[key] = e->state[key] == READY ? STREAMED : STREAMING;
+        return;
+    }
+    evict(e, victim);
+    e->staged[key] = 0;
+    e->staging_free++;
+    if (e->state[key] == LOADING)
+        cache_pin(e->cache, key); /* the pin that holds the slot while filling */
+}
+
+/* Frees the staging buffer of key (a prediction not used, or used once). */
+static void release_staged(engine *e, int key)
+{
+    e->staged[key] = 0;
+    e->staging_free++;
+    e->state[key] = ABSENT;
+}
+
 static void demand(engine *e, int key, int tokens)
 {
     sim_result *r = e->r;
     r->demands++;
-    if (e->state[key] == READY) {
+    if (e->staged[key])
+        adopt_staged(e, key);
+    if (e->state[key] == STREAMED && e->staged[key]) {
+        r->hits++; /* arrived in time in its staging buffer */
+        r->prefetch_useful++;
+    } else if (e->state[key] == STREAMING && e->staged[key]) {
+        r->late_hits++;
+        r->prefetch_late++;
+        r->prefetch_useful++;
+        copy_engine_promote(e->ce, key);
+    } else if (e->state[key] == READY) {
         r->hits++;
         cache_use(e->cache, key);
         r->prefetch_useful += e->from_prefetch[key];
@@ -295,6 +365,22 @@ static void demand(engine *e, int key, int tokens)
         r->prefetch_late += e->from_prefetch[key];
         r->prefetch_useful += e->from_prefetch[key];
         cache_use(e->cache, key);
+        copy_engine_promote(e->ce, key);
+    } else if (e->state[key] == QUEUED) {
+        /* predicted, but its copy has not started: a miss that takes over
+         * the queued task as a demand */
+        int victim;
+        r->misses++;
+        r->prefetch_late++;
+        r->prefetch_useful++;
+        if (cache_load(e->cache, key, &victim)) {
+            evict(e, victim);
+            e->state[key] = LOADING;
+            cache_pin(e->cache, key);
+        } else {
+            r->uncached++;
+            e->state[key] = STREAMING;
+        }
         copy_engine_promote(e->ce, key);
     } else {
         int victim;
@@ -314,25 +400,37 @@ static void demand(engine *e, int key, int tokens)
         copy_engine_submit(e->ce, &e->q, e->gpu_ns, key, COPY_HIGH, 0);
     }
     e->from_prefetch[key] = 0;
-    if (e->state[key] != STREAMING)
+    if (e->state[key] != STREAMING && e->state[key] != STREAMED)
         cache_pin(e->cache, key); /* in use by the running layer */
 }
 
-/* Early preemption: once the router of `layer` has chosen, prefetches of
- * its other experts are withdrawn and their slots freed (a chunk in flight
- * still ends). */
-static void drop_unchosen(engine *e, int layer)
+/* Once the router of `layer` has chosen, its predictions not chosen are
+ * retired: arrived ones free their staging buffers and, with early
+ * preemption, queued or copying ones are withdrawn and their slots freed
+ * (a chunk in flight still ends). */
+static void retire_unchosen(engine *e, int layer)
 {
     for (int x = 0; x < e->E; x++) {
         int key = layer * e->E + x;
-        if (e->state[key] != LOADING || !e->from_prefetch[key] ||
-            !copy_engine_drop(e->ce, key))
+        if (e->staged[key] && e->state[key] == READY) {
+            release_staged(e, key); /* arrived, but not chosen */
+            e->r->prefetch_wasted += e->from_prefetch[key];
+            e->from_prefetch[key] = 0;
             continue;
-        cache_unpin(e->cache, key); /* the pin that held the slot while filling */
-        cache_drop(e->cache, key);
+        }
+        if (!e->cfg->preempt || (e->state[key] != LOADING && e->state[key] != QUEUED) ||
+            !e->from_prefetch[key] || !copy_engine_drop(e->ce, key))
+            continue;
+        if (e->staged[key])
+            release_staged(e, key); /* the next copy starts after this chunk anyway */
+        else if (e->state[key] == LOADING) {
+            cache_unpin(e->cache, key); /* the pin that held the slot while filling */
+            cache_drop(e->cache, key);
+        }
         e->state[key] = ABSENT;
         e->from_prefetch[key] = 0;
         e->r->prefetch_dropped++;
+        e->r->prefetch_wasted++; /* dropped is a kind of wasted */
     }
 }
 
@@ -416,8 +514,7 @@ static int run_iteration(engine *e)
         for (int i = 0; i < e->n_need; i++)
             demand(e, e->need[i], e->need_count[i]);
         e->gated_pos = e->now_pos;
-        if (e->cfg->preempt)
-            drop_unchosen(e, l);
+        retire_unchosen(e, l);
         /* the predictor sees this layer's routing, then looks ahead */
         predictor_obs obs;
         if (predictor_obs_fill(&e->obs_buf, &obs, l, b->n, e->L, e->K, e->D, b->request,
@@ -430,7 +527,9 @@ static int run_iteration(engine *e)
         compute_experts(e);
         for (int i = 0; i < e->n_need; i++) {
             int key = e->need[i];
-            if (e->state[key] == STREAMED || e->state[key] == ON_CPU_DONE)
+            if (e->staged[key])
+                release_staged(e, key);
+            else if (e->state[key] == STREAMED || e->state[key] == ON_CPU_DONE)
                 e->state[key] = ABSENT;
             else
                 cache_unpin(e->cache, key);
@@ -541,6 +640,7 @@ static void engine_free(engine *e)
         e->pops->destroy(e->pst);
     free(e->state);
     free(e->from_prefetch);
+    free(e->staged);
     free(e->ready_ns);
     step_buf_free(&e->it[0]);
     step_buf_free(&e->it[1]);
@@ -590,7 +690,11 @@ static int engine_init(engine *e, const sim_config *cfg, const char *path, trace
         return promoe_err_set(err, "unknown predictor '%s' (predictors: %s)", cfg->predictor,
                               predictor_names());
     size_t keys = (size_t)e->L * (size_t)e->E;
-    cache_config cc = {.num_layers = e->L, .num_experts = e->E, .slots = cfg->slots,
+    if (cfg->staging < 0 || cfg->staging >= cfg->slots)
+        return promoe_err_set(err, "%d staging buffers leave no cache slot of %lld (use fewer)",
+                              cfg->staging, (long long)cfg->slots);
+    e->staging_free = cfg->staging;
+    cache_config cc = {.num_layers = e->L, .num_experts = e->E, .slots = cfg->slots - cfg->staging,
                        .per_layer = cfg->per_layer, .policy = cfg->policy,
                        .policy_options = cfg->policy_options, .clock = &e->now_pos};
     const cache_policy_ops *pol = policy_find(cfg->policy);
@@ -607,8 +711,11 @@ static int engine_init(engine *e, const sim_config *cfg, const char *path, trace
     double chunk_bytes = bytes / cfg->chunks;
     e->ce = copy_engine_create((int)keys, cfg->chunks, sim_ns(cost_transfer_s(&cfg->cost, chunk_bytes)),
                                chunk_bytes, cfg->preempt);
+    if (e->ce)
+        copy_engine_set_start_hook(e->ce, on_copy_start, e);
     e->state = calloc(keys, 1);
     e->from_prefetch = calloc(keys, 1);
+    e->staged = calloc(keys, 1);
     e->ready_ns = calloc(keys, sizeof *e->ready_ns);
     e->need = malloc(keys * sizeof *e->need);
     e->need_count = malloc(keys * sizeof *e->need_count);
@@ -624,7 +731,7 @@ static int engine_init(engine *e, const sim_config *cfg, const char *path, trace
         e->ttft_q[i] = gsl_rstat_quantile_alloc(quantiles[i]);
         have_stats &= e->tpot_q[i] && e->ttft_q[i];
     }
-    if (!have_stats || !e->ce || !e->state || !e->from_prefetch || !e->ready_ns || !e->need || !e->need_count ||
+    if (!have_stats || !e->ce || !e->state || !e->from_prefetch || !e->staged || !e->ready_ns || !e->need || !e->need_count ||
         !e->order || !e->scores || !e->ranked)
         return promoe_err_set(err, "out of memory");
     e->limit = cfg->prefetch_limit > 0 ? cfg->prefetch_limit : e->K;

@@ -45,6 +45,10 @@ typedef struct sim_config {
      * top-k, is at least this (an estimate of the chance that the expert is
      * chosen); 0 = all */
     double prefetch_min_prob;
+    /* prefetch buffers taken from the cache budget: a prefetch copies into
+     * one and joins the cache only when its expert is used (a wrong
+     * prediction evicts nothing); 0 = prefetches go straight to the cache */
+    int staging;
     int chunks;                  /* chunks per expert copy (1 = unchunked) */
     int preempt;                 /* demand copies overtake prefetches */
     int reorder;                 /* compute resident experts first */
@@ -65,7 +69,9 @@ typedef struct sim_result {
     int64_t demands, hits, late_hits, misses, uncached;
     int64_t cpu_computed;        /* misses computed on the CPU instead of loaded */
     int64_t prefetch_issued, prefetch_useful, prefetch_wasted, prefetch_late;
-    int64_t prefetch_dropped;    /* withdrawn by early preemption */
+    /* withdrawn before arriving (early preemption, or no slot or staging
+     * buffer when the copy would start); counted among the wasted too */
+    int64_t prefetch_dropped;
     int64_t preemptions, evictions;
     int64_t total_ns, prefill_ns, decode_ns, gpu_stall_ns, pcie_busy_ns;
     double pcie_bytes;

@@ -21,6 +21,7 @@ static const preset_key system_keys[] = {
     INT_KEY(all_gpu, 0, 1),
     INT_KEY(stride, 1, 1024),
     INT_KEY(chunks, 1, 1024),
+    INT_KEY(staging, 0, 1 << 20),
     INT_KEY(preempt, 0, 1),
     INT_KEY(reorder, 0, 1),
     INT_KEY(prefetch_limit, 0, 32767),
@@ -76,6 +77,7 @@ int system_apply(const system_desc *s, sim_config *cfg, int has_hidden, char *pr
     cfg->preload = s->all_gpu;
     cfg->stride = s->stride;
     cfg->chunks = s->chunks;
+    cfg->staging = s->staging;
     cfg->preempt = s->preempt;
     cfg->reorder = s->reorder;
     cfg->cpu_compute = s->cpu_compute;

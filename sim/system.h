@@ -16,7 +16,7 @@ typedef struct system_desc {
     char predictor[128];     /* "a|b|none": first available wins */
     char cache_scope[16];    /* global or per-layer */
     int all_gpu;             /* every expert resident from the start */
-    int stride, chunks, preempt, reorder, prefetch_limit, cpu_compute;
+    int stride, chunks, preempt, reorder, prefetch_limit, cpu_compute, staging;
     double predictor_us;
     double prefetch_min_prob;
 } system_desc;

@@ -275,6 +275,49 @@ START_TEST(early_preemption_drops_unchosen_prefetches)
 }
 END_TEST
 
+/* Staging buffers keep wrong predictions out of the cache.  The unit
+ * trace, 2 cache slots (global LRU), the always-wrong predictor (expert 3
+ * of the target layer), stride 1, one FIFO copy queue.
+ *   No staging: (0,0) copies 988-2188; (1,3) takes the free slot,
+ *   2188-3388; gate 3856: (1,1) evicts (0,0), 3856-5056, compute to 5736;
+ *   (0,3) evicts (1,3), 5056-6256.  Token 1: gate 6764, (0,0) misses again
+ *   (evicting (1,1)), 6764-7964, compute to 8644; (1,3) evicts (0,3),
+ *   7964-9164; gate 9672: (1,2) evicts (0,0), 9672-10872, compute to 11552.
+ *   One staging buffer beside the same 2 slots: the wrong copies land in
+ *   it (2188-3388, 5056-6256, 6764-7964) and are let go once their layer
+ *   has chosen, so the cache sees exactly the reactive run: (0,0) hits at
+ *   6764, and the timeline is the reactive one, 10352 ns. */
+START_TEST(staging_keeps_wrong_prefetches_out_of_the_cache)
+{
+    sim_config c;
+    setup(&c, "pcie_gbps=0.5");
+    c.predictor_ops = &wrong_ops;
+    c.slots = 2;
+    sim_result r = run(&c);
+    ck_assert_int_eq(r.total_ns, 11552);
+    ck_assert_int_eq(r.misses, 4);
+    ck_assert_int_eq(r.hits, 0);
+    ck_assert_int_eq(r.prefetch_issued, 3);
+    ck_assert_int_eq(r.prefetch_wasted, 3);
+    c.slots = 3;
+    c.staging = 1;
+    r = run(&c);
+    ck_assert_int_eq(r.slots, 2);
+    ck_assert_int_eq(r.total_ns, 10352);
+    ck_assert_int_eq(r.misses, 3);
+    ck_assert_int_eq(r.hits, 1);
+    ck_assert_int_eq(r.evictions, 1);
+    ck_assert_int_eq(r.prefetch_issued, 3);
+    ck_assert_int_eq(r.prefetch_wasted, 3);
+    ck_assert_int_eq(r.prefetch_dropped, 0);
+    /* a buffer must leave the cache a slot */
+    promoe_err err = {{0}};
+    c.staging = 3;
+    ck_assert_int_eq(sim_run(trace_path, &c, &r, &err), -1);
+    ck_assert_msg(strstr(err.msg, "3 staging buffers leave no cache slot of 3"), "%s", err.msg);
+}
+END_TEST
+
 /* A measured profile drives the same reactive replay: attention 1000 ns,
  * router 100 ns, an expert 500 ns, a 600-byte copy 2000 ns.  Token 0: gate
  * 1100, copy to 3100, compute to 3600; gate 4700, copy to 6700, to 7200.
@@ -539,6 +582,7 @@ int main(void)
     tcase_add_test(tc, prefetch_fully_hidden);
     tcase_add_test(tc, prefetch_late_by_known_amount);
     tcase_add_test(tc, early_preemption_drops_unchosen_prefetches);
+    tcase_add_test(tc, staging_keeps_wrong_prefetches_out_of_the_cache);
     tcase_add_test(tc, predictor_cpu_time);
     tcase_add_test(tc, copy_engine_preemption_between_chunks);
     tcase_add_test(tc, invariants_on_random_traces);

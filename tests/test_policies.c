@@ -125,6 +125,9 @@ START_TEST(scope_global_and_per_layer)
         "{\"tok\": 4, \"layers\": [[1], [0]]}\n{\"tok\": 5, \"layers\": [[2], [0]]}\n", 3, 0);
     ck_assert_int_eq(hits(t, "lru", 4, 0), 8);
     ck_assert_int_eq(hits(t, "lru", 4, 1), 5);
+    /* 5 slots over 2 layers: the odd slot goes to layer 0, which now holds its
+     * whole cycle (3 misses, 3 hits) -> 3 + 5 = 8 */
+    ck_assert_int_eq(hits(t, "lru", 5, 1), 8);
 }
 END_TEST
 

@@ -21,9 +21,10 @@ static const char usage[] =
     "\n"
     "Generates a small synthetic trace (8 requests of a Mixtral-8x7B-shaped model by\n"
     "default) and replays it with 'promoe sim' under the named systems all-gpu,\n"
-    "reactive-lru, mixtral-offloading, moe-infinity, promoe and oracle, printing\n"
-    "prefill and decode latency and the speedups over reactive-lru.  A system whose\n"
-    "preferred predictor this build lacks runs with the next one it names (marked *).\n"
+    "reactive-lru, mixtral-offloading, moe-infinity, promoe, promoe-plus and oracle,\n"
+    "printing prefill and decode latency and the speedups over reactive-lru.  A system\n"
+    "whose preferred predictor this build lacks runs with the next one it names\n"
+    "(marked *).\n"
     "The trace is written to a temporary file and removed unless -o is given.\n"
     "\n"
     "  -m, --model NAME       model preset (default mixtral-8x7b)\n"
@@ -48,7 +49,7 @@ static const struct option options[] = {
 };
 
 static const char *const demo_systems[] = {"all-gpu", "reactive-lru", "mixtral-offloading",
-                                           "moe-infinity", "promoe", "oracle"};
+                                           "moe-infinity", "promoe", "promoe-plus", "oracle"};
 enum { NUM_SYSTEMS = sizeof demo_systems / sizeof demo_systems[0], BASELINE = 1 };
 
 /* Runs every system on the trace and prints the table. */

@@ -32,12 +32,14 @@ static const char usage[] =
     "  -s, --system NAME      a named configuration (systems/NAME.ini) setting the\n"
     "                         options below; options given explicitly override it:\n"
     "                         all-gpu (every expert resident: the floor), reactive-lru\n"
-    "                         (load on miss), mixtral-offloading, moe-infinity, promoe,\n"
-    "                         oracle (upper bound)\n"
+    "                         (load on miss), mixtral-offloading, moe-infinity, promoe\n"
+    "                         (the paper's mechanisms), promoe-plus (+ a staging buffer\n"
+    "                         and 32 MiB chunks), oracle (upper bound)\n"
     "  -c, --cache SIZE       cache size: a fraction of all experts below 1 (0.25),\n"
     "                         a number of slots (256), or bytes with a unit (12GiB)\n"
     "                         (required)\n"
-    "      --cache-scope S    global (one pool, default) or per-layer (slots / L each)\n"
+    "      --cache-scope S    global (one pool, default) or per-layer (slots / L each,\n"
+    "                         the first layers taking the remainder)\n"
     "  -p, --policy NAME[:k=v,...]\n"
     "                         eviction policy (default lru): lru, lfu, fifo,\n"
     "                         lru-k[:k=2], promoe (prediction-aware LRU),\n"
@@ -415,16 +417,10 @@ int cmd_sim(int argc, char **argv)
     if (o.stride >= 0) cfg.stride = o.stride;
     if (o.chunks >= 0) cfg.chunks = o.chunks;
     if (o.chunk_bytes) {
-        double b;
-        if (units_parse_bytes(o.chunk_bytes, &b, NULL, &err) < 0)
-            return cli_usage_error(cmd, "--chunk-bytes %s", err.msg);
         if (!have_model)
             return cli_usage_error(cmd, "--chunk-bytes needs a model to size experts");
-        double n = ceil((double)model_expert_bytes(&cfg.cost.model) / b);
-        if (n > 1024)
-            return cli_usage_error(cmd, "--chunk-bytes %s cuts an expert into %.0f chunks "
-                                   "(at most 1024)", o.chunk_bytes, n);
-        cfg.chunks = (int)n;
+        if (system_chunks_for_size(&cfg.cost.model, o.chunk_bytes, &cfg.chunks, &err) < 0)
+            return cli_usage_error(cmd, "--chunk-bytes: %s", err.msg);
     }
     if (o.prefetch_limit >= 0) cfg.prefetch_limit = o.prefetch_limit;
     if (o.preempt >= 0) cfg.preempt = o.preempt;

@@ -26,7 +26,12 @@ static const char usage[] =
     "      --token-corr R     hidden-state correlation of consecutive tokens, [0,1):\n"
     "                         raises next-token expert reuse (default 0.7)\n"
     "      --layer-corr A     correlation of consecutive layers, [0,1): raises\n"
-    "                         cross-layer predictability (default 0.6)\n"
+    "                         cross-layer predictability (default 0.95)\n"
+    "      --layer-drift T    angle in radians, [0,pi/2], by which each layer turns\n"
+    "                         the hidden state (a fixed rotation per layer, as a\n"
+    "                         residual stream's layers write to it): applying\n"
+    "                         layer l+s's router to layer l's state degrades with\n"
+    "                         s, a trained predictor can undo it (default 0.45)\n"
     "      --router-corr C    similarity of consecutive layers' routers, [0,1]:\n"
     "                         with --layer-corr, makes layer l's experts predict\n"
     "                         layer l+1's (default 0.5)\n"
@@ -49,7 +54,7 @@ static const char usage[] =
 
 enum {
     OPT_REQUESTS = 256, OPT_TOKENS, OPT_PROMPT, OPT_OUTPUT_MEAN, OPT_SIGMA, OPT_MAXLEN,
-    OPT_RATE, OPT_TOKCORR, OPT_LAYERCORR, OPT_ROUTERCORR, OPT_SKEW, OPT_SCALE, OPT_HIDDEN, OPT_SEED,
+    OPT_RATE, OPT_TOKCORR, OPT_LAYERCORR, OPT_DRIFT, OPT_ROUTERCORR, OPT_SKEW, OPT_SCALE, OPT_HIDDEN, OPT_SEED,
     OPT_NO_HIDDEN, OPT_NO_LOGITS, OPT_IDS_ONLY, OPT_DATASET, OPT_COMPRESSION, OPT_TOKEN_SEED,
 };
 
@@ -65,6 +70,7 @@ static const struct option options[] = {
     {"rate", required_argument, NULL, OPT_RATE},
     {"token-corr", required_argument, NULL, OPT_TOKCORR},
     {"layer-corr", required_argument, NULL, OPT_LAYERCORR},
+    {"layer-drift", required_argument, NULL, OPT_DRIFT},
     {"router-corr", required_argument, NULL, OPT_ROUTERCORR},
     {"skew", required_argument, NULL, OPT_SKEW},
     {"router-scale", required_argument, NULL, OPT_SCALE},
@@ -114,6 +120,7 @@ int cmd_trace_gen(int argc, char **argv)
         case OPT_TOKCORR: DBL_OPT(p.token_corr, 0, 0.999999);
         case OPT_LAYERCORR: DBL_OPT(p.layer_corr, 0, 0.999999);
         case OPT_ROUTERCORR: DBL_OPT(p.router_corr, 0, 1);
+        case OPT_DRIFT: DBL_OPT(p.layer_drift, 0, 1.5707963);
         case OPT_SKEW: DBL_OPT(p.skew, 0, 100);
         case OPT_SCALE: DBL_OPT(p.router_scale, 1e-6, 100);
         case OPT_HIDDEN: INT_OPT(p.hidden_dim, 2, TRACE_MAX_HIDDEN);

@@ -4,12 +4,18 @@
  * paper does: target the top-k one-hot vector / k (a distribution too), L1
  * loss between the two, Adam (lr 1e-3), mini-batches; matrix products
  * through BLAS.  (Without the softmax, L1 would drive every score to its
- * median, 0, for experts chosen less than half the time.)  It trains when
+ * median, 0, for experts chosen less than half the time.)  Beyond the paper,
+ * a linear skip path adds v x to the logits, v starting from the target
+ * layer's router weights (prior=router, the default): the model starts as
+ * gate-reuse and learns what changes between the layers, so a few thousand
+ * tokens of training are enough to beat it; prior=zero starts v at 0 and
+ * prior=none leaves the path out (the paper's MLP alone).  It trains when
  * created, on the training share of a trace's requests (the same rule as
  * `predict eval --split`), or loads a file `predict train` saved.
  * Options: train=TRACE.h5 or file=PRED.h5; stride=S (that stride only) or
  * max_stride=S (1..S; default: the strides the caller asks for); split=0.8,
- * hidden=1024, epochs=3, batch=64, lr=0.001.  Needs hidden states. */
+ * hidden=1024, epochs=3, batch=64, lr=0.001, prior=router.  Needs hidden
+ * states. */
 /* The standard CBLAS interface as GSL declares it; OpenBLAS implements it
  * (configure links GSL without its reference CBLAS). */
 #include <gsl/gsl_cblas.h>
@@ -28,7 +34,7 @@
 #include "traces/trace.h"
 
 typedef struct learned_options {
-    char train[1024], file[1024];
+    char train[1024], file[1024], prior[16];
     double split, lr;
     long hidden, epochs, batch, stride, max_stride;
 } learned_options;
@@ -41,6 +47,13 @@ static int set_option(void *ctx, const char *key, const char *value, promoe_err 
         if (strlen(value) >= sizeof o->train)
             return promoe_err_set(err, "%s path too long", key);
         strcpy(dst, value);
+        return 0;
+    }
+    if (strcmp(key, "prior") == 0) {
+        if (strcmp(value, "router") != 0 && strcmp(value, "zero") != 0 &&
+            strcmp(value, "none") != 0)
+            return promoe_err_set(err, "prior must be router, zero or none (got '%s')", value);
+        strcpy(o->prior, value);
         return 0;
     }
     if (strcmp(key, "split") == 0)
@@ -58,7 +71,7 @@ static int set_option(void *ctx, const char *key, const char *value, promoe_err 
     if (strcmp(key, "max_stride") == 0)
         return options_int(key, value, 1, LEARNED_MAX_STRIDE, &o->max_stride, err);
     return promoe_err_set(err, "unknown option '%s' (options: train, file, stride, max_stride, "
-                          "split, hidden, epochs, batch, lr)", key);
+                          "split, hidden, epochs, batch, lr, prior)", key);
 }
 
 learned_mlp *learned_model(learned *n, int layer, int stride)
@@ -88,7 +101,8 @@ void learned_free(learned *n)
     free(n);
 }
 
-learned *learned_alloc(const predictor_env *env, int H, int S, const uint8_t *stride, int B)
+learned *learned_alloc(const predictor_env *env, int H, int S, const uint8_t *stride, int B,
+                       int skip)
 {
     learned *n = calloc(1, sizeof *n);
     if (!n)
@@ -101,9 +115,10 @@ learned *learned_alloc(const predictor_env *env, int H, int S, const uint8_t *st
     n->S = S;
     n->B = B;
     n->last_layer = -1;
+    n->skip = skip;
     memcpy(n->stride, stride, sizeof n->stride);
     size_t D = (size_t)n->D, E = (size_t)n->E;
-    n->params = (size_t)H * D + (size_t)H + E * (size_t)H + E;
+    n->params = (size_t)H * D + (size_t)H + E * (size_t)H + E + (skip ? E * D : 0);
     n->models = calloc((size_t)n->L * (size_t)S, sizeof *n->models);
     n->z1 = malloc((size_t)B * (size_t)H * sizeof(float));
     n->a = malloc((size_t)B * (size_t)H * sizeof(float));
@@ -124,11 +139,13 @@ fail:
 
 static void learned_destroy(void *st) { learned_free(st); }
 
-/* y = softmax(w2 relu(w1 x + b1) + b2) for `rows` inputs; keeps z1 and a. */
+/* y = softmax(w2 relu(w1 x + b1) + b2 [+ v x]) for `rows` inputs; keeps z1
+ * and a. */
 static void forward(const learned *n, const float *p, const float *x, int rows)
 {
     int D = n->D, H = n->H, E = n->E;
     const float *w1 = p, *b1 = w1 + (size_t)H * D, *w2 = b1 + H, *b2 = w2 + (size_t)E * H;
+    const float *v = b2 + E;
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, H, D, 1.0f, x, D, w1, D, 0.0f,
                 n->z1, H);
     for (int r = 0; r < rows; r++)
@@ -138,6 +155,9 @@ static void forward(const learned *n, const float *p, const float *x, int rows)
         }
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, E, H, 1.0f, n->a, H, w2, H, 0.0f,
                 n->y, E);
+    if (n->skip)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, E, D, 1.0f, x, D, v, D, 1.0f,
+                    n->y, E);
     for (int r = 0; r < rows; r++) {
         float *y = n->y + (size_t)r * E, mx = -INFINITY, z = 0;
         for (int e = 0; e < E; e++) {
@@ -158,6 +178,7 @@ static void train_step(learned *n, learned_mlp *m, double *loss)
     int D = n->D, H = n->H, E = n->E, B = m->filled;
     forward(n, m->p, m->x, B);
     float *g = m->g, *gw1 = g, *gb1 = gw1 + (size_t)H * D, *gw2 = gb1 + H, *gb2 = gw2 + (size_t)E * H;
+    float *gv = gb2 + E;
     const float *w2 = m->p + (size_t)H * D + H;
     memset(g, 0, n->params * sizeof *g);
     /* dL/dprob = sign(prob - target) / B; through the softmax:
@@ -178,6 +199,9 @@ static void train_step(learned *n, learned_mlp *m, double *loss)
     }
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, E, H, B, 1.0f, n->dy, E, n->a, H, 0.0f,
                 gw2, H);
+    if (n->skip)
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, E, D, B, 1.0f, n->dy, E, m->x, D,
+                    0.0f, gv, D);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, H, E, 1.0f, n->dy, E, w2, H, 0.0f,
                 n->da, H);
     for (size_t i = 0; i < (size_t)B * H; i++) {
@@ -198,12 +222,15 @@ static void train_step(learned *n, learned_mlp *m, double *loss)
     m->filled = 0;
 }
 
-/* Training state for every model, and its initial parameters. */
-static int init_training(learned *n, gsl_rng *rng)
+/* Training state for every model, and its initial parameters; router:
+ * the model's router weights [L][E][D] for the skip path's prior, or NULL
+ * for zeros. */
+static int init_training(learned *n, gsl_rng *rng, const float *router)
 {
     size_t D = (size_t)n->D, H = (size_t)n->H, E = (size_t)n->E, B = (size_t)n->B;
     for (size_t i = 0; i < (size_t)n->L * n->S; i++) {
         learned_mlp *m = &n->models[i];
+        size_t layer = i / (size_t)n->S, stride = i % (size_t)n->S + 1;
         if (!m->p)
             continue;
         m->g = malloc(n->params * sizeof(float));
@@ -213,13 +240,21 @@ static int init_training(learned *n, gsl_rng *rng)
         m->target = malloc(B * E * sizeof(float));
         if (!m->g || !m->m || !m->v || !m->x || !m->target)
             return -1;
-        /* He initialisation for the ReLU layer, small for the output */
+        /* He initialisation for the ReLU layer, small for the output; with
+         * a skip path the MLP's output starts at 0, so the model starts as
+         * its prior */
         for (size_t k = 0; k < H * D; k++)
             m->p[k] = (float)gsl_ran_gaussian_ziggurat(rng, sqrt(2.0 / (double)D));
         memset(m->p + H * D, 0, H * sizeof(float));
         for (size_t k = 0; k < E * H; k++)
-            m->p[H * D + H + k] = (float)gsl_ran_gaussian_ziggurat(rng, sqrt(1.0 / (double)H));
+            m->p[H * D + H + k] =
+                n->skip ? 0.0f : (float)gsl_ran_gaussian_ziggurat(rng, sqrt(1.0 / (double)H));
         memset(m->p + H * D + H + E * H, 0, E * sizeof(float));
+        float *v = m->p + H * D + H + E * H + E;
+        if (n->skip && router)
+            memcpy(v, router + (layer + stride) * E * D, E * D * sizeof(float));
+        else if (n->skip)
+            memset(v, 0, E * D * sizeof(float));
     }
     return 0;
 }
@@ -328,7 +363,8 @@ static void choose_strides(const learned_options *o, const predictor_env *env, u
 
 static void *learned_create(const predictor_env *env, const char *options, promoe_err *err)
 {
-    learned_options o = {.split = 0.8, .lr = 1e-3, .hidden = 1024, .epochs = 3, .batch = 64};
+    learned_options o = {.split = 0.8, .lr = 1e-3, .hidden = 1024, .epochs = 3, .batch = 64,
+                         .prior = "router"};
     if (options_parse("predictor learned", options, set_option, &o, err) < 0)
         return NULL;
     if (!o.train[0] == !o.file[0]) {
@@ -354,7 +390,13 @@ static void *learned_create(const predictor_env *env, const char *options, promo
     uint8_t want[LEARNED_MAX_STRIDE + 1];
     int S;
     choose_strides(&o, env, want, &S);
-    learned *n = learned_alloc(env, (int)o.hidden, S, want, (int)o.batch);
+    int skip = strcmp(o.prior, "none") != 0;
+    if (strcmp(o.prior, "router") == 0 && !env->router_weight) {
+        promoe_err_set(err, "predictor learned: prior=router needs the router weights "
+                       "(model/router_weight); use prior=zero or prior=none");
+        return NULL;
+    }
+    learned *n = learned_alloc(env, (int)o.hidden, S, want, (int)o.batch, skip);
     gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
     if (!n || !rng) {
         learned_free(n);
@@ -367,7 +409,7 @@ static void *learned_create(const predictor_env *env, const char *options, promo
     gsl_rng_set(rng, env->seed);
     n->lr = (float)o.lr;
     snprintf(n->options, sizeof n->options, "%s", options ? options : "");
-    int rc = init_training(n, rng);
+    int rc = init_training(n, rng, strcmp(o.prior, "router") == 0 ? env->router_weight : NULL);
     gsl_rng_free(rng);
     if (rc < 0) {
         learned_free(n);
@@ -436,7 +478,8 @@ predictor_info learned_info(const learned *n)
     for (int s = n->S; s >= 1; s--)
         lo = n->stride[s] ? s : lo;
     return (predictor_info){.stride_lo = lo, .stride_hi = n->S,.params = models * (double)n->params,
-                            .flops = 2 * (D * H + H * E) + 2 * H + 4 * E,
+                            .flops = 2 * (D * H + H * E) + 2 * H + 4 * E +
+                                     (n->skip ? 2 * D * E : 0),
                             .bytes = (double)n->params * sizeof(float),
                             .train_samples = n->samples, .epochs = n->epochs,
                             .train_seconds = n->seconds, .train_loss = n->loss};

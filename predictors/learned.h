@@ -12,7 +12,8 @@
 
 enum { LEARNED_MAX_STRIDE = 64 };
 
-/* One MLP's parameters, laid out w1 [H][D], b1 [H], w2 [E][H], b2 [E]; its
+/* One MLP's parameters, laid out w1 [H][D], b1 [H], w2 [E][H], b2 [E], then
+ * with a skip path v [E][D] (logits += v x); its
  * gradient and Adam moments and the mini-batch being collected exist only
  * while training. */
 typedef struct learned_mlp {
@@ -24,6 +25,7 @@ typedef struct learned_mlp {
 
 typedef struct learned {
     int L, E, K, D, H, S, B;
+    int skip;              /* a linear path from input to logits beside the MLP */
     uint8_t stride[LEARNED_MAX_STRIDE + 1]; /* [s]: models for stride s exist */
     float lr;
     learned_mlp *models;   /* [L][S]; [l][s-1] exists when stride[s] and l + s < L */
@@ -44,7 +46,8 @@ typedef struct learned {
 /* A predictor of H hidden units for the strides marked in stride[1..S] of
  * env's model, parameters unset; scratch for batches of B.  NULL when out
  * of memory. */
-learned *learned_alloc(const predictor_env *env, int H, int S, const uint8_t *stride, int B);
+learned *learned_alloc(const predictor_env *env, int H, int S, const uint8_t *stride, int B,
+                       int skip);
 void learned_free(learned *n);
 learned_mlp *learned_model(learned *n, int layer, int stride);
 

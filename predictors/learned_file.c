@@ -6,7 +6,8 @@
  * train_samples, epochs, train_seconds, train_loss, params,
  * flops_per_prediction.  Datasets: strides int32 [n] (the strides trained),
  * and for each stride s, stride_s float32 [L - s][P]: the model of layer l
- * in row l, its parameters laid out w1 [H][D], b1 [H], w2 [E][H], b2 [E]. */
+ * in row l, its parameters laid out w1 [H][D], b1 [H], w2 [E][H], b2 [E],
+ * then v [E][D] when the attribute skip is 1 (absent: 0). */
 #include <hdf5.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,6 +48,7 @@ static int write_file(const learned *n, hid_t f)
         h5_write_int_attr(f, "num_experts", n->E) < 0 ||
         h5_write_int_attr(f, "top_k", n->K) < 0 ||
         h5_write_int_attr(f, "hidden_dim", n->D) < 0 || h5_write_int_attr(f, "hidden", n->H) < 0 ||
+        h5_write_int_attr(f, "skip", n->skip) < 0 ||
         h5_write_str_attr(f, "options", n->options) < 0 ||
         h5_write_int_attr(f, "train_samples", n->samples) < 0 ||
         h5_write_int_attr(f, "epochs", n->epochs) < 0 ||
@@ -120,7 +122,7 @@ static learned *load(hid_t f, const char *path, const predictor_env *env, int B,
                      promoe_err *err)
 {
     char format[64] = "";
-    long long version = 0, L = 0, E = 0, K = 0, D = 0, H = 0, samples = 0, epochs = 0;
+    long long version = 0, L = 0, E = 0, K = 0, D = 0, H = 0, samples = 0, epochs = 0, skip = 0;
     double seconds = 0, loss = 0;
     if (h5_read_str_attr(f, "format", format, sizeof format) < 0 ||
         strcmp(format, LEARNED_FILE_FORMAT) != 0 || h5_read_int_attr(f, "version", &version) < 0) {
@@ -183,7 +185,11 @@ static learned *load(hid_t f, const char *path, const predictor_env *env, int B,
                            s, s);
             return NULL;
         }
-    learned *n = learned_alloc(env, (int)H, S, want, B);
+    if (H5Aexists(f, "skip") > 0 && (h5_read_int_attr(f, "skip", &skip) < 0 || skip < 0 || skip > 1)) {
+        promoe_err_set(err, "%s: bad skip attribute (a damaged predictor file?)", path);
+        return NULL;
+    }
+    learned *n = learned_alloc(env, (int)H, S, want, B, (int)skip);
     if (!n) {
         promoe_err_set(err, "%s: out of memory for its models", path);
         return NULL;

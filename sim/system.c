@@ -1,11 +1,13 @@
 #include "sim/system.h"
 
+#include <math.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "common/options.h"
 #include "common/preset.h"
+#include "common/units.h"
 #include "policies/policy.h"
 #include "predictors/predictor.h"
 
@@ -18,6 +20,7 @@ static const preset_key system_keys[] = {
     STR_KEY(policy, 0),
     STR_KEY(predictor, 0),
     STR_KEY(cache_scope, 0),
+    STR_KEY(chunk_bytes, 0),
     INT_KEY(all_gpu, 0, 1),
     INT_KEY(stride, 1, 1024),
     INT_KEY(chunks, 1, 1024),
@@ -52,6 +55,21 @@ void system_list_presets(char *buf, size_t len)
     preset_list(&system_kind, buf, len);
 }
 
+int system_chunks_for_size(const model_desc *m, const char *size, int *chunks, promoe_err *err)
+{
+    double b;
+    if (units_parse_bytes(size, &b, NULL, err) < 0)
+        return promoe_err_prefix(err, "chunk size");
+    if (!(b >= 1))
+        return promoe_err_set(err, "chunk size %s must be at least 1 byte", size);
+    double n = ceil((double)model_expert_bytes(m) / b);
+    if (n > 1024)
+        return promoe_err_set(err, "chunks of %s cut a %s expert into %.0f chunks (at most 1024)",
+                              size, m->name, n);
+    *chunks = n < 1 ? 1 : (int)n;
+    return 0;
+}
+
 int system_apply(const system_desc *s, sim_config *cfg, int has_hidden, char *predictor_buf,
                  size_t len, int *fell_back, promoe_err *err)
 {
@@ -77,6 +95,9 @@ int system_apply(const system_desc *s, sim_config *cfg, int has_hidden, char *pr
     cfg->preload = s->all_gpu;
     cfg->stride = s->stride;
     cfg->chunks = s->chunks;
+    if (s->chunk_bytes[0] && cfg->cost.model.num_layers > 0 &&
+        system_chunks_for_size(&cfg->cost.model, s->chunk_bytes, &cfg->chunks, err) < 0)
+        return promoe_err_prefix(err, "system %s", s->name);
     cfg->staging = s->staging;
     cfg->preempt = s->preempt;
     cfg->reorder = s->reorder;

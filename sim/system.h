@@ -17,6 +17,7 @@ typedef struct system_desc {
     char cache_scope[16];    /* global or per-layer */
     int all_gpu;             /* every expert resident from the start */
     int stride, chunks, preempt, reorder, prefetch_limit, cpu_compute, staging;
+    char chunk_bytes[32];    /* chunks of at most this size ("32MiB"), if set */
     double predictor_us;
     double prefetch_min_prob;
 } system_desc;
@@ -25,10 +26,15 @@ int system_load(const char *name_or_path, system_desc *s, promoe_err *err);
 void system_list_presets(char *buf, size_t len);
 
 /* Sets cfg's policy, predictor and switches from s (cfg->slots is left to
- * the caller, except for all_gpu).  The predictor is the first of the
+ * the caller, except for all_gpu; chunk_bytes needs cfg->cost.model).  The predictor is the first of the
  * system's choices this build has and the trace can serve (has_hidden: it
  * holds hidden states and router weights) without training data; predictor_buf receives it and
  * *fell_back is set when it is not the system's first choice. */
+/* The chunks per expert of model m when copies are cut into pieces of at
+ * most `size` ("32MiB", or bytes); -1 with a message if it is malformed or
+ * gives more than 1024 chunks. */
+int system_chunks_for_size(const model_desc *m, const char *size, int *chunks, promoe_err *err);
+
 int system_apply(const system_desc *s, sim_config *cfg, int has_hidden, char *predictor_buf,
                  size_t len, int *fell_back, promoe_err *err);
 

@@ -38,6 +38,7 @@ typedef struct trace_gen_params {
     double rate;           /* request arrivals per second (Poisson) */
     double token_corr;     /* in [0, 1) */
     double layer_corr;     /* in [0, 1) */
+    double layer_drift;    /* radians each layer turns the hidden state by */
     double router_corr;    /* in [0, 1]: similarity of consecutive routers */
     double skew;           /* std. dev. of per-expert popularity biases */
     double router_scale;   /* std. dev. of the input-dependent logit part */

@@ -9,12 +9,15 @@
  * layer's router weights (prior=router, the default): the model starts as
  * gate-reuse and learns what changes between the layers, so a few thousand
  * tokens of training are enough to beat it; prior=zero starts v at 0 and
- * prior=none leaves the path out (the paper's MLP alone).  It trains when
+ * prior=none leaves the path out (the paper's MLP alone).  As the paper
+ * does, the last layers also predict the next token's first layers (l + s
+ * >= L targets layer l + s - L of the request's next token; wrap=0 leaves
+ * those models out).  It trains when
  * created, on the training share of a trace's requests (the same rule as
  * `predict eval --split`), or loads a file `predict train` saved.
  * Options: train=TRACE.h5 or file=PRED.h5; stride=S (that stride only) or
  * max_stride=S (1..S; default: the strides the caller asks for); split=0.8,
- * hidden=1024, epochs=3, batch=64, lr=0.001, prior=router.  Needs hidden
+ * hidden=1024, epochs=3, batch=64, lr=0.001, prior=router, wrap=1.  Needs hidden
  * states. */
 /* The standard CBLAS interface as GSL declares it; OpenBLAS implements it
  * (configure links GSL without its reference CBLAS). */
@@ -36,7 +39,7 @@
 typedef struct learned_options {
     char train[1024], file[1024], prior[16];
     double split, lr;
-    long hidden, epochs, batch, stride, max_stride;
+    long hidden, epochs, batch, stride, max_stride, wrap;
 } learned_options;
 
 static int set_option(void *ctx, const char *key, const char *value, promoe_err *err)
@@ -68,10 +71,12 @@ static int set_option(void *ctx, const char *key, const char *value, promoe_err 
         return options_int(key, value, 1, 1 << 16, &o->batch, err);
     if (strcmp(key, "stride") == 0)
         return options_int(key, value, 1, LEARNED_MAX_STRIDE, &o->stride, err);
+    if (strcmp(key, "wrap") == 0)
+        return options_int(key, value, 0, 1, &o->wrap, err);
     if (strcmp(key, "max_stride") == 0)
         return options_int(key, value, 1, LEARNED_MAX_STRIDE, &o->max_stride, err);
     return promoe_err_set(err, "unknown option '%s' (options: train, file, stride, max_stride, "
-                          "split, hidden, epochs, batch, lr, prior)", key);
+                          "split, hidden, epochs, batch, lr, prior, wrap)", key);
 }
 
 learned_mlp *learned_model(learned *n, int layer, int stride)
@@ -101,8 +106,13 @@ void learned_free(learned *n)
     free(n);
 }
 
+int learned_layers(const learned *n, int s)
+{
+    return n->wrap ? (s <= n->L ? n->L : 0) : (s < n->L ? n->L - s : 0);
+}
+
 learned *learned_alloc(const predictor_env *env, int H, int S, const uint8_t *stride, int B,
-                       int skip)
+                       int skip, int wrap)
 {
     learned *n = calloc(1, sizeof *n);
     if (!n)
@@ -116,6 +126,7 @@ learned *learned_alloc(const predictor_env *env, int H, int S, const uint8_t *st
     n->B = B;
     n->last_layer = -1;
     n->skip = skip;
+    n->wrap = wrap;
     memcpy(n->stride, stride, sizeof n->stride);
     size_t D = (size_t)n->D, E = (size_t)n->E;
     n->params = (size_t)H * D + (size_t)H + E * (size_t)H + E + (skip ? E * D : 0);
@@ -127,9 +138,9 @@ learned *learned_alloc(const predictor_env *env, int H, int S, const uint8_t *st
     n->da = malloc((size_t)B * (size_t)H * sizeof(float));
     if (!n->models || !n->z1 || !n->a || !n->y || !n->dy || !n->da)
         goto fail;
-    for (int l = 0; l < n->L; l++)
-        for (int s = 1; s <= S && l + s < n->L; s++)
-            if (stride[s] && !(learned_model(n, l, s)->p = malloc(n->params * sizeof(float))))
+    for (int s = 1; s <= S; s++)
+        for (int l = 0; stride[s] && l < learned_layers(n, s); l++)
+            if (!(learned_model(n, l, s)->p = malloc(n->params * sizeof(float))))
                 goto fail;
     return n;
 fail:
@@ -251,7 +262,9 @@ static int init_training(learned *n, gsl_rng *rng, const float *router)
                 n->skip ? 0.0f : (float)gsl_ran_gaussian_ziggurat(rng, sqrt(1.0 / (double)H));
         memset(m->p + H * D + H + E * H, 0, E * sizeof(float));
         float *v = m->p + H * D + H + E * H + E;
-        if (n->skip && router)
+        /* the target layer's router; not for the next token's layers, whose
+         * inputs this state says little about */
+        if (n->skip && router && layer + stride < (size_t)n->L)
             memcpy(v, router + (layer + stride) * E * D, E * D * sizeof(float));
         else if (n->skip)
             memset(v, 0, E * D * sizeof(float));
@@ -264,6 +277,23 @@ static double now_s(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Adds one example (input x, the target layer's chosen experts) to m's
+ * batch, taking a training step when the batch is full. */
+static void add_example(learned *n, learned_mlp *m, const float *x, const int16_t *chosen,
+                        double *loss)
+{
+    size_t D = (size_t)n->D, E = (size_t)n->E;
+    float *y = m->target + (size_t)m->filled * E;
+    memcpy(m->x + (size_t)m->filled * D, x, D * sizeof *x);
+    memset(y, 0, E * sizeof *y);
+    for (int k = 0; k < n->K; k++)
+        if (chosen[k] >= 0)
+            y[chosen[k]] = 1.0f / (float)n->K;
+    n->samples++;
+    if (++m->filled == n->B)
+        train_step(n, m, loss);
 }
 
 /* Streams the training requests of the trace `epochs` times. */
@@ -295,40 +325,55 @@ static int train(learned *n, const learned_options *o, const predictor_env *env,
     double start = now_s(), loss = 0;
     trace_iteration it;
     int got = 0;
+    /* the previous training token, for the wrapped models' examples */
+    float *prev = n->wrap ? malloc(L * D * sizeof *prev) : NULL;
+    int32_t prev_request = -1, prev_position = -1;
+    if (n->wrap && !prev) {
+        predictor_split_free(&split);
+        trace_reader_close(r);
+        return promoe_err_set(err, "out of memory");
+    }
     for (long epoch = 0; epoch < o->epochs && got >= 0; epoch++) {
         trace_reader_rewind(r);
         loss = 0;
         n->samples = 0;
+        prev_request = -1;
         while ((got = trace_read_iteration(r, &it, err)) > 0) {
             done += (int64_t)it.num_tokens;
             if (env->progress)
                 env->progress("training", done, total);
-            if (!all && !predictor_split_trains(&split, it.request[0], it.first_token))
+            if (!all && !predictor_split_trains(&split, it.request[0], it.first_token)) {
+                prev_request = -1;
                 continue;
-            for (size_t t = 0; t < it.num_tokens; t++)
+            }
+            for (size_t t = 0; t < it.num_tokens; t++) {
+                const float *h = it.hidden + t * L * D;
+                const int16_t *ids = it.experts + t * L * K;
                 for (int l = 0; l < n->L; l++)
-                    for (int s = 1; s <= n->S && l + s < n->L; s++) {
-                        if (!n->stride[s])
-                            continue;
-                        learned_mlp *m = learned_model(n, l, s);
-                        float *x = m->x + (size_t)m->filled * D;
-                        float *y = m->target + (size_t)m->filled * E;
-                        memcpy(x, it.hidden + (t * L + (size_t)l) * D, D * sizeof *x);
-                        memset(y, 0, E * sizeof *y);
-                        const int16_t *chosen = it.experts + (t * L + (size_t)(l + s)) * K;
-                        for (size_t k = 0; k < K; k++)
-                            if (chosen[k] >= 0)
-                                y[chosen[k]] = 1.0f / (float)K;
-                        n->samples++;
-                        if (++m->filled == n->B)
-                            train_step(n, m, &loss);
-                    }
+                    for (int s = 1; s <= n->S && l + s < n->L; s++)
+                        if (n->stride[s])
+                            add_example(n, learned_model(n, l, s), h + (size_t)l * D,
+                                        ids + (size_t)(l + s) * K, &loss);
+                /* the previous token's last layers predict this token's first */
+                int follows = it.request[t] == prev_request && it.position[t] == prev_position + 1;
+                for (int l = 0; follows && l < n->L; l++)
+                    for (int s = n->L - l; s <= n->S && l + s < 2 * n->L; s++)
+                        if (n->stride[s])
+                            add_example(n, learned_model(n, l, s), prev + (size_t)l * D,
+                                        ids + (size_t)(l + s - n->L) * K, &loss);
+                if (prev) {
+                    memcpy(prev, h, L * D * sizeof *prev);
+                    prev_request = it.request[t];
+                    prev_position = it.position[t];
+                }
+            }
         }
         /* the epoch's last partial batches */
         for (size_t i = 0; got == 0 && i < L * (size_t)n->S; i++)
             if (n->models[i].filled)
                 train_step(n, &n->models[i], &loss);
     }
+    free(prev);
     n->epochs = (int)o->epochs;
     n->seconds = now_s() - start;
     n->loss = n->samples > 0 ? loss / (double)n->samples : 0;
@@ -364,7 +409,7 @@ static void choose_strides(const learned_options *o, const predictor_env *env, u
 static void *learned_create(const predictor_env *env, const char *options, promoe_err *err)
 {
     learned_options o = {.split = 0.8, .lr = 1e-3, .hidden = 1024, .epochs = 3, .batch = 64,
-                         .prior = "router"};
+                         .prior = "router", .wrap = 1};
     if (options_parse("predictor learned", options, set_option, &o, err) < 0)
         return NULL;
     if (!o.train[0] == !o.file[0]) {
@@ -396,7 +441,7 @@ static void *learned_create(const predictor_env *env, const char *options, promo
                        "(model/router_weight); use prior=zero or prior=none");
         return NULL;
     }
-    learned *n = learned_alloc(env, (int)o.hidden, S, want, (int)o.batch, skip);
+    learned *n = learned_alloc(env, (int)o.hidden, S, want, (int)o.batch, skip, (int)o.wrap);
     gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
     if (!n || !rng) {
         learned_free(n);
@@ -452,12 +497,12 @@ static void learned_predict(void *st, int ahead, int layer, double *scores)
 {
     learned *n = st;
     memset(scores, 0, (size_t)n->E * sizeof *scores);
-    int s = layer - n->last_layer;
-    if (ahead != 0 || n->last_layer < 0 || s < 1 || s > n->S)
-        return;
-    if (!n->stride[s])
+    int s = layer + ahead * n->L - n->last_layer; /* ahead 1: the next token's layer */
+    if (ahead < 0 || ahead > 1 || n->last_layer < 0 || s < 1 || s > n->S || !n->stride[s])
         return;
     const learned_mlp *m = learned_model(n, n->last_layer, s);
+    if (!m->p)
+        return; /* no model that far (wrap=0) */
     for (size_t t = 0; t < n->n; t += (size_t)n->B) {
         int rows = (int)(n->n - t < (size_t)n->B ? n->n - t : (size_t)n->B);
         forward(n, m->p, n->hidden + t * (size_t)n->D, rows);

@@ -26,9 +26,11 @@ typedef struct learned_mlp {
 typedef struct learned {
     int L, E, K, D, H, S, B;
     int skip;              /* a linear path from input to logits beside the MLP */
+    int wrap;              /* models for l + s >= L: the next token's layer l + s - L */
     uint8_t stride[LEARNED_MAX_STRIDE + 1]; /* [s]: models for stride s exist */
     float lr;
-    learned_mlp *models;   /* [L][S]; [l][s-1] exists when stride[s] and l + s < L */
+    learned_mlp *models;   /* [L][S]; [l][s-1] exists when stride[s] and l + s < L
+                            * or, with wrap, l + s < 2L */
     size_t params;         /* per model */
     /* scratch for one batch: z1 [B][H], a [B][H], y [B][E], dy [B][E], da [B][H] */
     float *z1, *a, *y, *dy, *da;
@@ -47,7 +49,10 @@ typedef struct learned {
  * env's model, parameters unset; scratch for batches of B.  NULL when out
  * of memory. */
 learned *learned_alloc(const predictor_env *env, int H, int S, const uint8_t *stride, int B,
-                       int skip);
+                       int skip, int wrap);
+/* Layers that have a model for stride s: L - s, or with wrap all L (for
+ * s <= L). */
+int learned_layers(const learned *n, int s);
 void learned_free(learned *n);
 learned_mlp *learned_model(learned *n, int layer, int stride);
 

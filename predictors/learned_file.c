@@ -5,8 +5,9 @@
  * (units of the MLP), options (as trained), and the training figures
  * train_samples, epochs, train_seconds, train_loss, params,
  * flops_per_prediction.  Datasets: strides int32 [n] (the strides trained),
- * and for each stride s, stride_s float32 [L - s][P]: the model of layer l
- * in row l, its parameters laid out w1 [H][D], b1 [H], w2 [E][H], b2 [E],
+ * and for each stride s, stride_s float32 [L - s][P], or [L][P] when the
+ * attribute wrap is 1 (the last layers predicting the next token's first;
+ * absent: 0): the model of layer l in row l, its parameters laid out w1 [H][D], b1 [H], w2 [E][H], b2 [E],
  * then v [E][D] when the attribute skip is 1 (absent: 0). */
 #include <hdf5.h>
 #include <stdio.h>
@@ -48,7 +49,7 @@ static int write_file(const learned *n, hid_t f)
         h5_write_int_attr(f, "num_experts", n->E) < 0 ||
         h5_write_int_attr(f, "top_k", n->K) < 0 ||
         h5_write_int_attr(f, "hidden_dim", n->D) < 0 || h5_write_int_attr(f, "hidden", n->H) < 0 ||
-        h5_write_int_attr(f, "skip", n->skip) < 0 ||
+        h5_write_int_attr(f, "skip", n->skip) < 0 || h5_write_int_attr(f, "wrap", n->wrap) < 0 ||
         h5_write_str_attr(f, "options", n->options) < 0 ||
         h5_write_int_attr(f, "train_samples", n->samples) < 0 ||
         h5_write_int_attr(f, "epochs", n->epochs) < 0 ||
@@ -62,7 +63,7 @@ static int write_file(const learned *n, hid_t f)
     int rc = 0;
     for (int i = 0; i < ns && rc == 0; i++) {
         int s = strides[i];
-        size_t layers = (size_t)(n->L - s);
+        size_t layers = (size_t)learned_layers(n, s);
         float *p = realloc(rows, layers * n->params * sizeof *rows);
         if (!p)
             rc = -1;
@@ -189,7 +190,12 @@ static learned *load(hid_t f, const char *path, const predictor_env *env, int B,
         promoe_err_set(err, "%s: bad skip attribute (a damaged predictor file?)", path);
         return NULL;
     }
-    learned *n = learned_alloc(env, (int)H, S, want, B, (int)skip);
+    long long wrap = 0;
+    if (H5Aexists(f, "wrap") > 0 && (h5_read_int_attr(f, "wrap", &wrap) < 0 || wrap < 0 || wrap > 1)) {
+        promoe_err_set(err, "%s: bad wrap attribute (a damaged predictor file?)", path);
+        return NULL;
+    }
+    learned *n = learned_alloc(env, (int)H, S, want, B, (int)skip, (int)wrap);
     if (!n) {
         promoe_err_set(err, "%s: out of memory for its models", path);
         return NULL;
@@ -207,7 +213,7 @@ static learned *load(hid_t f, const char *path, const predictor_env *env, int B,
     for (int s = 1; s <= S; s++) {
         if (!want[s])
             continue;
-        size_t layers = (size_t)(n->L - s);
+        size_t layers = (size_t)learned_layers(n, s);
         float *p = realloc(rows, (layers ? layers : 1) * n->params * sizeof *rows);
         char name[32];
         snprintf(name, sizeof name, "stride_%d", s);

@@ -7,6 +7,7 @@
 #include "common/options.h"
 #include "predictors/eval.h"
 #include "predictors/predictor.h"
+#include "traces/trace.h"
 
 static const char eval_usage[] =
     "usage: promoe predict eval --trace T.h5 --predictor P [--predictor P2 ...] [OPTIONS]\n"
@@ -22,6 +23,19 @@ static const char eval_usage[] =
     "Count-based predictors go on learning from what they observe, as a running\n"
     "system would.\n"
     "\n"
+    "Timing, on the cost model of the trace's model (or --model) and --hw: a\n"
+    "prediction is made once layer l's router has run and the predictor's CPU time\n"
+    "has passed (--predictor-us, plus its FLOPs and weights on the CPU), leaving\n"
+    "  lead = s x layer time - prediction time\n"
+    "(layer time: attention, router and the top-k experts of one token, resident)\n"
+    "before layer l+s chooses.  Predicted experts are copied one at a time in score\n"
+    "order from then on, none cached, so the j-th arrives after j copy times:\n"
+    "  fetch = correct predictions arriving within the lead / correct\n"
+    "  GoodPred = precision x fetch (the paper's Accuracy x FetchRate: bytes of\n"
+    "             correctly predicted experts in time per byte prefetched)\n"
+    "  ahead = chosen experts correctly predicted at least one layer time before\n"
+    "          their router runs / chosen\n"
+    "\n"
     "  -t, --trace FILE       trace to evaluate on (required)\n"
     "  -p, --predictor P[:k=v,...]\n"
     "                         predictor (may be repeated): prev-token, popularity,\n"
@@ -32,11 +46,17 @@ static const char eval_usage[] =
     "      --at N             experts predicted per layer (default: the top-k)\n"
     "      --split F          training share, by request (default 0.8; 0 = none)\n"
     "      --per-layer        also print every target layer\n"
+    "  -m, --model NAME       model preset or .ini for the timing (default: the\n"
+    "                         trace's model; without a preset no timing is shown)\n"
+    "      --hw NAME          hardware preset or .ini (default rtx4090-pcie4)\n"
+    "      --set KEY=VALUE    override a hardware number, e.g. --set pcie_gbps=12\n"
+    "      --predictor-us X   fixed CPU time of one prediction, us (default 0; the\n"
+    "                         paper measures ~200 for its MLP)\n"
     "  -j, --json             one JSON object per predictor and stride, one a line\n"
     "      --csv              a header line and one row per predictor and stride\n"
     "  -h, --help             show this help\n";
 
-enum { OPT_STRIDE = 256, OPT_AT, OPT_SPLIT, OPT_PER_LAYER, OPT_CSV };
+enum { OPT_STRIDE = 256, OPT_AT, OPT_SPLIT, OPT_PER_LAYER, OPT_CSV, OPT_HW, OPT_SET, OPT_PRED_US };
 
 static const struct option eval_options[] = {
     {"trace", required_argument, NULL, 't'},
@@ -45,6 +65,10 @@ static const struct option eval_options[] = {
     {"at", required_argument, NULL, OPT_AT},
     {"split", required_argument, NULL, OPT_SPLIT},
     {"per-layer", no_argument, NULL, OPT_PER_LAYER},
+    {"model", required_argument, NULL, 'm'},
+    {"hw", required_argument, NULL, OPT_HW},
+    {"set", required_argument, NULL, OPT_SET},
+    {"predictor-us", required_argument, NULL, OPT_PRED_US},
     {"json", no_argument, NULL, 'j'},
     {"csv", no_argument, NULL, OPT_CSV},
     {"help", no_argument, NULL, 'h'},
@@ -67,6 +91,8 @@ static void print_row(const char *spec, const predictor_eval_result *r, int si, 
                       int json, int csv)
 {
     double p = predictor_eval_precision(r, si), rc = predictor_eval_recall(r, si);
+    double lead_ms = 1e3 * predictor_eval_lead_s(r, si), fetch = predictor_eval_fetch_rate(r, si);
+    double good = predictor_eval_goodpred(r, si), ahead = predictor_eval_ahead(r, si);
     if (json) {
         json_t *o = json_pack("{s:s, s:i, s:i, s:i, s:f, s:f, s:I, s:I, s:b, s:f, s:f}",
                               "predictor", spec, "stride", stride, "first_target_layer", stride,
@@ -74,17 +100,30 @@ static void print_row(const char *spec, const predictor_eval_result *r, int si, 
                               (json_int_t)r->scored_tokens, "train_tokens",
                               (json_int_t)r->train_tokens, "split_by_position", r->by_position,
                               "params", r->info.params, "flops_per_prediction", r->info.flops);
+        if (r->timed) {
+            json_object_set_new(o, "lead_ms", json_real(lead_ms));
+            json_object_set_new(o, "fetch_rate", json_real(fetch));
+            json_object_set_new(o, "goodpred", json_real(good));
+            json_object_set_new(o, "ahead_one_layer", json_real(ahead));
+        }
         char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
         printf("%s\n", s);
         free(s);
         json_decref(o);
     } else if (csv) {
-        printf("%s,%d,%d,%d,%.6f,%.6f,%lld,%lld,%d,%.0f,%.0f\n", spec, stride, stride, r->at, p,
+        printf("%s,%d,%d,%d,%.6f,%.6f,%lld,%lld,%d,%.0f,%.0f", spec, stride, stride, r->at, p,
                rc, (long long)r->scored_tokens, (long long)r->train_tokens, r->by_position,
                r->info.params, r->info.flops);
+        if (r->timed)
+            printf(",%.6f,%.6f,%.6f,%.6f\n", lead_ms, fetch, good, ahead);
+        else
+            printf(",,,,\n");
     } else {
-        printf("%-26s %6d   %2d-%-3d %12.4f %10.4f\n", spec, stride, stride, r->num_layers - 1, p,
+        printf("%-26s %6d   %2d-%-3d %12.4f %10.4f", spec, stride, stride, r->num_layers - 1, p,
                rc);
+        if (r->timed)
+            printf(" %9.3f %7.4f %9.4f %7.4f", lead_ms, fetch, good, ahead);
+        printf("\n");
     }
 }
 
@@ -94,7 +133,10 @@ static int cmd_predict_eval(int argc, char **argv)
     int n_specs = 0, json = 0, csv = 0, per_layer = 0, c;
     predictor_eval_config cfg = {.stride_lo = 1, .stride_hi = 4, .split = 0.8, .seed = 1,
                                  .progress = cli_progress};
-    while ((c = cli_getopt(argc, argv, "t:p:jh", eval_options, cmd)) != -1) {
+    const char *model = NULL, *hw = "rtx4090-pcie4", *sets[32];
+    int n_sets = 0;
+    double predictor_us = 0;
+    while ((c = cli_getopt(argc, argv, "t:p:m:jh", eval_options, cmd)) != -1) {
         switch (c) {
         case 't': trace = optarg; break;
         case 'p':
@@ -115,6 +157,17 @@ static int cmd_predict_eval(int argc, char **argv)
                 return CLI_USAGE;
             break;
         case OPT_PER_LAYER: per_layer = 1; break;
+        case 'm': model = optarg; break;
+        case OPT_HW: hw = optarg; break;
+        case OPT_SET:
+            if (n_sets == 32)
+                return cli_usage_error(cmd, "at most 32 --set options");
+            sets[n_sets++] = optarg;
+            break;
+        case OPT_PRED_US:
+            if (cli_parse_double(cmd, "--predictor-us", optarg, 0, 1e9, &predictor_us) < 0)
+                return CLI_USAGE;
+            break;
         case 'j': json = 1; break;
         case OPT_CSV: csv = 1; break;
         case 'h': fputs(eval_usage, stdout); return CLI_OK;
@@ -140,11 +193,32 @@ static int cmd_predict_eval(int argc, char **argv)
             return cli_usage_error(cmd, "predictor %s reads the future: it scores 1.0 by "
                                    "construction (use it in promoe sim)", name);
     }
+    /* the timing's cost model: the trace's model unless one is named */
+    promoe_err err;
+    cost_model cost = {0};
+    trace_meta meta;
+    if (trace_read_meta(trace, &meta, &err) < 0)
+        return cli_fail(&err);
+    if (model_load(model ? model : meta.model, &cost.model, &err) < 0) {
+        if (model)
+            return cli_fail(&err);
+        if (!json && !csv)
+            fprintf(stderr, "promoe predict eval: note: no preset for the trace's model %s: "
+                    "no timing figures (give --model)\n", meta.model);
+    } else {
+        if (hw_load(hw, &cost.hw, &err) < 0)
+            return cli_fail(&err);
+        for (int i = 0; i < n_sets; i++)
+            if (hw_set(&cost.hw, sets[i], &err) < 0)
+                return cli_usage_error(cmd, "--set %s", err.msg);
+        cfg.cost = &cost;
+        cfg.predictor_s = predictor_us * 1e-6;
+    }
     if (csv)
         printf("predictor,stride,first_target_layer,at,precision,recall,scored_tokens,"
-               "train_tokens,split_by_position,params,flops_per_prediction\n");
+               "train_tokens,split_by_position,params,flops_per_prediction,lead_ms,fetch_rate,"
+               "goodpred,ahead_one_layer\n");
     for (int i = 0; i < n_specs; i++) {
-        promoe_err err;
         predictor_eval_result r;
         int rc = predictor_eval(trace, specs[i], &cfg, &r, &err);
         cli_progress_done();
@@ -155,8 +229,14 @@ static int cmd_predict_eval(int argc, char **argv)
                    (long long)r.train_tokens,
                    r.by_position ? "one request: split by token position" : "split by request",
                    (long long)r.scored_tokens);
-            printf("%-26s %6s %8s %12s %10s\n", "predictor", "stride", "layers", "precision@N",
+            if (cfg.cost)
+                printf("timing: %s on %s, an expert copy %.3f ms\n\n", cost.model.name, cost.hw.name,
+                       1e3 * cost_transfer_s(&cost, (double)model_expert_bytes(&cost.model)));
+            printf("%-26s %6s %8s %12s %10s", "predictor", "stride", "layers", "precision@N",
                    "recall@N");
+            if (cfg.cost)
+                printf(" %9s %7s %9s %7s", "lead ms", "fetch", "GoodPred", "ahead");
+            printf("\n");
         }
         if (!json && !csv && r.info.params > 0)
             printf("%-26s %.0f parameters, %.0f FLOPs a prediction\n", specs[i], r.info.params,

@@ -12,6 +12,9 @@ void predictor_eval_free(predictor_eval_result *r)
     free(r->correct);
     free(r->predicted);
     free(r->chosen);
+    free(r->in_time);
+    free(r->ahead);
+    free(r->lead_s);
     memset(r, 0, sizeof *r);
 }
 
@@ -33,6 +36,36 @@ double predictor_eval_recall(const predictor_eval_result *r, int si)
 {
     double c = total(r->chosen + (size_t)si * r->num_layers, r->num_layers);
     return c > 0 ? total(r->correct + (size_t)si * r->num_layers, r->num_layers) / c : 0;
+}
+
+/* sum of a[stride] over its layers / sum of b[stride] */
+static double ratio(const predictor_eval_result *r, const double *a, const double *b, int si)
+{
+    if (!a || !b)
+        return 0;
+    double d = total(b + (size_t)si * r->num_layers, r->num_layers);
+    return d > 0 ? total(a + (size_t)si * r->num_layers, r->num_layers) / d : 0;
+}
+
+double predictor_eval_fetch_rate(const predictor_eval_result *r, int si)
+{
+    return ratio(r, r->in_time, r->correct, si);
+}
+
+double predictor_eval_goodpred(const predictor_eval_result *r, int si)
+{
+    return ratio(r, r->in_time, r->predicted, si);
+}
+
+double predictor_eval_ahead(const predictor_eval_result *r, int si)
+{
+    return ratio(r, r->ahead, r->chosen, si);
+}
+
+double predictor_eval_lead_s(const predictor_eval_result *r, int si)
+{
+    double targets = total(r->predicted + (size_t)si * r->num_layers, r->num_layers) / r->at;
+    return r->lead_s && targets > 0 ? r->lead_s[si] / targets : 0;
 }
 
 static int cmp_i32(const void *a, const void *b)
@@ -114,7 +147,14 @@ int predictor_eval(const char *path, const char *spec, const predictor_eval_conf
     out->correct = calloc((size_t)S * L, sizeof(double));
     out->predicted = calloc((size_t)S * L, sizeof(double));
     out->chosen = calloc((size_t)S * L, sizeof(double));
-    if (!scores || !top || !out->correct || !out->predicted || !out->chosen) {
+    out->timed = cfg->cost != NULL;
+    if (out->timed) {
+        out->in_time = calloc((size_t)S * L, sizeof(double));
+        out->ahead = calloc((size_t)S * L, sizeof(double));
+        out->lead_s = calloc((size_t)S, sizeof(double));
+    }
+    if (!scores || !top || !out->correct || !out->predicted || !out->chosen ||
+        (out->timed && (!out->in_time || !out->ahead || !out->lead_s))) {
         promoe_err_set(err, "out of memory");
         goto out;
     }
@@ -134,6 +174,13 @@ int predictor_eval(const char *path, const char *spec, const predictor_eval_conf
     if (!(st = predictor_create_for_trace(ops, opts, r, path, &base, err)))
         goto out;
     out->info = predictor_get_info(ops, st);
+    double predict_s = 0, copy_s = 0;
+    if (out->timed) {
+        const cost_model *c = cfg->cost;
+        predict_s = cfg->predictor_s +
+                    (out->info.flops > 0 ? cost_cpu_s(c, out->info.flops, out->info.bytes) : 0);
+        copy_s = cost_transfer_s(c, (double)model_expert_bytes(&c->model));
+    }
     trace_iteration it;
     int got;
     while ((got = trace_read_iteration(r, &it, err)) > 0) {
@@ -145,6 +192,12 @@ int predictor_eval(const char *path, const char *spec, const predictor_eval_conf
         for (size_t t = 0; t < it.num_tokens; t++)
             started[predictor_split_index(&split, it.request[t])] = 1;
         out->scored_tokens += scored;
+        double layer_s = 0;
+        if (scored && out->timed) {
+            const cost_model *c = cfg->cost;
+            layer_s = cost_attention_s(c, 1, it.position[0]) + cost_router_s(c, 1) +
+                      cost_shared_experts_s(c, 1) + K * cost_expert_s(c, 1);
+        }
         ops->begin_iteration(st);
         for (int l = 0; l < L; l++) {
             predictor_obs obs;
@@ -160,15 +213,23 @@ int predictor_eval(const char *path, const char *spec, const predictor_eval_conf
                 ops->predict(st, 0, target, scores);
                 topk_select(scores, E, at, top);
                 const int16_t *actual = it.experts + (size_t)target * K;
+                double lead = s * layer_s - predict_s;
                 for (int k = 0; k < K; k++) {
                     if (actual[k] < 0)
                         continue;
                     out->chosen[cell] += 1;
                     for (int j = 0; j < at; j++)
-                        if (top[j] == actual[k] && scores[top[j]] > 0)
+                        if (top[j] == actual[k] && scores[top[j]] > 0) {
                             out->correct[cell] += 1;
+                            if (out->timed) {
+                                out->in_time[cell] += (j + 1) * copy_s <= lead;
+                                out->ahead[cell] += lead >= layer_s;
+                            }
+                        }
                 }
                 out->predicted[cell] += at;
+                if (out->timed)
+                    out->lead_s[s - cfg->stride_lo] += lead;
             }
         }
     }

@@ -13,6 +13,21 @@
  * running system would.
  *   precision@at = correct / predicted (at per scored target layer)
  *   recall@at    = correct / chosen (the token's experts at that layer)
+ * With a cost model, the timing of each prediction too: it is made when
+ * layer l's router has run and the predictor's CPU time (predictor_s plus
+ * its FLOPs and weight bytes on the CPU) has passed, which leaves
+ *   lead = s * layer time - prediction time
+ * (layer time: attention at the token's position, router, top-k experts and
+ * shared experts for one token, all resident) before layer l+s's router
+ * chooses.  Predicted experts are copied one at a time in score order from
+ * the moment of the prediction on an otherwise idle PCIe link, so the one
+ * ranked j (from 1) arrives after j copy times:
+ *   fetch rate = correct predictions that arrive within the lead / correct
+ *   GoodPred   = precision * fetch rate (the paper's Accuracy x FetchRate)
+ *   ahead      = correct predictions made at least one layer time before the
+ *                router / chosen (the share of experts known one layer's
+ *                compute ahead)
+ * No expert is assumed cached, so the fetch rate is that of a cold cache.
  */
 #ifndef PROMOE_PREDICTORS_EVAL_H
 #define PROMOE_PREDICTORS_EVAL_H
@@ -21,6 +36,7 @@
 
 #include "common/error.h"
 #include "predictors/predictor.h"
+#include "sim/cost.h"
 #include "traces/trace.h"
 
 typedef struct predictor_eval_config {
@@ -28,6 +44,8 @@ typedef struct predictor_eval_config {
     int at;                     /* experts predicted per layer; 0 = the trace's top-k */
     double split;               /* training share, [0, 1) */
     unsigned long seed;
+    const cost_model *cost;     /* for the timing figures; NULL: none */
+    double predictor_s;         /* fixed CPU time of one prediction */
     void (*progress)(const char *what, int64_t done, int64_t total); /* or NULL */
 } predictor_eval_config;
 
@@ -37,6 +55,9 @@ typedef struct predictor_eval_result {
     int64_t train_tokens, test_tokens, scored_tokens;
     /* [stride - stride_lo][layer]: sums over scored targets */
     double *correct, *predicted, *chosen;
+    double *in_time, *ahead;    /* with a cost model: see above */
+    double *lead_s;             /* [stride - stride_lo]: summed over scored targets */
+    int timed;
     predictor_info info;        /* the predictor's size and cost */
 } predictor_eval_result;
 
@@ -65,5 +86,11 @@ void predictor_eval_free(predictor_eval_result *r);
 /* Totals for one stride, over all its target layers. */
 double predictor_eval_precision(const predictor_eval_result *r, int stride_index);
 double predictor_eval_recall(const predictor_eval_result *r, int stride_index);
+/* With a cost model: the fetch rate, GoodPred, the share of chosen experts
+ * correctly predicted a layer time ahead, and the mean lead in seconds. */
+double predictor_eval_fetch_rate(const predictor_eval_result *r, int stride_index);
+double predictor_eval_goodpred(const predictor_eval_result *r, int stride_index);
+double predictor_eval_ahead(const predictor_eval_result *r, int stride_index);
+double predictor_eval_lead_s(const predictor_eval_result *r, int stride_index);
 
 #endif

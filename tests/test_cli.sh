@@ -106,7 +106,7 @@ contains "larger than the model's 32 experts" "$tmp/err" "sim cache too large"
 
 expect 0 "demo" -- "$PROMOE" demo --requests 2
 contains "promoe demo: mixtral-8x7b on rtx4090-pcie4" "$tmp/out" "demo"
-for sys in all-gpu reactive-lru mixtral-offloading moe-infinity promoe oracle; do
+for sys in all-gpu reactive-lru mixtral-offloading moe-infinity promoe promoe-plus oracle; do
   contains "^$sys " "$tmp/out" "demo row $sys"
 done
 # the baseline's speedup over itself is 1.00 on both columns
@@ -131,10 +131,19 @@ contains '"stride_lo":1,"stride_hi":1' "$tmp/out" "train figures"
 contains '"held_out":\[{"stride":1' "$tmp/out" "train held-out scores"
 expect 0 "eval a saved predictor" -- "$PROMOE" predict eval -t "$tmp/t.h5" -p "learned:file=$tmp/p.h5" --stride 1 --split 0.5 --csv
 contains "learned:file=" "$tmp/out" "eval of the saved predictor"
+contains "^predictor,.*,lead_ms,fetch_rate,goodpred,ahead_one_layer$" "$tmp/out" "eval CSV timing columns"
+expect 0 "eval timing" -- "$PROMOE" predict eval -t "$tmp/t.h5" -p prev-token --stride 1 --predictor-us 200 --set pcie_gbps=12
+contains "timing: tiny on rtx4090-pcie4, an expert copy 0.009 ms" "$tmp/out" "eval timing line (48 KiB over 12 GB/s + 5 us)"
+contains "GoodPred" "$tmp/out" "eval GoodPred column"
+expect 1 "eval unknown model" -- "$PROMOE" predict eval -t "$tmp/t.h5" -p prev-token --model gpt5
+expect 2 "eval bad --set" -- "$PROMOE" predict eval -t "$tmp/t.h5" -p prev-token --set warp=9
 expect 1 "eval a stride the file lacks" -- "$PROMOE" predict eval -t "$tmp/t.h5" -p "learned:file=$tmp/p.h5" --stride 2
 contains "has models for stride 1 only, not 2" "$tmp/err" "missing stride message"
 expect 0 "sim with a saved predictor" -- "$PROMOE" sim -t "$tmp/t.h5" -c 0.5 --predictor "learned:file=$tmp/p.h5" --json
 contains '"goodpred":' "$tmp/out" "sim reports GoodPred"
+expect 0 "gen mixtral ids" -- "$PROMOE" trace gen --requests 1 --prompt-mean 4 --output-mean 4 --ids-only -o "$tmp/m.h5"
+expect 0 "sim promoe-plus" -- "$PROMOE" sim -t "$tmp/m.h5" -c 0.5 --system promoe-plus --json
+contains '"staging":1,"chunks_per_expert":11' "$tmp/out" "promoe-plus: a staging buffer, 32 MiB chunks of a 336 MiB expert"
 
 echo "$passes passed, $fails failed"
 [ "$fails" -eq 0 ]

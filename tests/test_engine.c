@@ -36,16 +36,8 @@ static void use_trace(const char *format, const char *name, const char *text, in
 static void setup(sim_config *c, const char *pcie_gbps)
 {
     promoe_err err = {{0}};
-    const char *model = tu_write_file("unit-model.ini",
-        "[model]\nname = unit\nnum_layers = 2\nnum_experts = 4\ntop_k = 1\nhidden_size = 10\n"
-        "expert_ffn_dim = 10\nnum_heads = 1\nnum_kv_heads = 1\nhead_dim = 10\nvocab_size = 10\n"
-        "bits_per_weight = 16\nnorm_topk_prob = 1\n");
-    const char *hw = tu_write_file("unit-hw.ini",
-        "[hardware]\nname = unit\ngpu_tflops = 1000000\ngpu_mem_gbps = 1\ngpu_mem_gib = 1\n"
-        "gpu_op_us = 0\npcie_gbps = 0.5\npcie_latency_us = 0\ncpu_gflops = 1\ncpu_mem_gbps = 1\n");
     sim_config_defaults(c);
-    ck_assert_msg(model_load(model, &c->cost.model, &err) == 0, "%s", err.msg);
-    ck_assert_msg(hw_load(hw, &c->cost.hw, &err) == 0, "%s", err.msg);
+    tu_unit_cost(&c->cost);
     ck_assert_int_eq(hw_set(&c->cost.hw, pcie_gbps, &err), 0);
     c->slots = 8;
     use_trace("warp-jsonl", "unit",

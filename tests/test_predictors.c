@@ -326,6 +326,46 @@ START_TEST(learned_predicts_the_next_tokens_first_layers)
 }
 END_TEST
 
+/* The timing figures of `predict eval`, on the unit model and hardware
+ * (layer time at position p: attention 880 + 40p, router 108, one expert
+ * 680 ns = 1668 + 40p; a copy 1200 ns).  One request, layer 1 chooses 1,
+ * 1, 2, 2; prev-token at stride 1 is scored on tokens 1-3 (positions 1-3)
+ * and right on 1 and 3: precision 2/3.  With 500 ns a prediction the lead
+ * is 1708 - 500 = 1208 and 1788 - 500 = 1288 ns, both above a copy: fetch
+ * rate 1, GoodPred 2/3, mean lead (1708 + 1748 + 1788)/3 - 500 = 1248 ns,
+ * and neither is a whole layer ahead.  With 510 ns token 1's copy is 2 ns
+ * late: fetch rate 1/2, GoodPred 1/3.  With none, the lead is exactly one
+ * layer: ahead 2/3. */
+START_TEST(eval_timing_by_hand)
+{
+    const char *t = tu_import_text("warp-jsonl", "timed",
+        "{\"tok\": 0, \"layers\": [[0], [1]]}\n{\"tok\": 1, \"layers\": [[0], [1]]}\n"
+        "{\"tok\": 2, \"layers\": [[0], [2]]}\n{\"tok\": 3, \"layers\": [[0], [2]]}\n", 4, 0);
+    cost_model cost = {0};
+    tu_unit_cost(&cost);
+    predictor_eval_config cfg = {.stride_lo = 1, .stride_hi = 1, .cost = &cost,
+                                 .predictor_s = 500e-9};
+    predictor_eval_result r;
+    promoe_err err = {{0}};
+    ck_assert_msg(predictor_eval(t, "prev-token", &cfg, &r, &err) == 0, "%s", err.msg);
+    ck_assert_double_eq_tol(predictor_eval_precision(&r, 0), 2.0 / 3, 1e-12);
+    ck_assert_double_eq_tol(predictor_eval_fetch_rate(&r, 0), 1.0, 1e-12);
+    ck_assert_double_eq_tol(predictor_eval_goodpred(&r, 0), 2.0 / 3, 1e-12);
+    ck_assert_double_eq_tol(predictor_eval_lead_s(&r, 0), 1248e-9, 1e-15);
+    ck_assert_double_eq(predictor_eval_ahead(&r, 0), 0);
+    predictor_eval_free(&r);
+    cfg.predictor_s = 510e-9;
+    ck_assert_msg(predictor_eval(t, "prev-token", &cfg, &r, &err) == 0, "%s", err.msg);
+    ck_assert_double_eq_tol(predictor_eval_fetch_rate(&r, 0), 0.5, 1e-12);
+    ck_assert_double_eq_tol(predictor_eval_goodpred(&r, 0), 1.0 / 3, 1e-12);
+    predictor_eval_free(&r);
+    cfg.predictor_s = 0;
+    ck_assert_msg(predictor_eval(t, "prev-token", &cfg, &r, &err) == 0, "%s", err.msg);
+    ck_assert_double_eq_tol(predictor_eval_ahead(&r, 0), 2.0 / 3, 1e-12);
+    predictor_eval_free(&r);
+}
+END_TEST
+
 /* A trained learned predictor saved and loaded predicts exactly what it
  * did before saving; the file carries its size and cost (hand-computed:
  * 32 layers, stride 2 -> 32 models (30, and 2 for the next token's first
@@ -455,6 +495,7 @@ int main(void)
     tcase_add_test(tc, eam_tells_request_kinds_apart);
     tcase_add_test(tc, learned_beats_gate_reuse_at_strides_2_to_4);
     tcase_add_test(tc, learned_file_round_trip);
+    tcase_add_test(tc, eval_timing_by_hand);
     tcase_add_test(tc, learned_predicts_the_next_tokens_first_layers);
     suite_add_tcase(s, tc);
     return tu_run_with_shared(s, olmoe_figures, "the OLMoE figures");

@@ -191,3 +191,17 @@ void tu_trace_assert_same(const tu_trace *a, const tu_trace *b)
     if (a->weights)
         ck_assert(memcmp(a->weights, b->weights, a->n * lk * sizeof *a->weights) == 0);
 }
+
+void tu_unit_cost(cost_model *c)
+{
+    promoe_err err = {{0}};
+    const char *model = tu_write_file("unit-model.ini",
+        "[model]\nname = unit\nnum_layers = 2\nnum_experts = 4\ntop_k = 1\nhidden_size = 10\n"
+        "expert_ffn_dim = 10\nnum_heads = 1\nnum_kv_heads = 1\nhead_dim = 10\nvocab_size = 10\n"
+        "bits_per_weight = 16\nnorm_topk_prob = 1\n");
+    const char *hw = tu_write_file("unit-hw.ini",
+        "[hardware]\nname = unit\ngpu_tflops = 1000000\ngpu_mem_gbps = 1\ngpu_mem_gib = 1\n"
+        "gpu_op_us = 0\npcie_gbps = 0.5\npcie_latency_us = 0\ncpu_gflops = 1\ncpu_mem_gbps = 1\n");
+    ck_assert_msg(model_load(model, &c->model, &err) == 0, "%s", err.msg);
+    ck_assert_msg(hw_load(hw, &c->hw, &err) == 0, "%s", err.msg);
+}

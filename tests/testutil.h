@@ -5,6 +5,7 @@
 #include <check.h>
 #include <stddef.h>
 
+#include "sim/cost.h"
 #include "traces/trace.h"
 
 /* A fresh temporary folder for this test process; files live under it. */
@@ -30,6 +31,12 @@ int tu_run(Suite *s);
  * data is absent, runs the rest and returns 77 (skipped), saying that
  * `what` could not be checked. */
 int tu_run_with_shared(Suite *s, const TTest *test, const char *what);
+
+/* The "unit" model and hardware whose costs the timing tests work out by
+ * hand (tests/test_engine.c gives the figures): 2 layers, 4 experts, top-1,
+ * d = f = 10, fp16; 1 GB/s GPU memory, free FLOPs, 0.5 GB/s PCIe, no fixed
+ * costs.  Fails the test if they do not load. */
+void tu_unit_cost(cost_model *c);
 
 /* A whole trace in memory, for comparing files. */
 typedef struct tu_trace {

@@ -41,7 +41,8 @@ static const char eval_usage[] =
     "                         predictor (may be repeated): prev-token, popularity,\n"
     "                         cross-layer[:max_stride=4], eam, gate-reuse, learned:file=\n"
     "                         PRED.h5 (from 'promoe predict train') or learned:train=\n"
-    "                         T.h5, none\n"
+    "                         T.h5, none, oracle[:accuracy=p] (reads the trace: 1.0,\n"
+    "                         or about p, by construction; a check of the harness)\n"
     "      --stride A[..B]    strides to score (default 1..4)\n"
     "      --at N             experts predicted per layer (default: the top-k)\n"
     "      --split F          training share, by request (default 0.8; 0 = none)\n"
@@ -189,9 +190,6 @@ static int cmd_predict_eval(int argc, char **argv)
         if (!ops)
             return cli_usage_error(cmd, "unknown predictor '%s' (predictors: %s)", name,
                                    predictor_names());
-        if (ops->needs_future)
-            return cli_usage_error(cmd, "predictor %s reads the future: it scores 1.0 by "
-                                   "construction (use it in promoe sim)", name);
     }
     /* the timing's cost model: the trace's model unless one is named */
     promoe_err err;

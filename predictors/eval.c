@@ -68,6 +68,25 @@ double predictor_eval_lead_s(const predictor_eval_result *r, int si)
     return r->lead_s && targets > 0 ? r->lead_s[si] / targets : 0;
 }
 
+/* The oracle's view in an evaluation: the current iteration's layers. */
+typedef struct eval_future {
+    const trace_iteration *it;
+    int L, K;
+    predictor_obs_buf buf;
+} eval_future;
+
+static size_t eval_future_experts(void *ctx, int ahead, int layer, const int16_t **ids)
+{
+    eval_future *f = ctx;
+    predictor_obs view;
+    if (ahead != 0 || !f->it || layer < 0 || layer >= f->L ||
+        predictor_obs_fill(&f->buf, &view, layer, f->it->num_tokens, f->L, f->K, 0,
+                           f->it->request, f->it->position, f->it->experts, NULL) < 0)
+        return 0;
+    *ids = view.experts;
+    return f->it->num_tokens;
+}
+
 static int cmp_i32(const void *a, const void *b)
 {
     int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
@@ -119,9 +138,6 @@ int predictor_eval(const char *path, const char *spec, const predictor_eval_conf
     if (!ops)
         return promoe_err_set(err, "unknown predictor '%s' (predictors: %s)", name,
                               predictor_names());
-    if (ops->needs_future)
-        return promoe_err_set(err, "predictor %s reads the future; evaluate it in the simulator",
-                              name);
     if (cfg->stride_lo < 1 || cfg->stride_hi < cfg->stride_lo)
         return promoe_err_set(err, "strides %d..%d: give 1 <= first <= last", cfg->stride_lo,
                               cfg->stride_hi);
@@ -139,6 +155,8 @@ int predictor_eval(const char *path, const char *spec, const predictor_eval_conf
     predictor_split split = {0};
     uint8_t *started = NULL; /* [request index]: a token of it has been read */
     predictor_obs_buf obs_buf = {0};
+    trace_iteration it;
+    eval_future future = {.L = L, .K = K}; /* the oracle's view of `it` */
     double *scores = malloc((size_t)E * sizeof *scores);
     int *top = malloc((size_t)E * sizeof *top);
     out->num_layers = L;
@@ -169,8 +187,10 @@ int predictor_eval(const char *path, const char *spec, const predictor_eval_conf
         promoe_err_set(err, "out of memory");
         goto out;
     }
+    predictor_future view = {eval_future_experts, &future};
     predictor_env base = {.stride_lo = cfg->stride_lo, .stride_hi = cfg->stride_hi,
-                          .seed = cfg->seed, .progress = cfg->progress};
+                          .seed = cfg->seed, .progress = cfg->progress,
+                          .future = ops->needs_future ? &view : NULL};
     if (!(st = predictor_create_for_trace(ops, opts, r, path, &base, err)))
         goto out;
     out->info = predictor_get_info(ops, st);
@@ -181,9 +201,9 @@ int predictor_eval(const char *path, const char *spec, const predictor_eval_conf
                     (out->info.flops > 0 ? cost_cpu_s(c, out->info.flops, out->info.bytes) : 0);
         copy_s = cost_transfer_s(c, (double)model_expert_bytes(&c->model));
     }
-    trace_iteration it;
     int got;
     while ((got = trace_read_iteration(r, &it, err)) > 0) {
+        future.it = &it;
         size_t ri = predictor_split_index(&split, it.request[0]);
         int train = predictor_split_trains(&split, it.request[0], it.first_token);
         *(train ? &out->train_tokens : &out->test_tokens) += (int64_t)it.num_tokens;
@@ -242,6 +262,7 @@ out:
     predictor_split_free(&split);
     free(started);
     predictor_obs_buf_free(&obs_buf);
+    predictor_obs_buf_free(&future.buf);
     trace_reader_close(r);
     if (rc < 0)
         predictor_eval_free(out);

@@ -28,6 +28,8 @@
  *                router / chosen (the share of experts known one layer's
  *                compute ahead)
  * No expert is assumed cached, so the fetch rate is that of a cold cache.
+ * A predictor that reads the future (the oracle) is shown the iteration
+ * being scored, so it scores 1 (or its accuracy=p): a check of the harness.
  */
 #ifndef PROMOE_PREDICTORS_EVAL_H
 #define PROMOE_PREDICTORS_EVAL_H

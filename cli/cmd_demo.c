@@ -25,7 +25,9 @@ static const char usage[] =
     "printing prefill and decode latency and the speedups over reactive-lru.  A system\n"
     "whose preferred predictor this build lacks runs with the next one it names\n"
     "(marked *).\n"
-    "The trace is written to a temporary file and removed unless -o is given.\n"
+    "The learned predictor (promoe, promoe-plus) is trained on a second trace of\n"
+    "other requests of the same model.  The traces are written to a temporary folder\n"
+    "and removed; -o keeps the replayed one.\n"
     "\n"
     "  -m, --model NAME       model preset (default mixtral-8x7b)\n"
     "      --hw NAME          hardware preset (default rtx4090-pcie4)\n"
@@ -53,7 +55,8 @@ static const char *const demo_systems[] = {"all-gpu", "reactive-lru", "mixtral-o
 enum { NUM_SYSTEMS = sizeof demo_systems / sizeof demo_systems[0], BASELINE = 1 };
 
 /* Runs every system on the trace and prints the table. */
-static int compare_systems(const char *path, sim_config *base, int has_hidden, promoe_err *err)
+static int compare_systems(const char *path, const char *train, sim_config *base, int has_hidden,
+                           promoe_err *err)
 {
     sim_result res[NUM_SYSTEMS];
     char predictor[NUM_SYSTEMS][128];
@@ -63,7 +66,8 @@ static int compare_systems(const char *path, sim_config *base, int has_hidden, p
         sim_config cfg = *base;
         char name[64];
         if (system_load(demo_systems[i], &sys, err) < 0 ||
-            system_apply(&sys, &cfg, has_hidden, predictor[i], sizeof predictor[i], &fell_back[i], err) < 0)
+            system_apply(&sys, &cfg, has_hidden, train, predictor[i], sizeof predictor[i],
+                         &fell_back[i], err) < 0)
             return -1;
         cfg.predictor_options = options_split_spec(predictor[i], name, sizeof name);
         cfg.predictor = name;
@@ -76,7 +80,9 @@ static int compare_systems(const char *path, sim_config *base, int has_hidden, p
     for (int i = 0; i < NUM_SYSTEMS; i++) {
         const sim_result *r = &res[i];
         char pred[140];
-        snprintf(pred, sizeof pred, "%s%s", predictor[i], fell_back[i] ? "*" : "");
+        /* a trained predictor's name only: its options name the training trace */
+        snprintf(pred, sizeof pred, "%.*s%s", (int)strcspn(predictor[i], ":"), predictor[i],
+                 fell_back[i] ? "*" : "");
         printf("%-19s %-13s %10.2f %10.3f %9.3f %9.2f %9.2f\n", demo_systems[i], pred,
                r->ttft_ms_mean, r->tpot_ms_mean, r->hit_rate,
                r->ttft_ms_mean > 0 ? b->ttft_ms_mean / r->ttft_ms_mean : 0,
@@ -133,33 +139,39 @@ int cmd_demo(int argc, char **argv)
     if (cache_size_parse(cache, m->num_layers, m->num_experts, model_expert_bytes(m), &base.slots,
                          &err) < 0)
         return cli_fail(&err);
-    char dir[PATH_MAX] = "", path[PATH_MAX + 16];
-    if (keep) {
-        snprintf(path, sizeof path, "%s", keep);
-    } else {
-        const char *tmp = getenv("TMPDIR");
-        snprintf(dir, sizeof dir, "%s/promoe-demo-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-        if (!mkdtemp(dir)) {
-            promoe_err_set(&err, "%s: cannot create a temporary folder", dir);
-            return cli_fail(&err);
-        }
-        snprintf(path, sizeof path, "%s/demo.h5", dir);
+    /* the replay trace (kept with -o) and, in a temporary folder, a trace
+     * of other requests of the same model to train the learned predictor */
+    char dir[PATH_MAX] = "", path[PATH_MAX + 16], train[PATH_MAX + 16];
+    const char *tmp = getenv("TMPDIR");
+    snprintf(dir, sizeof dir, "%s/promoe-demo-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (!mkdtemp(dir)) {
+        promoe_err_set(&err, "%s: cannot create a temporary folder", dir);
+        return cli_fail(&err);
     }
+    snprintf(path, sizeof path, "%s", keep ? keep : "");
+    if (!keep)
+        snprintf(path, sizeof path, "%s/demo.h5", dir);
+    snprintf(train, sizeof train, "%s/train.h5", dir);
     int rc = CLI_OK;
-    int64_t tokens = 0;
-    if (trace_gen_write(&p, m, path, &tokens, &err) < 0) {
+    int64_t tokens = 0, train_tokens = 0;
+    trace_gen_params tp = p;
+    tp.token_seed = p.seed + 1; /* same model, other requests */
+    if (trace_gen_write(&p, m, path, &tokens, &err) < 0 ||
+        trace_gen_write(&tp, m, train, &train_tokens, &err) < 0) {
         rc = cli_fail(&err);
     } else {
         printf("promoe demo: %s on %s, expert cache of %lld of %d experts (%s)\n"
-               "synthetic trace: %d requests, %lld tokens, seed %lu\n\n", m->name,
-               base.cost.hw.name, (long long)base.slots, m->num_layers * m->num_experts, cache,
-               p.num_requests, (long long)tokens, p.seed);
-        if (compare_systems(path, &base, (p.content & TRACE_HIDDEN) != 0, &err) < 0)
+               "synthetic trace: %d requests, %lld tokens, seed %lu; the learned predictor is "
+               "trained on %lld tokens of other requests\n\n", m->name, base.cost.hw.name,
+               (long long)base.slots, m->num_layers * m->num_experts, cache, p.num_requests,
+               (long long)tokens, p.seed, (long long)train_tokens);
+        fflush(stdout);
+        if (compare_systems(path, train, &base, (p.content & TRACE_HIDDEN) != 0, &err) < 0)
             rc = cli_fail(&err);
     }
-    if (!keep) {
+    if (!keep)
         unlink(path);
-        rmdir(dir);
-    }
+    unlink(train);
+    rmdir(dir);
     return rc;
 }

@@ -35,6 +35,9 @@ static const char usage[] =
     "                         (load on miss), mixtral-offloading, moe-infinity, promoe\n"
     "                         (the paper's mechanisms), promoe-plus (+ a staging buffer\n"
     "                         and 32 MiB chunks), oracle (upper bound)\n"
+    "      --train T.h5       a trace to train the system's predictor on, if it must\n"
+    "                         be trained (promoe's learned): all of T's requests,\n"
+    "                         so replay another trace (gen --token-seed)\n"
     "  -c, --cache SIZE       cache size: a fraction of all experts below 1 (0.25),\n"
     "                         a number of slots (256), or bytes with a unit (12GiB)\n"
     "                         (required)\n"
@@ -87,14 +90,14 @@ static const char usage[] =
 
 enum {
     OPT_HITS = 256, OPT_SCOPE, OPT_CSV, OPT_HW, OPT_SET, OPT_PREDICTOR, OPT_STRIDE, OPT_LIMIT,
-    OPT_CHUNKS, OPT_CHUNK_BYTES, OPT_PREEMPT, OPT_CPU, OPT_BATCH, OPT_PROFILE, OPT_REORDER, OPT_PRED_US, OPT_MIN_PROB, OPT_STAGING, OPT_SEED,
+    OPT_CHUNKS, OPT_CHUNK_BYTES, OPT_PREEMPT, OPT_CPU, OPT_BATCH, OPT_PROFILE, OPT_REORDER, OPT_PRED_US, OPT_MIN_PROB, OPT_STAGING, OPT_TRAIN, OPT_SEED,
 };
 
 /* What the command line said; unset values leave the system's (or the
  * default) in place. */
 typedef struct sim_cli {
     const char *trace, *cache, *policy, *model, *scope, *hw, *predictor, *system, *chunk_bytes;
-    const char *profile;
+    const char *profile, *train;
     const char *sets[32];
     int num_sets, hits_only, json, csv;
     int stride, chunks, prefetch_limit, preempt, reorder, cpu; /* -1: not given */
@@ -126,6 +129,7 @@ static const struct option options[] = {
     {"predictor-us", required_argument, NULL, OPT_PRED_US},
     {"prefetch-min-prob", required_argument, NULL, OPT_MIN_PROB},
     {"staging", required_argument, NULL, OPT_STAGING},
+    {"train", required_argument, NULL, OPT_TRAIN},
     {"seed", required_argument, NULL, OPT_SEED},
     {"json", no_argument, NULL, 'j'},
     {"csv", no_argument, NULL, OPT_CSV},
@@ -299,6 +303,7 @@ static int parse(int argc, char **argv, sim_cli *o)
             if (cli_parse_int_to(cmd, "--chunks", optarg, 1, 1024, &o->chunks) < 0)
                 return CLI_USAGE;
             break;
+        case OPT_TRAIN: o->train = optarg; break;
         case OPT_STAGING:
             if (cli_parse_int_to(cmd, "--staging", optarg, 0, 1 << 20, &o->staging) < 0)
                 return CLI_USAGE;
@@ -396,13 +401,14 @@ int cmd_sim(int argc, char **argv)
     if (o.system) {
         int fell_back;
         if (system_load(o.system, &sys, &err) < 0 ||
-            system_apply(&sys, &cfg, has_hidden, predictor, sizeof predictor, &fell_back, &err) < 0)
+            system_apply(&sys, &cfg, has_hidden, o.train, predictor, sizeof predictor, &fell_back,
+                         &err) < 0)
             return cli_fail(&err);
         snprintf(sysname, sizeof sysname, "%s", sys.name);
         if (fell_back && !o.predictor)
             fprintf(stderr, "promoe sim: note: system %s prefers predictor %.*s, which cannot "
                     "run here as named (not built, no hidden states in the trace, or it needs "
-                    "training data: give --predictor NAME:train=TRAIN.h5); running with %s\n",
+                    "training data: give --train TRAIN.h5); running with %s\n",
                     sys.name, (int)strcspn(sys.predictor, "|"), sys.predictor, predictor);
     }
     char policy_name[64];

@@ -70,19 +70,27 @@ int system_chunks_for_size(const model_desc *m, const char *size, int *chunks, p
     return 0;
 }
 
-int system_apply(const system_desc *s, sim_config *cfg, int has_hidden, char *predictor_buf,
-                 size_t len, int *fell_back, promoe_err *err)
+int system_apply(const system_desc *s, sim_config *cfg, int has_hidden, const char *train,
+                 char *predictor_buf, size_t len, int *fell_back, promoe_err *err)
 {
     char choices[sizeof s->predictor];
     snprintf(choices, sizeof choices, "%s", s->predictor);
     *fell_back = 0;
     predictor_buf[0] = '\0';
+    if (train && strpbrk(train, ",=:"))
+        return promoe_err_set(err, "training trace %s: a path with ',', '=' or ':' cannot be "
+                              "passed as a predictor option (rename it)", train);
     for (char *save = NULL, *c = strtok_r(choices, "|", &save); c; c = strtok_r(NULL, "|", &save)) {
         char name[64];
-        options_split_spec(c, name, sizeof name);
+        const char *opts = options_split_spec(c, name, sizeof name);
         const predictor_ops *ops = predictor_find(name);
-        if (ops && (has_hidden || !ops->needs_hidden) && !ops->needs_training) {
-            snprintf(predictor_buf, len, "%s", c);
+        if (ops && (has_hidden || !ops->needs_hidden) && (!ops->needs_training || train)) {
+            int n = ops->needs_training
+                        ? snprintf(predictor_buf, len, "%s:%s%strain=%s,split=1", name, opts,
+                                   opts[0] ? "," : "", train)
+                        : snprintf(predictor_buf, len, "%s", c);
+            if (n < 0 || (size_t)n >= len)
+                return promoe_err_set(err, "system %s: predictor options too long", s->name);
             break;
         }
         *fell_back = 1;

@@ -25,17 +25,19 @@ typedef struct system_desc {
 int system_load(const char *name_or_path, system_desc *s, promoe_err *err);
 void system_list_presets(char *buf, size_t len);
 
-/* Sets cfg's policy, predictor and switches from s (cfg->slots is left to
- * the caller, except for all_gpu; chunk_bytes needs cfg->cost.model).  The predictor is the first of the
- * system's choices this build has and the trace can serve (has_hidden: it
- * holds hidden states and router weights) without training data; predictor_buf receives it and
- * *fell_back is set when it is not the system's first choice. */
 /* The chunks per expert of model m when copies are cut into pieces of at
  * most `size` ("32MiB", or bytes); -1 with a message if it is malformed or
  * gives more than 1024 chunks. */
 int system_chunks_for_size(const model_desc *m, const char *size, int *chunks, promoe_err *err);
 
-int system_apply(const system_desc *s, sim_config *cfg, int has_hidden, char *predictor_buf,
-                 size_t len, int *fell_back, promoe_err *err);
+/* Sets cfg's policy, predictor and switches from s (cfg->slots is left to
+ * the caller, except for all_gpu; chunk_bytes needs cfg->cost.model).  The
+ * predictor is the first of the system's choices this build has and the
+ * trace can serve (has_hidden: it holds hidden states and router weights):
+ * one that must be trained only when `train` names a training trace, which
+ * it is then given whole (train=PATH,split=1).  predictor_buf receives the
+ * choice and *fell_back is set when it is not the system's first. */
+int system_apply(const system_desc *s, sim_config *cfg, int has_hidden, const char *train,
+                 char *predictor_buf, size_t len, int *fell_back, promoe_err *err);
 
 #endif

@@ -116,6 +116,11 @@ contains "^reactive-lru .* 1.00 *1.00$" "$tmp/out" "demo baseline speedups"
 expect 0 "sim --system" -- "$PROMOE" sim -t "$tmp/t2.h5" -c 8 --system promoe --json
 contains '"system":"promoe"' "$tmp/out" "sim --system"
 contains "prefers predictor learned, which cannot run here" "$tmp/err" "fallback note"
+expect 0 "sim --system --train" -- "$PROMOE" sim -t "$tmp/t.h5" -c 0.5 --system promoe --train "$tmp/t.h5" --json
+contains '"predictor":"learned:train=.*/t.h5,split=1"' "$tmp/out" "sim --train feeds the system's learned predictor"
+cp "$tmp/t.h5" "$tmp/a,b.h5"
+expect 1 "sim --train with a comma" -- "$PROMOE" sim -t "$tmp/t.h5" -c 0.5 --system promoe --train "$tmp/a,b.h5"
+contains "cannot be passed as a predictor option" "$tmp/err" "--train comma message"
 expect 0 "sim --system override" -- "$PROMOE" sim -t "$tmp/t2.h5" -c 8 --system promoe --predictor oracle --json
 contains '"predictor":"oracle"' "$tmp/out" "sim --system override"
 expect 1 "sim unknown system" -- "$PROMOE" sim -t "$tmp/t2.h5" -c 8 --system vllm

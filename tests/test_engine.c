@@ -447,7 +447,7 @@ static sim_result run_system(const sim_config *base, int64_t slots, const char *
     ck_assert_msg(trace_read_meta(trace_path, &m, &err) == 0, "%s", err.msg);
     int has_hidden = (m.content & TRACE_HIDDEN) && (m.content & TRACE_ROUTER_WEIGHT);
     ck_assert_msg(system_load(name, &sys, &err) == 0 &&
-                  system_apply(&sys, &c, has_hidden, pred, sizeof pred, &fell_back, &err) == 0,
+                  system_apply(&sys, &c, has_hidden, NULL, pred, sizeof pred, &fell_back, &err) == 0,
                   "%s", err.msg);
     if (predictor)
         snprintf(pred, sizeof pred, "%s", predictor);

@@ -342,6 +342,21 @@ static void release_staged(engine *e, int key)
     e->state[key] = ABSENT;
 }
 
+/* A demanded expert's slot (evicting a victim), or, with every slot
+ * pinned, a scratch buffer it is copied to and used from once. */
+static void take_slot(engine *e, int key)
+{
+    int victim;
+    if (cache_load(e->cache, key, &victim)) {
+        evict(e, victim);
+        e->state[key] = LOADING;
+        cache_pin(e->cache, key);
+    } else {
+        e->r->uncached++;
+        e->state[key] = STREAMING;
+    }
+}
+
 static void demand(engine *e, int key, int tokens)
 {
     sim_result *r = e->r;
@@ -369,34 +384,18 @@ static void demand(engine *e, int key, int tokens)
     } else if (e->state[key] == QUEUED) {
         /* predicted, but its copy has not started: a miss that takes over
          * the queued task as a demand */
-        int victim;
         r->misses++;
         r->prefetch_late++;
         r->prefetch_useful++;
-        if (cache_load(e->cache, key, &victim)) {
-            evict(e, victim);
-            e->state[key] = LOADING;
-            cache_pin(e->cache, key);
-        } else {
-            r->uncached++;
-            e->state[key] = STREAMING;
-        }
+        take_slot(e, key);
         copy_engine_promote(e->ce, key);
     } else {
-        int victim;
         r->misses++;
         if (e->cfg->cpu_compute && try_cpu(e, key, tokens)) {
             e->from_prefetch[key] = 0;
             return; /* computed where it lives: nothing to pin */
         }
-        if (cache_load(e->cache, key, &victim)) {
-            evict(e, victim);
-            e->state[key] = LOADING;
-            cache_pin(e->cache, key);
-        } else {
-            r->uncached++;
-            e->state[key] = STREAMING; /* copied to a scratch buffer, used once */
-        }
+        take_slot(e, key);
         copy_engine_submit(e->ce, &e->q, e->gpu_ns, key, COPY_HIGH, 0);
     }
     e->from_prefetch[key] = 0;

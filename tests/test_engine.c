@@ -432,6 +432,15 @@ START_TEST(copy_engine_preemption_between_chunks)
 }
 END_TEST
 
+/* Defaults with a model preset on the RTX 4090 preset. */
+static void preset_base(sim_config *base, const char *model)
+{
+    promoe_err err = {{0}};
+    sim_config_defaults(base);
+    ck_assert_msg(model_load(model, &base->cost.model, &err) == 0, "%s", err.msg);
+    ck_assert_msg(hw_load("rtx4090-pcie4", &base->cost.hw, &err) == 0, "%s", err.msg);
+}
+
 /* Runs the named system on trace_path with `slots` cached experts, its
  * predictor replaced by `predictor` if given. */
 static sim_result run_system(const sim_config *base, int64_t slots, const char *name,
@@ -471,24 +480,9 @@ START_TEST(decode_order_of_systems)
 {
     promoe_err err = {{0}};
     sim_config base;
-    sim_config_defaults(&base);
-    ck_assert_msg(model_load("mixtral-8x7b", &base.cost.model, &err) == 0, "%s", err.msg);
-    ck_assert_msg(hw_load("rtx4090-pcie4", &base.cost.hw, &err) == 0, "%s", err.msg);
-    trace_gen_params g;
-    trace_gen_defaults(&g);
-    g.num_requests = 30;
-    g.prompt_mean = 40;
-    g.output_mean = 150;
-    g.hidden_dim = 32;
-    g.content = TRACE_HIDDEN | TRACE_ROUTER_WEIGHT;
-    g.token_seed = 100;
-    const char *train = tu_path("order-train.h5");
-    ck_assert_msg(trace_gen_write(&g, &base.cost.model, train, NULL, &err) == 0, "%s", err.msg);
-    g.num_requests = 12;
-    g.token_seed = 200;
-    trace_path = tu_path("order-replay.h5");
-    ck_assert_msg(trace_gen_write(&g, &base.cost.model, trace_path, NULL, &err) == 0, "%s",
-                  err.msg);
+    preset_base(&base, "mixtral-8x7b");
+    const char *train = tu_gen_mixtral("order-train.h5", 30, 40, 150, 32, 100);
+    trace_path = tu_gen_mixtral("order-replay.h5", 12, 40, 150, 32, 200);
     char learned[1200];
     snprintf(learned, sizeof learned, "learned:train=%s,split=1,hidden=128", train);
     int64_t half = 128;
@@ -514,9 +508,7 @@ START_TEST(invariants_on_random_traces)
 {
     promoe_err err = {{0}};
     sim_config base;
-    sim_config_defaults(&base);
-    ck_assert_msg(model_load("olmoe-1b-7b", &base.cost.model, &err) == 0, "%s", err.msg);
-    ck_assert_msg(hw_load("rtx4090-pcie4", &base.cost.hw, &err) == 0, "%s", err.msg);
+    preset_base(&base, "olmoe-1b-7b");
     double expert_bytes = (double)model_expert_bytes(&base.cost.model);
     int64_t all = (int64_t)base.cost.model.num_layers * base.cost.model.num_experts;
     for (unsigned long seed = 1; seed <= 3; seed++) {

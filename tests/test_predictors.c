@@ -173,54 +173,25 @@ END_TEST
  * l+1's gate to layer l's hidden state beats popularity at stride 1. */
 START_TEST(gate_reuse_beats_popularity_at_stride_1)
 {
-    model_desc m;
     promoe_err err = {{0}};
-    ck_assert_msg(model_load("mixtral-8x7b", &m, &err) == 0, "%s", err.msg);
-    trace_gen_params g;
-    trace_gen_defaults(&g);
-    g.num_requests = 6;
-    g.prompt_mean = 40;
-    g.output_mean = 150;
-    g.hidden_dim = 64;
-    g.content = TRACE_HIDDEN | TRACE_ROUTER_WEIGHT;
-    const char *t = tu_path("gate.h5");
-    ck_assert_msg(trace_gen_write(&g, &m, t, NULL, &err) == 0, "%s", err.msg);
+    const char *t = tu_gen_mixtral("gate.h5", 6, 40, 150, 64, 0);
     double gate = precision(t, "gate-reuse", 1, 0.5), pop = precision(t, "popularity", 1, 0.5);
     ck_assert_msg(gate > pop + 0.05, "gate-reuse %.4f, popularity %.4f", gate, pop);
     /* on a trace of ids only it refuses, naming what is missing */
     predictor_eval_config cfg = {.stride_lo = 1, .stride_hi = 1};
     predictor_eval_result r;
-    g.content = 0;
-    ck_assert_msg(trace_gen_write(&g, &m, tu_path("ids.h5"), NULL, &err) == 0, "%s", err.msg);
-    ck_assert_int_eq(predictor_eval(tu_path("ids.h5"), "gate-reuse", &cfg, &r, &err), -1);
+    const char *ids = tu_import_text("warp-jsonl", "ids", "{\"tok\": 0, \"layers\": [[0], [1]]}\n"
+                                     "{\"tok\": 1, \"layers\": [[2], [3]]}\n", 4, 0);
+    ck_assert_int_eq(predictor_eval(ids, "gate-reuse", &cfg, &r, &err), -1);
     ck_assert_msg(strstr(err.msg, "trace has no hidden/input"), "%s", err.msg);
 }
 END_TEST
-
-/* A synthetic Mixtral-8x7B trace with hidden states of width `hidden`. */
-static const char *mixtral_with_hidden(const char *name, int requests, int prompt_mean,
-                                       int output_mean, int hidden)
-{
-    model_desc m;
-    promoe_err err = {{0}};
-    ck_assert_msg(model_load("mixtral-8x7b", &m, &err) == 0, "%s", err.msg);
-    trace_gen_params g;
-    trace_gen_defaults(&g);
-    g.num_requests = requests;
-    g.prompt_mean = prompt_mean;
-    g.output_mean = output_mean;
-    g.hidden_dim = hidden;
-    g.content = TRACE_HIDDEN | TRACE_ROUTER_WEIGHT;
-    const char *t = tu_path(name);
-    ck_assert_msg(trace_gen_write(&g, &m, t, NULL, &err) == 0, "%s", err.msg);
-    return t;
-}
 
 /* The oracle keeps each true choice with probability p: precision p, on
  * 30 synthetic Mixtral requests (measured 0.7012 at stride 1, 0.7008 at 2). */
 START_TEST(degraded_oracle_scores_its_accuracy)
 {
-    const char *t = mixtral_with_hidden("learn.h5", 30, 40, 150, 32);
+    const char *t = tu_gen_mixtral("learn.h5", 30, 40, 150, 32, 0);
     for (int s = 1; s <= 2; s++) {
         ck_assert_double_eq_tol(precision(t, "oracle", s, 0.8), 1.0, 1e-12);
         ck_assert_double_eq_tol(precision(t, "oracle:accuracy=0.7", s, 0.8), 0.7, 0.02);
@@ -238,7 +209,7 @@ END_TEST
 START_TEST(learned_beats_gate_reuse_at_strides_2_to_4)
 {
     promoe_err err = {{0}};
-    const char *t = mixtral_with_hidden("learn.h5", 30, 40, 150, 32);
+    const char *t = tu_gen_mixtral("learn.h5", 30, 40, 150, 32, 0);
     char spec[1200], mlp[1200];
     snprintf(spec, sizeof spec, "learned:train=%s,split=0.8,hidden=128,epochs=3", t);
     snprintf(mlp, sizeof mlp, "%s,prior=none", spec);
@@ -325,7 +296,7 @@ static double next_token_precision(const char *t, const char *spec, int *sum_ok)
  * scores: 0.425 at layers 1-31); wrap=0 leaves those models out. */
 START_TEST(learned_predicts_the_next_tokens_first_layers)
 {
-    const char *t = mixtral_with_hidden("learn.h5", 30, 40, 150, 32);
+    const char *t = tu_gen_mixtral("learn.h5", 30, 40, 150, 32, 0);
     char spec[1200];
     int sums;
     snprintf(spec, sizeof spec, "train=%s,split=0.8,hidden=128,epochs=3,stride=2", t);
@@ -390,7 +361,7 @@ END_TEST
 START_TEST(learned_file_round_trip)
 {
     promoe_err err = {{0}};
-    const char *t = mixtral_with_hidden("saved.h5", 6, 20, 40, 16);
+    const char *t = tu_gen_mixtral("saved.h5", 6, 20, 40, 16, 0);
     char spec[1200];
     snprintf(spec, sizeof spec, "learned:train=%s,split=0.5,hidden=16,epochs=2,stride=2", t);
     const predictor_ops *ops = predictor_find("learned");
@@ -471,7 +442,7 @@ START_TEST(learned_file_round_trip)
     ck_assert_msg(strstr(err.msg, "cut.h5") && strstr(err.msg, "predictor learned"), "%s",
                   err.msg);
     /* a model of another width */
-    const char *t8 = mixtral_with_hidden("narrow.h5", 6, 20, 40, 8);
+    const char *t8 = tu_gen_mixtral("narrow.h5", 6, 20, 40, 8, 0);
     snprintf(file_spec, sizeof file_spec, "learned:file=%s", saved);
     ck_assert_double_eq(try_precision(t8, file_spec, 2, 0.5, &err), -1);
     ck_assert_msg(strstr(err.msg, "was trained for 32 layers, 8 experts, hidden 16"), "%s",

@@ -1,5 +1,6 @@
 #include "tests/testutil.h"
 
+#include "traces/trace_gen.h"
 #include "traces/trace_import.h"
 
 #include <dirent.h>
@@ -204,4 +205,23 @@ void tu_unit_cost(cost_model *c)
         "gpu_op_us = 0\npcie_gbps = 0.5\npcie_latency_us = 0\ncpu_gflops = 1\ncpu_mem_gbps = 1\n");
     ck_assert_msg(model_load(model, &c->model, &err) == 0, "%s", err.msg);
     ck_assert_msg(hw_load(hw, &c->hw, &err) == 0, "%s", err.msg);
+}
+
+const char *tu_gen_mixtral(const char *name, int requests, int prompt_mean, int output_mean,
+                           int hidden, unsigned long token_seed)
+{
+    model_desc m;
+    promoe_err err = {{0}};
+    ck_assert_msg(model_load("mixtral-8x7b", &m, &err) == 0, "%s", err.msg);
+    trace_gen_params g;
+    trace_gen_defaults(&g);
+    g.num_requests = requests;
+    g.prompt_mean = prompt_mean;
+    g.output_mean = output_mean;
+    g.hidden_dim = hidden;
+    g.token_seed = token_seed;
+    g.content = TRACE_HIDDEN | TRACE_ROUTER_WEIGHT;
+    const char *t = tu_path(name);
+    ck_assert_msg(trace_gen_write(&g, &m, t, NULL, &err) == 0, "%s", err.msg);
+    return t;
 }

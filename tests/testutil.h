@@ -38,6 +38,13 @@ int tu_run_with_shared(Suite *s, const TTest *test, const char *what);
  * costs.  Fails the test if they do not load. */
 void tu_unit_cost(cost_model *c);
 
+/* Writes tu_path(NAME): a synthetic Mixtral-8x7B trace of `requests`
+ * requests (prompt and output means as given) with hidden states `hidden`
+ * wide and the router weights, tokens drawn from `token_seed` (0: the
+ * model seed's stream); returns the path. */
+const char *tu_gen_mixtral(const char *name, int requests, int prompt_mean, int output_mean,
+                           int hidden, unsigned long token_seed);
+
 /* A whole trace in memory, for comparing files. */
 typedef struct tu_trace {
     trace_meta meta;

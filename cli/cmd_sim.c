@@ -80,6 +80,12 @@ static const char usage[] =
     "      --batch N          continuous batching: each step runs the next recorded\n"
     "                         iteration (prompt or decode token) of up to N requests,\n"
     "                         admitted in trace order (default 1: as recorded)\n"
+    "      --lowbit-on-miss weight<W[,ratio=R]\n"
+    "                         HOBBIT: a missed expert whose largest gate weight for\n"
+    "                         the step's tokens is below W is copied in low precision,\n"
+    "                         R of its bytes (default 0.25: int4 for fp16), and used\n"
+    "                         once; reports the share of expert work done so (needs\n"
+    "                         routing/weights)\n"
     "      --cpu-compute      compute a missed expert on the CPU when that finishes\n"
     "                         before its copy would (Fiddler-style)\n"
     "      --predictor-us X   CPU time of one prediction, us (default 0)\n"
@@ -92,14 +98,14 @@ static const char usage[] =
 
 enum {
     OPT_HITS = 256, OPT_SCOPE, OPT_CSV, OPT_HW, OPT_SET, OPT_PREDICTOR, OPT_STRIDE, OPT_LIMIT,
-    OPT_CHUNKS, OPT_CHUNK_BYTES, OPT_PREEMPT, OPT_CPU, OPT_BATCH, OPT_PROFILE, OPT_REORDER, OPT_PRED_US, OPT_MIN_PROB, OPT_STAGING, OPT_TRAIN, OPT_SEED,
+    OPT_CHUNKS, OPT_CHUNK_BYTES, OPT_PREEMPT, OPT_CPU, OPT_BATCH, OPT_PROFILE, OPT_REORDER, OPT_PRED_US, OPT_MIN_PROB, OPT_STAGING, OPT_TRAIN, OPT_LOWBIT, OPT_SEED,
 };
 
 /* What the command line said; unset values leave the system's (or the
  * default) in place. */
 typedef struct sim_cli {
     const char *trace, *cache, *policy, *model, *scope, *hw, *predictor, *system, *chunk_bytes;
-    const char *profile, *train;
+    const char *profile, *train, *lowbit;
     const char *sets[32];
     int num_sets, hits_only, json, csv;
     int stride, chunks, prefetch_limit, preempt, reorder, cpu; /* -1: not given */
@@ -132,6 +138,7 @@ static const struct option options[] = {
     {"prefetch-min-prob", required_argument, NULL, OPT_MIN_PROB},
     {"staging", required_argument, NULL, OPT_STAGING},
     {"train", required_argument, NULL, OPT_TRAIN},
+    {"lowbit-on-miss", required_argument, NULL, OPT_LOWBIT},
     {"seed", required_argument, NULL, OPT_SEED},
     {"json", no_argument, NULL, 'j'},
     {"csv", no_argument, NULL, OPT_CSV},
@@ -249,6 +256,8 @@ static void report_timed(report *rep, const sim_config *c, const sim_result *r)
     fig(rep, "hit_rate", "hit rate", r->hit_rate, 0);
     fig(rep, "cpu_computed", "misses computed on CPU", (double)r->cpu_computed, 1);
     fig(rep, "evictions", "evictions", (double)r->evictions, 1);
+    fig(rep, "lowbit_loads", "low-precision loads", (double)r->lowbit_loads, 1);
+    fig(rep, "lowbit_share", "expert work in low precision", r->lowbit_share, 0);
     fig(rep, "prefetch_issued", "prefetches issued", (double)r->prefetch_issued, 1);
     fig(rep, "prefetch_useful", "prefetches useful", (double)r->prefetch_useful, 1);
     fig(rep, "prefetch_wasted", "prefetches wasted", (double)r->prefetch_wasted, 1);
@@ -306,6 +315,7 @@ static int parse(int argc, char **argv, sim_cli *o)
                 return CLI_USAGE;
             break;
         case OPT_TRAIN: o->train = optarg; break;
+        case OPT_LOWBIT: o->lowbit = optarg; break;
         case OPT_STAGING:
             if (cli_parse_int_to(cmd, "--staging", optarg, 0, 1 << 20, &o->staging) < 0)
                 return CLI_USAGE;
@@ -438,6 +448,8 @@ int cmd_sim(int argc, char **argv)
     if (o.predictor_us >= 0) cfg.predictor_us = o.predictor_us;
     if (o.min_prob >= 0) cfg.prefetch_min_prob = o.min_prob;
     if (o.staging >= 0) cfg.staging = o.staging;
+    if (o.lowbit && system_parse_lowbit(o.lowbit, &cfg.lowbit_weight, &cfg.lowbit_ratio, &err) < 0)
+        return cli_usage_error(cmd, "--lowbit-on-miss: %s", err.msg);
     const char *scope = cfg.per_layer ? "per-layer" : "global";
 
     report rep = {.n = 0};

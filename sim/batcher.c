@@ -9,13 +9,15 @@ void step_buf_free(step_buf *b)
     free(b->position);
     free(b->phase);
     free(b->experts);
+    free(b->weights);
     free(b->hidden);
     memset(b, 0, sizeof *b);
 }
 
-/* Appends n tokens to b. */
+/* Appends n tokens to b (weights: when b carries them). */
 static int step_append(step_buf *b, size_t n, const int32_t *req, const int32_t *pos,
-                       const uint8_t *phase, const int16_t *experts, const float *hidden)
+                       const uint8_t *phase, const int16_t *experts, const float *weights,
+                       const float *hidden)
 {
     if (b->n + n > b->cap) {
         size_t c = b->cap ? b->cap : 64;
@@ -29,9 +31,11 @@ static int step_append(step_buf *b, size_t n, const int32_t *req, const int32_t 
         if (f) b->phase = f;
         int16_t *e = realloc(b->experts, c * b->lk * sizeof *e);
         if (e) b->experts = e;
+        float *w = b->has_weights ? realloc(b->weights, c * b->lk * sizeof *w) : NULL;
+        if (w) b->weights = w;
         float *h = b->ld ? realloc(b->hidden, c * b->ld * sizeof *h) : NULL;
         if (h) b->hidden = h;
-        if (!r || !p || !f || !e || (b->ld && !h))
+        if (!r || !p || !f || !e || (b->has_weights && !w) || (b->ld && !h))
             return -1;
         b->cap = c;
     }
@@ -39,6 +43,8 @@ static int step_append(step_buf *b, size_t n, const int32_t *req, const int32_t 
     memcpy(b->position + b->n, pos, n * sizeof *pos);
     memcpy(b->phase + b->n, phase, n);
     memcpy(b->experts + b->n * b->lk, experts, n * b->lk * sizeof *experts);
+    if (b->has_weights)
+        memcpy(b->weights + b->n * b->lk, weights, n * b->lk * sizeof *weights);
     if (b->ld)
         memcpy(b->hidden + b->n * b->ld, hidden, n * b->ld * sizeof *hidden);
     b->n += n;
@@ -146,7 +152,9 @@ static int read_one(batcher *b, promoe_err *err)
     s->n = 0;
     s->lk = b->lk;
     s->ld = it.hidden ? b->ld : 0;
-    if (step_append(s, it.num_tokens, it.request, it.position, it.phase, it.experts, it.hidden) < 0)
+    s->has_weights = it.weights != NULL;
+    if (step_append(s, it.num_tokens, it.request, it.position, it.phase, it.experts, it.weights,
+                    it.hidden) < 0)
         return promoe_err_set(err, "out of memory");
     return 1;
 }
@@ -163,8 +171,9 @@ int batcher_next(batcher *b, step_buf *out, promoe_err *err)
         if (got <= 0)
             return got;
         out->ld = it.hidden ? b->ld : 0;
+        out->has_weights = it.weights != NULL;
         if (step_append(out, it.num_tokens, it.request, it.position, it.phase, it.experts,
-                        it.hidden) < 0)
+                        it.weights, it.hidden) < 0)
             return promoe_err_set(err, "out of memory");
         out->valid = 1;
         return 1;
@@ -184,7 +193,9 @@ int batcher_next(batcher *b, step_buf *out, promoe_err *err)
         step_buf *s = &q->items[q->head++];
         q->count--;
         out->ld = s->ld;
-        if (step_append(out, s->n, s->request, s->position, s->phase, s->experts, s->hidden) < 0)
+        out->has_weights = s->has_weights;
+        if (step_append(out, s->n, s->request, s->position, s->phase, s->experts, s->weights,
+                        s->hidden) < 0)
             return promoe_err_set(err, "out of memory");
         served++;
         if (q->count == 0)

@@ -25,9 +25,11 @@ typedef struct step_buf {
     size_t n, cap;
     size_t lk;          /* L * K */
     size_t ld;          /* L * D when hidden states are carried, else 0 */
+    int has_weights;    /* gate weights are carried */
     int32_t *request, *position;
     uint8_t *phase;
     int16_t *experts;   /* [n][L][K] */
+    float *weights;     /* [n][L][K] gate weights when the reader loads them, else NULL */
     float *hidden;      /* [n][L][D] or NULL */
 } step_buf;
 

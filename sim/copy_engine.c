@@ -21,6 +21,8 @@ struct copy_engine {
     uint8_t *state;        /* 0 idle, 1 queued, 2 in flight */
     uint8_t *priority;     /* [key] */
     int16_t *done;         /* [key] chunks copied */
+    int64_t *task_ns;      /* [key] time of one chunk of its task */
+    double *task_bytes;    /* [key] bytes of one chunk of its task */
     task_queue high, low;
     int current;           /* key in flight, or -1 */
     int dropping;          /* the key in flight stops at the end of its chunk */
@@ -46,9 +48,12 @@ copy_engine *copy_engine_create(int num_keys, int chunks, int64_t chunk_ns, doub
     ce->state = calloc((size_t)num_keys, 1);
     ce->priority = calloc((size_t)num_keys, 1);
     ce->done = calloc((size_t)num_keys, sizeof *ce->done);
+    ce->task_ns = calloc((size_t)num_keys, sizeof *ce->task_ns);
+    ce->task_bytes = calloc((size_t)num_keys, sizeof *ce->task_bytes);
     ce->high.items = malloc((size_t)num_keys * sizeof(task));
     ce->low.items = malloc((size_t)num_keys * sizeof(task));
-    if (!ce->state || !ce->priority || !ce->done || !ce->high.items || !ce->low.items) {
+    if (!ce->state || !ce->priority || !ce->done || !ce->task_ns || !ce->task_bytes ||
+        !ce->high.items || !ce->low.items) {
         copy_engine_free(ce);
         return NULL;
     }
@@ -62,6 +67,8 @@ void copy_engine_free(copy_engine *ce)
     free(ce->state);
     free(ce->priority);
     free(ce->done);
+    free(ce->task_ns);
+    free(ce->task_bytes);
     free(ce->high.items);
     free(ce->low.items);
     free(ce);
@@ -103,9 +110,9 @@ static task pop_front(task_queue *tq)
 static void start_chunk(copy_engine *ce, event_queue *q, int64_t now, int key)
 {
     ce->current = key;
-    ce->chunk_end = now + ce->chunk_ns;
+    ce->chunk_end = now + ce->task_ns[key];
     ce->state[key] = 2;
-    event_queue_push(q, now + ce->chunk_ns, COPY_EVENT_CHUNK_DONE, key, 0);
+    event_queue_push(q, ce->chunk_end, COPY_EVENT_CHUNK_DONE, key, 0);
 }
 
 /* Picks what the engine copies next, at time now, when it is free. */
@@ -147,6 +154,12 @@ void copy_engine_set_start_hook(copy_engine *ce, copy_start_fn fn, void *ctx)
 int copy_engine_submit(copy_engine *ce, event_queue *q, int64_t now, int key, int priority,
                        int rank)
 {
+    return copy_engine_submit_sized(ce, q, now, key, priority, rank, ce->chunk_ns, ce->chunk_bytes);
+}
+
+int copy_engine_submit_sized(copy_engine *ce, event_queue *q, int64_t now, int key, int priority,
+                             int rank, int64_t chunk_ns, double chunk_bytes)
+{
     if (ce->state[key]) {
         if (key == ce->current && ce->dropping) { /* resumed before its chunk ended */
             ce->dropping = 0;
@@ -157,6 +170,8 @@ int copy_engine_submit(copy_engine *ce, event_queue *q, int64_t now, int key, in
     ce->state[key] = 1;
     ce->priority[key] = (uint8_t)priority;
     ce->done[key] = 0;
+    ce->task_ns[key] = chunk_ns;
+    ce->task_bytes[key] = chunk_bytes;
     /* without preemption everything waits in one FIFO */
     int high = !ce->preempt || priority == COPY_HIGH;
     task t = {key, high ? 0 : rank, ce->seq++};
@@ -202,10 +217,12 @@ int64_t copy_engine_estimate_high_done(const copy_engine *ce, int64_t now)
         /* the rest of the copy in flight goes first unless a HIGH task
          * would take over at the chunk boundary */
         if (!ce->dropping && (!ce->preempt || ce->priority[cur] == COPY_HIGH))
-            t += (int64_t)(ce->chunks - ce->done[cur] - 1) * ce->chunk_ns;
+            t += (int64_t)(ce->chunks - ce->done[cur] - 1) * ce->task_ns[cur];
     }
-    for (int i = 0; i < ce->high.n; i++) /* without preempt: every queued task */
-        t += (int64_t)(ce->chunks - ce->done[ce->high.items[i].key]) * ce->chunk_ns;
+    for (int i = 0; i < ce->high.n; i++) { /* without preempt: every queued task */
+        int key = ce->high.items[i].key;
+        t += (int64_t)(ce->chunks - ce->done[key]) * ce->task_ns[key];
+    }
     return t + (int64_t)ce->chunks * ce->chunk_ns;
 }
 
@@ -218,8 +235,8 @@ int copy_engine_on_event(copy_engine *ce, event_queue *q, const sim_event *ev)
         return -1;
     int key = ev->a, finished = -1;
     ce->stats.chunks++;
-    ce->stats.bytes += ce->chunk_bytes;
-    ce->stats.busy_ns += ce->chunk_ns;
+    ce->stats.bytes += ce->task_bytes[key];
+    ce->stats.busy_ns += ce->task_ns[key];
     if (ce->dropping) {
         ce->dropping = 0;
         ce->state[key] = 0;

@@ -49,6 +49,10 @@ void copy_engine_set_start_hook(copy_engine *ce, copy_start_fn fn, void *ctx);
  * have been handled).  No effect if key is already queued or in flight. */
 int copy_engine_submit(copy_engine *ce, event_queue *q, int64_t now, int key, int priority,
                        int rank);
+/* The same for a copy of another size (a low-precision expert): chunks
+ * of chunk_ns each, moving chunk_bytes each. */
+int copy_engine_submit_sized(copy_engine *ce, event_queue *q, int64_t now, int key, int priority,
+                             int rank, int64_t chunk_ns, double chunk_bytes);
 /* Makes a queued or in-flight LOW task HIGH. */
 void copy_engine_promote(copy_engine *ce, int key);
 /* Withdraws a LOW task, queued or in flight; returns 1 if it did.  Its

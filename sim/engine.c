@@ -47,8 +47,11 @@ typedef struct engine {
     int D;
     int64_t gpu_ns, cpu_free_ns;
     int *need, *need_count, n_need, *order;
+    float *need_weight;    /* [n_need] the largest gate weight of a needed expert */
     double *scores;
     int *ranked;
+    int64_t lowbit_chunk_ns;  /* a low-precision copy's chunks */
+    double lowbit_chunk_bytes;
     /* predictions waiting for the predictor's CPU time, a FIFO ring: the CPU
      * runs one prediction at a time, so their events fire in queue order */
     prefetch_set *sets;
@@ -294,9 +297,14 @@ static void gather(engine *e, const step_buf *b, int layer)
                 ;
             if (j == e->n_need) {
                 e->need[e->n_need] = key;
+                e->need_weight[e->n_need] = 0;
                 e->need_count[e->n_need++] = 0;
             }
             e->need_count[j]++;
+            if (b->weights) {
+                float w = b->weights[(t * (size_t)e->L + (size_t)layer) * (size_t)e->K + (size_t)k];
+                e->need_weight[j] = w > e->need_weight[j] ? w : e->need_weight[j];
+            }
         }
     }
 }
@@ -357,10 +365,11 @@ static void take_slot(engine *e, int key)
     }
 }
 
-static void demand(engine *e, int key, int tokens)
+static void demand(engine *e, int key, int tokens, float weight)
 {
     sim_result *r = e->r;
     r->demands++;
+    r->expert_computations += tokens;
     if (e->staged[key])
         adopt_staged(e, key);
     if (e->state[key] == STREAMED && e->staged[key]) {
@@ -394,6 +403,16 @@ static void demand(engine *e, int key, int tokens)
         if (e->cfg->cpu_compute && try_cpu(e, key, tokens)) {
             e->from_prefetch[key] = 0;
             return; /* computed where it lives: nothing to pin */
+        }
+        if (weight < e->cfg->lowbit_weight) {
+            /* unimportant for these tokens: a low-precision copy, used once */
+            r->lowbit_loads++;
+            r->lowbit_computations += tokens;
+            e->state[key] = STREAMING;
+            e->from_prefetch[key] = 0;
+            copy_engine_submit_sized(e->ce, &e->q, e->gpu_ns, key, COPY_HIGH, 0, e->lowbit_chunk_ns,
+                                     e->lowbit_chunk_bytes);
+            return;
         }
         take_slot(e, key);
         copy_engine_submit(e->ce, &e->q, e->gpu_ns, key, COPY_HIGH, 0);
@@ -511,7 +530,7 @@ static int run_iteration(engine *e)
             return -1;
         gather(e, b, l);
         for (int i = 0; i < e->n_need; i++)
-            demand(e, e->need[i], e->need_count[i]);
+            demand(e, e->need[i], e->need_count[i], e->need_weight[i]);
         e->gated_pos = e->now_pos;
         retire_unchosen(e, l);
         /* the predictor sees this layer's routing, then looks ahead */
@@ -648,6 +667,7 @@ static void engine_free(engine *e)
     predictor_obs_buf_free(&e->obs_buf);
     free(e->need);
     free(e->need_count);
+    free(e->need_weight);
     free(e->order);
     free(e->scores);
     free(e->ranked);
@@ -712,12 +732,22 @@ static int engine_init(engine *e, const sim_config *cfg, const char *path, trace
                                chunk_bytes, cfg->preempt);
     if (e->ce)
         copy_engine_set_start_hook(e->ce, on_copy_start, e);
+    e->lowbit_chunk_bytes = chunk_bytes * cfg->lowbit_ratio;
+    e->lowbit_chunk_ns = sim_ns(cost_transfer_s(&cfg->cost, e->lowbit_chunk_bytes));
+    if (cfg->lowbit_weight > 0 && !(m->content & TRACE_WEIGHTS))
+        return promoe_err_set(err, "low-precision loads on a miss choose by gate weight: %s has "
+                              "no routing/weights (record or import them, or drop "
+                              "--lowbit-on-miss)", path);
+    if (cfg->lowbit_weight > 0 && !(cfg->lowbit_ratio > 0 && cfg->lowbit_ratio <= 1))
+        return promoe_err_set(err, "low-precision byte ratio %g must be in (0, 1]",
+                              cfg->lowbit_ratio);
     e->state = calloc(keys, 1);
     e->from_prefetch = calloc(keys, 1);
     e->staged = calloc(keys, 1);
     e->ready_ns = calloc(keys, sizeof *e->ready_ns);
     e->need = malloc(keys * sizeof *e->need);
     e->need_count = malloc(keys * sizeof *e->need_count);
+    e->need_weight = malloc(keys * sizeof *e->need_weight);
     e->order = malloc(keys * sizeof *e->order);
     e->scores = malloc((size_t)e->E * sizeof *e->scores);
     e->ranked = malloc((size_t)e->E * sizeof *e->ranked);
@@ -730,7 +760,7 @@ static int engine_init(engine *e, const sim_config *cfg, const char *path, trace
         e->ttft_q[i] = gsl_rstat_quantile_alloc(quantiles[i]);
         have_stats &= e->tpot_q[i] && e->ttft_q[i];
     }
-    if (!have_stats || !e->ce || !e->state || !e->from_prefetch || !e->staged || !e->ready_ns || !e->need || !e->need_count ||
+    if (!have_stats || !e->ce || !e->state || !e->from_prefetch || !e->staged || !e->ready_ns || !e->need || !e->need_count || !e->need_weight ||
         !e->order || !e->scores || !e->ranked)
         return promoe_err_set(err, "out of memory");
     e->limit = cfg->prefetch_limit > 0 ? cfg->prefetch_limit : e->K;
@@ -772,6 +802,9 @@ static void finish(engine *e, sim_result *r)
     r->preemptions = cs->preemptions;
     r->total_ns = e->gpu_ns;
     r->hit_rate = r->demands ? (double)r->hits / (double)r->demands : 0;
+    r->lowbit_share = r->expert_computations
+                          ? (double)r->lowbit_computations / (double)r->expert_computations
+                          : 0;
     int64_t timely = r->prefetch_useful - r->prefetch_late;
     r->prefetch_accuracy = r->prefetch_issued ? (double)r->prefetch_useful / (double)r->prefetch_issued : 0;
     r->prefetch_fetch_rate = r->prefetch_useful ? (double)timely / (double)r->prefetch_useful : 0;
@@ -799,8 +832,12 @@ int sim_run(const char *trace_path, const sim_config *cfg, sim_result *out, prom
     memset(out, 0, sizeof *out);
     const predictor_ops *pops = cfg->predictor_ops ? cfg->predictor_ops
                                                    : predictor_find(cfg->predictor);
-    trace_reader *rd = trace_reader_open(trace_path, pops && pops->needs_hidden ? TRACE_HIDDEN : 0,
+    trace_reader *rd = trace_reader_open(trace_path,
+                                         (pops && pops->needs_hidden ? TRACE_HIDDEN : 0) |
+                                             (cfg->lowbit_weight > 0 ? TRACE_WEIGHTS : 0),
                                          err);
+    if (!rd && cfg->lowbit_weight > 0)
+        return promoe_err_prefix(err, "low-precision loads on a miss (HOBBIT)");
     if (!rd)
         return pops && pops->needs_hidden ? promoe_err_prefix(err, "predictor %s", pops->name)
                                           : -1;

@@ -17,7 +17,11 @@
  * that would finish before its copy (the copy engine's backlog included):
  * its activations cross PCIe both ways (as latency, not on the copy
  * engine), the CPU runs one such expert at a time, and the GPU waits for the
- * result instead of computing it (Fiddler's choice per expert).  Queuing a
+ * result instead of computing it (Fiddler's choice per expert).  With
+ * lowbit_weight > 0 (HOBBIT), a missed expert whose largest gate weight
+ * among the step's tokens is below it is copied in low precision instead:
+ * lowbit_ratio of its bytes, into a scratch buffer, used by this layer only
+ * (the cache keeps full-precision experts).  Queuing a
  * prefetch for a resident expert counts as a use (for LRU).  The experts
  * of the running layer and those being copied are pinned.  Times are
  * integer nanoseconds.
@@ -53,6 +57,8 @@ typedef struct sim_config {
     int preempt;                 /* demand copies overtake prefetches */
     int reorder;                 /* compute resident experts first */
     int cpu_compute;             /* compute a miss on the CPU when that is sooner */
+    double lowbit_weight;        /* HOBBIT: misses below this gate weight load low-bit (0: off) */
+    double lowbit_ratio;         /* their bytes, as a share of the expert's */
     int batch;                   /* requests per step (0 or 1: as recorded) */
     double predictor_us;         /* CPU time of one prediction */
     unsigned long seed;
@@ -68,6 +74,12 @@ typedef struct sim_result {
     int64_t tokens, prefill_tokens, decode_tokens, iterations, requests;
     int64_t demands, hits, late_hits, misses, uncached;
     int64_t cpu_computed;        /* misses computed on the CPU instead of loaded */
+    int64_t lowbit_loads;        /* misses loaded in low precision */
+    /* (token, layer, expert) computations, and those done by a low-precision
+     * copy: their ratio is the share of the model's expert work that ran in
+     * low precision, HOBBIT's accuracy cost */
+    int64_t expert_computations, lowbit_computations;
+    double lowbit_share;
     int64_t prefetch_issued, prefetch_useful, prefetch_wasted, prefetch_late;
     /* withdrawn before arriving (early preemption, or no slot or staging
      * buffer when the copy would start); counted among the wasted too */

@@ -3,6 +3,7 @@
 #include <math.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/options.h"
@@ -21,6 +22,7 @@ static const preset_key system_keys[] = {
     STR_KEY(predictor, 0),
     STR_KEY(cache_scope, 0),
     STR_KEY(chunk_bytes, 0),
+    STR_KEY(lowbit_on_miss, 0),
     INT_KEY(all_gpu, 0, 1),
     INT_KEY(stride, 1, 1024),
     INT_KEY(chunks, 1, 1024),
@@ -70,6 +72,29 @@ int system_chunks_for_size(const model_desc *m, const char *size, int *chunks, p
     return 0;
 }
 
+int system_parse_lowbit(const char *spec, double *weight, double *ratio, promoe_err *err)
+{
+    char *end;
+    if (strncmp(spec, "weight<", 7) != 0)
+        return promoe_err_set(err, "low-bit rule '%s': expected weight<W[,ratio=R] (e.g. "
+                              "weight<0.2,ratio=0.25)", spec);
+    *weight = strtod(spec + 7, &end);
+    *ratio = 0.25;
+    if (end == spec + 7 || !(*weight > 0 && *weight <= 1))
+        return promoe_err_set(err, "low-bit rule '%s': the weight must be in (0, 1]", spec);
+    if (*end == ',') {
+        const char *r = end + 1;
+        if (strncmp(r, "ratio=", 6) != 0)
+            return promoe_err_set(err, "low-bit rule '%s': expected ratio=R after the comma", spec);
+        *ratio = strtod(r + 6, &end);
+        if (end == r + 6 || !(*ratio > 0 && *ratio <= 1))
+            return promoe_err_set(err, "low-bit rule '%s': the ratio must be in (0, 1]", spec);
+    }
+    if (*end)
+        return promoe_err_set(err, "low-bit rule '%s': unexpected '%s'", spec, end);
+    return 0;
+}
+
 int system_apply(const system_desc *s, sim_config *cfg, int has_hidden, const char *train,
                  char *predictor_buf, size_t len, int *fell_back, promoe_err *err)
 {
@@ -110,6 +135,9 @@ int system_apply(const system_desc *s, sim_config *cfg, int has_hidden, const ch
     cfg->preempt = s->preempt;
     cfg->reorder = s->reorder;
     cfg->cpu_compute = s->cpu_compute;
+    if (s->lowbit_on_miss[0] &&
+        system_parse_lowbit(s->lowbit_on_miss, &cfg->lowbit_weight, &cfg->lowbit_ratio, err) < 0)
+        return promoe_err_prefix(err, "system %s", s->name);
     cfg->prefetch_limit = s->prefetch_limit;
     cfg->predictor_us = s->predictor_us;
     cfg->prefetch_min_prob = s->prefetch_min_prob;

@@ -18,6 +18,7 @@ typedef struct system_desc {
     int all_gpu;             /* every expert resident from the start */
     int stride, chunks, preempt, reorder, prefetch_limit, cpu_compute, staging;
     char chunk_bytes[32];    /* chunks of at most this size ("32MiB"), if set */
+    char lowbit_on_miss[64]; /* "weight<0.2,ratio=0.25" (HOBBIT), if set */
     double predictor_us;
     double prefetch_min_prob;
 } system_desc;
@@ -29,6 +30,11 @@ void system_list_presets(char *buf, size_t len);
  * most `size` ("32MiB", or bytes); -1 with a message if it is malformed or
  * gives more than 1024 chunks. */
 int system_chunks_for_size(const model_desc *m, const char *size, int *chunks, promoe_err *err);
+
+/* Parses "weight<W,ratio=R" (a miss whose largest gate weight is below W
+ * is loaded as R of its bytes; ratio defaults to 0.25, int4 against fp16)
+ * into *weight and *ratio. */
+int system_parse_lowbit(const char *spec, double *weight, double *ratio, promoe_err *err);
 
 /* Sets cfg's policy, predictor and switches from s (cfg->slots is left to
  * the caller, except for all_gpu; chunk_bytes needs cfg->cost.model).  The

@@ -121,6 +121,10 @@ contains '"predictor":"learned:train=.*/t.h5,split=1"' "$tmp/out" "sim --train f
 cp "$tmp/t.h5" "$tmp/a,b.h5"
 expect 1 "sim --train with a comma" -- "$PROMOE" sim -t "$tmp/t.h5" -c 0.5 --system promoe --train "$tmp/a,b.h5"
 contains "cannot be passed as a predictor option" "$tmp/err" "--train comma message"
+expect 2 "bad --lowbit-on-miss" -- "$PROMOE" sim -t "$tmp/t.h5" -c 0.5 --lowbit-on-miss "weight<0.2,ratio=2"
+contains "the ratio must be in (0, 1\]" "$tmp/err" "lowbit ratio message"
+expect 0 "hobbit" -- "$PROMOE" sim -t "$tmp/t.h5" -c 0.5 --system hobbit --json
+contains '"lowbit_loads":[1-9]' "$tmp/out" "hobbit loads some experts in low precision"
 expect 0 "sim --system override" -- "$PROMOE" sim -t "$tmp/t2.h5" -c 8 --system promoe --predictor oracle --json
 contains '"predictor":"oracle"' "$tmp/out" "sim --system override"
 expect 1 "sim unknown system" -- "$PROMOE" sim -t "$tmp/t2.h5" -c 8 --system vllm
@@ -149,6 +153,9 @@ contains '"goodpred":' "$tmp/out" "sim reports GoodPred"
 expect 0 "gen mixtral ids" -- "$PROMOE" trace gen --requests 1 --prompt-mean 4 --output-mean 4 --ids-only -o "$tmp/m.h5"
 expect 0 "sim promoe-plus" -- "$PROMOE" sim -t "$tmp/m.h5" -c 0.5 --system promoe-plus --json
 contains '"staging":1,"chunks_per_expert":11' "$tmp/out" "promoe-plus: a staging buffer, 32 MiB chunks of a 336 MiB expert"
+
+expect 1 "hobbit on a trace without gate weights" -- "$PROMOE" sim -t "$tmp/m.h5" -c 0.5 --system hobbit
+contains "low-precision loads on a miss (HOBBIT): .*no routing/weights" "$tmp/err" "hobbit needs weights"
 
 echo "$passes passed, $fails failed"
 [ "$fails" -eq 0 ]

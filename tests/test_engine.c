@@ -501,6 +501,44 @@ START_TEST(decode_order_of_systems)
 }
 END_TEST
 
+/* HOBBIT's low-precision loads on the unit timeline: the unit trace with
+ * gate weights 1 at layer 0 and 0.1, 0.15 at layer 1; below 0.2 a miss
+ * copies a quarter of the expert (150 B: 300 ns) into a scratch buffer.
+ * Token 0: gate 988, (0,0) in full 988-2188, compute to 2868; gate 3856,
+ * (1,1) low-bit 3856-4156, compute to 4836.  Token 1: gate 5864, hit, to
+ * 6544; gate 7572, (1,2) low-bit 7572-7872, compute to 8552.  Half of the
+ * four expert computations ran in low precision. */
+START_TEST(lowbit_on_miss_timeline)
+{
+    sim_config c;
+    setup(&c, "pcie_gbps=0.5");
+    use_trace("jsonl", "weighted",
+              "{\"request\": 0, \"token\": 0, \"phase\": \"decode\", \"layer\": 0, \"experts\": [0], \"weights\": [1]}\n"
+              "{\"request\": 0, \"token\": 0, \"phase\": \"decode\", \"layer\": 1, \"experts\": [1], \"weights\": [0.1]}\n"
+              "{\"request\": 0, \"token\": 1, \"phase\": \"decode\", \"layer\": 0, \"experts\": [0], \"weights\": [1]}\n"
+              "{\"request\": 0, \"token\": 1, \"phase\": \"decode\", \"layer\": 1, \"experts\": [2], \"weights\": [0.15]}\n",
+              0);
+    sim_result r = run(&c);
+    ck_assert_int_eq(r.total_ns, 10352); /* the reactive timeline without the rule */
+    c.lowbit_weight = 0.2;
+    c.lowbit_ratio = 0.25;
+    r = run(&c);
+    ck_assert_int_eq(r.total_ns, 8552);
+    ck_assert_int_eq(r.gpu_stall_ns, 1200 + 300 + 300);
+    ck_assert_int_eq(r.lowbit_loads, 2);
+    ck_assert_double_eq(r.lowbit_share, 0.5);
+    ck_assert_double_eq_tol(r.pcie_bytes, 600 + 150 + 150, 1e-9);
+    ck_assert_int_eq(r.hits, 1);
+    /* the rule needs gate weights */
+    promoe_err err = {{0}};
+    setup(&c, "pcie_gbps=0.5");
+    c.lowbit_weight = 0.2;
+    c.lowbit_ratio = 0.25;
+    ck_assert_int_eq(sim_run(trace_path, &c, &r, &err), -1);
+    ck_assert_msg(strstr(err.msg, "weights"), "%s", err.msg);
+}
+END_TEST
+
 /* Named systems of other papers on the unit timelines: pre-gated knows the
  * next layer's experts exactly one layer ahead, so it runs the oracle's
  * stride-1 timeline of prefetch_fully_hidden (7952 ns, one stall); fiddler
@@ -679,6 +717,7 @@ int main(void)
     tcase_add_test(tc, staging_keeps_wrong_prefetches_out_of_the_cache);
     tcase_add_test(tc, decode_order_of_systems);
     tcase_add_test(tc, pre_gated_and_fiddler_timelines);
+    tcase_add_test(tc, lowbit_on_miss_timeline);
     tcase_add_test(tc, fiddler_wins_on_slow_links_only);
     tcase_add_test(tc, predictor_cpu_time);
     tcase_add_test(tc, copy_engine_preemption_between_chunks);

@@ -20,13 +20,15 @@ static const char usage[] =
     "usage: promoe demo [OPTIONS]\n"
     "\n"
     "Generates a small synthetic trace (8 requests of a Mixtral-8x7B-shaped model by\n"
-    "default) and replays it with 'promoe sim' under the named systems all-gpu,\n"
-    "reactive-lru, mixtral-offloading, moe-infinity, promoe, promoe-plus and oracle,\n"
-    "printing prefill and decode latency and the speedups over reactive-lru.  A system\n"
+    "default) and replays it with 'promoe sim' under every named system (all-gpu,\n"
+    "reactive-lru, mixtral-offloading, moe-infinity, pre-gated, hobbit, fiddler,\n"
+    "monde, promoe, promoe-plus, oracle), printing prefill and decode latency, the\n"
+    "speedups over reactive-lru, and the share of expert work done in low precision\n"
+    "or on the host.  A system\n"
     "whose preferred predictor this build lacks runs with the next one it names\n"
     "(marked *).\n"
-    "The learned predictor (promoe, promoe-plus) is trained on a second trace of\n"
-    "other requests of the same model.  The traces are written to a temporary folder\n"
+    "The learned predictor (promoe, promoe-plus) and monde's popular set come from\n"
+    "a second trace of other requests of the same model.  The traces are written to a temporary folder\n"
     "and removed; -o keeps the replayed one.\n"
     "\n"
     "  -m, --model NAME       model preset (default mixtral-8x7b)\n"
@@ -50,8 +52,9 @@ static const struct option options[] = {
     {NULL, 0, NULL, 0},
 };
 
-static const char *const demo_systems[] = {"all-gpu", "reactive-lru", "mixtral-offloading",
-                                           "moe-infinity", "promoe", "promoe-plus", "oracle"};
+static const char *const demo_systems[] = {
+    "all-gpu", "reactive-lru", "mixtral-offloading", "moe-infinity", "pre-gated", "hobbit",
+    "fiddler", "monde", "promoe", "promoe-plus", "oracle"};
 enum { NUM_SYSTEMS = sizeof demo_systems / sizeof demo_systems[0], BASELINE = 1 };
 
 /* Runs every system on the trace and prints the table. */
@@ -75,18 +78,20 @@ static int compare_systems(const char *path, const char *train, sim_config *base
             return promoe_err_prefix(err, "system %s", demo_systems[i]);
     }
     const sim_result *b = &res[BASELINE];
-    printf("%-19s %-13s %10s %10s %9s %9s %9s\n", "system", "predictor", "TTFT ms", "TPOT ms",
-           "hit rate", "prefill x", "decode x");
+    printf("%-19s %-13s %10s %10s %9s %9s %9s %8s %8s\n", "system", "predictor", "TTFT ms",
+           "TPOT ms", "hit rate", "prefill x", "decode x", "low-bit", "on host");
     for (int i = 0; i < NUM_SYSTEMS; i++) {
         const sim_result *r = &res[i];
         char pred[140];
         /* a trained predictor's name only: its options name the training trace */
         snprintf(pred, sizeof pred, "%.*s%s", (int)strcspn(predictor[i], ":"), predictor[i],
                  fell_back[i] ? "*" : "");
-        printf("%-19s %-13s %10.2f %10.3f %9.3f %9.2f %9.2f\n", demo_systems[i], pred,
+        double demands = r->demands > 0 ? (double)r->demands : 1;
+        printf("%-19s %-13s %10.2f %10.3f %9.3f %9.2f %9.2f %8.3f %8.3f\n", demo_systems[i], pred,
                r->ttft_ms_mean, r->tpot_ms_mean, r->hit_rate,
                r->ttft_ms_mean > 0 ? b->ttft_ms_mean / r->ttft_ms_mean : 0,
-               r->tpot_ms_mean > 0 ? b->tpot_ms_mean / r->tpot_ms_mean : 0);
+               r->tpot_ms_mean > 0 ? b->tpot_ms_mean / r->tpot_ms_mean : 0, r->lowbit_share,
+               (double)r->cpu_computed / demands);
     }
     int any = 0;
     for (int i = 0; i < NUM_SYSTEMS; i++)
@@ -103,9 +108,10 @@ int cmd_demo(int argc, char **argv)
     const char *cache = "0.5";
     trace_gen_params p;
     trace_gen_defaults(&p);
-    /* ids, plus small hidden states and the router weights, so that
-     * mixtral-offloading can apply the next layer's gate */
-    p.content = TRACE_HIDDEN | TRACE_ROUTER_WEIGHT;
+    /* ids and gate weights (hobbit), plus small hidden states and the
+     * router weights, so that mixtral-offloading can apply the next layer's
+     * gate */
+    p.content = TRACE_WEIGHTS | TRACE_HIDDEN | TRACE_ROUTER_WEIGHT;
     p.hidden_dim = 64;
     long long v;
     int c;

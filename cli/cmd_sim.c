@@ -86,8 +86,11 @@ static const char usage[] =
     "                         R of its bytes (default 0.25: int4 for fp16), and used\n"
     "                         once; reports the share of expert work done so (needs\n"
     "                         routing/weights)\n"
-    "      --cpu-compute      compute a missed expert on the CPU when that finishes\n"
-    "                         before its copy would (Fiddler-style)\n"
+    "      --cpu-compute[=always]\n"
+    "                         compute a missed expert where it lives, on the host,\n"
+    "                         when that finishes before its copy would (Fiddler), or\n"
+    "                         every miss (=always: MoNDE's cold experts); activations\n"
+    "                         cross PCIe instead of weights\n"
     "      --predictor-us X   CPU time of one prediction, us (default 0)\n"
     "      --seed N           seed for randomised predictors (default 1)\n"
     "      --hits-only        no timing: count hits of the plain access stream (token\n"
@@ -131,7 +134,7 @@ static const struct option options[] = {
     {"chunk-bytes", required_argument, NULL, OPT_CHUNK_BYTES},
     {"preempt", no_argument, NULL, OPT_PREEMPT},
     {"reorder", no_argument, NULL, OPT_REORDER},
-    {"cpu-compute", no_argument, NULL, OPT_CPU},
+    {"cpu-compute", optional_argument, NULL, OPT_CPU},
     {"batch", required_argument, NULL, OPT_BATCH},
     {"profile", required_argument, NULL, OPT_PROFILE},
     {"predictor-us", required_argument, NULL, OPT_PRED_US},
@@ -323,7 +326,14 @@ static int parse(int argc, char **argv, sim_cli *o)
         case OPT_CHUNK_BYTES: o->chunk_bytes = optarg; break;
         case OPT_PREEMPT: o->preempt = 1; break;
         case OPT_REORDER: o->reorder = 1; break;
-        case OPT_CPU: o->cpu = 1; break;
+        case OPT_CPU:
+            if (!optarg || strcmp(optarg, "sooner") == 0)
+                o->cpu = CPU_COMPUTE_SOONER;
+            else if (strcmp(optarg, "always") == 0)
+                o->cpu = CPU_COMPUTE_ALWAYS;
+            else
+                return cli_usage_error(cmd, "--cpu-compute=%s: expected sooner or always", optarg);
+            break;
         case OPT_PROFILE: o->profile = optarg; break;
         case OPT_BATCH:
             if (cli_parse_int_to(cmd, "--batch", optarg, 1, 65536, &o->batch) < 0)

@@ -34,6 +34,7 @@ typedef struct engine {
     event_queue q;
     uint8_t *state, *from_prefetch;
     uint8_t *staged;       /* [key] held in a staging buffer, not in the cache */
+    int64_t *prefetch_when; /* [key] the position a queued prefetch is for */
     int staging_free;
     int64_t *ready_ns;
     const predictor_ops *pops;
@@ -113,6 +114,14 @@ static int on_copy_start(void *ctx, int key)
     int victim;
     if (e->state[key] != QUEUED)
         return 1; /* a demand copy: its slot was taken when it was asked for */
+    if (e->prefetch_when[key] <= e->gated_pos) {
+        /* its layer has chosen without it: a stale prediction is not copied */
+        e->state[key] = ABSENT;
+        e->from_prefetch[key] = 0;
+        e->r->prefetch_dropped++;
+        e->r->prefetch_wasted++;
+        return 0;
+    }
     if (e->cfg->staging > 0) {
         if (e->staging_free == 0) {
             e->state[key] = ABSENT; /* every staging buffer is full */
@@ -231,6 +240,7 @@ static int submit_prefetch_set(engine *e, int64_t now, const prefetch_set *s)
             continue;
         e->state[key] = QUEUED; /* its slot is taken when its copy starts */
         e->from_prefetch[key] = 1;
+        e->prefetch_when[key] = s->when;
         /* LOW tasks go lowest layer first; positions fit an int for any
          * trace a reader accepts (steps * layers < 2^31) */
         copy_engine_submit(e->ce, &e->q, now, key, COPY_LOW, (int)s->when);
@@ -309,15 +319,16 @@ static void gather(engine *e, const step_buf *b, int layer)
     }
 }
 
-/* Fiddler's choice: computes the missed expert on the CPU if that ends
- * before a demand copy would; returns 1 if it does. */
+/* Computes the missed expert on the CPU, always or (Fiddler's choice) if
+ * that ends before a demand copy would; returns 1 if it does. */
 static int try_cpu(engine *e, int key, int tokens)
 {
     const cost_model *c = &e->cfg->cost;
     int64_t act = sim_ns(cost_transfer_s(c, (double)tokens * c->model.hidden_size * 2));
     int64_t start = e->cpu_free_ns > e->gpu_ns ? e->cpu_free_ns : e->gpu_ns;
     int64_t done = start + act + sim_ns(cost_expert_cpu_s(c, tokens)) + act;
-    if (done >= copy_engine_estimate_high_done(e->ce, e->gpu_ns))
+    if (e->cfg->cpu_compute == CPU_COMPUTE_SOONER &&
+        done >= copy_engine_estimate_high_done(e->ce, e->gpu_ns))
         return 0;
     e->cpu_free_ns = done - act;
     e->state[key] = ON_CPU;
@@ -659,6 +670,7 @@ static void engine_free(engine *e)
     free(e->state);
     free(e->from_prefetch);
     free(e->staged);
+    free(e->prefetch_when);
     free(e->ready_ns);
     step_buf_free(&e->it[0]);
     step_buf_free(&e->it[1]);
@@ -744,6 +756,7 @@ static int engine_init(engine *e, const sim_config *cfg, const char *path, trace
     e->state = calloc(keys, 1);
     e->from_prefetch = calloc(keys, 1);
     e->staged = calloc(keys, 1);
+    e->prefetch_when = calloc(keys, sizeof *e->prefetch_when);
     e->ready_ns = calloc(keys, sizeof *e->ready_ns);
     e->need = malloc(keys * sizeof *e->need);
     e->need_count = malloc(keys * sizeof *e->need_count);
@@ -760,7 +773,7 @@ static int engine_init(engine *e, const sim_config *cfg, const char *path, trace
         e->ttft_q[i] = gsl_rstat_quantile_alloc(quantiles[i]);
         have_stats &= e->tpot_q[i] && e->ttft_q[i];
     }
-    if (!have_stats || !e->ce || !e->state || !e->from_prefetch || !e->staged || !e->ready_ns || !e->need || !e->need_count || !e->need_weight ||
+    if (!have_stats || !e->ce || !e->state || !e->from_prefetch || !e->staged || !e->prefetch_when || !e->ready_ns || !e->need || !e->need_count || !e->need_weight ||
         !e->order || !e->scores || !e->ranked)
         return promoe_err_set(err, "out of memory");
     e->limit = cfg->prefetch_limit > 0 ? cfg->prefetch_limit : e->K;

@@ -56,7 +56,10 @@ typedef struct sim_config {
     int chunks;                  /* chunks per expert copy (1 = unchunked) */
     int preempt;                 /* demand copies overtake prefetches */
     int reorder;                 /* compute resident experts first */
-    int cpu_compute;             /* compute a miss on the CPU when that is sooner */
+    /* compute a miss where it lives (the host) instead of copying it:
+     * CPU_COMPUTE_SOONER when that ends first (Fiddler), CPU_COMPUTE_ALWAYS
+     * for every miss (MoNDE's cold experts) */
+    int cpu_compute;
     double lowbit_weight;        /* HOBBIT: misses below this gate weight load low-bit (0: off) */
     double lowbit_ratio;         /* their bytes, as a share of the expert's */
     int batch;                   /* requests per step (0 or 1: as recorded) */
@@ -69,6 +72,8 @@ typedef struct sim_config {
 /* Sets everything but cost, slots and the names: LRU, per-layer off, no
  * predictor, stride 1, unchunked, no preemption or reordering. */
 void sim_config_defaults(sim_config *c);
+
+enum { CPU_COMPUTE_OFF = 0, CPU_COMPUTE_SOONER = 1, CPU_COMPUTE_ALWAYS = 2 };
 
 typedef struct sim_result {
     int64_t tokens, prefill_tokens, decode_tokens, iterations, requests;

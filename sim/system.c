@@ -18,7 +18,8 @@
 static const preset_key system_keys[] = {
     STR_KEY(name, 1),
     STR_KEY(description, 1),
-    STR_KEY(policy, 0),
+    {"policy", PRESET_STRING, offsetof(system_desc, policy_options),
+     sizeof(((system_desc *)0)->policy_options), 0, 0, 0},
     STR_KEY(predictor, 0),
     STR_KEY(cache_scope, 0),
     STR_KEY(chunk_bytes, 0),
@@ -30,7 +31,8 @@ static const preset_key system_keys[] = {
     INT_KEY(preempt, 0, 1),
     INT_KEY(reorder, 0, 1),
     INT_KEY(prefetch_limit, 0, 32767),
-    INT_KEY(cpu_compute, 0, 1),
+    INT_KEY(cpu_compute, 0, 2),
+    INT_KEY(policy_trace, 0, 1),
     {"predictor_us", PRESET_DOUBLE, offsetof(system_desc, predictor_us), 0, 0, 1e9, 0},
     {"prefetch_min_prob", PRESET_DOUBLE, offsetof(system_desc, prefetch_min_prob), 0, 0, 1, 0},
 };
@@ -40,10 +42,15 @@ static const preset_kind system_kind = {"systems", "system", system_keys,
 
 int system_load(const char *name_or_path, system_desc *s, promoe_err *err)
 {
-    *s = (system_desc){.policy = "lru", .predictor = "none", .cache_scope = "global",
+    *s = (system_desc){.policy_options = "lru", .predictor = "none", .cache_scope = "global",
                        .stride = 1, .chunks = 1};
     if (preset_load(&system_kind, name_or_path, s, err) < 0)
         return -1;
+    /* "NAME:options": the name apart, the options kept */
+    char spec[sizeof s->policy_options];
+    snprintf(spec, sizeof spec, "%s", s->policy_options);
+    snprintf(s->policy_options, sizeof s->policy_options, "%s",
+             options_split_spec(spec, s->policy, sizeof s->policy));
     if (!policy_find(s->policy))
         return promoe_err_set(err, "system %s: unknown policy '%s' (policies: %s)", s->name,
                               s->policy, policy_names());
@@ -95,7 +102,7 @@ int system_parse_lowbit(const char *spec, double *weight, double *ratio, promoe_
     return 0;
 }
 
-int system_apply(const system_desc *s, sim_config *cfg, int has_hidden, const char *train,
+int system_apply(system_desc *s, sim_config *cfg, int has_hidden, const char *train,
                  char *predictor_buf, size_t len, int *fell_back, promoe_err *err)
 {
     char choices[sizeof s->predictor];
@@ -123,7 +130,17 @@ int system_apply(const system_desc *s, sim_config *cfg, int has_hidden, const ch
     if (!predictor_buf[0])
         return promoe_err_set(err, "system %s: none of its predictors (%s) is in this build "
                               "or can run on this trace", s->name, s->predictor);
+    if (s->policy_trace) {
+        if (!train)
+            return promoe_err_set(err, "system %s: its %s policy is built from a training "
+                                  "trace: give --train T.h5", s->name, s->policy);
+        size_t n = strlen(s->policy_options);
+        if (snprintf(s->policy_options + n, sizeof s->policy_options - n, "%strace=%s",
+                     n ? "," : "", train) >= (int)(sizeof s->policy_options - n))
+            return promoe_err_set(err, "system %s: policy options too long", s->name);
+    }
     cfg->policy = s->policy;
+    cfg->policy_options = s->policy_options;
     cfg->per_layer = strcmp(s->cache_scope, "per-layer") == 0;
     cfg->preload = s->all_gpu;
     cfg->stride = s->stride;

@@ -12,7 +12,9 @@
 typedef struct system_desc {
     char name[64];
     char description[256];
-    char policy[32];
+    char policy[32];         /* its name; "NAME:options" in the file */
+    char policy_options[1200];
+    int policy_trace;        /* the policy takes the training trace (trace=T.h5) */
     char predictor[128];     /* "a|b|none": first available wins */
     char cache_scope[16];    /* global or per-layer */
     int all_gpu;             /* every expert resident from the start */
@@ -24,6 +26,7 @@ typedef struct system_desc {
 } system_desc;
 
 int system_load(const char *name_or_path, system_desc *s, promoe_err *err);
+
 void system_list_presets(char *buf, size_t len);
 
 /* The chunks per expert of model m when copies are cut into pieces of at
@@ -41,9 +44,11 @@ int system_parse_lowbit(const char *spec, double *weight, double *ratio, promoe_
  * predictor is the first of the system's choices this build has and the
  * trace can serve (has_hidden: it holds hidden states and router weights):
  * one that must be trained only when `train` names a training trace, which
- * it is then given whole (train=PATH,split=1).  predictor_buf receives the
- * choice and *fell_back is set when it is not the system's first. */
-int system_apply(const system_desc *s, sim_config *cfg, int has_hidden, const char *train,
+ * it is then given whole (train=PATH,split=1); so is a policy_trace
+ * policy (trace=PATH), which refuses to run without it.  predictor_buf
+ * receives the choice and *fell_back is set when it is not the system's
+ * first; cfg's policy options live in s. */
+int system_apply(system_desc *s, sim_config *cfg, int has_hidden, const char *train,
                  char *predictor_buf, size_t len, int *fell_back, promoe_err *err);
 
 #endif

@@ -106,11 +106,11 @@ contains "larger than the model's 32 experts" "$tmp/err" "sim cache too large"
 
 expect 0 "demo" -- "$PROMOE" demo --requests 2
 contains "promoe demo: mixtral-8x7b on rtx4090-pcie4" "$tmp/out" "demo"
-for sys in all-gpu reactive-lru mixtral-offloading moe-infinity promoe promoe-plus oracle; do
+for sys in all-gpu reactive-lru mixtral-offloading moe-infinity pre-gated hobbit fiddler monde promoe promoe-plus oracle; do
   contains "^$sys " "$tmp/out" "demo row $sys"
 done
 # the baseline's speedup over itself is 1.00 on both columns
-contains "^reactive-lru .* 1.00 *1.00$" "$tmp/out" "demo baseline speedups"
+contains "^reactive-lru .* 1.00 *1.00 *0.000 *0.000$" "$tmp/out" "demo baseline speedups"
 
 # --system, with an explicit option overriding it
 expect 0 "sim --system" -- "$PROMOE" sim -t "$tmp/t2.h5" -c 8 --system promoe --json
@@ -156,6 +156,13 @@ contains '"staging":1,"chunks_per_expert":11' "$tmp/out" "promoe-plus: a staging
 
 expect 1 "hobbit on a trace without gate weights" -- "$PROMOE" sim -t "$tmp/m.h5" -c 0.5 --system hobbit
 contains "low-precision loads on a miss (HOBBIT): .*no routing/weights" "$tmp/err" "hobbit needs weights"
+
+expect 1 "monde without a training trace" -- "$PROMOE" sim -t "$tmp/m.h5" -c 0.5 --system monde
+contains "system monde: its static policy is built from a training trace: give --train" "$tmp/err" "monde needs --train"
+expect 0 "monde" -- "$PROMOE" sim -t "$tmp/m.h5" -c 0.5 --system monde --train "$tmp/m.h5" --json
+contains '"policy":"static"' "$tmp/out" "monde's static policy"
+contains '"cpu_compute":2' "$tmp/out" "monde computes misses in place"
+expect 2 "bad --cpu-compute" -- "$PROMOE" sim -t "$tmp/m.h5" -c 0.5 --cpu-compute=never
 
 echo "$passes passed, $fails failed"
 [ "$fails" -eq 0 ]

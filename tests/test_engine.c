@@ -170,6 +170,16 @@ START_TEST(cpu_compute_timeline)
     r = run(&c);
     ck_assert_int_eq(r.cpu_computed, 0);
     ck_assert_int_eq(r.total_ns, 10352);
+    /* MoNDE computes every miss in place, however slow: 40 + 6800 + 40 ns
+     * each, nothing cached.  Token 0: gate 988, done 7868; gate 8856, done
+     * 15736.  Token 1: gate 16764, (0,0) again, done 23644; gate 24672,
+     * done 31552. */
+    c.cpu_compute = CPU_COMPUTE_ALWAYS;
+    r = run(&c);
+    ck_assert_int_eq(r.total_ns, 31552);
+    ck_assert_int_eq(r.cpu_computed, 4);
+    ck_assert_int_eq(r.hits, 0);
+    ck_assert_double_eq(r.pcie_bytes, 0);
 }
 END_TEST
 
@@ -264,6 +274,30 @@ START_TEST(early_preemption_drops_unchosen_prefetches)
     r = run(&c);
     ck_assert_int_eq(r.prefetch_issued, 0);
     ck_assert_int_eq(r.total_ns, 13952);
+}
+END_TEST
+
+/* A queued prediction whose layer has chosen is not copied, even without
+ * early preemption.  The unit trace, the wrong predictor's two experts (3
+ * then 0) at stride 1, one FIFO queue, 2400 ns a copy.  Token 0: gate 988,
+ * (0,0) 988-3388, then (1,3) 3388-5788; gate 5056 queues (1,1) behind
+ * (1,0), which at 5788 is stale and skipped: (1,1) 5788-8188, compute to
+ * 8868; (0,3) 8188-10588.  Token 1: gate 9896, hit, to 10576; (1,0), for
+ * this token now, 10588-12988; gate 11604 queues (1,2) 12988-15388,
+ * compute to 16068. */
+START_TEST(stale_queued_prefetch_is_skipped)
+{
+    sim_config c;
+    setup(&c, "pcie_gbps=0.25");
+    c.predictor_ops = &wrong_ops;
+    c.prefetch_limit = 2;
+    sim_result r = run(&c);
+    ck_assert_int_eq(r.total_ns, 16068);
+    ck_assert_int_eq(r.gpu_stall_ns, 2400 + (8188 - 5056) + (15388 - 11604));
+    ck_assert_int_eq(r.prefetch_dropped, 1);
+    ck_assert_int_eq(r.prefetch_issued, 4);
+    ck_assert_int_eq(r.prefetch_useful, 0);
+    ck_assert_int_eq(r.hits, 1);
 }
 END_TEST
 
@@ -470,11 +504,11 @@ static sim_result run_system(const sim_config *base, int64_t slots, const char *
  * hidden states 32 wide).  On the RTX 4090 preset decode is bound by PCIe
  * (an expert copy 14.7 ms against 0.8 ms of compute a layer): the paper's
  * mechanisms lose to loading on demand (measured TPOT: reactive-lru 215.1,
- * promoe 225.9, mixtral-offloading 272.7 ms; a wrong prefetch evicts a
+ * promoe 225.9, mixtral-offloading 254.4 ms; a wrong prefetch evicts a
  * cached expert and holds a demand copy back by up to a chunk), and only
  * promoe-plus, whose wrong prefetches evict nothing and yield within 32
  * MiB, gains (199.4 ms).  With a GPU whose layer takes about as long as a
- * copy (50 GB/s memory: 637.4, 577.7, 557.6 ms) the order the issue
+ * copy (50 GB/s memory: 637.4, 577.1, 557.6 ms) the order the issue
  * expects holds: promoe < mixtral-offloading < reactive-lru. */
 START_TEST(decode_order_of_systems)
 {
@@ -715,6 +749,7 @@ int main(void)
     tcase_add_test(tc, prefetch_late_by_known_amount);
     tcase_add_test(tc, early_preemption_drops_unchosen_prefetches);
     tcase_add_test(tc, staging_keeps_wrong_prefetches_out_of_the_cache);
+    tcase_add_test(tc, stale_queued_prefetch_is_skipped);
     tcase_add_test(tc, decode_order_of_systems);
     tcase_add_test(tc, pre_gated_and_fiddler_timelines);
     tcase_add_test(tc, lowbit_on_miss_timeline);

@@ -150,3 +150,18 @@ void cli_progress_done(void)
         fputs("\r\033[K", stderr);
     progress_shown = 0;
 }
+
+void cli_csv_field(const char *s)
+{
+    if (!strpbrk(s, ",\"\n\r")) {
+        fputs(s, stdout);
+        return;
+    }
+    putchar('"');
+    for (; *s; s++) {
+        if (*s == '"')
+            putchar('"');
+        putchar(*s);
+    }
+    putchar('"');
+}

@@ -49,6 +49,10 @@ int cli_parse_compression(const char *cmd, const char *s, int *out);
 
 /* A progress line on stderr (only when it is a terminal), at most a few
  * times a second; cli_progress_done ends it. */
+/* Prints a CSV field, quoted (RFC 4180) when it holds a comma, a quote or a
+ * line break, as a predictor spec with several options does. */
+void cli_csv_field(const char *s);
+
 void cli_progress(const char *what, int64_t done, int64_t total);
 void cli_progress_done(void);
 

@@ -112,7 +112,8 @@ static void print_row(const char *spec, const predictor_eval_result *r, int si, 
         free(s);
         json_decref(o);
     } else if (csv) {
-        printf("%s,%d,%d,%d,%.6f,%.6f,%lld,%lld,%d,%.0f,%.0f", spec, stride, stride, r->at, p,
+        cli_csv_field(spec);
+        printf(",%d,%d,%d,%.6f,%.6f,%lld,%lld,%d,%.0f,%.0f", stride, stride, r->at, p,
                rc, (long long)r->scored_tokens, (long long)r->train_tokens, r->by_position,
                r->info.params, r->info.flops);
         if (r->timed)

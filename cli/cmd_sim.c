@@ -199,8 +199,11 @@ static void print_report(const report *r, int json, int csv)
         for (int i = 0; i < r->n; i++)
             printf(",%s", r->f[i].key);
         putchar('\n');
-        for (int i = 0; i < r->num_names; i++)
-            printf("%s%s", i ? "," : "", r->names[i][1]);
+        for (int i = 0; i < r->num_names; i++) {
+            if (i)
+                putchar(',');
+            cli_csv_field(r->names[i][1]);
+        }
         for (int i = 0; i < r->n; i++)
             printf(r->f[i].integer ? ",%.0f" : ",%.10g", r->f[i].value);
         putchar('\n');

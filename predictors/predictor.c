@@ -8,7 +8,7 @@
 
 extern const predictor_ops predictor_none, predictor_oracle, predictor_prev_token,
     predictor_popularity, predictor_cross_layer, predictor_gate_reuse, predictor_eam,
-    predictor_learned;
+    predictor_learned, predictor_ensemble;
 
 /* The registry: one line per predictor. */
 const predictor_ops *const predictor_registry[] = {
@@ -20,6 +20,7 @@ const predictor_ops *const predictor_registry[] = {
     &predictor_gate_reuse,
     &predictor_eam,
     &predictor_learned,
+    &predictor_ensemble,
     NULL,
 };
 

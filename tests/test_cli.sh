@@ -141,6 +141,8 @@ contains '"held_out":\[{"stride":1' "$tmp/out" "train held-out scores"
 expect 0 "eval a saved predictor" -- "$PROMOE" predict eval -t "$tmp/t.h5" -p "learned:file=$tmp/p.h5" --stride 1 --split 0.5 --csv
 contains "learned:file=" "$tmp/out" "eval of the saved predictor"
 contains "^predictor,.*,lead_ms,fetch_rate,goodpred,ahead_one_layer$" "$tmp/out" "eval CSV timing columns"
+expect 0 "eval an ensemble as CSV" -- "$PROMOE" predict eval -t "$tmp/t.h5" -p "ensemble:a=prev-token,b=popularity,w=0.5" --stride 1 --csv
+contains '^"ensemble:a=prev-token,b=popularity,w=0.5",1,' "$tmp/out" "a spec with commas is one quoted CSV field"
 expect 0 "eval timing" -- "$PROMOE" predict eval -t "$tmp/t.h5" -p prev-token --stride 1 --predictor-us 200 --set pcie_gbps=12
 contains "timing: tiny on rtx4090-pcie4, an expert copy 0.009 ms" "$tmp/out" "eval timing line (48 KiB over 12 GB/s + 5 us)"
 contains "GoodPred" "$tmp/out" "eval GoodPred column"

@@ -10,6 +10,13 @@
 /* Turns off HDF5's printing of its error stack. */
 void h5_quiet(void);
 
+/* Creates (truncates) an HDF5 file whose metadata carries checksums (the
+ * 1.8 file format and later: superblock v2, object header v2), so that a
+ * damaged header is refused by the library instead of parsed; no object
+ * times, so the same content gives the same bytes.  H5I_INVALID_HID on
+ * failure. */
+hid_t h5_create_file(const char *path);
+
 /* Each returns 0, or -1 when the attribute cannot be written or is missing
  * or of another kind or size. */
 int h5_write_str_attr(hid_t obj, const char *name, const char *value);

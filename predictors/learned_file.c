@@ -88,7 +88,7 @@ int learned_file_save(const learned *n, const char *path, promoe_err *err)
     if (atomic_file_begin(&af, path, 0, err) < 0)
         return -1;
     h5_quiet();
-    hid_t f = H5Fcreate(af.tmp_path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t f = h5_create_file(af.tmp_path);
     int rc = f < 0 ? -1 : write_file(n, f);
     if (f >= 0 && H5Fclose(f) < 0)
         rc = -1;

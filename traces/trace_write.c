@@ -140,10 +140,7 @@ trace_writer *trace_writer_create(const char *path, const trace_meta *meta,
         free(w);
         return NULL;
     }
-    hid_t fcpl = H5Pcreate(H5P_FILE_CREATE);
-    H5Pset_obj_track_times(fcpl, 0);
-    w->h5 = H5Fcreate(w->file.tmp_path, H5F_ACC_TRUNC, fcpl, H5P_DEFAULT);
-    H5Pclose(fcpl);
+    w->h5 = h5_create_file(w->file.tmp_path);
     if (w->h5 < 0) {
         promoe_err_set(err, "%s: cannot create HDF5 file", path);
         trace_writer_abort(w);

@@ -6,7 +6,8 @@ set -eu
 
 PACKAGES="build-essential autoconf automake libtool pkg-config \
   libhdf5-dev hdf5-tools libgsl-dev check libsubunit-dev \
-  libopenblas-dev libjansson-dev libinih-dev gnuplot-nox"
+  libopenblas-dev libjansson-dev libinih-dev gnuplot-nox \
+  clang libclang-rt-14-dev"
 
 missing=""
 for p in $PACKAGES; do

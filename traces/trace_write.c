@@ -62,6 +62,27 @@ static hid_t dataset_props(int rank, const hsize_t *chunk, int compression)
     return dcpl;
 }
 
+/* Creates dataset `path` ("group/name"), making its group first, untimed
+ * (HDF5 would stamp a group it makes on its own with the time). */
+static hid_t create_dataset(hid_t loc, const char *path, hid_t ftype, hid_t space, hid_t dcpl)
+{
+    const char *slash = strrchr(path, '/');
+    if (slash) {
+        char group[64];
+        snprintf(group, sizeof group, "%.*s", (int)(slash - path), path);
+        if (H5Lexists(loc, group, H5P_DEFAULT) <= 0) {
+            hid_t gcpl = H5Pcreate(H5P_GROUP_CREATE);
+            H5Pset_obj_track_times(gcpl, 0);
+            hid_t g = H5Gcreate2(loc, group, H5P_DEFAULT, gcpl, H5P_DEFAULT);
+            H5Pclose(gcpl);
+            if (g < 0)
+                return H5I_INVALID_HID;
+            H5Gclose(g);
+        }
+    }
+    return H5Dcreate2(loc, path, ftype, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+}
+
 static hid_t create_extendible(hid_t loc, const char *path, hid_t ftype, int rank,
                                const hsize_t inner[2], hsize_t rows_per_chunk, int compression)
 {
@@ -70,10 +91,7 @@ static hid_t create_extendible(hid_t loc, const char *path, hid_t ftype, int ran
     hsize_t chunk[3] = {rows_per_chunk, inner[0], inner[1]};
     hid_t space = H5Screate_simple(rank, dims, maxdims);
     hid_t dcpl = dataset_props(rank, chunk, compression);
-    hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
-    H5Pset_create_intermediate_group(lcpl, 1);
-    hid_t d = H5Dcreate2(loc, path, ftype, space, lcpl, dcpl, H5P_DEFAULT);
-    H5Pclose(lcpl);
+    hid_t d = create_dataset(loc, path, ftype, space, dcpl);
     H5Pclose(dcpl);
     H5Sclose(space);
     return d;
@@ -357,10 +375,7 @@ static int write_router_weight(trace_writer *w)
     hsize_t chunk[3] = {1, dims[1], dims[2]};
     hid_t space = H5Screate_simple(3, dims, NULL);
     hid_t dcpl = dataset_props(3, chunk, w->meta.compression);
-    hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
-    H5Pset_create_intermediate_group(lcpl, 1);
-    hid_t d = H5Dcreate2(w->h5, "model/router_weight", trace_h5_float16(), space, lcpl, dcpl,
-                         H5P_DEFAULT);
+    hid_t d = create_dataset(w->h5, "model/router_weight", trace_h5_float16(), space, dcpl);
     size_t n = (size_t)(dims[0] * dims[1] * dims[2]);
     uint16_t *half = malloc(n * sizeof *half);
     if (half)
@@ -370,7 +385,6 @@ static int write_router_weight(trace_writer *w)
     free(half);
     if (d >= 0)
         H5Dclose(d);
-    H5Pclose(lcpl);
     H5Pclose(dcpl);
     H5Sclose(space);
     return rc;

@@ -326,6 +326,22 @@ static void edit_shrink(hid_t f)
     H5Dclose(d);
 }
 static void edit_topk_shape(hid_t f) { set_int_attr(f, "top_k", 1); }
+/* every token dataset claims 10^12 rows (unwritten rows read as zeros) */
+static void edit_trillion_tokens(hid_t f)
+{
+    static const char *const sets[] = {"tokens/request", "tokens/position", "tokens/phase",
+                                       "tokens/iteration", "routing/experts", "routing/weights"};
+    for (int i = 0; i < 6; i++) {
+        hid_t d = H5Dopen2(f, sets[i], H5P_DEFAULT);
+        hid_t space = H5Dget_space(d);
+        hsize_t dims[3];
+        H5Sget_simple_extent_dims(space, dims, NULL);
+        dims[0] = 1000000000000ULL;
+        ck_assert_int_ge(H5Dset_extent(d, dims), 0);
+        H5Sclose(space);
+        H5Dclose(d);
+    }
+}
 
 /* Opening and reading PATH fails with a message naming the file and
  * containing WANT. */
@@ -359,6 +375,10 @@ START_TEST(validation_errors)
                     "inconsistent shapes: tokens/position has dimension 0 = 10, expected 25");
     assert_rejected(damaged("topk.h5", edit_topk_shape),
                     "inconsistent shapes: routing/experts has dimension 2 = 2, expected 1");
+    /* a claim of 10^12 tokens is streamed, not allocated, and its first
+     * unwritten row breaks the iteration order: refused in a moment */
+    assert_rejected(damaged("trillion.h5", edit_trillion_tokens),
+                    "iteration 0 follows iteration");
     /* truncated: half the bytes of a valid file */
     const char *valid = tu_path("valid.h5"), *cut = tu_path("cut.h5");
     struct stat st;

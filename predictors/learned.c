@@ -30,6 +30,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/memory.h"
 #include "common/options.h"
 #include "predictors/eval.h"
 #include "predictors/learned.h"
@@ -441,6 +442,16 @@ static void *learned_create(const predictor_env *env, const char *options, promo
                        "(model/router_weight); use prior=zero or prior=none");
         return NULL;
     }
+    /* each model's parameters, gradient and two Adam moments, float32 */
+    double models = 0, params = (double)o.hidden * (env->hidden_dim + 1 + env->num_experts) +
+                                env->num_experts * (1.0 + (skip ? env->hidden_dim : 0));
+    for (int s = 1; s <= S; s++)
+        models += want[s] ? (o.wrap ? env->num_layers : env->num_layers - s) : 0;
+    char what[160];
+    snprintf(what, sizeof what, "predictor learned: training %.0f models of %.0f parameters",
+             models, params);
+    if (memory_check(16.0 * models * params, what, err) < 0)
+        return NULL;
     learned *n = learned_alloc(env, (int)o.hidden, S, want, (int)o.batch, skip, (int)o.wrap);
     gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
     if (!n || !rng) {

@@ -448,6 +448,17 @@ START_TEST(learned_file_round_trip)
     snprintf(spec, sizeof spec, "learned:%s", mlp_spec);
     snprintf(file_spec, sizeof file_spec, "learned:file=%s", saved_mlp);
     ck_assert_double_eq(try_precision(t, spec, 2, 0.5, &err), try_precision(t, file_spec, 2, 0.5, &err));
+    /* far more models than any machine holds is refused before allocating:
+     * 32 strides x 32 layers (with the next token's) = 1024 models of
+     * 65536 (256 + 1 + 8) + 8 (1 + 256) = 17,369,096 parameters, 16 bytes
+     * each with gradient and Adam moments: 265.0 GiB */
+    const char *wide = tu_gen_mixtral("wide.h5", 2, 10, 10, 256, 0);
+    char huge[1200];
+    snprintf(huge, sizeof huge, "learned:train=%s,hidden=65536,max_stride=32", wide);
+    ck_assert_double_eq(try_precision(wide, huge, 1, 0.5, &err), -1);
+    ck_assert_msg(strstr(err.msg, "predictor learned: training 1024 models of 17369096 parameters "
+                         "needs 265"), "%s", err.msg);
+    ck_assert_msg(strstr(err.msg, "GiB of memory"), "%s", err.msg);
     ck_assert_double_eq(try_precision(t, "learned:train=x.h5,prior=maybe", 2, 0.5, &err), -1);
     ck_assert_msg(strstr(err.msg, "prior must be router, zero or none (got 'maybe')"), "%s", err.msg);
 

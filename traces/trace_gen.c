@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/memory.h"
 #include "common/topk.h"
 #include "traces/trace.h"
 
@@ -298,6 +299,15 @@ int trace_gen_write(const trace_gen_params *p, const model_desc *model, const ch
 {
     if (trace_gen_check(p, err) < 0)
         return -1;
+    /* a slice of tokens' hidden states and logits, the routers and the
+     * pairing dominate what the generator holds */
+    double L = model->num_layers, E = model->num_experts, D = p->hidden_dim;
+    double bytes = 4.0 * (GEN_SLICE_TOKENS * L * (D + E) + L * E * D + 3 * L * D);
+    char what[128];
+    snprintf(what, sizeof what, "generating a %s trace with hidden dim %d", model->name,
+             p->hidden_dim);
+    if (memory_check(bytes, what, err) < 0)
+        return promoe_err_prefix(err, "%s", path);
     gen g;
     if (gen_init(&g, p, model) < 0) {
         gen_free(&g);

@@ -165,3 +165,14 @@ void cli_csv_field(const char *s)
     }
     putchar('"');
 }
+
+int cli_load_hw(const char *cmd, const char *name, const char *const *sets, int n, hw_desc *hw)
+{
+    promoe_err err;
+    if (hw_load(name, hw, &err) < 0)
+        return cli_fail(&err);
+    for (int i = 0; i < n; i++)
+        if (hw_set(hw, sets[i], &err) < 0)
+            return cli_usage_error(cmd, "%s", err.msg); /* it names --set */
+    return CLI_OK;
+}

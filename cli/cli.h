@@ -12,6 +12,7 @@
 #include <stdio.h>
 
 #include "common/error.h"
+#include "hardware/hardware.h"
 
 enum { CLI_OK = 0, CLI_FAILED = 1, CLI_USAGE = 2 };
 
@@ -49,6 +50,11 @@ int cli_parse_compression(const char *cmd, const char *s, int *out);
 
 /* A progress line on stderr (only when it is a terminal), at most a few
  * times a second; cli_progress_done ends it. */
+/* Loads hardware preset or file NAME into *hw and applies the n "--set
+ * KEY=VALUE" overrides; returns CLI_OK, or prints the error and returns
+ * CLI_FAILED (the preset) or CLI_USAGE (an override). */
+int cli_load_hw(const char *cmd, const char *name, const char *const *sets, int n, hw_desc *hw);
+
 /* Prints a CSV field, quoted (RFC 4180) when it holds a comma, a quote or a
  * line break, as a predictor spec with several options does. */
 void cli_csv_field(const char *s);

@@ -205,11 +205,9 @@ static int cmd_predict_eval(int argc, char **argv)
             fprintf(stderr, "promoe predict eval: note: no preset for the trace's model %s: "
                     "no timing figures (give --model)\n", meta.model);
     } else {
-        if (hw_load(hw, &cost.hw, &err) < 0)
-            return cli_fail(&err);
-        for (int i = 0; i < n_sets; i++)
-            if (hw_set(&cost.hw, sets[i], &err) < 0)
-                return cli_usage_error(cmd, "--set %s", err.msg);
+        int hw_rc = cli_load_hw(cmd, hw, sets, n_sets, &cost.hw);
+        if (hw_rc != CLI_OK)
+            return hw_rc;
         cfg.cost = &cost;
         cfg.predictor_s = predictor_us * 1e-6;
     }

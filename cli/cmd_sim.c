@@ -479,11 +479,9 @@ int cmd_sim(int argc, char **argv)
             return cli_fail(&err);
         report_hits(&rep, &r);
     } else {
-        if (hw_load(o.hw, &cfg.cost.hw, &err) < 0)
-            return cli_fail(&err);
-        for (int i = 0; i < o.num_sets; i++)
-            if (hw_set(&cfg.cost.hw, o.sets[i], &err) < 0)
-                return cli_usage_error(cmd, "%s", err.msg);
+        int hw_rc = cli_load_hw(cmd, o.hw, o.sets, o.num_sets, &cfg.cost.hw);
+        if (hw_rc != CLI_OK)
+            return hw_rc;
         cost_profile prof;
         if (o.profile) {
             if (profile_load(o.profile, &prof, &err) < 0)

@@ -12,14 +12,13 @@
 typedef struct gate_reuse {
     int L, E, D;
     const float *router;   /* [L][E][D] */
-    float *hidden;         /* the latest observed layer's input, [n][D] */
-    size_t n, cap;
+    predictor_hidden seen; /* the latest observed layer's input */
     double *logit;         /* [E] scratch */
 } gate_reuse;
 
 static void gr_destroy(void *st)
 {
-    free(((gate_reuse *)st)->hidden);
+    predictor_hidden_free(&((gate_reuse *)st)->seen);
     free(((gate_reuse *)st)->logit);
     free(st);
 }
@@ -48,22 +47,12 @@ static void *gr_create(const predictor_env *env, const char *options, promoe_err
     return g;
 }
 
-static void gr_begin(void *st) { ((gate_reuse *)st)->n = 0; }
+static void gr_begin(void *st) { ((gate_reuse *)st)->seen.n = 0; }
 
 static void gr_observe(void *st, const predictor_obs *obs)
 {
     gate_reuse *g = st;
-    if (!obs->hidden)
-        return;
-    if (obs->num_tokens > g->cap) {
-        float *h = realloc(g->hidden, obs->num_tokens * (size_t)g->D * sizeof *h);
-        if (!h)
-            return;
-        g->hidden = h;
-        g->cap = obs->num_tokens;
-    }
-    memcpy(g->hidden, obs->hidden, obs->num_tokens * (size_t)g->D * sizeof *g->hidden);
-    g->n = obs->num_tokens;
+    predictor_hidden_keep(&g->seen, obs, g->D);
 }
 
 static void gr_predict(void *st, int ahead, int layer, double *scores)
@@ -71,8 +60,8 @@ static void gr_predict(void *st, int ahead, int layer, double *scores)
     gate_reuse *g = st;
     memset(scores, 0, (size_t)g->E * sizeof *scores);
     double *logit = g->logit;
-    for (size_t t = 0; t < g->n; t++) {
-        const float *h = g->hidden + t * (size_t)g->D;
+    for (size_t t = 0; t < g->seen.n; t++) {
+        const float *h = g->seen.rows + t * (size_t)g->D;
         double mx = -INFINITY, z = 0;
         for (int e = 0; e < g->E; e++) {
             const float *w = g->router + ((size_t)layer * g->E + (size_t)e) * g->D;

@@ -103,13 +103,22 @@ void learned_free(learned *n)
     free(n->y);
     free(n->dy);
     free(n->da);
-    free(n->hidden);
+    predictor_hidden_free(&n->seen);
     free(n);
 }
 
-int learned_layers(const learned *n, int s)
+/* Layers with a model for stride s among L (see learned_layers). */
+static int layers_for(int L, int wrap, int s)
 {
-    return n->wrap ? (s <= n->L ? n->L : 0) : (s < n->L ? n->L - s : 0);
+    return wrap ? (s <= L ? L : 0) : (s < L ? L - s : 0);
+}
+
+int learned_layers(const learned *n, int s) { return layers_for(n->L, n->wrap, s); }
+
+/* Parameters of one model: w1, b1, w2, b2 and the skip path's v. */
+static size_t params_per_model(size_t H, size_t D, size_t E, int skip)
+{
+    return H * D + H + E * H + E + (skip ? E * D : 0);
 }
 
 learned *learned_alloc(const predictor_env *env, int H, int S, const uint8_t *stride, int B,
@@ -130,7 +139,7 @@ learned *learned_alloc(const predictor_env *env, int H, int S, const uint8_t *st
     n->wrap = wrap;
     memcpy(n->stride, stride, sizeof n->stride);
     size_t D = (size_t)n->D, E = (size_t)n->E;
-    n->params = (size_t)H * D + (size_t)H + E * (size_t)H + E + (skip ? E * D : 0);
+    n->params = params_per_model((size_t)H, D, E, skip);
     n->models = calloc((size_t)n->L * (size_t)S, sizeof *n->models);
     n->z1 = malloc((size_t)B * (size_t)H * sizeof(float));
     n->a = malloc((size_t)B * (size_t)H * sizeof(float));
@@ -443,10 +452,10 @@ static void *learned_create(const predictor_env *env, const char *options, promo
         return NULL;
     }
     /* each model's parameters, gradient and two Adam moments, float32 */
-    double models = 0, params = (double)o.hidden * (env->hidden_dim + 1 + env->num_experts) +
-                                env->num_experts * (1.0 + (skip ? env->hidden_dim : 0));
+    double models = 0, params = (double)params_per_model((size_t)o.hidden, (size_t)env->hidden_dim,
+                                                         (size_t)env->num_experts, skip);
     for (int s = 1; s <= S; s++)
-        models += want[s] ? (o.wrap ? env->num_layers : env->num_layers - s) : 0;
+        models += want[s] ? layers_for(env->num_layers, (int)o.wrap, s) : 0;
     char what[160];
     snprintf(what, sizeof what, "predictor learned: training %.0f models of %.0f parameters",
              models, params);
@@ -483,25 +492,15 @@ static void *learned_create(const predictor_env *env, const char *options, promo
 static void learned_begin(void *st)
 {
     learned *n = st;
-    n->n = 0;
+    n->seen.n = 0;
     n->last_layer = -1;
 }
 
 static void learned_observe(void *st, const predictor_obs *obs)
 {
     learned *n = st;
-    if (!obs->hidden)
-        return;
-    if (obs->num_tokens > n->cap) {
-        float *h = realloc(n->hidden, obs->num_tokens * (size_t)n->D * sizeof *h);
-        if (!h)
-            return;
-        n->hidden = h;
-        n->cap = obs->num_tokens;
-    }
-    memcpy(n->hidden, obs->hidden, obs->num_tokens * (size_t)n->D * sizeof *n->hidden);
-    n->n = obs->num_tokens;
-    n->last_layer = obs->layer;
+    if (predictor_hidden_keep(&n->seen, obs, n->D) == 0)
+        n->last_layer = obs->layer;
 }
 
 static void learned_predict(void *st, int ahead, int layer, double *scores)
@@ -514,9 +513,9 @@ static void learned_predict(void *st, int ahead, int layer, double *scores)
     const learned_mlp *m = learned_model(n, n->last_layer, s);
     if (!m->p)
         return; /* no model that far (wrap=0) */
-    for (size_t t = 0; t < n->n; t += (size_t)n->B) {
-        int rows = (int)(n->n - t < (size_t)n->B ? n->n - t : (size_t)n->B);
-        forward(n, m->p, n->hidden + t * (size_t)n->D, rows);
+    for (size_t t = 0; t < n->seen.n; t += (size_t)n->B) {
+        int rows = (int)(n->seen.n - t < (size_t)n->B ? n->seen.n - t : (size_t)n->B);
+        forward(n, m->p, n->seen.rows + t * (size_t)n->D, rows);
         for (int r = 0; r < rows; r++)
             for (int e = 0; e < n->E; e++)
                 scores[e] += n->y[(size_t)r * n->E + e];

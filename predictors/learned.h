@@ -34,9 +34,7 @@ typedef struct learned {
     size_t params;         /* per model */
     /* scratch for one batch: z1 [B][H], a [B][H], y [B][E], dy [B][E], da [B][H] */
     float *z1, *a, *y, *dy, *da;
-    /* observation */
-    float *hidden;         /* the latest observed layer's input, [n][D] */
-    size_t n, cap;
+    predictor_hidden seen; /* the latest observed layer's input */
     int last_layer;
     /* training figures */
     char options[256];     /* the options it was trained with */

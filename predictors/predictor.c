@@ -106,3 +106,25 @@ void predictor_obs_buf_free(predictor_obs_buf *buf)
     free(buf->hidden);
     memset(buf, 0, sizeof *buf);
 }
+
+int predictor_hidden_keep(predictor_hidden *k, const predictor_obs *obs, int D)
+{
+    if (!obs->hidden)
+        return -1;
+    if (obs->num_tokens > k->cap) {
+        float *h = realloc(k->rows, obs->num_tokens * (size_t)D * sizeof *h);
+        if (!h)
+            return -1;
+        k->rows = h;
+        k->cap = obs->num_tokens;
+    }
+    memcpy(k->rows, obs->hidden, obs->num_tokens * (size_t)D * sizeof *k->rows);
+    k->n = obs->num_tokens;
+    return 0;
+}
+
+void predictor_hidden_free(predictor_hidden *k)
+{
+    free(k->rows);
+    memset(k, 0, sizeof *k);
+}

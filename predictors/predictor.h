@@ -102,6 +102,18 @@ int predictor_obs_fill(predictor_obs_buf *buf, predictor_obs *obs, int layer, si
                        const int16_t *experts, const float *hidden);
 void predictor_obs_buf_free(predictor_obs_buf *buf);
 
+/* The hidden states of the latest observation, kept by predictors that
+ * compute on them (gate-reuse, learned): rows [n][D]. */
+typedef struct predictor_hidden {
+    float *rows;
+    size_t n, cap;
+} predictor_hidden;
+
+/* Copies obs's hidden states (D wide) into k; -1, with k unchanged, when
+ * obs has none or memory runs out. */
+int predictor_hidden_keep(predictor_hidden *k, const predictor_obs *obs, int D);
+void predictor_hidden_free(predictor_hidden *k);
+
 /* Creates the predictor `spec` ("NAME[:k=v,...]") for the trace open in r
  * (read from PATH), filling env's model fields, its router weights when the
  * predictor needs_hidden, and its strides, seed and progress from *base. */

@@ -26,25 +26,24 @@ static double total(const double *v, int n)
     return s;
 }
 
-double predictor_eval_precision(const predictor_eval_result *r, int si)
-{
-    double p = total(r->predicted + (size_t)si * r->num_layers, r->num_layers);
-    return p > 0 ? total(r->correct + (size_t)si * r->num_layers, r->num_layers) / p : 0;
-}
-
-double predictor_eval_recall(const predictor_eval_result *r, int si)
-{
-    double c = total(r->chosen + (size_t)si * r->num_layers, r->num_layers);
-    return c > 0 ? total(r->correct + (size_t)si * r->num_layers, r->num_layers) / c : 0;
-}
-
-/* sum of a[stride] over its layers / sum of b[stride] */
+/* sum of a[stride] over its layers / sum of b[stride]; 0 without a (the
+ * timing figures of an untimed run) */
 static double ratio(const predictor_eval_result *r, const double *a, const double *b, int si)
 {
     if (!a || !b)
         return 0;
     double d = total(b + (size_t)si * r->num_layers, r->num_layers);
     return d > 0 ? total(a + (size_t)si * r->num_layers, r->num_layers) / d : 0;
+}
+
+double predictor_eval_precision(const predictor_eval_result *r, int si)
+{
+    return ratio(r, r->correct, r->predicted, si);
+}
+
+double predictor_eval_recall(const predictor_eval_result *r, int si)
+{
+    return ratio(r, r->correct, r->chosen, si);
 }
 
 double predictor_eval_fetch_rate(const predictor_eval_result *r, int si)
@@ -197,8 +196,7 @@ int predictor_eval(const char *path, const char *spec, const predictor_eval_conf
     double predict_s = 0, copy_s = 0;
     if (out->timed) {
         const cost_model *c = cfg->cost;
-        predict_s = cfg->predictor_s +
-                    (out->info.flops > 0 ? cost_cpu_s(c, out->info.flops, out->info.bytes) : 0);
+        predict_s = cost_prediction_s(c, cfg->predictor_s, out->info.flops, out->info.bytes, 1);
         copy_s = cost_transfer_s(c, (double)model_expert_bytes(&c->model));
     }
     int got;

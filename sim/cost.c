@@ -13,6 +13,13 @@ double cost_cpu_s(const cost_model *c, double flops, double bytes)
     return fmax2(flops / (c->hw.cpu_gflops * 1e9), bytes / (c->hw.cpu_mem_gbps * 1e9));
 }
 
+double cost_prediction_s(const cost_model *c, double fixed_s, double flops_per_token,
+                         double weight_bytes, double tokens)
+{
+    return fixed_s +
+           (flops_per_token > 0 ? cost_cpu_s(c, flops_per_token * tokens, weight_bytes) : 0);
+}
+
 /* The profile's table for op, or NULL. */
 static const profile_table *measured(const cost_model *c, enum profile_op op)
 {

@@ -45,6 +45,11 @@ double cost_attention_s(const cost_model *c, int tokens, int context);
 double cost_router_s(const cost_model *c, int tokens);
 /* The always-active shared experts of one layer (0 if the model has none). */
 double cost_shared_experts_s(const cost_model *c, int tokens);
+/* One call of a predictor on the CPU for `tokens` tokens: a fixed time,
+ * plus, for a predictor that reports its size (flops_per_token > 0), its
+ * arithmetic and one read of its weights. */
+double cost_prediction_s(const cost_model *c, double fixed_s, double flops_per_token,
+                         double weight_bytes, double tokens);
 /* Copying one expert's weights to the GPU. */
 double cost_expert_load_s(const cost_model *c);
 

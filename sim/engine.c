@@ -106,46 +106,40 @@ static void evict(engine *e, int victim)
     e->r->evictions++;
 }
 
+/* A prediction withdrawn before it arrived: dropped, and so wasted. */
+static void drop_prediction(engine *e, int key)
+{
+    e->state[key] = ABSENT;
+    e->from_prefetch[key] = 0;
+    e->r->prefetch_dropped++;
+    e->r->prefetch_wasted++;
+}
+
 /* The copy engine is about to copy a prefetch's first chunk: only now does
- * it need a slot, so a prefetch dropped while queued evicts nothing. */
+ * it need a slot, so a prefetch dropped while queued evicts nothing.  It is
+ * not copied if its layer has chosen without it (stale) or there is no room:
+ * every staging buffer full, or every cache slot pinned. */
 static int on_copy_start(void *ctx, int key)
 {
     engine *e = ctx;
     int victim;
     if (e->state[key] != QUEUED)
         return 1; /* a demand copy: its slot was taken when it was asked for */
-    if (e->prefetch_when[key] <= e->gated_pos) {
-        /* its layer has chosen without it: a stale prediction is not copied */
-        e->state[key] = ABSENT;
-        e->from_prefetch[key] = 0;
-        e->r->prefetch_dropped++;
-        e->r->prefetch_wasted++;
-        return 0;
-    }
-    if (e->cfg->staging > 0) {
-        if (e->staging_free == 0) {
-            e->state[key] = ABSENT; /* every staging buffer is full */
-            e->from_prefetch[key] = 0;
-            e->r->prefetch_dropped++;
-            e->r->prefetch_wasted++; /* dropped is a kind of wasted */
-            return 0;
-        }
+    int stale = e->prefetch_when[key] <= e->gated_pos;
+    if (!stale && e->cfg->staging > 0 && e->staging_free > 0) {
         e->staging_free--;
         e->staged[key] = 1;
         e->state[key] = LOADING;
         return 1;
     }
-    if (!cache_load(e->cache, key, &victim)) {
-        e->state[key] = ABSENT; /* every slot is pinned: the prediction is dropped */
-        e->from_prefetch[key] = 0;
-        e->r->prefetch_dropped++;
-        e->r->prefetch_wasted++; /* dropped is a kind of wasted */
-        return 0;
+    if (!stale && e->cfg->staging == 0 && cache_load(e->cache, key, &victim)) {
+        evict(e, victim);
+        e->state[key] = LOADING;
+        cache_pin(e->cache, key);
+        return 1;
     }
-    evict(e, victim);
-    e->state[key] = LOADING;
-    cache_pin(e->cache, key);
-    return 1;
+    drop_prediction(e, key);
+    return 0;
 }
 
 static void on_copy_done(engine *e, int key, int64_t t)
@@ -280,13 +274,11 @@ static int predict_and_schedule(engine *e, int target)
         s->keys[i] = layer * e->E + e->ranked[i];
         cache_hint(e->cache, s->keys[i], s->when);
     }
-    /* the predictor runs on the CPU: a fixed cost per call, plus its
-     * arithmetic for the step's tokens and one read of its weights */
+    /* the predictor runs on the CPU, one call after another */
     int64_t start = e->cpu_free_ns > e->gpu_ns ? e->cpu_free_ns : e->gpu_ns;
-    double tokens = (double)e->it[e->cur].n;
-    e->cpu_free_ns = start + sim_ns(e->cfg->predictor_us * 1e-6) +
-                     (e->pinfo.flops > 0 ? sim_ns(cost_cpu_s(&e->cfg->cost, e->pinfo.flops * tokens,
-                                                             e->pinfo.bytes)) : 0);
+    e->cpu_free_ns = start + sim_ns(cost_prediction_s(&e->cfg->cost, e->cfg->predictor_us * 1e-6,
+                                                      e->pinfo.flops, e->pinfo.bytes,
+                                                      (double)e->it[e->cur].n));
     if (e->cpu_free_ns == e->gpu_ns) /* no CPU time: submit now */
         return submit_prefetch_set(e, e->gpu_ns, s);
     e->sets_count++;
@@ -456,10 +448,7 @@ static void retire_unchosen(engine *e, int layer)
             cache_unpin(e->cache, key); /* the pin that held the slot while filling */
             cache_drop(e->cache, key);
         }
-        e->state[key] = ABSENT;
-        e->from_prefetch[key] = 0;
-        e->r->prefetch_dropped++;
-        e->r->prefetch_wasted++; /* dropped is a kind of wasted */
+        drop_prediction(e, key);
     }
 }
 

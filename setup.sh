@@ -7,7 +7,7 @@ set -eu
 PACKAGES="build-essential autoconf automake libtool pkg-config \
   libhdf5-dev hdf5-tools libgsl-dev check libsubunit-dev \
   libopenblas-dev libjansson-dev libinih-dev gnuplot-nox \
-  clang libclang-rt-14-dev"
+  clang libclang-rt-14-dev slurm-wlm munge"
 
 missing=""
 for p in $PACKAGES; do

@@ -151,21 +151,6 @@ void cli_progress_done(void)
     progress_shown = 0;
 }
 
-void cli_csv_field(const char *s)
-{
-    if (!strpbrk(s, ",\"\n\r")) {
-        fputs(s, stdout);
-        return;
-    }
-    putchar('"');
-    for (; *s; s++) {
-        if (*s == '"')
-            putchar('"');
-        putchar(*s);
-    }
-    putchar('"');
-}
-
 int cli_load_hw(const char *cmd, const char *name, const char *const *sets, int n, hw_desc *hw)
 {
     promoe_err err;

@@ -48,17 +48,13 @@ int cli_parse_double(const char *cmd, const char *opt, const char *s, double lo,
 /* Parses --compression's value into *out; prints a usage line on error. */
 int cli_parse_compression(const char *cmd, const char *s, int *out);
 
-/* A progress line on stderr (only when it is a terminal), at most a few
- * times a second; cli_progress_done ends it. */
 /* Loads hardware preset or file NAME into *hw and applies the n "--set
  * KEY=VALUE" overrides; returns CLI_OK, or prints the error and returns
  * CLI_FAILED (the preset) or CLI_USAGE (an override). */
 int cli_load_hw(const char *cmd, const char *name, const char *const *sets, int n, hw_desc *hw);
 
-/* Prints a CSV field, quoted (RFC 4180) when it holds a comma, a quote or a
- * line break, as a predictor spec with several options does. */
-void cli_csv_field(const char *s);
-
+/* A progress line on stderr (only when it is a terminal), at most a few
+ * times a second; cli_progress_done ends it. */
 void cli_progress(const char *what, int64_t done, int64_t total);
 void cli_progress_done(void);
 
@@ -69,6 +65,8 @@ int cmd_trace_export(int argc, char **argv);
 int cmd_trace_info(int argc, char **argv);
 int cmd_sim(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
+int cmd_sweep(int argc, char **argv);
+int cmd_sweep_summarize(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
 int cmd_version(int argc, char **argv);
 

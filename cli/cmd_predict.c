@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "common/csv.h"
 #include "common/options.h"
 #include "predictors/eval.h"
 #include "predictors/predictor.h"
@@ -112,7 +113,7 @@ static void print_row(const char *spec, const predictor_eval_result *r, int si, 
         free(s);
         json_decref(o);
     } else if (csv) {
-        cli_csv_field(spec);
+        csv_write_field(stdout, spec);
         printf(",%d,%d,%d,%.6f,%.6f,%lld,%lld,%d,%.0f,%.0f", stride, stride, r->at, p,
                rc, (long long)r->scored_tokens, (long long)r->train_tokens, r->by_position,
                r->info.params, r->info.flops);

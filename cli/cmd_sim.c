@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "common/csv.h"
 #include "common/options.h"
 #include "common/units.h"
 #include "models/model.h"
@@ -202,7 +203,7 @@ static void print_report(const report *r, int json, int csv)
         for (int i = 0; i < r->num_names; i++) {
             if (i)
                 putchar(',');
-            cli_csv_field(r->names[i][1]);
+            csv_write_field(stdout, r->names[i][1]);
         }
         for (int i = 0; i < r->n; i++)
             printf(r->f[i].integer ? ",%.0f" : ",%.10g", r->f[i].value);

@@ -52,7 +52,9 @@ static const char usage[] =
     "  -h, --help             show this help\n"
     "\n"
     "Exit status: 0 when every point is done, 1 when some point failed or the\n"
-    "sweep could not run, 2 for a bad command line.\n";
+    "sweep could not run (with --collect: some point failed or was not run),\n"
+    "2 for a bad command line.  A --task exits 0 when its failed points are\n"
+    "recorded: --collect reports them.\n";
 
 enum { OPT_QUICK = 256, OPT_KEEP_FAILED, OPT_SLURM, OPT_TASKS, OPT_TASK, OPT_SBATCH_ARG, OPT_WAIT,
        OPT_COLLECT };
@@ -236,23 +238,35 @@ static int run_here(const sweep_def *def, const runner_opts *o)
         fprintf(stderr, "; %s has %lld rows\n", csv, s.csv_rows);
     if (s.failed) {
         fprintf(stderr, "promoe sweep: first failure: %s\n", s.failed_example);
-        return CLI_FAILED;
+        /* a Slurm task that recorded failed points did its work: --collect
+         * reports them */
+        return o->tasks > 0 ? CLI_OK : CLI_FAILED;
     }
     return CLI_OK;
 }
 
-static int collect(const runner_opts *o)
+static int collect(const sweep_def *def, const runner_opts *o)
 {
     int files;
     long long rows;
     promoe_err err;
     if (slurm_collect(o, &files, &rows, &err) < 0)
         return cli_fail(&err);
-    char csv[PATH_MAX];
+    char csv[PATH_MAX], journal[PATH_MAX], key[1024];
     runner_csv_path(o, csv, sizeof csv);
-    fprintf(stderr, "promoe sweep: %s: merged %d task files; %s has %lld rows\n", o->name, files,
-            csv, rows);
-    return CLI_OK;
+    runner_journal_path(o, -1, journal, sizeof journal);
+    results r;
+    if (results_load(journal, &r, &err) < 0)
+        return cli_fail(&err);
+    long long count[3] = {0, 0, 0};
+    for (long long p = 0; p < def->num_points; p++)
+        if (sweep_point_key(def, p, key, sizeof key, NULL) == 0)
+            count[results_status(&r, key)]++;
+    results_free(&r);
+    fprintf(stderr, "promoe sweep: %s: merged %d task files; %s has %lld rows; of %lld points "
+            "%lld ok, %lld failed, %lld not run\n", o->name, files, csv, rows, def->num_points,
+            count[RESULTS_OK], count[RESULTS_FAILED], count[RESULTS_NONE]);
+    return count[RESULTS_FAILED] || count[RESULTS_NONE] ? CLI_FAILED : CLI_OK;
 }
 
 static int submit(const sweep_def *def, const sweep_args *a, runner_opts *o)
@@ -286,10 +300,9 @@ static int submit(const sweep_def *def, const sweep_args *a, runner_opts *o)
         printf("%s\n", id);
         return CLI_OK;
     }
-    int crc = collect(o);
-    if (rc < 0)
-        return cli_fail(&err); /* a task failed: what it did is collected, say so */
-    return crc;
+    if (rc < 0) /* a task failed: collect what the others did, then say so */
+        fprintf(stderr, "promoe: %s\n", err.msg);
+    return collect(def, o) == CLI_OK && rc == 0 ? CLI_OK : CLI_FAILED;
 }
 
 int cmd_sweep(int argc, char **argv)
@@ -339,7 +352,7 @@ int cmd_sweep(int argc, char **argv)
     if (a.dry_run)
         rc = dry_run(&def, &o);
     else if (a.collect)
-        rc = collect(&o);
+        rc = collect(&def, &o);
     else if (a.slurm)
         rc = submit(&def, &a, &o);
     else

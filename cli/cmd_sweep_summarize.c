@@ -124,7 +124,7 @@ int cmd_sweep_summarize(int argc, char **argv)
             put_value(sg->values[b]);
             putchar(' ');
         }
-        printf("%ld %.6g %.6g %.6g %.6g\n", sg->n, sg->mean, sg->lo, sg->hi, sg->sd);
+        printf("%ld %.10g %.10g %.10g %.10g\n", sg->n, sg->mean, sg->lo, sg->hi, sg->sd);
     }
     if (s.rows_without_baseline)
         fprintf(stderr, "promoe sweep summarize: %ld rows have no successful baseline run (%s) "

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -85,6 +86,7 @@ static pid_t spawn(const char *self, char **argv, const char *out, const char *e
     pid_t pid = fork();
     if (pid != 0)
         return pid;
+    prctl(PR_SET_PDEATHSIG, SIGKILL); /* a killed sweep leaves no orphans running */
     int fo = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     int fe = open(errf, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     int fi = open("/dev/null", O_RDONLY);
@@ -503,7 +505,7 @@ int runner_run(const sweep_def *def, const runner_opts *o, runner_summary *s, pr
     if (runner_make_dirs(st.inputs_dir, err) < 0)
         return -1;
     /* one sweep at a time on a journal */
-    int lock = open(st.journal, O_RDWR | O_CREAT, 0644);
+    int lock = open(st.journal, O_RDWR | O_CREAT | O_CLOEXEC, 0644); /* not the children's */
     if (lock < 0)
         return promoe_err_set(err, "%s: %s", st.journal, strerror(errno));
     if (flock(lock, LOCK_EX | LOCK_NB) < 0) {

@@ -55,7 +55,7 @@ printf 'not hdf5\n' >"$tmp/text.h5"
 expect 1 "not a trace" -- "$PROMOE" trace info "$tmp/text.h5"
 
 for cmd in "" "trace" "trace gen" "trace import" "trace export" "trace info" "sim" "demo" \
-    "predict" "predict train" "predict eval"; do
+    "predict" "predict train" "predict eval" "sweep" "sweep summarize"; do
   # shellcheck disable=SC2086
   expect 0 "help of '$cmd'" -- "$PROMOE" $cmd --help
   contains "usage: promoe" "$tmp/out" "help of '$cmd'"

@@ -75,6 +75,37 @@ static json_t *run_row(const results *r, const char *key, json_int_t index)
     return json_array_get(run, (size_t)index);
 }
 
+/* Groups sort column by column: a column's numbers in numeric order (so
+ * lines run left to right whatever order the points ended in), other
+ * values in the order first seen (rank). */
+static int by_columns(const void *pa, const void *pb)
+{
+    const summary_group *a = pa, *b = pb;
+    for (int k = 0; k < SUMMARY_MAX_BY && a->values[k]; k++) {
+        char *ea, *eb;
+        double x = strtod(a->values[k], &ea), y = strtod(b->values[k], &eb);
+        int numbers = !*ea && !*eb && ea != a->values[k] && eb != b->values[k];
+        if (numbers && x != y)
+            return (x > y) - (x < y);
+        if (!numbers && a->rank[k] != b->rank[k])
+            return (a->rank[k] > b->rank[k]) - (a->rank[k] < b->rank[k]);
+    }
+    return 0;
+}
+
+/* Each group's rank per column: the first group (in the order seen) that
+ * has its value there. */
+static void rank_values(summary *s, int num_by)
+{
+    for (long g = 0; g < s->num_groups; g++)
+        for (int k = 0; k < num_by; k++) {
+            long first = 0;
+            while (strcmp(s->groups[first].values[k], s->groups[g].values[k]) != 0)
+                first++; /* stops at g at the latest */
+            s->groups[g].rank[k] = first;
+        }
+}
+
 int summary_compute(const results *r, const summary_opts *o, summary *out, promoe_err *err)
 {
     *out = (summary){0};
@@ -167,6 +198,8 @@ int summary_compute(const results *r, const summary_opts *o, summary *out, promo
         sg->hi = sg->mean + half;
         free(x);
     }
+    rank_values(out, o->num_by);
+    qsort(out->groups, (size_t)out->num_groups, sizeof *out->groups, by_columns);
     json_decref(groups);
     json_decref(order);
     return 0;

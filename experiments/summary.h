@@ -7,6 +7,8 @@
  * baseline (axis=value), each row's figure is first divided: baseline's
  * metric / the row's (a speedup, for a time), the baseline being the same
  * point with that axis set to that value (and the same row of it).
+ * Groups come in the order first seen, except that where a `by` value is
+ * a number in both, groups are in its numeric order.
  */
 #ifndef PROMOE_EXPERIMENTS_SUMMARY_H
 #define PROMOE_EXPERIMENTS_SUMMARY_H
@@ -30,6 +32,7 @@ typedef struct summary_group {
     char *values[SUMMARY_MAX_BY];
     long n;
     double mean, sd, lo, hi;
+    long rank[SUMMARY_MAX_BY]; /* of its value per column, in the order first seen */
 } summary_group;
 
 typedef struct summary {

@@ -1,6 +1,7 @@
 #include "experiments/sweep.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <ini.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -58,9 +59,9 @@ static int parse_values(sweep_axis *ax, const char *value, promoe_err *err)
             return promoe_err_set(err, "axis %s: an empty value (two commas, or one at an end)",
                                   ax->name);
         for (const char *c = v; *c; c++)
-            if (isspace((unsigned char)*c) || *c == '{' || *c == '}')
-                return promoe_err_set(err, "axis %s: value '%s' holds a space or a brace, which "
-                                      "commands cannot carry", ax->name, v);
+            if (isspace((unsigned char)*c))
+                return promoe_err_set(err, "axis %s: value '%s' holds a space, which commands "
+                                      "cannot carry", ax->name, v);
         if (!s[n])
             return 0;
         s += n + 1;
@@ -94,9 +95,9 @@ static int on_entry(void *user, const char *section, const char *key, const char
         else if (!(*slot = strdup(value)))
             rc = promoe_err_set(c->err, "out of memory");
     } else if (strcmp(section, "grid") == 0) {
-        if (!valid_name(key) || strcmp(key, "output") == 0)
+        if (!valid_name(key) || strcmp(key, "output") == 0 || strcmp(key, "here") == 0)
             rc = promoe_err_set(c->err, "[grid]: '%s' cannot name an axis (letters, digits, "
-                                "'-' and '_'; not 'output')", key);
+                                "'-' and '_'; not 'output' or 'here')", key);
         else if (find_axis(d, key) >= 0)
             rc = promoe_err_set(c->err, "[grid]: axis '%s' given twice", key);
         else if (d->num_axes == SWEEP_MAX_AXES)
@@ -116,9 +117,10 @@ static int on_entry(void *user, const char *section, const char *key, const char
         else if (c->quick)
             rc = parse_values(&d->axes[a], value, c->err);
     } else if (strcmp(section, "inputs") == 0) {
-        if (!valid_name(key) || strcmp(key, "output") == 0 || find_axis(d, key) >= 0)
+        if (!valid_name(key) || strcmp(key, "output") == 0 || strcmp(key, "here") == 0 ||
+            find_axis(d, key) >= 0)
             rc = promoe_err_set(c->err, "[inputs]: '%s' cannot name an input (letters, digits, "
-                                "'-' and '_', not an axis, not 'output')", key);
+                                "'-' and '_', not an axis, not 'output' or 'here')", key);
         else if (find_input(d, key, strlen(key)) >= 0)
             rc = promoe_err_set(c->err, "[inputs]: '%s' given twice", key);
         else if (d->num_inputs == SWEEP_MAX_INPUTS)
@@ -157,9 +159,10 @@ static int append(char *buf, size_t len, size_t *at, const char *s, size_t n, pr
 }
 
 /* Expands template t for point p into buf: axes, inputs before `upto`, and
- * {output} when output is not NULL (left as it is otherwise). */
+ * {output} when output is not NULL (left as it is otherwise).  An axis's
+ * value may itself hold {here} and inputs (not axes): it is expanded too. */
 static int expand(const sweep_def *def, long long p, const char *t, int upto, const char *output,
-                  const char *inputs_dir, char *buf, size_t len, promoe_err *err)
+                  const char *inputs_dir, int in_value, char *buf, size_t len, promoe_err *err)
 {
     size_t at = 0;
     buf[0] = '\0';
@@ -182,10 +185,20 @@ static int expand(const sweep_def *def, long long p, const char *t, int upto, co
         int a = find_axis(def, key), i = find_input(def, key, n);
         char path[4096];
         const char *value;
+        if (in_value && a >= 0)
+            return promoe_err_set(err, "{%s}: an axis's value cannot name an axis", key);
         if (strcmp(key, "output") == 0)
             value = output ? output : "{output}";
-        else if (a >= 0)
+        else if (strcmp(key, "here") == 0)
+            value = def->dir;
+        else if (a >= 0) {
             value = sweep_value(def, p, a);
+            if (strchr(value, '{')) {
+                if (expand(def, p, value, upto, output, inputs_dir, 1, path, sizeof path, err) < 0)
+                    return -1;
+                value = path;
+            }
+        }
         else if (i >= 0 && i < upto) {
             if (sweep_input_path(def, p, i, inputs_dir, path, sizeof path, NULL, 0, err) < 0)
                 return -1;
@@ -204,8 +217,8 @@ int sweep_input_path(const sweep_def *def, long long p, int i, const char *input
                      char *path, size_t path_len, char *cmd, size_t cmd_len, promoe_err *err)
 {
     char expanded[8192];
-    if (expand(def, p, def->inputs[i].command, i, NULL, inputs_dir, expanded, sizeof expanded,
-               err) < 0)
+    if (expand(def, p, def->inputs[i].command, i, NULL, inputs_dir, 0, expanded,
+               sizeof expanded, err) < 0)
         return promoe_err_prefix(err, "input %s", def->inputs[i].name);
     uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a */
     for (const unsigned char *s = (const unsigned char *)expanded; *s; s++)
@@ -213,7 +226,8 @@ int sweep_input_path(const sweep_def *def, long long p, int i, const char *input
     if (snprintf(path, path_len, "%s/%s-%016llx.h5", inputs_dir, def->inputs[i].name,
                  (unsigned long long)h) >= (int)path_len)
         return promoe_err_set(err, "input %s: path too long", def->inputs[i].name);
-    if (cmd && expand(def, p, def->inputs[i].command, i, path, inputs_dir, cmd, cmd_len, err) < 0)
+    if (cmd && expand(def, p, def->inputs[i].command, i, path, inputs_dir, 0, cmd, cmd_len,
+                      err) < 0)
         return promoe_err_prefix(err, "input %s", def->inputs[i].name);
     return 0;
 }
@@ -221,7 +235,7 @@ int sweep_input_path(const sweep_def *def, long long p, int i, const char *input
 int sweep_run_command(const sweep_def *def, long long p, const char *inputs_dir, char *buf,
                       size_t len, promoe_err *err)
 {
-    if (expand(def, p, def->run, def->num_inputs, NULL, inputs_dir, buf, len, err) < 0)
+    if (expand(def, p, def->run, def->num_inputs, NULL, inputs_dir, 0, buf, len, err) < 0)
         return promoe_err_prefix(err, "run");
     if (strstr(def->run, "{output}"))
         return promoe_err_set(err, "run: {output} belongs in [inputs]; results are collected "
@@ -258,6 +272,16 @@ int sweep_split_args(char *buf, char **argv, int max, promoe_err *err)
     return argc;
 }
 
+/* Expands point p's inputs and run command, to find what does not resolve. */
+static int check_point(const sweep_def *def, long long p, promoe_err *err)
+{
+    char buf[8192], path[4096];
+    for (int i = 0; i < def->num_inputs; i++)
+        if (sweep_input_path(def, p, i, ".", path, sizeof path, buf, sizeof buf, err) < 0)
+            return -1;
+    return sweep_run_command(def, p, ".", buf, sizeof buf, err);
+}
+
 int sweep_load(const char *path, int quick, sweep_def *def, promoe_err *err)
 {
     *def = (sweep_def){0};
@@ -286,26 +310,32 @@ int sweep_load(const char *path, int quick, sweep_def *def, promoe_err *err)
         n -= 6;
     def->path = strdup(path);
     def->name = strndup(base, n);
-    if (!def->path || !def->name) {
-        promoe_err_set(err, "out of memory");
+    char *folder = strndup(path, (size_t)(base - path));
+    def->dir = folder ? realpath(*folder ? folder : ".", NULL) : NULL;
+    free(folder);
+    if (!def->path || !def->name || !def->dir) {
+        promoe_err_set(err, "%s: cannot find its folder (%s)", path, strerror(errno));
         goto fail;
     }
     def->num_points = 1;
     for (int a = 0; a < def->num_axes; a++)
         def->num_points *= def->axes[a].num_values;
-    /* every placeholder must resolve: expand everything for point 0 */
-    char buf[8192];
-    for (int i = 0; i < def->num_inputs; i++) {
-        char p[4096];
+    for (int i = 0; i < def->num_inputs; i++)
         if (!strstr(def->inputs[i].command, "{output}")) {
             promoe_err_set(err, "input %s: its command must write {output}", def->inputs[i].name);
             goto prefix;
         }
-        if (sweep_input_path(def, 0, i, ".", p, sizeof p, buf, sizeof buf, err) < 0)
-            goto prefix;
-    }
-    if (sweep_run_command(def, 0, ".", buf, sizeof buf, err) < 0)
+    /* every placeholder must resolve: expand everything for point 0, and
+     * for a point holding each axis value with placeholders of its own */
+    if (check_point(def, 0, err) < 0)
         goto prefix;
+    long long stride = def->num_points;
+    for (int a = 0; a < def->num_axes; a++) {
+        stride /= def->axes[a].num_values;
+        for (int v = 0; v < def->axes[a].num_values; v++)
+            if (strchr(def->axes[a].values[v], '{') && check_point(def, v * stride, err) < 0)
+                goto prefix;
+    }
     return 0;
 prefix:
     promoe_err_prefix(err, "%s", path);
@@ -326,6 +356,7 @@ void sweep_free(sweep_def *def)
         free(def->inputs[i].command);
     }
     free(def->path);
+    free(def->dir);
     free(def->name);
     free(def->description);
     free(def->run);

@@ -517,7 +517,7 @@ static int run_iteration(engine *e)
 {
     step_buf *b = &e->it[e->cur];
     const cost_model *c = &e->cfg->cost;
-    int64_t start = e->gpu_ns;
+    int64_t start = e->gpu_ns, stalled_before = e->r->gpu_stall_ns;
     int n = (int)b->n;
     int64_t att = attention_ns(e, b);
     int64_t router = sim_ns(cost_router_s(c, n));
@@ -579,8 +579,11 @@ static int run_iteration(engine *e)
         for (int q = 0; q < 3; q++)
             gsl_rstat_quantile_add(dur_ms, e->ttft_q[q]);
     }
-    if (decoded)
+    if (decoded) {
         r->decode_ns += dur;
+        r->decode_steps++;
+        r->decode_stall_ns += r->gpu_stall_ns - stalled_before;
+    }
     r->iterations++;
     e->iter_index++;
     r->tokens += n;
@@ -811,6 +814,11 @@ static void finish(engine *e, sim_result *r)
     r->prefetch_accuracy = r->prefetch_issued ? (double)r->prefetch_useful / (double)r->prefetch_issued : 0;
     r->prefetch_fetch_rate = r->prefetch_useful ? (double)timely / (double)r->prefetch_useful : 0;
     r->goodpred = r->prefetch_issued ? (double)timely / (double)r->prefetch_issued : 0;
+    if (r->decode_steps) {
+        r->decode_stall_ms_mean = (double)r->decode_stall_ns / 1e6 / (double)r->decode_steps;
+        r->decode_compute_ms_mean =
+            (double)(r->decode_ns - r->decode_stall_ns) / 1e6 / (double)r->decode_steps;
+    }
     r->gpu_stall_share = r->total_ns ? (double)r->gpu_stall_ns / (double)r->total_ns : 0;
     r->pcie_busy_share = r->total_ns ? (double)r->pcie_busy_ns / (double)r->total_ns : 0;
     r->prefill_tokens_per_s = r->prefill_ns ? r->prefill_tokens / (r->prefill_ns * 1e-9) : 0;

@@ -91,11 +91,16 @@ typedef struct sim_result {
     int64_t prefetch_dropped;
     int64_t preemptions, evictions;
     int64_t total_ns, prefill_ns, decode_ns, gpu_stall_ns, pcie_busy_ns;
+    /* of the steps with decode tokens (decode_ns): their number and the GPU's
+     * stall in them, so a decode step's time splits into compute and stall */
+    int64_t decode_steps, decode_stall_ns;
     double pcie_bytes;
     double ttft_ms_mean, ttft_ms_p50, ttft_ms_p90, ttft_ms_p99; /* per request */
     /* per decode iteration; percentiles are GSL's streaming P^2 estimates
      * (exact for up to 5 iterations), so memory does not grow with the trace */
     double tpot_ms_mean, tpot_ms_p50, tpot_ms_p90, tpot_ms_p99;
+    /* per decode step: the GPU's stall, and the rest (compute) */
+    double decode_stall_ms_mean, decode_compute_ms_mean;
     double prefill_tokens_per_s, decode_tokens_per_s;
     double hit_rate, gpu_stall_share, pcie_busy_share;
     /* The paper's GoodPred = Accuracy x FetchRate over the run's prefetches:

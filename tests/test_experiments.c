@@ -3,6 +3,7 @@
 #include <check.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -10,6 +11,8 @@
 #include "experiments/summary.h"
 #include "experiments/sweep.h"
 #include "tests/testutil.h"
+
+static void load_error(const char *text, const char *want);
 
 static const char grid_sweep[] =
     "[sweep]\n"
@@ -76,6 +79,35 @@ START_TEST(test_input_command_gets_its_output_path)
     snprintf(want, sizeof want, "trace gen --seed 1 -o %s", path);
     ck_assert_str_eq(cmd, want);
     sweep_free(&d);
+}
+END_TEST
+
+START_TEST(test_here_is_the_sweep_files_folder)
+{
+    sweep_def d;
+    promoe_err err;
+    ck_assert_int_eq(sweep_load(tu_write_file("here.sweep", "[sweep]\nrun = sim -s {here}/x.ini "
+                                              "{a}\n[grid]\na = 1\n"), 0, &d, &err), 0);
+    char cmd[4096], want[4096];
+    ck_assert_int_eq(sweep_run_command(&d, 0, "IN", cmd, sizeof cmd, &err), 0);
+    char *dir = realpath(tu_dir(), NULL);
+    snprintf(want, sizeof want, "sim -s %s/x.ini 1", dir);
+    free(dir);
+    ck_assert_str_eq(cmd, want);
+    sweep_free(&d);
+    load_error("[sweep]\nrun = sim {here}\n[grid]\nhere = 1\n", "cannot name an axis");
+    /* an axis value may hold {here} and inputs, checked for every value */
+    ck_assert_int_eq(sweep_load(tu_write_file("v.sweep", "[sweep]\nrun = sim {p}\n[grid]\n"
+                                              "p = a, b:t={t}\n[inputs]\nt = gen -o {output}\n"),
+                                0, &d, &err), 0);
+    char path[1024];
+    ck_assert_int_eq(sweep_input_path(&d, 1, 0, "IN", path, sizeof path, NULL, 0, &err), 0);
+    ck_assert_int_eq(sweep_run_command(&d, 1, "IN", cmd, sizeof cmd, &err), 0);
+    snprintf(want, sizeof want, "sim b:t=%s", path);
+    ck_assert_str_eq(cmd, want);
+    sweep_free(&d);
+    load_error("[sweep]\nrun = sim {p}\n[grid]\np = a, b:{nope}\n", "nope");
+    load_error("[sweep]\nrun = sim {p}\n[grid]\np = a, b:{q}\nq = 1\n", "cannot name an axis");
 }
 END_TEST
 
@@ -222,7 +254,25 @@ START_TEST(test_summary_interval_and_speedup)
     ck_assert_double_eq_tol(s.groups[0].lo, 12.0, 1e-12); /* one row: no interval */
     summary_free(&s);
 
+    /* numbers sort numerically (10 after 9), other values as first seen */
+    add_row(&r, "c", "10", 1);
+    add_row(&r, "c", "9", 1);
     o.num_where = 0;
+    o.by[0] = "seed";
+    o.by[1] = "system";
+    o.num_by = 2;
+    ck_assert_int_eq(summary_compute(&r, &o, &s, &err), 0);
+    ck_assert_int_eq(s.num_groups, 8);
+    const char *order[][2] = {{"1", "a"}, {"1", "b"}, {"2", "a"}, {"2", "b"},
+                              {"3", "a"}, {"3", "b"}, {"9", "c"}, {"10", "c"}};
+    for (int g = 0; g < 8; g++) {
+        ck_assert_str_eq(s.groups[g].values[0], order[g][0]);
+        ck_assert_str_eq(s.groups[g].values[1], order[g][1]);
+    }
+    summary_free(&s);
+    o.num_by = 1;
+    o.by[0] = "system";
+
     o.metric = "nope";
     ck_assert_int_eq(summary_compute(&r, &o, &s, &err), -1);
     ck_assert(strstr(err.msg, "nope"));
@@ -240,6 +290,7 @@ int main(void)
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, test_grid_expands_last_axis_fastest);
     tcase_add_test(tc, test_input_command_gets_its_output_path);
+    tcase_add_test(tc, test_here_is_the_sweep_files_folder);
     tcase_add_test(tc, test_bad_sweeps_are_refused);
     tcase_add_test(tc, test_journal_keeps_latest_complete_run);
     tcase_add_test(tc, test_journal_refuses_a_foreign_line);

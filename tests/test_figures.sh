@@ -1,0 +1,52 @@
+#!/bin/sh
+# `make figures-quick` end to end, into a temporary folder: every figure
+# exists as a valid PDF and PNG, and every sweep's results hold the rows
+# its grid calls for (points x rows per point, counted from the grid).
+set -u
+PROMOE=${PROMOE:-./promoe}
+builddir=$(cd "$(dirname "$PROMOE")" && pwd)
+srcdir=$(cd "$(dirname "$0")/.." && pwd)
+command -v gnuplot >/dev/null || { echo "test_figures: skipped: no gnuplot (Debian: gnuplot-nox)"; exit 77; }
+[ -r "$srcdir/../shared/data/olmoe-1b-7b-decode-299.jsonl" ] ||
+  { echo "test_figures: skipped: ../shared/data (the real OLMoE trace) is absent"; exit 77; }
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fails=0
+passes=0
+ok() { passes=$((passes + 1)); }
+fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
+
+${MAKE:-make} -s -C "$builddir" figures-quick FIGURES_RESULTS="$tmp/results" FIGURES_OUT="$tmp/out" \
+  FIGURES_JOBS=2 >"$tmp/log" 2>&1
+rc=$?
+[ $rc -eq 0 ] && ok || { fail "make figures-quick exit $rc"; tail -20 "$tmp/log"; }
+
+for fig in decode-speedup prefill-speedup tpot-vs-cache predictor-accuracy goodput-vs-stride \
+    ablation breakdown sensitivity; do
+  pdf=$tmp/out/quick/$fig.pdf
+  png=$tmp/out/quick/$fig.png
+  if [ "$(head -c 5 "$pdf" 2>/dev/null)" = "%PDF-" ] && tail -c 8 "$pdf" | grep -q '%%EOF'; then ok; else
+    fail "$fig.pdf is missing or not a whole PDF"; fi
+  # PNG signature, then the IHDR chunk: width 1280, height 600
+  sig=$(od -An -tx1 -N 24 "$png" 2>/dev/null | tr -d ' \n')
+  [ "$sig" = "89504e470d0a1a0a0000000d494844520000050000000258" ] && ok ||
+    fail "$fig.png is missing or not a 1280x600 PNG ($sig)"
+done
+ls "$tmp/out/quick" | grep -q tmp && fail "a temporary file is left in the figures folder" || ok
+
+for sweep in "$srcdir"/experiments/*.sweep; do
+  name=$(basename "$sweep" .sweep)
+  "$PROMOE" sweep "$sweep" --quick -n --results "$tmp/results" >"$tmp/plan"
+  done_points=$(grep -c '^done ' "$tmp/plan")
+  all_points=$(grep -c '^[a-z]* *[a-z0-9_-]*=' "$tmp/plan")
+  # predict eval prints a row per stride: 4 with --stride 1..4
+  per=1
+  grep -q '^run = predict eval .*--stride 1\.\.4' "$sweep" && per=4
+  rows=$(($(wc -l <"$tmp/results/$name-quick.csv") - 1))
+  [ "$done_points" -eq "$all_points" ] && [ "$all_points" -gt 0 ] &&
+    [ "$rows" -eq $((all_points * per)) ] && ok ||
+    fail "$name: $done_points of $all_points points done, $rows rows (expected $((all_points * per)))"
+done
+
+echo "test_figures: $passes passed, $fails failed"
+[ "$fails" -eq 0 ]

@@ -78,6 +78,13 @@ static int valid_name(const char *s)
     return 1;
 }
 
+/* Placeholders with a meaning of their own. */
+static int reserved(const char *name)
+{
+    return strcmp(name, "output") == 0 || strcmp(name, "here") == 0 ||
+           strcmp(name, "shared") == 0;
+}
+
 static int on_entry(void *user, const char *section, const char *key, const char *value)
 {
     load_ctx *c = user;
@@ -95,9 +102,9 @@ static int on_entry(void *user, const char *section, const char *key, const char
         else if (!(*slot = strdup(value)))
             rc = promoe_err_set(c->err, "out of memory");
     } else if (strcmp(section, "grid") == 0) {
-        if (!valid_name(key) || strcmp(key, "output") == 0 || strcmp(key, "here") == 0)
+        if (!valid_name(key) || reserved(key))
             rc = promoe_err_set(c->err, "[grid]: '%s' cannot name an axis (letters, digits, "
-                                "'-' and '_'; not 'output' or 'here')", key);
+                                "'-' and '_'; not 'output', 'here' or 'shared')", key);
         else if (find_axis(d, key) >= 0)
             rc = promoe_err_set(c->err, "[grid]: axis '%s' given twice", key);
         else if (d->num_axes == SWEEP_MAX_AXES)
@@ -117,10 +124,10 @@ static int on_entry(void *user, const char *section, const char *key, const char
         else if (c->quick)
             rc = parse_values(&d->axes[a], value, c->err);
     } else if (strcmp(section, "inputs") == 0) {
-        if (!valid_name(key) || strcmp(key, "output") == 0 || strcmp(key, "here") == 0 ||
-            find_axis(d, key) >= 0)
+        if (!valid_name(key) || reserved(key) || find_axis(d, key) >= 0)
             rc = promoe_err_set(c->err, "[inputs]: '%s' cannot name an input (letters, digits, "
-                                "'-' and '_', not an axis, not 'output' or 'here')", key);
+                                "'-' and '_', not an axis, not 'output', 'here' or 'shared')",
+                                key);
         else if (find_input(d, key, strlen(key)) >= 0)
             rc = promoe_err_set(c->err, "[inputs]: '%s' given twice", key);
         else if (d->num_inputs == SWEEP_MAX_INPUTS)
@@ -191,6 +198,8 @@ static int expand(const sweep_def *def, long long p, const char *t, int upto, co
             value = output ? output : "{output}";
         else if (strcmp(key, "here") == 0)
             value = def->dir;
+        else if (strcmp(key, "shared") == 0)
+            value = def->shared;
         else if (a >= 0) {
             value = sweep_value(def, p, a);
             if (strchr(value, '{')) {
@@ -317,6 +326,13 @@ int sweep_load(const char *path, int quick, sweep_def *def, promoe_err *err)
         promoe_err_set(err, "%s: cannot find its folder (%s)", path, strerror(errno));
         goto fail;
     }
+    const char *shared = getenv("PROMOE_SHARED_DATA");
+    if (shared && *shared ? !(def->shared = strdup(shared))
+                          : asprintf(&def->shared, "%s/../../shared/data", def->dir) < 0) {
+        def->shared = NULL;
+        promoe_err_set(err, "out of memory");
+        goto fail;
+    }
     def->num_points = 1;
     for (int a = 0; a < def->num_axes; a++)
         def->num_points *= def->axes[a].num_values;
@@ -357,6 +373,7 @@ void sweep_free(sweep_def *def)
     }
     free(def->path);
     free(def->dir);
+    free(def->shared);
     free(def->name);
     free(def->description);
     free(def->run);

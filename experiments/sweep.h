@@ -21,7 +21,9 @@
  * {NAME} in `run` and in inputs is replaced by the point's value of axis
  * NAME or by the path of input NAME (inputs may use earlier inputs); {output}
  * in an input is the file it must write; {here} is the sweep file's folder
- * (absolute), for files kept beside it.  An input's path is derived from
+ * (absolute), for files kept beside it; {shared} is the real data of
+ * ../shared/data: $PROMOE_SHARED_DATA, or {here}/../../shared/data (the
+ * repository's sibling, for the sweeps in experiments/).  An input's path is derived from
  * its expanded command, so the same command is run once and its file is
  * shared by every point and sweep that needs it.  Commands are split at
  * whitespace, so values may not contain any.
@@ -52,6 +54,7 @@ typedef struct sweep_input {
 typedef struct sweep_def {
     char *path;          /* as given */
     char *dir;           /* its folder, absolute */
+    char *shared;        /* what {shared} stands for */
     char *name;          /* the file's name without folder and .sweep */
     char *description;
     char *run;

@@ -96,6 +96,13 @@ START_TEST(test_here_is_the_sweep_files_folder)
     ck_assert_str_eq(cmd, want);
     sweep_free(&d);
     load_error("[sweep]\nrun = sim {here}\n[grid]\nhere = 1\n", "cannot name an axis");
+    /* {shared}: $PROMOE_SHARED_DATA when set */
+    setenv("PROMOE_SHARED_DATA", "/data/x", 1);
+    ck_assert_int_eq(sweep_load(tu_write_file("s.sweep", "[sweep]\nrun = sim {shared}/t\n"), 0, &d,
+                                &err), 0);
+    ck_assert_int_eq(sweep_run_command(&d, 0, "IN", cmd, sizeof cmd, &err), 0);
+    ck_assert_str_eq(cmd, "sim /data/x/t");
+    sweep_free(&d);
     /* an axis value may hold {here} and inputs, checked for every value */
     ck_assert_int_eq(sweep_load(tu_write_file("v.sweep", "[sweep]\nrun = sim {p}\n[grid]\n"
                                               "p = a, b:t={t}\n[inputs]\nt = gen -o {output}\n"),

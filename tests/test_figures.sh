@@ -7,8 +7,11 @@ PROMOE=${PROMOE:-./promoe}
 builddir=$(cd "$(dirname "$PROMOE")" && pwd)
 srcdir=$(cd "$(dirname "$0")/.." && pwd)
 command -v gnuplot >/dev/null || { echo "test_figures: skipped: no gnuplot (Debian: gnuplot-nox)"; exit 77; }
-[ -r "$srcdir/../shared/data/olmoe-1b-7b-decode-299.jsonl" ] ||
-  { echo "test_figures: skipped: ../shared/data (the real OLMoE trace) is absent"; exit 77; }
+shared=${PROMOE_SHARED_DATA:-$srcdir/../shared/data}
+[ -r "$shared/olmoe-1b-7b-decode-299.jsonl" ] ||
+  { echo "test_figures: skipped: $shared (the real OLMoE trace) is absent"; exit 77; }
+PROMOE_SHARED_DATA=$shared
+export PROMOE_SHARED_DATA
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 fails=0

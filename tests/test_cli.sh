@@ -1,12 +1,7 @@
 #!/bin/sh
 # The promoe command as a user meets it: exit statuses (0 ok, 1 failed,
 # 2 usage), one-line errors, --help on every command, and the Quick start.
-set -u
-PROMOE=${PROMOE:-./promoe}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fails=0
-passes=0
+. "$(dirname "$0")/testlib.sh"
 
 # expect STATUS DESCRIPTION -- COMMAND...: runs it, checks the status and,
 # for failures, that stderr is exactly one line starting with "promoe".
@@ -166,5 +161,4 @@ contains '"policy":"static"' "$tmp/out" "monde's static policy"
 contains '"cpu_compute":2' "$tmp/out" "monde computes misses in place"
 expect 2 "bad --cpu-compute" -- "$PROMOE" sim -t "$tmp/m.h5" -c 0.5 --cpu-compute=never
 
-echo "$passes passed, $fails failed"
-[ "$fails" -eq 0 ]
+finish test_cli

@@ -2,8 +2,7 @@
 # `make figures-quick` end to end, into a temporary folder: every figure
 # exists as a valid PDF and PNG, and every sweep's results hold the rows
 # its grid calls for (points x rows per point, counted from the grid).
-set -u
-PROMOE=${PROMOE:-./promoe}
+. "$(dirname "$0")/testlib.sh"
 builddir=$(cd "$(dirname "$PROMOE")" && pwd)
 srcdir=$(cd "$(dirname "$0")/.." && pwd)
 command -v gnuplot >/dev/null || { echo "test_figures: skipped: no gnuplot (Debian: gnuplot-nox)"; exit 77; }
@@ -12,12 +11,6 @@ shared=${PROMOE_SHARED_DATA:-$srcdir/../shared/data}
   { echo "test_figures: skipped: $shared (the real OLMoE trace) is absent"; exit 77; }
 PROMOE_SHARED_DATA=$shared
 export PROMOE_SHARED_DATA
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fails=0
-passes=0
-ok() { passes=$((passes + 1)); }
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
 
 ${MAKE:-make} -s -C "$builddir" figures-quick FIGURES_RESULTS="$tmp/results" FIGURES_OUT="$tmp/out" \
   FIGURES_JOBS=2 >"$tmp/log" 2>&1
@@ -51,5 +44,4 @@ for sweep in "$srcdir"/experiments/*.sweep; do
     fail "$name: $done_points of $all_points points done, $rows rows (expected $((all_points * per)))"
 done
 
-echo "test_figures: $passes passed, $fails failed"
-[ "$fails" -eq 0 ]
+finish test_figures

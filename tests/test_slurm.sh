@@ -5,8 +5,7 @@
 # waits for it, collects, and compares the rows with a local -j 1 run.
 # Every daemon started here is stopped by its pid.  Skips (77) where the
 # daemons are not installed or cannot start (Debian: slurm-wlm, munge).
-set -u
-PROMOE=${PROMOE:-./promoe}
+. "$(dirname "$0")/testlib.sh"
 PROMOE=$(cd "$(dirname "$PROMOE")" && pwd)/$(basename "$PROMOE")
 skip() { echo "test_slurm: skipped: $*"; exit 77; }
 for d in munged mungekey slurmctld slurmd sbatch sinfo; do
@@ -16,7 +15,6 @@ done
 [ "$(id -u)" -eq 0 ] || skip "slurmd runs jobs as their users, so it must run as root"
 node=$(hostname -s 2>/dev/null) && [ -n "$node" ] || skip "no host name"
 
-tmp=$(mktemp -d /tmp/promoe-slurm.XXXXXX)
 chmod 700 "$tmp"
 pids="" # read from the pid files as each daemon starts: they remove them as they stop
 stop_all() {
@@ -87,11 +85,6 @@ until sinfo -h -o %T 2>/dev/null | grep -q idle; do
   sleep 0.5
 done
 
-fails=0
-passes=0
-ok() { passes=$((passes + 1)); }
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
-
 cat >"$tmp/small.sweep" <<'EOF'
 [sweep]
 description = a sweep for the Slurm test
@@ -116,9 +109,6 @@ ls "$tmp/cluster"/small.task-*.jsonl >/dev/null 2>&1 && fail "task files left af
 grep -q "^#SBATCH --array=0-2$" "$tmp/cluster/slurm/small.sbatch" && ok || fail "array directive"
 
 "$PROMOE" sweep "$tmp/small.sweep" -j 1 --results "$tmp/local" 2>/dev/null
-comparable() {
-  sed -e 's/"seconds":[-+.0-9eE]*//' -e 's/"trace":"[^"]*"//' "$1" | sort
-}
 comparable "$tmp/cluster/small.jsonl" >"$tmp/c1"
 comparable "$tmp/local/small.jsonl" >"$tmp/c2"
 [ "$(wc -l <"$tmp/c1")" -eq 12 ] && cmp -s "$tmp/c1" "$tmp/c2" && ok ||
@@ -135,5 +125,4 @@ while squeue -h -j "$id" 2>/dev/null | grep -q . && [ $i -lt 300 ]; do sleep 0.5
 grep -q "merged 2 task files; .*small.csv has 12 rows" "$tmp/err" && ok ||
   { fail "--collect after the job"; cat "$tmp/err"; }
 
-echo "test_slurm: $passes passed, $fails failed"
-[ "$fails" -eq 0 ]
+finish test_slurm

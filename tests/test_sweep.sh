@@ -3,26 +3,13 @@
 # recorded and the sweep going on, the same rows from -j 1 and -j 2, a
 # sweep killed with SIGKILL resuming without losing or repeating a point,
 # one writer per journal, and `sweep summarize` checked against awk.
-set -u
-PROMOE=${PROMOE:-./promoe}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fails=0
-passes=0
-ok() { passes=$((passes + 1)); }
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
+. "$(dirname "$0")/testlib.sh"
 
 # column NAME FILE: the values of CSV column NAME, one a line (no quoted commas here)
 column() {
   awk -F, -v name="$1" 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == name) c = i; next }
                         { print $c }' "$2"
 }
-# comparable JOURNAL: its rows without what differs between runs (seconds;
-# the trace's path, which names the results folder), sorted
-comparable() {
-  sed -e 's/"seconds":[-+.0-9eE]*//' -e 's/"trace":"[^"]*"//' "$1" | sort
-}
-
 cat >"$tmp/grid.sweep" <<'EOF'
 [sweep]
 description = sweep test
@@ -139,5 +126,4 @@ fi
 [ $? -eq 1 ] && grep -q "no results row has a column 'nope'" "$tmp/err" && ok ||
   { fail "summarize unknown metric"; cat "$tmp/err"; }
 
-echo "test_sweep: $passes passed, $fails failed"
-[ "$fails" -eq 0 ]
+finish test_sweep

@@ -53,6 +53,9 @@ static const char usage[] =
     "                         belady (offline optimum: reads the future, an upper bound)\n"
     "  -m, --model NAME       model preset or .ini (default: the trace's model, if a\n"
     "                         preset has that name)\n"
+    "      --bits N           bits per weight of the model (16, 8, 4; default: the\n"
+    "                         preset's): sizes experts, copies and compute reads;\n"
+    "                         the paper runs Mixtral-8x7B and Qwen2-57B at 4\n"
     "      --hw NAME          hardware preset or .ini (default rtx4090-pcie4)\n"
     "      --profile P.json   measured times (as 'promoe profile' writes them) for\n"
     "                         attention, router, experts and copies, interpolated\n"
@@ -102,7 +105,7 @@ static const char usage[] =
 
 enum {
     OPT_HITS = 256, OPT_SCOPE, OPT_CSV, OPT_HW, OPT_SET, OPT_PREDICTOR, OPT_STRIDE, OPT_LIMIT,
-    OPT_CHUNKS, OPT_CHUNK_BYTES, OPT_PREEMPT, OPT_CPU, OPT_BATCH, OPT_PROFILE, OPT_REORDER, OPT_PRED_US, OPT_MIN_PROB, OPT_STAGING, OPT_TRAIN, OPT_LOWBIT, OPT_SEED,
+    OPT_CHUNKS, OPT_CHUNK_BYTES, OPT_PREEMPT, OPT_CPU, OPT_BATCH, OPT_PROFILE, OPT_REORDER, OPT_PRED_US, OPT_MIN_PROB, OPT_STAGING, OPT_TRAIN, OPT_LOWBIT, OPT_SEED, OPT_BITS,
 };
 
 /* What the command line said; unset values leave the system's (or the
@@ -113,7 +116,7 @@ typedef struct sim_cli {
     const char *sets[32];
     int num_sets, hits_only, json, csv;
     int stride, chunks, prefetch_limit, preempt, reorder, cpu; /* -1: not given */
-    int batch, staging;                                   /* staging -1: not given */
+    int batch, staging, bits;                             /* -1: not given */
     double predictor_us, min_prob;                         /* < 0: not given */
     long long seed;
 } sim_cli;
@@ -144,6 +147,7 @@ static const struct option options[] = {
     {"train", required_argument, NULL, OPT_TRAIN},
     {"lowbit-on-miss", required_argument, NULL, OPT_LOWBIT},
     {"seed", required_argument, NULL, OPT_SEED},
+    {"bits", required_argument, NULL, OPT_BITS},
     {"json", no_argument, NULL, 'j'},
     {"csv", no_argument, NULL, OPT_CSV},
     {"help", no_argument, NULL, 'h'},
@@ -293,7 +297,7 @@ static int parse(int argc, char **argv, sim_cli *o)
     long long v;
     int c;
     *o = (sim_cli){.hw = "rtx4090-pcie4", .stride = -1, .chunks = -1, .prefetch_limit = -1,
-                   .preempt = -1, .reorder = -1, .cpu = -1, .predictor_us = -1, .min_prob = -1, .staging = -1, .seed = 1,
+                   .preempt = -1, .reorder = -1, .cpu = -1, .predictor_us = -1, .min_prob = -1, .staging = -1, .seed = 1, .bits = -1,
                    .batch = 1};
     while ((c = cli_getopt(argc, argv, "t:s:c:p:m:jh", options, cmd)) != -1) {
         switch (c) {
@@ -359,6 +363,10 @@ static int parse(int argc, char **argv, sim_cli *o)
             break;
         case 'j': o->json = 1; break;
         case OPT_CSV: o->csv = 1; break;
+        case OPT_BITS:
+            if (cli_parse_int_to(cmd, "--bits", optarg, 2, 32, &o->bits) < 0)
+                return CLI_USAGE;
+            break;
         case 'h': fputs(usage, stdout); exit(CLI_OK);
         default: return CLI_USAGE;
         }
@@ -417,6 +425,10 @@ int cmd_sim(int argc, char **argv)
             return cli_fail(&err);
         }
         have_model = 1;
+        if (o.bits > 0)
+            cfg.cost.model.bits_per_weight = o.bits;
+    } else if (o.bits > 0) {
+        return cli_usage_error(cmd, "--bits needs a model: give --model, or leave out --hits-only");
     }
     if (cache_size_parse(o.cache, meta.num_layers, meta.num_experts,
                          have_model ? model_expert_bytes(&cfg.cost.model) : 0, &cfg.slots, &err) < 0)
@@ -507,6 +519,7 @@ int cmd_sim(int argc, char **argv)
             return cli_fail(&err);
         name(&rep, "model", cfg.cost.model.name);
         name(&rep, "hw", cfg.cost.hw.name);
+        fig(&rep, "bits", "bits per weight", cfg.cost.model.bits_per_weight, 1);
         if (o.profile)
             name(&rep, "profile", o.profile);
         name(&rep, "predictor", predictor);

@@ -151,6 +151,14 @@ expect 0 "gen mixtral ids" -- "$PROMOE" trace gen --requests 1 --prompt-mean 4 -
 expect 0 "sim promoe-plus" -- "$PROMOE" sim -t "$tmp/m.h5" -c 0.5 --system promoe-plus --json
 contains '"staging":1,"chunks_per_expert":11' "$tmp/out" "promoe-plus: a staging buffer, 32 MiB chunks of a 336 MiB expert"
 
+# --bits: a Mixtral expert is 3 x 4096 x 14336 weights, 352,321,536 bytes at
+# 16 bits: 12 GiB holds 36 of them; at 8 bits, 73
+expect 0 "sim --bits 8" -- "$PROMOE" sim -t "$tmp/m.h5" -c 12GiB --bits 8 --json
+contains '"cache_slots":73' "$tmp/out" "12 GiB of 8-bit Mixtral experts"
+contains '"bits":8' "$tmp/out" "bits reported"
+expect 0 "sim 16 bits" -- "$PROMOE" sim -t "$tmp/m.h5" -c 12GiB --json
+contains '"cache_slots":36' "$tmp/out" "12 GiB of 16-bit Mixtral experts"
+expect 2 "--bits with --hits-only and no model" -- "$PROMOE" sim -t "$tmp/m.h5" -c 0.5 --hits-only --bits 4
 expect 1 "hobbit on a trace without gate weights" -- "$PROMOE" sim -t "$tmp/m.h5" -c 0.5 --system hobbit
 contains "low-precision loads on a miss (HOBBIT): .*no routing/weights" "$tmp/err" "hobbit needs weights"
 

@@ -37,7 +37,13 @@ static const char usage[] =
     "                         (the paper's mechanisms), promoe-plus (+ a staging buffer\n"
     "                         and 32 MiB chunks), pre-gated (the next layer's experts\n"
     "                         known one layer ahead), fiddler (misses on the CPU when\n"
-    "                         sooner), oracle (upper bound)\n"
+    "                         sooner), hobbit (unimportant misses loaded in low\n"
+    "                         precision), monde (cold experts computed in host\n"
+    "                         memory), oracle (upper bound); the paper's baselines:\n"
+    "                         static (its most popular experts fixed + 2 spare\n"
+    "                         buffers a layer; needs --train), um (CUDA unified\n"
+    "                         memory: experts migrate on faults, 2 MiB at a time,\n"
+    "                         25 us a fault)\n"
     "      --train T.h5       a trace to train the system's predictor on, if it must\n"
     "                         be trained (promoe's learned): all of T's requests,\n"
     "                         so replay another trace (gen --token-seed)\n"
@@ -79,6 +85,8 @@ static const char usage[] =
     "                         go straight into the cache, as the paper's)\n"
     "      --chunks N         copy each expert in N chunks (default 1)\n"
     "      --chunk-bytes B    or in chunks of at most B bytes (e.g. 64MiB)\n"
+    "      --fault-us X       a fixed cost added to each chunk's copy (default 0):\n"
+    "                         with chunks as pages, unified memory's fault handling\n"
     "      --preempt          demand copies go before prefetches, between chunks\n"
     "      --reorder          compute a layer's resident experts first\n"
     "      --batch N          continuous batching: each step runs the next recorded\n"
@@ -105,7 +113,7 @@ static const char usage[] =
 
 enum {
     OPT_HITS = 256, OPT_SCOPE, OPT_CSV, OPT_HW, OPT_SET, OPT_PREDICTOR, OPT_STRIDE, OPT_LIMIT,
-    OPT_CHUNKS, OPT_CHUNK_BYTES, OPT_PREEMPT, OPT_CPU, OPT_BATCH, OPT_PROFILE, OPT_REORDER, OPT_PRED_US, OPT_MIN_PROB, OPT_STAGING, OPT_TRAIN, OPT_LOWBIT, OPT_SEED, OPT_BITS,
+    OPT_CHUNKS, OPT_CHUNK_BYTES, OPT_PREEMPT, OPT_CPU, OPT_BATCH, OPT_PROFILE, OPT_REORDER, OPT_PRED_US, OPT_MIN_PROB, OPT_STAGING, OPT_TRAIN, OPT_LOWBIT, OPT_SEED, OPT_BITS, OPT_FAULT_US,
 };
 
 /* What the command line said; unset values leave the system's (or the
@@ -117,7 +125,7 @@ typedef struct sim_cli {
     int num_sets, hits_only, json, csv;
     int stride, chunks, prefetch_limit, preempt, reorder, cpu; /* -1: not given */
     int batch, staging, bits;                             /* -1: not given */
-    double predictor_us, min_prob;                         /* < 0: not given */
+    double predictor_us, min_prob, fault_us;               /* < 0: not given */
     long long seed;
 } sim_cli;
 
@@ -148,6 +156,7 @@ static const struct option options[] = {
     {"lowbit-on-miss", required_argument, NULL, OPT_LOWBIT},
     {"seed", required_argument, NULL, OPT_SEED},
     {"bits", required_argument, NULL, OPT_BITS},
+    {"fault-us", required_argument, NULL, OPT_FAULT_US},
     {"json", no_argument, NULL, 'j'},
     {"csv", no_argument, NULL, OPT_CSV},
     {"help", no_argument, NULL, 'h'},
@@ -242,6 +251,7 @@ static void report_timed(report *rep, const sim_config *c, const sim_result *r)
     fig(rep, "stride", "stride", c->stride, 1);
     fig(rep, "staging", "staging buffers", c->staging, 1);
     fig(rep, "chunks_per_expert", "chunks per expert", c->chunks, 1);
+    fig(rep, "fault_us", "fixed cost per chunk (us)", c->fault_us, 0);
     fig(rep, "preempt", "preempt", c->preempt, 1);
     fig(rep, "reorder", "reorder", c->reorder, 1);
     fig(rep, "cpu_compute", "cpu compute", c->cpu_compute, 1);
@@ -297,7 +307,7 @@ static int parse(int argc, char **argv, sim_cli *o)
     long long v;
     int c;
     *o = (sim_cli){.hw = "rtx4090-pcie4", .stride = -1, .chunks = -1, .prefetch_limit = -1,
-                   .preempt = -1, .reorder = -1, .cpu = -1, .predictor_us = -1, .min_prob = -1, .staging = -1, .seed = 1, .bits = -1,
+                   .preempt = -1, .reorder = -1, .cpu = -1, .predictor_us = -1, .min_prob = -1, .staging = -1, .seed = 1, .bits = -1, .fault_us = -1,
                    .batch = 1};
     while ((c = cli_getopt(argc, argv, "t:s:c:p:m:jh", options, cmd)) != -1) {
         switch (c) {
@@ -363,6 +373,10 @@ static int parse(int argc, char **argv, sim_cli *o)
             break;
         case 'j': o->json = 1; break;
         case OPT_CSV: o->csv = 1; break;
+        case OPT_FAULT_US:
+            if (cli_parse_double(cmd, "--fault-us", optarg, 0, 1e9, &o->fault_us) < 0)
+                return CLI_USAGE;
+            break;
         case OPT_BITS:
             if (cli_parse_int_to(cmd, "--bits", optarg, 2, 32, &o->bits) < 0)
                 return CLI_USAGE;
@@ -476,6 +490,7 @@ int cmd_sim(int argc, char **argv)
     if (o.predictor_us >= 0) cfg.predictor_us = o.predictor_us;
     if (o.min_prob >= 0) cfg.prefetch_min_prob = o.min_prob;
     if (o.staging >= 0) cfg.staging = o.staging;
+    if (o.fault_us >= 0) cfg.fault_us = o.fault_us;
     if (o.lowbit && system_parse_lowbit(o.lowbit, &cfg.lowbit_weight, &cfg.lowbit_ratio, &err) < 0)
         return cli_usage_error(cmd, "--lowbit-on-miss: %s", err.msg);
     const char *scope = cfg.per_layer ? "per-layer" : "global";

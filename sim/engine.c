@@ -732,12 +732,14 @@ static int engine_init(engine *e, const sim_config *cfg, const char *path, trace
     r->slots = cache_capacity(e->cache);
     double bytes = (double)model_expert_bytes(&cfg->cost.model);
     double chunk_bytes = bytes / cfg->chunks;
-    e->ce = copy_engine_create((int)keys, cfg->chunks, sim_ns(cost_transfer_s(&cfg->cost, chunk_bytes)),
+    e->ce = copy_engine_create((int)keys, cfg->chunks,
+                               sim_ns(cost_transfer_s(&cfg->cost, chunk_bytes) + cfg->fault_us * 1e-6),
                                chunk_bytes, cfg->preempt);
     if (e->ce)
         copy_engine_set_start_hook(e->ce, on_copy_start, e);
     e->lowbit_chunk_bytes = chunk_bytes * cfg->lowbit_ratio;
-    e->lowbit_chunk_ns = sim_ns(cost_transfer_s(&cfg->cost, e->lowbit_chunk_bytes));
+    e->lowbit_chunk_ns =
+        sim_ns(cost_transfer_s(&cfg->cost, e->lowbit_chunk_bytes) + cfg->fault_us * 1e-6);
     if (cfg->lowbit_weight > 0 && !(m->content & TRACE_WEIGHTS))
         return promoe_err_set(err, "low-precision loads on a miss choose by gate weight: %s has "
                               "no routing/weights (record or import them, or drop "

@@ -64,6 +64,9 @@ typedef struct sim_config {
     double lowbit_ratio;         /* their bytes, as a share of the expert's */
     int batch;                   /* requests per step (0 or 1: as recorded) */
     double predictor_us;         /* CPU time of one prediction */
+    /* fixed cost of each chunk's copy on top of its transfer: a page fault's
+     * handling when chunks are the pages of unified memory */
+    double fault_us;
     unsigned long seed;
     /* Called after each iteration with tokens done and the total. */
     void (*progress)(int64_t done, int64_t total);

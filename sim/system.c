@@ -34,6 +34,7 @@ static const preset_key system_keys[] = {
     INT_KEY(cpu_compute, 0, 2),
     INT_KEY(policy_trace, 0, 1),
     {"predictor_us", PRESET_DOUBLE, offsetof(system_desc, predictor_us), 0, 0, 1e9, 0},
+    {"fault_us", PRESET_DOUBLE, offsetof(system_desc, fault_us), 0, 0, 1e9, 0},
     {"prefetch_min_prob", PRESET_DOUBLE, offsetof(system_desc, prefetch_min_prob), 0, 0, 1, 0},
 };
 
@@ -157,6 +158,7 @@ int system_apply(system_desc *s, sim_config *cfg, int has_hidden, const char *tr
         return promoe_err_prefix(err, "system %s", s->name);
     cfg->prefetch_limit = s->prefetch_limit;
     cfg->predictor_us = s->predictor_us;
+    cfg->fault_us = s->fault_us;
     cfg->prefetch_min_prob = s->prefetch_min_prob;
     if (s->all_gpu)
         cfg->slots = (int64_t)cfg->cost.model.num_layers * cfg->cost.model.num_experts;

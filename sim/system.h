@@ -22,6 +22,7 @@ typedef struct system_desc {
     char chunk_bytes[32];    /* chunks of at most this size ("32MiB"), if set */
     char lowbit_on_miss[64]; /* "weight<0.2,ratio=0.25" (HOBBIT), if set */
     double predictor_us;
+    double fault_us;
     double prefetch_min_prob;
 } system_desc;
 

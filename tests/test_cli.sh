@@ -159,6 +159,12 @@ contains '"bits":8' "$tmp/out" "bits reported"
 expect 0 "sim 16 bits" -- "$PROMOE" sim -t "$tmp/m.h5" -c 12GiB --json
 contains '"cache_slots":36' "$tmp/out" "12 GiB of 16-bit Mixtral experts"
 expect 2 "--bits with --hits-only and no model" -- "$PROMOE" sim -t "$tmp/m.h5" -c 0.5 --hits-only --bits 4
+expect 1 "static without --train" -- "$PROMOE" sim -t "$tmp/m.h5" -c 0.5 --system static
+contains "give --train T.h5" "$tmp/err" "static asks for a training trace"
+expect 0 "static" -- "$PROMOE" sim -t "$tmp/m.h5" -c 0.5 --system static --train "$tmp/m.h5" --json
+contains '"policy":"static"' "$tmp/out" "static runs the static policy"
+expect 0 "um" -- "$PROMOE" sim -t "$tmp/m.h5" -c 0.5 --system um --json
+contains '"chunks_per_expert":168,"fault_us":25' "$tmp/out" "um: 352 MiB experts in 2 MiB pages, 25 us a fault"
 expect 1 "hobbit on a trace without gate weights" -- "$PROMOE" sim -t "$tmp/m.h5" -c 0.5 --system hobbit
 contains "low-precision loads on a miss (HOBBIT): .*no routing/weights" "$tmp/err" "hobbit needs weights"
 

@@ -72,6 +72,28 @@ START_TEST(reactive_timeline)
     ck_assert_double_eq_tol(r.pcie_bytes, 1800, 1e-9);
     ck_assert_int_eq(r.pcie_busy_ns, 3600);
     ck_assert_int_eq(r.prefetch_issued, 0);
+    /* both steps decode: all the stall is decode stall, the rest compute */
+    ck_assert_int_eq(r.decode_steps, 2);
+    ck_assert_int_eq(r.decode_stall_ns, 3600);
+    ck_assert_double_eq_tol(r.decode_stall_ms_mean, 3600 / 2.0 / 1e6, 1e-15);
+    ck_assert_double_eq_tol(r.decode_compute_ms_mean, (10352 - 3600) / 2.0 / 1e6, 1e-15);
+}
+END_TEST
+
+/* Unified memory (the um system's mechanism): the same timeline with each
+ * expert copied as 2 pages of 300 B (600 ns each) plus a 100 ns fault
+ * each: a miss takes 1400 ns, not 1200, so each of the 3 misses adds 200 ns:
+ * stall 4200, total 10952. */
+START_TEST(fault_cost_per_page)
+{
+    sim_config c;
+    setup(&c, "pcie_gbps=0.5");
+    c.chunks = 2;
+    c.fault_us = 0.1;
+    sim_result r = run(&c);
+    ck_assert_int_eq(r.gpu_stall_ns, 4200);
+    ck_assert_int_eq(r.total_ns, 10952);
+    ck_assert_double_eq_tol(r.pcie_bytes, 1800, 1e-9);
 }
 END_TEST
 
@@ -745,6 +767,7 @@ int main(void)
     Suite *s = suite_create("timed simulator");
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, reactive_timeline);
+    tcase_add_test(tc, fault_cost_per_page);
     tcase_add_test(tc, prefetch_fully_hidden);
     tcase_add_test(tc, prefetch_late_by_known_amount);
     tcase_add_test(tc, early_preemption_drops_unchosen_prefetches);

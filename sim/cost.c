@@ -58,6 +58,18 @@ double cost_expert_cpu_s(const cost_model *c, int tokens)
     return cost_cpu_s(c, cost_expert_flops(c, tokens), cost_expert_bytes_moved(c, tokens));
 }
 
+/* Attention's work for `tokens` new tokens after `context` cached ones. */
+static void attention_work(const cost_model *c, int tokens, int context, double *flops,
+                           double *bytes)
+{
+    const model_desc *m = &c->model;
+    double d = m->hidden_size, w = m->head_dim, h = m->num_heads, g = m->num_kv_heads;
+    double params = d * w * (2 * h + 2 * g);
+    *flops = 2 * params * tokens + 4 * h * w * tokens * (context + (tokens + 1) / 2.0);
+    *bytes = params * m->bits_per_weight / 8 + (double)(context + tokens) * 2 * g * w * 2 +
+             tokens * 2 * d * 2;
+}
+
 double cost_attention_s(const cost_model *c, int tokens, int context)
 {
     const profile_table *t = measured(c, PROFILE_ATTENTION);
@@ -66,13 +78,24 @@ double cost_attention_s(const cost_model *c, int tokens, int context)
                                                  (context - c->profile->attention_context);
         return v > 0 ? v : 0;
     }
-    const model_desc *m = &c->model;
-    double d = m->hidden_size, w = m->head_dim, h = m->num_heads, g = m->num_kv_heads;
-    double params = d * w * (2 * h + 2 * g);
-    double flops = 2 * params * tokens + 4 * h * w * tokens * (context + (tokens + 1) / 2.0);
-    double bytes = params * m->bits_per_weight / 8 + (double)(context + tokens) * 2 * g * w * 2 +
-                   tokens * 2 * d * 2;
+    double flops, bytes;
+    attention_work(c, tokens, context, &flops, &bytes);
     return cost_gpu_s(c, flops, bytes);
+}
+
+double cost_attention_cpu_s(const cost_model *c, int tokens, int context)
+{
+    double flops, bytes;
+    attention_work(c, tokens, context, &flops, &bytes);
+    return cost_cpu_s(c, flops, bytes);
+}
+
+static void router_work(const cost_model *c, int tokens, double *flops, double *bytes)
+{
+    const model_desc *m = &c->model;
+    double d = m->hidden_size, e = m->num_experts;
+    *flops = 2 * d * e * tokens;
+    *bytes = d * e * m->bits_per_weight / 8 + tokens * (d + e) * 2;
 }
 
 double cost_router_s(const cost_model *c, int tokens)
@@ -80,22 +103,55 @@ double cost_router_s(const cost_model *c, int tokens)
     const profile_table *t = measured(c, PROFILE_ROUTER);
     if (t)
         return profile_eval(t, tokens);
+    double flops, bytes;
+    router_work(c, tokens, &flops, &bytes);
+    return cost_gpu_s(c, flops, bytes);
+}
+
+double cost_router_cpu_s(const cost_model *c, int tokens)
+{
+    double flops, bytes;
+    router_work(c, tokens, &flops, &bytes);
+    return cost_cpu_s(c, flops, bytes);
+}
+
+static void shared_work(const cost_model *c, int tokens, double *flops, double *bytes)
+{
     const model_desc *m = &c->model;
-    double d = m->hidden_size, e = m->num_experts;
-    return cost_gpu_s(c, 2 * d * e * tokens, d * e * m->bits_per_weight / 8 + tokens * (d + e) * 2);
+    double d = m->hidden_size, f = (double)m->num_shared_experts * m->shared_ffn_dim;
+    *flops = 6 * d * f * tokens;
+    *bytes = 3 * d * f * m->bits_per_weight / 8 + tokens * (2 * d + 2 * f) * 2;
 }
 
 double cost_shared_experts_s(const cost_model *c, int tokens)
 {
-    const model_desc *m = &c->model;
-    if (m->num_shared_experts < 1)
+    if (c->model.num_shared_experts < 1)
         return 0.0;
     const profile_table *t = measured(c, PROFILE_SHARED);
     if (t)
         return profile_eval(t, tokens);
-    double d = m->hidden_size, f = (double)m->num_shared_experts * m->shared_ffn_dim;
-    return cost_gpu_s(c, 6 * d * f * tokens,
-                      3 * d * f * m->bits_per_weight / 8 + tokens * (2 * d + 2 * f) * 2);
+    double flops, bytes;
+    shared_work(c, tokens, &flops, &bytes);
+    return cost_gpu_s(c, flops, bytes);
+}
+
+double cost_shared_experts_cpu_s(const cost_model *c, int tokens)
+{
+    if (c->model.num_shared_experts < 1)
+        return 0.0;
+    double flops, bytes;
+    shared_work(c, tokens, &flops, &bytes);
+    return cost_cpu_s(c, flops, bytes);
+}
+
+double cost_layer_weight_bytes(const cost_model *c)
+{
+    const model_desc *m = &c->model;
+    double d = m->hidden_size, w = m->head_dim, h = m->num_heads, g = m->num_kv_heads;
+    double shared = (double)m->num_shared_experts * m->shared_ffn_dim;
+    double params = d * w * (2 * h + 2 * g) + d * m->num_experts + 3 * d * shared;
+    return params * m->bits_per_weight / 8 +
+           (double)m->num_experts * (double)model_expert_bytes(m);
 }
 
 double cost_expert_load_s(const cost_model *c)

@@ -50,6 +50,12 @@ double cost_shared_experts_s(const cost_model *c, int tokens);
  * arithmetic and one read of its weights. */
 double cost_prediction_s(const cost_model *c, double fixed_s, double flops_per_token,
                          double weight_bytes, double tokens);
+/* The same work on the host's CPU (analytic even with a profile). */
+double cost_attention_cpu_s(const cost_model *c, int tokens, int context);
+double cost_router_cpu_s(const cost_model *c, int tokens);
+double cost_shared_experts_cpu_s(const cost_model *c, int tokens);
+/* Every weight of one layer: attention, router, shared and routed experts. */
+double cost_layer_weight_bytes(const cost_model *c);
 /* Copying one expert's weights to the GPU. */
 double cost_expert_load_s(const cost_model *c);
 

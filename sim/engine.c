@@ -1,6 +1,6 @@
 #include "sim/engine.h"
+#include "sim/step_stats.h"
 
-#include <gsl/gsl_rstat.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -65,8 +65,7 @@ typedef struct engine {
     policy_future policy_future;
     /* decode latencies in ms, as running statistics: memory does not grow
      * with the trace (percentiles are P^2 estimates, exact up to 5 samples) */
-    gsl_rstat_workspace *tpot, *ttft;
-    gsl_rstat_quantile_workspace *tpot_q[3], *ttft_q[3];
+    step_stats stats;
 } engine;
 
 void sim_config_defaults(sim_config *c)
@@ -553,40 +552,8 @@ static int run_iteration(engine *e)
                 cache_unpin(e->cache, key);
         }
     }
-    /* every request prefilled in this step has its first token at its end;
-     * every decode token takes the whole step */
-    int64_t dur = e->gpu_ns - start;
-    double dur_ms = (double)dur / 1e6;
-    sim_result *r = e->r;
-    int64_t prefilled = 0, decoded = 0;
-    for (size_t t = 0; t < b->n; t++) {
-        if (b->phase[t] == TRACE_PREFILL) {
-            r->prefill_tokens++;
-            prefilled += t == 0 || b->request[t] != b->request[t - 1] ||
-                         b->phase[t - 1] != TRACE_PREFILL;
-        } else {
-            r->decode_tokens++;
-            decoded++;
-            gsl_rstat_add(dur_ms, e->tpot);
-            for (int i = 0; i < 3; i++)
-                gsl_rstat_quantile_add(dur_ms, e->tpot_q[i]);
-        }
-    }
-    if (prefilled)
-        r->prefill_ns += dur;
-    for (int64_t i = 0; i < prefilled; i++) {
-        gsl_rstat_add(dur_ms, e->ttft);
-        for (int q = 0; q < 3; q++)
-            gsl_rstat_quantile_add(dur_ms, e->ttft_q[q]);
-    }
-    if (decoded) {
-        r->decode_ns += dur;
-        r->decode_steps++;
-        r->decode_stall_ns += r->gpu_stall_ns - stalled_before;
-    }
-    r->iterations++;
+    step_stats_record(&e->stats, e->r, b, e->gpu_ns - start, e->r->gpu_stall_ns - stalled_before);
     e->iter_index++;
-    r->tokens += n;
     return 0;
 }
 
@@ -678,16 +645,7 @@ static void engine_free(engine *e)
     for (int i = 0; i < e->sets_cap; i++)
         free(e->sets[i].keys);
     free(e->sets);
-    if (e->tpot)
-        gsl_rstat_free(e->tpot);
-    if (e->ttft)
-        gsl_rstat_free(e->ttft);
-    for (int i = 0; i < 3; i++) {
-        if (e->tpot_q[i])
-            gsl_rstat_quantile_free(e->tpot_q[i]);
-        if (e->ttft_q[i])
-            gsl_rstat_quantile_free(e->ttft_q[i]);
-    }
+    step_stats_free(&e->stats);
     next_use_free(&e->uses);
 }
 
@@ -758,15 +716,7 @@ static int engine_init(engine *e, const sim_config *cfg, const char *path, trace
     e->order = malloc(keys * sizeof *e->order);
     e->scores = malloc((size_t)e->E * sizeof *e->scores);
     e->ranked = malloc((size_t)e->E * sizeof *e->ranked);
-    static const double quantiles[3] = {0.50, 0.90, 0.99};
-    e->tpot = gsl_rstat_alloc();
-    e->ttft = gsl_rstat_alloc();
-    int have_stats = e->tpot && e->ttft;
-    for (int i = 0; i < 3; i++) {
-        e->tpot_q[i] = gsl_rstat_quantile_alloc(quantiles[i]);
-        e->ttft_q[i] = gsl_rstat_quantile_alloc(quantiles[i]);
-        have_stats &= e->tpot_q[i] && e->ttft_q[i];
-    }
+    int have_stats = step_stats_init(&e->stats) == 0;
     if (!have_stats || !e->ce || !e->state || !e->from_prefetch || !e->staged || !e->prefetch_when || !e->ready_ns || !e->need || !e->need_count || !e->need_weight ||
         !e->order || !e->scores || !e->ranked)
         return promoe_err_set(err, "out of memory");
@@ -808,7 +758,6 @@ static void finish(engine *e, sim_result *r)
     r->pcie_busy_ns = cs->busy_ns;
     r->preemptions = cs->preemptions;
     r->total_ns = e->gpu_ns;
-    r->hit_rate = r->demands ? (double)r->hits / (double)r->demands : 0;
     r->lowbit_share = r->expert_computations
                           ? (double)r->lowbit_computations / (double)r->expert_computations
                           : 0;
@@ -816,27 +765,7 @@ static void finish(engine *e, sim_result *r)
     r->prefetch_accuracy = r->prefetch_issued ? (double)r->prefetch_useful / (double)r->prefetch_issued : 0;
     r->prefetch_fetch_rate = r->prefetch_useful ? (double)timely / (double)r->prefetch_useful : 0;
     r->goodpred = r->prefetch_issued ? (double)timely / (double)r->prefetch_issued : 0;
-    if (r->decode_steps) {
-        r->decode_stall_ms_mean = (double)r->decode_stall_ns / 1e6 / (double)r->decode_steps;
-        r->decode_compute_ms_mean =
-            (double)(r->decode_ns - r->decode_stall_ns) / 1e6 / (double)r->decode_steps;
-    }
-    r->gpu_stall_share = r->total_ns ? (double)r->gpu_stall_ns / (double)r->total_ns : 0;
-    r->pcie_busy_share = r->total_ns ? (double)r->pcie_busy_ns / (double)r->total_ns : 0;
-    r->prefill_tokens_per_s = r->prefill_ns ? r->prefill_tokens / (r->prefill_ns * 1e-9) : 0;
-    r->decode_tokens_per_s = r->decode_ns ? r->decode_tokens / (r->decode_ns * 1e-9) : 0;
-    if (gsl_rstat_n(e->ttft)) {
-        r->ttft_ms_mean = gsl_rstat_mean(e->ttft);
-        r->ttft_ms_p50 = gsl_rstat_quantile_get(e->ttft_q[0]);
-        r->ttft_ms_p90 = gsl_rstat_quantile_get(e->ttft_q[1]);
-        r->ttft_ms_p99 = gsl_rstat_quantile_get(e->ttft_q[2]);
-    }
-    if (gsl_rstat_n(e->tpot)) {
-        r->tpot_ms_mean = gsl_rstat_mean(e->tpot);
-        r->tpot_ms_p50 = gsl_rstat_quantile_get(e->tpot_q[0]);
-        r->tpot_ms_p90 = gsl_rstat_quantile_get(e->tpot_q[1]);
-        r->tpot_ms_p99 = gsl_rstat_quantile_get(e->tpot_q[2]);
-    }
+    step_stats_finish(&e->stats, r);
 }
 
 int sim_run(const char *trace_path, const sim_config *cfg, sim_result *out, promoe_err *err)

@@ -43,7 +43,11 @@ static const char usage[] =
     "                         static (its most popular experts fixed + 2 spare\n"
     "                         buffers a layer; needs --train), um (CUDA unified\n"
     "                         memory: experts migrate on faults, 2 MiB at a time,\n"
-    "                         25 us a fault)\n"
+    "                         25 us a fault), to (transformers offloading: the layers\n"
+    "                         that do not fit are streamed whole, every step), lo\n"
+    "                         (llama.cpp: the layers that do not fit compute on the\n"
+    "                         CPU); to and lo keep whole layers in the budget of\n"
+    "                         --cache's experts plus the non-expert weights\n"
     "      --train T.h5       a trace to train the system's predictor on, if it must\n"
     "                         be trained (promoe's learned): all of T's requests,\n"
     "                         so replay another trace (gen --token-seed)\n"
@@ -252,6 +256,10 @@ static void report_timed(report *rep, const sim_config *c, const sim_result *r)
     fig(rep, "staging", "staging buffers", c->staging, 1);
     fig(rep, "chunks_per_expert", "chunks per expert", c->chunks, 1);
     fig(rep, "fault_us", "fixed cost per chunk (us)", c->fault_us, 0);
+    if (c->layer_offload) {
+        name(rep, "layer_offload", c->layer_offload == LAYER_OFFLOAD_STREAM ? "stream" : "cpu");
+        fig(rep, "resident_layers", "layers resident on the GPU", r->resident_layers, 1);
+    }
     fig(rep, "preempt", "preempt", c->preempt, 1);
     fig(rep, "reorder", "reorder", c->reorder, 1);
     fig(rep, "cpu_compute", "cpu compute", c->cpu_compute, 1);

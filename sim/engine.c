@@ -1,4 +1,5 @@
 #include "sim/engine.h"
+#include "sim/layer_offload.h"
 #include "sim/step_stats.h"
 
 #include <stdlib.h>
@@ -794,6 +795,12 @@ int sim_run(const char *trace_path, const sim_config *cfg, sim_result *out, prom
                        md->num_experts, md->top_k, trace_path, m->num_layers, m->num_experts,
                        m->top_k);
         memset(&e, 0, sizeof e);
+        goto out;
+    }
+    if (cfg->layer_offload) { /* no expert cache: whole layers move or run on the CPU */
+        memset(&e, 0, sizeof e);
+        out->requests = m->num_requests;
+        rc = layer_offload_run(rd, cfg, out, err);
         goto out;
     }
     if (engine_init(&e, cfg, trace_path, rd, out, err) < 0)

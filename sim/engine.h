@@ -67,6 +67,9 @@ typedef struct sim_config {
     /* fixed cost of each chunk's copy on top of its transfer: a page fault's
      * handling when chunks are the pages of unified memory */
     double fault_us;
+    /* the paper's layer-granular baselines instead of an expert cache
+     * (sim/layer_offload.h): LAYER_OFFLOAD_STREAM (TO), LAYER_OFFLOAD_CPU (LO) */
+    int layer_offload;
     unsigned long seed;
     /* Called after each iteration with tokens done and the total. */
     void (*progress)(int64_t done, int64_t total);
@@ -77,6 +80,7 @@ typedef struct sim_config {
 void sim_config_defaults(sim_config *c);
 
 enum { CPU_COMPUTE_OFF = 0, CPU_COMPUTE_SOONER = 1, CPU_COMPUTE_ALWAYS = 2 };
+enum { LAYER_OFFLOAD_NONE = 0, LAYER_OFFLOAD_STREAM = 1, LAYER_OFFLOAD_CPU = 2 };
 
 typedef struct sim_result {
     int64_t tokens, prefill_tokens, decode_tokens, iterations, requests;
@@ -111,6 +115,7 @@ typedef struct sim_result {
      * when used / used, so goodpred = prefetches complete when used / issued */
     double prefetch_accuracy, prefetch_fetch_rate, goodpred;
     int64_t slots;
+    int resident_layers;         /* layer offload: layers kept on the GPU */
 } sim_result;
 
 int sim_run(const char *trace_path, const sim_config *cfg, sim_result *out, promoe_err *err);

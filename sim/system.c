@@ -24,6 +24,7 @@ static const preset_key system_keys[] = {
     STR_KEY(cache_scope, 0),
     STR_KEY(chunk_bytes, 0),
     STR_KEY(lowbit_on_miss, 0),
+    STR_KEY(layer_offload, 0),
     INT_KEY(all_gpu, 0, 1),
     INT_KEY(stride, 1, 1024),
     INT_KEY(chunks, 1, 1024),
@@ -57,6 +58,10 @@ int system_load(const char *name_or_path, system_desc *s, promoe_err *err)
                               s->policy, policy_names());
     if (strcmp(s->cache_scope, "global") != 0 && strcmp(s->cache_scope, "per-layer") != 0)
         return promoe_err_set(err, "system %s: cache_scope must be global or per-layer", s->name);
+    if (s->layer_offload[0] && strcmp(s->layer_offload, "stream") != 0 &&
+        strcmp(s->layer_offload, "cpu") != 0)
+        return promoe_err_set(err, "system %s: layer_offload must be stream or cpu, not '%s'",
+                              s->name, s->layer_offload);
     return 0;
 }
 
@@ -159,6 +164,9 @@ int system_apply(system_desc *s, sim_config *cfg, int has_hidden, const char *tr
     cfg->prefetch_limit = s->prefetch_limit;
     cfg->predictor_us = s->predictor_us;
     cfg->fault_us = s->fault_us;
+    cfg->layer_offload = !s->layer_offload[0]                        ? LAYER_OFFLOAD_NONE
+                         : strcmp(s->layer_offload, "stream") == 0 ? LAYER_OFFLOAD_STREAM
+                                                                    : LAYER_OFFLOAD_CPU;
     cfg->prefetch_min_prob = s->prefetch_min_prob;
     if (s->all_gpu)
         cfg->slots = (int64_t)cfg->cost.model.num_layers * cfg->cost.model.num_experts;

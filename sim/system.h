@@ -21,6 +21,7 @@ typedef struct system_desc {
     int stride, chunks, preempt, reorder, prefetch_limit, cpu_compute, staging;
     char chunk_bytes[32];    /* chunks of at most this size ("32MiB"), if set */
     char lowbit_on_miss[64]; /* "weight<0.2,ratio=0.25" (HOBBIT), if set */
+    char layer_offload[16];  /* stream (TO) or cpu (LO): no expert cache, if set */
     double predictor_us;
     double fault_us;
     double prefetch_min_prob;

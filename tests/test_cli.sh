@@ -165,6 +165,16 @@ expect 0 "static" -- "$PROMOE" sim -t "$tmp/m.h5" -c 0.5 --system static --train
 contains '"policy":"static"' "$tmp/out" "static runs the static policy"
 expect 0 "um" -- "$PROMOE" sim -t "$tmp/m.h5" -c 0.5 --system um --json
 contains '"chunks_per_expert":168,"fault_us":25' "$tmp/out" "um: 352 MiB experts in 2 MiB pages, 25 us a fault"
+# to and lo on Mixtral: a layer is 8 experts of 352,321,536 B plus 83,951,616 B
+# of attention and router weights, 2,902,523,904 B; 50% of the experts plus
+# every layer's non-expert weights, 47,783,608,320 B, hold 16.46 layers: 16
+# for lo, 14 beside two streaming buffers for to
+expect 0 "lo" -- "$PROMOE" sim -t "$tmp/m.h5" -c 0.5 --system lo --json
+contains '"layer_offload":"cpu"' "$tmp/out" "lo computes on the CPU"
+contains '"resident_layers":16' "$tmp/out" "lo keeps 16 Mixtral layers"
+expect 0 "to" -- "$PROMOE" sim -t "$tmp/m.h5" -c 0.5 --system to --json
+contains '"layer_offload":"stream"' "$tmp/out" "to streams layers"
+contains '"resident_layers":14' "$tmp/out" "to keeps 14 Mixtral layers"
 expect 1 "hobbit on a trace without gate weights" -- "$PROMOE" sim -t "$tmp/m.h5" -c 0.5 --system hobbit
 contains "low-precision loads on a miss (HOBBIT): .*no routing/weights" "$tmp/err" "hobbit needs weights"
 

@@ -20,6 +20,7 @@
 #include "sim/copy_engine.h"
 #include "common/options.h"
 #include "sim/engine.h"
+#include "sim/layer_offload.h"
 #include "sim/system.h"
 #include "tests/testutil.h"
 #include "traces/trace_gen.h"
@@ -77,6 +78,93 @@ START_TEST(reactive_timeline)
     ck_assert_int_eq(r.decode_stall_ns, 3600);
     ck_assert_double_eq_tol(r.decode_stall_ms_mean, 3600 / 2.0 / 1e6, 1e-15);
     ck_assert_double_eq_tol(r.decode_compute_ms_mean, (10352 - 3600) / 2.0 / 1e6, 1e-15);
+}
+END_TEST
+
+/* TO, layer streaming.  A unit layer's weights: attention 400 + router 40
+ * weights and 4 experts of 300, fp16: 800 + 80 + 2400 = 3280 B, copied in
+ * 6560 ns.  The budget of 4 slots: 4 x 600 + 2 layers x 880 non-expert B =
+ * 4160 B, one layer's buffer and no resident layer.  Token 0: copy 0 ends
+ * 6560, layer 0 (880 + 108 + 680) to 8228; copy 1 waits for the buffer,
+ * 8228-14788, layer 1 to 16456.  Token 1 (attention 920): copy 0
+ * 16456-23016, layer 0 to 24724; copy 1 to 31284, layer 1 to 32992. */
+START_TEST(to_one_buffer_timeline)
+{
+    sim_config c;
+    setup(&c, "pcie_gbps=0.5");
+    c.layer_offload = LAYER_OFFLOAD_STREAM;
+    c.slots = 4;
+    int resident, buffers;
+    promoe_err err = {{0}};
+    ck_assert_int_eq(layer_offload_plan(&c, &resident, &buffers, &err), 0);
+    ck_assert_int_eq(resident, 0);
+    ck_assert_int_eq(buffers, 1);
+    sim_result r = run(&c);
+    ck_assert_int_eq(r.total_ns, 32992);
+    ck_assert_int_eq(r.gpu_stall_ns, 4 * 6560);
+    ck_assert_double_eq_tol(r.pcie_bytes, 4 * 3280, 1e-9);
+    ck_assert_int_eq(r.pcie_busy_ns, 4 * 6560);
+    ck_assert_int_eq(r.misses, 4);
+    ck_assert_int_eq(r.hits, 0);
+    ck_assert_double_eq_tol(r.tpot_ms_mean, 32992 / 2.0 / 1e6, 1e-15);
+    c.slots = 2; /* 2960 B: not one layer */
+    ck_assert_int_eq(layer_offload_plan(&c, &resident, &buffers, &err), -1);
+    ck_assert_msg(strstr(err.msg, "cannot hold one layer"), "%s", err.msg);
+    c.slots = 8; /* the whole model */
+    ck_assert_int_eq(layer_offload_plan(&c, &resident, &buffers, &err), 0);
+    ck_assert_int_eq(resident, 2);
+}
+END_TEST
+
+/* Four layers, 6 slots: 3600 + 4 x 880 = 7120 B, two buffers.  Copies
+ * 0-6560 and 6560-13120 start at once; layer 0 computes 6560-8228; copy 2
+ * takes the freed buffer when the link frees, 13120-19680; layer 1
+ * 13120-14788; copy 3 19680-26240; layer 2 19680-21348; layer 3
+ * 26240-27908.  Stall 6560 + 3 x 4892. */
+START_TEST(to_two_buffers_timeline)
+{
+    sim_config c;
+    setup(&c, "pcie_gbps=0.5");
+    use_trace("warp-jsonl", "four", "{\"tok\": 0, \"layers\": [[0], [1], [2], [3]]}\n", 0);
+    c.cost.model.num_layers = 4;
+    c.layer_offload = LAYER_OFFLOAD_STREAM;
+    c.slots = 6;
+    int resident, buffers;
+    promoe_err err = {{0}};
+    ck_assert_int_eq(layer_offload_plan(&c, &resident, &buffers, &err), 0);
+    ck_assert_int_eq(resident, 0);
+    ck_assert_int_eq(buffers, 2);
+    sim_result r = run(&c);
+    ck_assert_int_eq(r.total_ns, 27908);
+    ck_assert_int_eq(r.gpu_stall_ns, 6560 + 3 * 4892);
+    /* 12 slots: 7200 + 3520 = 10720 B: one resident layer and two buffers */
+    c.slots = 12;
+    ck_assert_int_eq(layer_offload_plan(&c, &resident, &buffers, &err), 0);
+    ck_assert_int_eq(resident, 1);
+    ck_assert_int_eq(buffers, 2);
+}
+END_TEST
+
+/* LO with the CPU's memory at 0.5 GB/s: on the CPU an expert takes 1360 ns,
+ * attention 1760 + 80 p, the router 216.  3 slots: 1800 + 1760 = 3560 B,
+ * one resident layer.  Token 0: layer 0 on the GPU 0-1668, 20 B of
+ * activations to the CPU 40 ns, layer 1 on the CPU 1708-5044.  Token 1:
+ * 5044-6752, 6792, then 1840 + 216 + 1360 on the CPU to 10208. */
+START_TEST(lo_timeline)
+{
+    sim_config c;
+    setup(&c, "pcie_gbps=0.5");
+    promoe_err err = {{0}};
+    ck_assert_int_eq(hw_set(&c.cost.hw, "cpu_mem_gbps=0.5", &err), 0);
+    c.layer_offload = LAYER_OFFLOAD_CPU;
+    c.slots = 3;
+    sim_result r = run(&c);
+    ck_assert_int_eq(r.resident_layers, 1);
+    ck_assert_int_eq(r.total_ns, 10208);
+    ck_assert_int_eq(r.gpu_stall_ns, 40 + 3336 + 40 + 3416);
+    ck_assert_double_eq_tol(r.pcie_bytes, 40, 1e-9);
+    ck_assert_int_eq(r.hits, 2);
+    ck_assert_int_eq(r.misses, 2);
 }
 END_TEST
 
@@ -768,6 +856,9 @@ int main(void)
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, reactive_timeline);
     tcase_add_test(tc, fault_cost_per_page);
+    tcase_add_test(tc, to_one_buffer_timeline);
+    tcase_add_test(tc, to_two_buffers_timeline);
+    tcase_add_test(tc, lo_timeline);
     tcase_add_test(tc, prefetch_fully_hidden);
     tcase_add_test(tc, prefetch_late_by_known_amount);
     tcase_add_test(tc, early_preemption_drops_unchosen_prefetches);

@@ -1,14 +1,14 @@
 # The paper's headline: promoe's speedup over each of its baselines, per
 # model, in decode (left) and prefill (right); log scale.
 baselines = 'to lo um static reactive-lru'
-models = 'mixtral-8x7b deepseek-moe-16b qwen1.5-moe-a2.7b'
+models = 'deepseek-moe-16b deepseek-v2-lite qwen1.5-moe-a2.7b qwen2-57b-a14b-int4 mixtral-8x7b-int4'
 call dir.'/index.gp' 'model_pos' models
 N = words(baselines); G = N + 2
 bcolor(s) = s eq 'to' ? '#8c510a' : s eq 'lo' ? '#d8b365' : s eq 'um' ? '#5ab4ac' : \
             s eq 'static' ? '#01665e' : color(s)
 set multiplot layout 1, 2
 set boxwidth 0.9
-set xtics scale 0 ()
+set xtics scale 0 rotate by -20 ()
 do for [m = 1:words(models)] { set xtics add (word(models, m) (m - 1) * G + (N + 1) / 2.0) }
 set xrange [0:words(models) * G - 1]
 set logscale y

@@ -7,10 +7,12 @@
 
 START_TEST(presets_have_published_shapes)
 {
-    static const struct { const char *name; int L, E, K, d; } want[] = {
-        {"mixtral-8x7b", 32, 8, 2, 4096},      {"deepseek-moe-16b", 28, 64, 6, 2048},
-        {"qwen1.5-moe-a2.7b", 24, 60, 4, 2048}, {"olmoe-1b-7b", 16, 64, 8, 2048},
-        {"deepseek-v2-lite", 27, 64, 6, 2048},  {"qwen2-57b-a14b", 28, 64, 8, 3584},
+    static const struct { const char *name; int L, E, K, d, bits; } want[] = {
+        {"mixtral-8x7b", 32, 8, 2, 4096, 16},      {"deepseek-moe-16b", 28, 64, 6, 2048, 16},
+        {"qwen1.5-moe-a2.7b", 24, 60, 4, 2048, 16}, {"olmoe-1b-7b", 16, 64, 8, 2048, 16},
+        {"deepseek-v2-lite", 27, 64, 6, 2048, 16},  {"qwen2-57b-a14b", 28, 64, 8, 3584, 16},
+        /* the paper runs these two in INT4 */
+        {"mixtral-8x7b-int4", 32, 8, 2, 4096, 4},  {"qwen2-57b-a14b-int4", 28, 64, 8, 3584, 4},
     };
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
         model_desc m;
@@ -21,12 +23,15 @@ START_TEST(presets_have_published_shapes)
         ck_assert_int_eq(m.num_experts, want[i].E);
         ck_assert_int_eq(m.top_k, want[i].K);
         ck_assert_int_eq(m.hidden_size, want[i].d);
+        ck_assert_int_eq(m.bits_per_weight, want[i].bits);
     }
     model_desc m;
     promoe_err err = {{0}};
     ck_assert_int_eq(model_load("mixtral-8x7b", &m, &err), 0);
     /* 3 matrices of 4096 x 14336 in fp16: 352,321,536 bytes (336 MiB) */
     ck_assert_uint_eq(model_expert_bytes(&m), 352321536u);
+    ck_assert_int_eq(model_load("mixtral-8x7b-int4", &m, &err), 0);
+    ck_assert_uint_eq(model_expert_bytes(&m), 352321536u / 4); /* 4 bits of 16 */
 }
 END_TEST
 

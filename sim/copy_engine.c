@@ -229,6 +229,8 @@ int64_t copy_engine_estimate_high_done(const copy_engine *ce, int64_t now)
 int copy_engine_pending(const copy_engine *ce, int key) { return ce->state[key] != 0; }
 int copy_engine_chunks_done(const copy_engine *ce, int key) { return ce->done[key]; }
 
+int copy_engine_in_flight(const copy_engine *ce) { return ce->current; }
+
 int copy_engine_on_event(copy_engine *ce, event_queue *q, const sim_event *ev)
 {
     if (ev->kind != COPY_EVENT_CHUNK_DONE)

@@ -63,6 +63,8 @@ int copy_engine_drop(copy_engine *ce, int key);
 int copy_engine_pending(const copy_engine *ce, int key);
 /* Chunks of key already copied (for reordering partly loaded experts). */
 int copy_engine_chunks_done(const copy_engine *ce, int key);
+/* The key being copied now, or -1. */
+int copy_engine_in_flight(const copy_engine *ce);
 
 /* When a HIGH copy of one expert submitted at `now` would finish, given
  * the copy in flight and the tasks that would go before it. */

@@ -311,6 +311,37 @@ static void gather(engine *e, const step_buf *b, int layer)
     }
 }
 
+/* The paper's reordering classes: resident (0), being copied (1), partly
+ * copied (2), not started (3). */
+static int load_class(const engine *e, int key)
+{
+    uint8_t s = e->state[key];
+    if (s == READY || s == STREAMED || s == ON_CPU_DONE)
+        return 0;
+    if (copy_engine_in_flight(e->ce) == key)
+        return 1;
+    return copy_engine_chunks_done(e->ce, key) > 0 ? 2 : 3;
+}
+
+/* With reordering, the layer's experts are demanded (so their HIGH copies
+ * queued) and computed in class order, each class in the order the tokens
+ * chose them (a stable insertion sort: a layer needs at most E experts). */
+static void sort_by_load_class(engine *e)
+{
+    for (int i = 1; i < e->n_need; i++) {
+        int key = e->need[i], count = e->need_count[i], cls = load_class(e, key), j = i;
+        float weight = e->need_weight[i];
+        for (; j > 0 && load_class(e, e->need[j - 1]) > cls; j--) {
+            e->need[j] = e->need[j - 1];
+            e->need_count[j] = e->need_count[j - 1];
+            e->need_weight[j] = e->need_weight[j - 1];
+        }
+        e->need[j] = key;
+        e->need_count[j] = count;
+        e->need_weight[j] = weight;
+    }
+}
+
 /* Computes the missed expert on the CPU, always or (Fiddler's choice) if
  * that ends before a demand copy would; returns 1 if it does. */
 static int try_cpu(engine *e, int key, int tokens)
@@ -529,6 +560,8 @@ static int run_iteration(engine *e)
         if (run_until(e, e->gpu_ns) < 0)
             return -1;
         gather(e, b, l);
+        if (e->cfg->reorder)
+            sort_by_load_class(e);
         for (int i = 0; i < e->n_need; i++)
             demand(e, e->need[i], e->need_count[i], e->need_weight[i]);
         e->gated_pos = e->now_pos;

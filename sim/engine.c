@@ -456,6 +456,19 @@ static void demand(engine *e, int key, int tokens, float weight)
         cache_pin(e->cache, key); /* in use by the running layer */
 }
 
+/* Claims the layer's experts: the resident ones first, so that the
+ * layer's misses cannot evict an expert it is about to use (as a real
+ * system pins a layer's experts before it loads any); the rest in order. */
+static void demand_layer(engine *e)
+{
+    for (int i = 0; i < e->n_need; i++) /* e->order is free until compute_experts */
+        e->order[i] = load_class(e, e->need[i]) == 0;
+    for (int resident = 1; resident >= 0; resident--)
+        for (int i = 0; i < e->n_need; i++)
+            if (e->order[i] == resident)
+                demand(e, e->need[i], e->need_count[i], e->need_weight[i]);
+}
+
 /* Once the router of `layer` has chosen, its predictions not chosen are
  * retired: arrived ones free their staging buffers and, with early
  * preemption, queued or copying ones are withdrawn and their slots freed
@@ -562,8 +575,7 @@ static int run_iteration(engine *e)
         gather(e, b, l);
         if (e->cfg->reorder)
             sort_by_load_class(e);
-        for (int i = 0; i < e->n_need; i++)
-            demand(e, e->need[i], e->need_count[i], e->need_weight[i]);
+        demand_layer(e);
         e->gated_pos = e->now_pos;
         retire_unchosen(e, l);
         /* the predictor sees this layer's routing, then looks ahead */

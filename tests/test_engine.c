@@ -168,6 +168,43 @@ START_TEST(lo_timeline)
 }
 END_TEST
 
+/* A layer's resident experts are claimed before its misses take slots.
+ * 2 global slots; request 0 (one prefill token) loads (0,0) and (1,1):
+ * gate 988, copy to 2188, compute to 2868; gate 3856, copy to 5056,
+ * compute to 5736.  Request 1 prefills 2 tokens (attention 960, router
+ * 136): gate 6832, layer 0 wants experts 2 (token 0) and 0 (token 1).
+ * Expert 0 is resident and the LRU victim; claimed first, it stays, and
+ * the miss on 2 evicts (1,1) instead: copy 6832-8032.  With reordering,
+ * 0 computes first (to 7512), then 2 (stall 520, to 8712); layer 1's gate
+ * at 9808 misses (1,1): copy to 11008, compute 2 tokens (760) to 11768.
+ * Without, the token order: 2 at 8032-8712, 0 to 9392; gate 10488, copy
+ * to 11688, compute to 12448. */
+START_TEST(resident_experts_claimed_first)
+{
+    sim_config c;
+    setup(&c, "pcie_gbps=0.5");
+    use_trace("jsonl", "claim",
+        "{\"request\": 0, \"token\": 0, \"phase\": \"prefill\", \"layer\": 0, \"experts\": [0]}\n"
+        "{\"request\": 0, \"token\": 0, \"phase\": \"prefill\", \"layer\": 1, \"experts\": [1]}\n"
+        "{\"request\": 1, \"token\": 0, \"phase\": \"prefill\", \"layer\": 0, \"experts\": [2]}\n"
+        "{\"request\": 1, \"token\": 0, \"phase\": \"prefill\", \"layer\": 1, \"experts\": [1]}\n"
+        "{\"request\": 1, \"token\": 1, \"phase\": \"prefill\", \"layer\": 0, \"experts\": [0]}\n"
+        "{\"request\": 1, \"token\": 1, \"phase\": \"prefill\", \"layer\": 1, \"experts\": [1]}\n", 0);
+    c.slots = 2;
+    c.reorder = 1;
+    sim_result r = run(&c);
+    ck_assert_int_eq(r.hits, 1);
+    ck_assert_int_eq(r.misses, 4);
+    ck_assert_int_eq(r.total_ns, 11768);
+    ck_assert_int_eq(r.gpu_stall_ns, 2400 + 520 + 1200);
+    c.reorder = 0;
+    r = run(&c);
+    ck_assert_int_eq(r.hits, 1);
+    ck_assert_int_eq(r.total_ns, 12448);
+    ck_assert_int_eq(r.gpu_stall_ns, 2400 + 1200 + 1200);
+}
+END_TEST
+
 /* Unified memory (the um system's mechanism): the same timeline with each
  * expert copied as 2 pages of 300 B (600 ns each) plus a 100 ns fault
  * each: a miss takes 1400 ns, not 1200, so each of the 3 misses adds 200 ns:
@@ -856,6 +893,7 @@ int main(void)
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, reactive_timeline);
     tcase_add_test(tc, fault_cost_per_page);
+    tcase_add_test(tc, resident_experts_claimed_first);
     tcase_add_test(tc, to_one_buffer_timeline);
     tcase_add_test(tc, to_two_buffers_timeline);
     tcase_add_test(tc, lo_timeline);

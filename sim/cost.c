@@ -90,6 +90,21 @@ double cost_attention_cpu_s(const cost_model *c, int tokens, int context)
     return cost_cpu_s(c, flops, bytes);
 }
 
+double cost_step_attention_s(const cost_model *c, size_t n, const int32_t *request,
+                             const int32_t *position, int on_cpu)
+{
+    double s = 0;
+    for (size_t i = 0; i < n;) {
+        size_t j = i + 1;
+        while (j < n && request[j] == request[i])
+            j++;
+        s += on_cpu ? cost_attention_cpu_s(c, (int)(j - i), position[i])
+                    : cost_attention_s(c, (int)(j - i), position[i]);
+        i = j;
+    }
+    return s;
+}
+
 static void router_work(const cost_model *c, int tokens, double *flops, double *bytes)
 {
     const model_desc *m = &c->model;

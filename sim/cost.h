@@ -20,6 +20,7 @@
 #define PROMOE_SIM_COST_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "hardware/hardware.h"
 #include "models/model.h"
@@ -43,6 +44,10 @@ double cost_expert_cpu_s(const cost_model *c, int tokens);
 /* Attention for `tokens` new tokens after `context` cached ones. */
 double cost_attention_s(const cost_model *c, int tokens, int context);
 double cost_router_s(const cost_model *c, int tokens);
+/* Attention for a step of n tokens (request and position of each): one
+ * call per run of consecutive tokens of a request, on the GPU or the CPU. */
+double cost_step_attention_s(const cost_model *c, size_t n, const int32_t *request,
+                             const int32_t *position, int on_cpu);
 /* The always-active shared experts of one layer (0 if the model has none). */
 double cost_shared_experts_s(const cost_model *c, int tokens);
 /* One call of a predictor on the CPU for `tokens` tokens: a fixed time,

@@ -545,16 +545,7 @@ static void compute_experts(engine *e)
 
 static int64_t attention_ns(engine *e, const step_buf *b)
 {
-    /* one attention call per request's run of tokens */
-    int64_t ns = 0;
-    for (size_t s = 0; s < b->n;) {
-        size_t t = s + 1;
-        while (t < b->n && b->request[t] == b->request[s])
-            t++;
-        ns += sim_ns(cost_attention_s(&e->cfg->cost, (int)(t - s), b->position[s]));
-        s = t;
-    }
-    return ns;
+    return sim_ns(cost_step_attention_s(&e->cfg->cost, b->n, b->request, b->position, 0));
 }
 
 static int run_iteration(engine *e)

@@ -70,15 +70,7 @@ static int64_t layer_ns(const offload_run *o, const step_buf *b, int on_cpu)
 {
     const cost_model *c = &o->cfg->cost;
     int n = (int)b->n;
-    double s = 0;
-    for (size_t i = 0; i < b->n;) { /* one attention call per request's run of tokens */
-        size_t j = i + 1;
-        while (j < b->n && b->request[j] == b->request[i])
-            j++;
-        s += on_cpu ? cost_attention_cpu_s(c, (int)(j - i), b->position[i])
-                    : cost_attention_s(c, (int)(j - i), b->position[i]);
-        i = j;
-    }
+    double s = cost_step_attention_s(c, b->n, b->request, b->position, on_cpu);
     s += on_cpu ? cost_router_cpu_s(c, n) + cost_shared_experts_cpu_s(c, n)
                 : cost_router_s(c, n) + cost_shared_experts_s(c, n);
     for (int x = 0; x < o->E; x++)

@@ -23,7 +23,11 @@
  * lowbit_ratio of its bytes, into a scratch buffer, used by this layer only
  * (the cache keeps full-precision experts).  Queuing a
  * prefetch for a resident expert counts as a use (for LRU).  The experts
- * of the running layer and those being copied are pinned.  Times are
+ * of the running layer and those being copied are pinned; a layer claims
+ * its resident experts before its misses take slots, so it never evicts
+ * an expert it uses.  With reordering, a layer's experts are claimed and
+ * computed resident first, then the one being copied, then partly copied,
+ * then not started (the paper's order).  Times are
  * integer nanoseconds.
  */
 #ifndef PROMOE_SIM_ENGINE_H

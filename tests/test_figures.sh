@@ -18,7 +18,7 @@ rc=$?
 [ $rc -eq 0 ] && ok || { fail "make figures-quick exit $rc"; tail -20 "$tmp/log"; }
 
 for fig in decode-speedup prefill-speedup tpot-vs-cache predictor-accuracy goodput-vs-stride \
-    ablation breakdown sensitivity paper-baselines; do
+    ablation breakdown sensitivity paper-baselines bits; do
   pdf=$tmp/out/quick/$fig.pdf
   png=$tmp/out/quick/$fig.png
   if [ "$(head -c 5 "$pdf" 2>/dev/null)" = "%PDF-" ] && tail -c 8 "$pdf" | grep -q '%%EOF'; then ok; else

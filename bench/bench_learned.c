@@ -12,26 +12,19 @@
  * one token at a time, as the simulator and a serving system make them. */
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "predictors/predictor.h"
 #include "traces/trace.h"
 #include "traces/trace_gen.h"
 
 enum { TOKENS = 100000, WIDTH = 4096, PREDICTIONS = 5000 };
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 static void progress(const char *what, int64_t done, int64_t total)
 {
     static double last;
-    double t = now();
+    double t = clock_now_s();
     if (t - last < 2 && done < total)
         return;
     last = t;
@@ -71,10 +64,10 @@ int main(void)
     g.compression = TRACE_UNCOMPRESSED;
     printf("learned predictor benchmark: %d tokens, hidden states %d wide, 8 experts, top-2\n",
            TOKENS, WIDTH);
-    double t0 = now();
+    double t0 = clock_now_s();
     if (trace_gen_write(&g, &m, path, NULL, &err) < 0)
         return fail(&err);
-    printf("  trace written in %.1f s\n", now() - t0);
+    printf("  trace written in %.1f s\n", clock_now_s() - t0);
 
     trace_reader *r = trace_reader_open(path, TRACE_HIDDEN, &err);
     if (!r)
@@ -109,14 +102,14 @@ int main(void)
         fprintf(stderr, "bench_learned: out of memory\n");
         return 1;
     }
-    t0 = now();
+    t0 = clock_now_s();
     for (int i = 0; i < PREDICTIONS; i++) {
         ops->begin_iteration(st);
         ops->observe(st, &obs);
         ops->predict(st, 0, 1, scores);
         sink += scores[i % 8];
     }
-    double s = now() - t0;
+    double s = clock_now_s() - t0;
     printf("  predictions one token at a time: %.0f /s, %.1f us each (%.0f FLOPs; the paper "
            "measures ~200 us for its MLP on an i9-14900K)  [checksum %.3f]\n", PREDICTIONS / s,
            1e6 * s / PREDICTIONS, info.flops, sink);

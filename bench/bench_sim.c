@@ -10,18 +10,11 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "sim/engine.h"
 #include "traces/trace_gen.h"
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 static int run_child(const char *path, const char *label, int prefetching)
 {
@@ -44,12 +37,12 @@ static int run_child(const char *path, const char *label, int prefetching)
             c.reorder = 1;
         }
         sim_result r;
-        double t0 = now();
+        double t0 = clock_now_s();
         if (sim_run(path, &c, &r, &err) < 0) {
             fprintf(stderr, "bench_sim: %s\n", err.msg);
             _exit(1);
         }
-        double s = now() - t0;
+        double s = clock_now_s() - t0;
         struct rusage ru;
         getrusage(RUSAGE_SELF, &ru);
         double steps = (double)r.tokens * c.cost.model.num_layers;

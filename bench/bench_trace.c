@@ -12,19 +12,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "traces/trace.h"
 
 enum { L = 32, E = 8, K = 2, POOL = 65536, PROMPT = 128, OUTPUT = 256 };
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 static int die(const promoe_err *err)
 {
@@ -35,7 +28,7 @@ static int die(const promoe_err *err)
 static int read_all(const char *path, unsigned load, int64_t *tokens, double *seconds,
                     promoe_err *err)
 {
-    double t0 = now();
+    double t0 = clock_now_s();
     trace_reader *r = trace_reader_open(path, load, err);
     if (!r)
         return -1;
@@ -47,7 +40,7 @@ static int read_all(const char *path, unsigned load, int64_t *tokens, double *se
         checksum += it.experts[0];
     }
     trace_reader_close(r);
-    *seconds = now() - t0;
+    *seconds = clock_now_s() - t0;
     *tokens = n;
     return got < 0 || checksum < 0 ? -1 : 0;
 }
@@ -83,7 +76,7 @@ static int bench(int64_t total, const char *path, int compression)
     snprintf(meta.model, sizeof meta.model, "mixtral-8x7b");
     snprintf(meta.source, sizeof meta.source, "bench_trace");
 
-    double t0 = now();
+    double t0 = clock_now_s();
     trace_writer *w = trace_writer_create(path, &meta, &err);
     if (!w)
         return die(&err);
@@ -117,7 +110,7 @@ static int bench(int64_t total, const char *path, int compression)
     }
     if (trace_writer_commit(w, &err) < 0)
         return die(&err);
-    double write_s = now() - t0;
+    double write_s = clock_now_s() - t0;
     struct stat st;
     stat(path, &st);
 

@@ -1,4 +1,5 @@
 #include "cli/cli.h"
+#include "common/clock.h"
 #include "traces/trace.h"
 
 #include <errno.h>
@@ -6,7 +7,6 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 int cli_dispatch(const char *prefix, const cli_command *cmds, int argc, char **argv)
@@ -121,18 +121,11 @@ int cli_parse_compression(const char *cmd, const char *s, int *out)
 static double progress_last;
 static int progress_shown;
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 void cli_progress(const char *what, int64_t done, int64_t total)
 {
     if (!isatty(STDERR_FILENO))
         return;
-    double t = now_s();
+    double t = clock_now_s();
     if (t - progress_last < 0.25)
         return;
     progress_last = t;

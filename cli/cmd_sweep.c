@@ -250,14 +250,11 @@ static int collect(const sweep_def *def, const runner_opts *o)
     int files;
     long long rows;
     promoe_err err;
-    if (slurm_collect(o, &files, &rows, &err) < 0)
-        return cli_fail(&err);
-    char csv[PATH_MAX], journal[PATH_MAX], key[1024];
-    runner_csv_path(o, csv, sizeof csv);
-    runner_journal_path(o, -1, journal, sizeof journal);
     results r;
-    if (results_load(journal, &r, &err) < 0)
+    if (slurm_collect(o, &r, &files, &rows, &err) < 0)
         return cli_fail(&err);
+    char csv[PATH_MAX], key[1024];
+    runner_csv_path(o, csv, sizeof csv);
     long long count[3] = {0, 0, 0};
     for (long long p = 0; p < def->num_points; p++)
         if (sweep_point_key(def, p, key, sizeof key, NULL) == 0)

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "common/atomic_file.h"
+#include "common/file_read.h"
 #include "common/csv.h"
 
 static int init(results *r)
@@ -62,35 +63,14 @@ static int valid_row(const json_t *row)
  * and 0 for a missing file); the whole size into *size. */
 static int read_lines(const char *path, char **buf, size_t *end, size_t *size, promoe_err *err)
 {
-    *buf = NULL;
-    *end = *size = 0;
-    int fd = open(path, O_RDONLY);
-    if (fd < 0)
-        return errno == ENOENT ? 0 : promoe_err_set(err, "%s: %s", path, strerror(errno));
-    struct stat st;
-    errno = 0;
-    if (fstat(fd, &st) < 0 || !(*buf = malloc((size_t)st.st_size + 1)))
-        goto io;
-    size_t got = 0;
-    while (got < (size_t)st.st_size) {
-        ssize_t n = read(fd, *buf + got, (size_t)st.st_size - got);
-        if (n <= 0)
-            goto io;
-        got += (size_t)n;
-    }
-    close(fd);
-    *size = got;
-    while (got && (*buf)[got - 1] != '\n')
-        got--;
-    (*buf)[got] = '\0';
-    *end = got;
+    if (file_read_all(path, buf, size, err) < 0)
+        return -1;
+    *end = *size;
+    while (*end && (*buf)[*end - 1] != '\n')
+        (*end)--;
+    if (*buf)
+        (*buf)[*end] = '\0';
     return 0;
-io:
-    promoe_err_set(err, "%s: %s", path, errno ? strerror(errno) : "short read");
-    free(*buf);
-    *buf = NULL;
-    close(fd);
-    return -1;
 }
 
 int results_load(const char *path, results *r, promoe_err *err)
@@ -139,8 +119,7 @@ int results_cut_unfinished(const char *path, promoe_err *err)
     return 0;
 }
 
-/* The latest run of key if it is complete, else NULL. */
-static json_t *complete_run(const results *r, const char *key)
+json_t *results_complete_run(const results *r, const char *key)
 {
     json_t *run = json_object_get(r->latest, key);
     if (!run || !json_array_size(run))
@@ -151,7 +130,7 @@ static json_t *complete_run(const results *r, const char *key)
 
 int results_status(const results *r, const char *key)
 {
-    json_t *run = complete_run(r, key);
+    json_t *run = results_complete_run(r, key);
     if (!run)
         return RESULTS_NONE;
     const char *s = json_string_value(json_object_get(json_array_get(run, 0), "status"));
@@ -227,7 +206,7 @@ long long results_write_csv(const results *r, const char *path, promoe_err *err)
     size_t i, j;
     json_t *key;
     json_array_foreach(r->order, i, key) {
-        json_t *run = complete_run(r, json_string_value(key)), *row;
+        json_t *run = results_complete_run(r, json_string_value(key)), *row;
         json_array_foreach(run, j, row) {
             const char *k;
             json_t *v;
@@ -254,7 +233,7 @@ long long results_write_csv(const results *r, const char *path, promoe_err *err)
     putc('\n', af.fp);
     long long written = 0;
     json_array_foreach(r->order, i, key) {
-        json_t *run = complete_run(r, json_string_value(key)), *row;
+        json_t *run = results_complete_run(r, json_string_value(key)), *row;
         json_array_foreach(run, j, row) {
             size_t c;
             json_array_foreach(cols, c, col) {

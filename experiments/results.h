@@ -37,6 +37,10 @@ int results_cut_unfinished(const char *path, promoe_err *err);
 /* Adds the rows (a JSON array of objects) of one run to *r, as if loaded. */
 void results_add(results *r, json_t *rows);
 
+/* The rows of the latest run of point key if it is complete (all its rows
+ * there), else NULL; borrowed from r. */
+json_t *results_complete_run(const results *r, const char *key);
+
 /* RESULTS_NONE, RESULTS_OK or RESULTS_FAILED for the latest complete run
  * of point key. */
 int results_status(const results *r, const char *key);

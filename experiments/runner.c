@@ -11,19 +11,13 @@
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
+#include "common/file_read.h"
 #include "experiments/results.h"
 
 enum { CMD_MAX = 8192, PATH_MAX_LEN = 4096 };
-
-static double now_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 int runner_journal_path(const runner_opts *o, int task, char *buf, size_t len)
 {
@@ -103,33 +97,18 @@ static pid_t spawn(const char *self, char **argv, const char *out, const char *e
     _exit(127);
 }
 
-static char *read_file(const char *path)
+/* A child's output file (NULL if it wrote none or cannot be read). */
+static char *read_output(const char *path)
 {
-    FILE *fp = fopen(path, "r");
-    if (!fp)
-        return strdup("");
-    size_t cap = 4096, len = 0;
-    char *buf = malloc(cap);
-    size_t n;
-    while (buf && (n = fread(buf + len, 1, cap - len - 1, fp)) > 0) {
-        len += n;
-        if (len + 1 == cap) {
-            char *grown = realloc(buf, cap *= 2);
-            if (!grown)
-                free(buf);
-            buf = grown;
-        }
-    }
-    fclose(fp);
-    if (buf)
-        buf[len] = '\0';
-    return buf;
+    char *text;
+    size_t len;
+    return file_read_all(path, &text, &len, NULL) == 0 ? text : NULL;
 }
 
 /* Why a child failed: the last line it wrote to stderr, else its status. */
 static void failure_reason(const char *errf, int status, char *buf, size_t len)
 {
-    char *text = read_file(errf);
+    char *text = read_output(errf);
     char *last = NULL;
     for (char *s = text ? strtok(text, "\r\n") : NULL; s; s = strtok(NULL, "\r\n"))
         if (strspn(s, " \t") < strlen(s))
@@ -189,7 +168,7 @@ static json_t *point_rows(const run_state *st, long long p, const char *key, int
     json_t *rows = json_array();
     char reason[512] = "";
     if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
-        char *text = read_file(out);
+        char *text = read_output(out);
         for (char *s = text ? strtok(text, "\n") : NULL; s; s = strtok(NULL, "\n")) {
             if (strspn(s, " \t\r") == strlen(s))
                 continue;
@@ -229,9 +208,9 @@ static json_t *point_rows(const run_state *st, long long p, const char *key, int
 
 static int refresh_csv(run_state *st, int force, promoe_err *err)
 {
-    if (st->o->tasks > 0 || (!force && now_s() - st->last_csv < 2.0))
+    if (st->o->tasks > 0 || (!force && clock_now_s() - st->last_csv < 2.0))
         return 0;
-    st->last_csv = now_s();
+    st->last_csv = clock_now_s();
     long long n = results_write_csv(&st->res, st->csv, err);
     if (n < 0)
         return -1;
@@ -241,7 +220,7 @@ static int refresh_csv(run_state *st, int force, promoe_err *err)
 
 static void report(run_state *st)
 {
-    st->prog.elapsed_s = now_s() - st->start;
+    st->prog.elapsed_s = clock_now_s() - st->start;
     if (st->o->progress)
         st->o->progress(st->o->ctx, &st->prog);
 }
@@ -277,15 +256,13 @@ static int finish(run_state *st, const job *j, int slot, int status, promoe_err 
     char out[PATH_MAX_LEN], errf[PATH_MAX_LEN];
     out_paths(st, slot, out, errf);
     if (j->input >= 0) {
-        if (!(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
-            char reason[512];
+        char reason[512] = "";
+        if (!(WIFEXITED(status) && WEXITSTATUS(status) == 0))
             failure_reason(errf, status, reason, sizeof reason);
+        else if (access(j->path, R_OK) != 0)
+            snprintf(reason, sizeof reason, "the command ended well but wrote no {output}");
+        if (reason[0]) {
             json_object_set_new(st->failed_inputs, j->path, json_string(reason));
-            st->s->inputs_failed++;
-            st->prog.failed++;
-        } else if (access(j->path, R_OK) != 0) {
-            json_object_set_new(st->failed_inputs, j->path,
-                                json_string("the command ended well but wrote no {output}"));
             st->s->inputs_failed++;
             st->prog.failed++;
         } else {
@@ -298,7 +275,7 @@ static int finish(run_state *st, const job *j, int slot, int status, promoe_err 
     char key[1024];
     if (sweep_point_key(st->def, j->point, key, sizeof key, err) < 0)
         return -1;
-    json_t *rows = point_rows(st, j->point, key, status, out, errf, now_s() - j->start);
+    json_t *rows = point_rows(st, j->point, key, status, out, errf, clock_now_s() - j->start);
     return record(st, j->point, rows, err);
 }
 
@@ -321,7 +298,7 @@ static int start(run_state *st, job *j, int slot, promoe_err *err)
         argv[++argc] = "--json", argv[argc + 1] = NULL;
     char out[PATH_MAX_LEN], errf[PATH_MAX_LEN];
     out_paths(st, slot, out, errf);
-    j->start = now_s();
+    j->start = clock_now_s();
     j->pid = spawn(st->o->self, argv, out, errf);
     if (j->pid < 0)
         return promoe_err_set(err, "cannot start a process: %s", strerror(errno));
@@ -494,7 +471,7 @@ static void remove_work(const char *dir, int slots)
 int runner_run(const sweep_def *def, const runner_opts *o, runner_summary *s, promoe_err *err)
 {
     *s = (runner_summary){0};
-    run_state st = {.def = def, .o = o, .s = s, .start = now_s()};
+    run_state st = {.def = def, .o = o, .s = s, .start = clock_now_s()};
     if (runner_make_dirs(o->results_dir, err) < 0)
         return -1;
     if (runner_journal_path(o, o->tasks > 0 ? o->task : -1, st.journal, sizeof st.journal) < 0 ||
@@ -553,7 +530,7 @@ int runner_run(const sweep_def *def, const runner_opts *o, runner_summary *s, pr
     if (rc == 0)
         rc = refresh_csv(&st, 1, err);
     json_decref(st.failed_inputs);
-    s->seconds = now_s() - st.start;
+    s->seconds = clock_now_s() - st.start;
     remove_work(st.work, o->jobs > 0 ? o->jobs : 1);
 out_results:
     results_free(&st.res);

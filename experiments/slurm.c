@@ -109,7 +109,8 @@ int slurm_submit(const char *script, const char *const *extra, int num_extra, in
     return 0;
 }
 
-int slurm_collect(const runner_opts *o, int *files, long long *rows, promoe_err *err)
+int slurm_collect(const runner_opts *o, results *merged, int *files, long long *rows,
+                  promoe_err *err)
 {
     char main_path[4096], csv[4096], pattern[4096];
     runner_journal_path(o, -1, main_path, sizeof main_path);
@@ -131,10 +132,8 @@ int slurm_collect(const runner_opts *o, int *files, long long *rows, promoe_err 
         json_t *key;
         json_t *all = json_array();
         json_array_foreach(t.order, i, key) {
-            json_t *run = json_object_get(t.latest, json_string_value(key));
-            json_t *first = json_array_get(run, 0);
-            if ((json_int_t)json_array_size(run) ==
-                json_integer_value(json_object_get(first, "rows")))
+            json_t *run = results_complete_run(&t, json_string_value(key));
+            if (run)
                 json_array_extend(all, run);
         }
         results_free(&t);
@@ -153,10 +152,12 @@ int slurm_collect(const runner_opts *o, int *files, long long *rows, promoe_err 
         globfree(&g);
     if (rc < 0)
         return -1;
-    results merged;
-    if (results_load(main_path, &merged, err) < 0)
+    if (results_load(main_path, merged, err) < 0)
         return -1;
-    *rows = results_write_csv(&merged, csv, err);
-    results_free(&merged);
-    return *rows < 0 ? -1 : 0;
+    *rows = results_write_csv(merged, csv, err);
+    if (*rows < 0) {
+        results_free(merged);
+        return -1;
+    }
+    return 0;
 }

@@ -11,6 +11,7 @@
 #include <stddef.h>
 
 #include "common/error.h"
+#include "experiments/results.h"
 #include "experiments/runner.h"
 
 typedef struct slurm_job {
@@ -32,8 +33,10 @@ int slurm_submit(const char *script, const char *const *extra, int num_extra, in
 
 /* Merges every NAME.task-K.jsonl of o's results folder into NAME.jsonl
  * (appending the latest complete run of each point, then removing the task
- * file) and rewrites NAME.csv; the number of task files into *files and
+ * file) and rewrites NAME.csv; the merged results into *merged (the caller
+ * frees them with results_free), the number of task files into *files and
  * of rows in the CSV into *rows. */
-int slurm_collect(const runner_opts *o, int *files, long long *rows, promoe_err *err);
+int slurm_collect(const runner_opts *o, results *merged, int *files, long long *rows,
+                  promoe_err *err);
 
 #endif

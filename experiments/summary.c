@@ -67,12 +67,9 @@ static int baseline_key(const char *key, const char *baseline, char *buf, size_t
 
 static json_t *run_row(const results *r, const char *key, json_int_t index)
 {
-    json_t *run = json_object_get(r->latest, key);
-    json_t *first = json_array_get(run, 0);
-    if (!first || strcmp(json_string_value(json_object_get(first, "status")), "ok") != 0 ||
-        (json_int_t)json_array_size(run) != json_integer_value(json_object_get(first, "rows")))
+    if (results_status(r, key) != RESULTS_OK)
         return NULL;
-    return json_array_get(run, (size_t)index);
+    return json_array_get(results_complete_run(r, key), (size_t)index);
 }
 
 /* Groups sort column by column: a column's numbers in numeric order (so

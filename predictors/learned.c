@@ -28,8 +28,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "common/clock.h"
 #include "common/memory.h"
 #include "common/options.h"
 #include "predictors/eval.h"
@@ -282,13 +282,6 @@ static int init_training(learned *n, gsl_rng *rng, const float *router)
     return 0;
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 /* Adds one example (input x, the target layer's chosen experts) to m's
  * batch, taking a training step when the batch is full. */
 static void add_example(learned *n, learned_mlp *m, const float *x, const int16_t *chosen,
@@ -332,7 +325,7 @@ static int train(learned *n, const learned_options *o, const predictor_env *env,
     int all = o->split >= 1;
     size_t D = (size_t)n->D, E = (size_t)n->E, K = (size_t)n->K, L = (size_t)n->L;
     int64_t total = o->epochs * tm->num_tokens, done = 0;
-    double start = now_s(), loss = 0;
+    double start = clock_now_s(), loss = 0;
     trace_iteration it;
     int got = 0;
     /* the previous training token, for the wrapped models' examples */
@@ -385,7 +378,7 @@ static int train(learned *n, const learned_options *o, const predictor_env *env,
     }
     free(prev);
     n->epochs = (int)o->epochs;
-    n->seconds = now_s() - start;
+    n->seconds = clock_now_s() - start;
     n->loss = n->samples > 0 ? loss / (double)n->samples : 0;
     predictor_split_free(&split);
     trace_reader_close(r);

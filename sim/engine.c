@@ -686,6 +686,12 @@ static void engine_free(engine *e)
     next_use_free(&e->uses);
 }
 
+/* One chunk's copy: its transfer plus the fixed cost per chunk (a fault). */
+static int64_t chunk_ns(const sim_config *cfg, double bytes)
+{
+    return sim_ns(cost_transfer_s(&cfg->cost, bytes) + cfg->fault_us * 1e-6);
+}
+
 static int engine_init(engine *e, const sim_config *cfg, const char *path, trace_reader *rd,
                        sim_result *r, promoe_err *err)
 {
@@ -727,14 +733,12 @@ static int engine_init(engine *e, const sim_config *cfg, const char *path, trace
     r->slots = cache_capacity(e->cache);
     double bytes = (double)model_expert_bytes(&cfg->cost.model);
     double chunk_bytes = bytes / cfg->chunks;
-    e->ce = copy_engine_create((int)keys, cfg->chunks,
-                               sim_ns(cost_transfer_s(&cfg->cost, chunk_bytes) + cfg->fault_us * 1e-6),
-                               chunk_bytes, cfg->preempt);
+    e->ce = copy_engine_create((int)keys, cfg->chunks, chunk_ns(cfg, chunk_bytes), chunk_bytes,
+                               cfg->preempt);
     if (e->ce)
         copy_engine_set_start_hook(e->ce, on_copy_start, e);
     e->lowbit_chunk_bytes = chunk_bytes * cfg->lowbit_ratio;
-    e->lowbit_chunk_ns =
-        sim_ns(cost_transfer_s(&cfg->cost, e->lowbit_chunk_bytes) + cfg->fault_us * 1e-6);
+    e->lowbit_chunk_ns = chunk_ns(cfg, e->lowbit_chunk_bytes);
     if (cfg->lowbit_weight > 0 && !(m->content & TRACE_WEIGHTS))
         return promoe_err_set(err, "low-precision loads on a miss choose by gate weight: %s has "
                               "no routing/weights (record or import them, or drop "

@@ -5,13 +5,8 @@ steps = 'reactive-lru {here}/systems/ablation-1-prefetch.ini {here}/systems/abla
 names = "reactive-lru '+ learned prefetch (stride 2)' '+ 3 chunks per expert' '+ early preemption' '+ reordered inference (promoe)'"
 shades = '#7f7f7f #f4a582 #e7755f #d6604d #b2182b'
 models = 'mixtral-8x7b deepseek-moe-16b qwen1.5-moe-a2.7b'
-call dir.'/index.gp' 'model_pos' models
-N = words(steps); G = N + 2
-set boxwidth 0.9
-set xtics scale 0 ()
-do for [m = 1:words(models)] { set xtics add (word(models, m) (m - 1) * G + (N + 1) / 2.0) }
-set xrange [0:words(models) * G - 1]
-set yrange [0:*]
+N = words(steps)
+load dir.'/model-bars.gp'
 set ylabel 'decode speedup over reactive-lru (x)'
 set title 'Ablation: decode speedup as ProMoE''s mechanisms are added (cache 50%; 95% CI over seeds)' noenhanced
 set key outside right top

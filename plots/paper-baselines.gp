@@ -2,15 +2,10 @@
 # model, in decode (left) and prefill (right); log scale.
 baselines = 'to lo um static reactive-lru'
 models = 'deepseek-moe-16b deepseek-v2-lite qwen1.5-moe-a2.7b qwen2-57b-a14b-int4 mixtral-8x7b-int4'
-call dir.'/index.gp' 'model_pos' models
-N = words(baselines); G = N + 2
-bcolor(s) = s eq 'to' ? '#8c510a' : s eq 'lo' ? '#d8b365' : s eq 'um' ? '#5ab4ac' : \
-            s eq 'static' ? '#01665e' : color(s)
+N = words(baselines)
+load dir.'/model-bars.gp'
 set multiplot layout 1, 2
-set boxwidth 0.9
-set xtics scale 0 rotate by -20 ()
-do for [m = 1:words(models)] { set xtics add (word(models, m) (m - 1) * G + (N + 1) / 2.0) }
-set xrange [0:words(models) * G - 1]
+set xtics rotate by -20
 set logscale y
 set yrange [0.1:*]
 set key below horizontal
@@ -27,6 +22,6 @@ do for [phase = 1:2] {
     set label 2 sprintf('paper: %.2fx over static/LRU', paper_lru) at graph 0.01, first paper_lru offset 0, -0.8 tc rgb '#2166ac' front
     set arrow 3 from graph 0, first 1 to graph 1, first 1 nohead lw 1 lc rgb '#000000' front
     plot for [i = 1:N] sum('paper-baselines', sprintf('--metric %s --by model --where system=promoe --speedup-over system=%s', metric, word(baselines, i))) \
-        using (model_pos(strcol(1)) * G + i):3:4:5:(0.9) with boxerrorbars lc rgb bcolor(word(baselines, i)) title 'over '.word(baselines, i)
+        using (model_pos(strcol(1)) * G + i):3:4:5:(0.9) with boxerrorbars lc rgb color(word(baselines, i)) title 'over '.word(baselines, i)
 }
 unset multiplot

@@ -47,7 +47,9 @@ static const char eval_usage[] =
     "      --stride A[..B]    strides to score (default 1..4)\n"
     "      --at N             experts predicted per layer (default: the top-k)\n"
     "      --split F          training share, by request (default 0.8; 0 = none)\n"
-    "      --per-layer        also print every target layer\n"
+    "      --per-layer        also print every target layer (with --json or --csv:\n"
+    "                         a row per predictor, stride and target layer, with\n"
+    "                         layer, precision, recall, predicted and chosen, instead)\n"
     "  -m, --model NAME       model preset or .ini for the timing (default: the\n"
     "                         trace's model; without a preset no timing is shown)\n"
     "      --hw NAME          hardware preset or .ini (default rtx4090-pcie4)\n"
@@ -127,6 +129,30 @@ static void print_row(const char *spec, const predictor_eval_result *r, int si, 
         if (r->timed)
             printf(" %9.3f %7.4f %9.4f %7.4f", lead_ms, fetch, good, ahead);
         printf("\n");
+    }
+}
+
+/* One target layer's scores: an indented line under its stride's row, or
+ * with --json/--csv a row of its own (the plot of the paper's Fig. 8). */
+static void print_layer_row(const char *spec, const predictor_eval_result *r, int si, int stride,
+                            int layer, int json, int csv)
+{
+    size_t cell = (size_t)si * r->num_layers + (size_t)layer;
+    double predicted = r->predicted[cell], chosen = r->chosen[cell], correct = r->correct[cell];
+    double p = predicted > 0 ? correct / predicted : 0, rc = chosen > 0 ? correct / chosen : 0;
+    if (json) {
+        json_t *o = json_pack("{s:s, s:i, s:i, s:f, s:f, s:f, s:f}", "predictor", spec, "stride",
+                              stride, "layer", layer, "precision", p, "recall", rc, "predicted",
+                              predicted, "chosen", chosen);
+        char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
+        printf("%s\n", s);
+        free(s);
+        json_decref(o);
+    } else if (csv) {
+        csv_write_field(stdout, spec);
+        printf(",%d,%d,%.6f,%.6f,%.0f,%.0f\n", stride, layer, p, rc, predicted, chosen);
+    } else {
+        printf("    layer %-3d %31.4f %10.4f\n", layer, p, rc);
     }
 }
 
@@ -212,7 +238,9 @@ static int cmd_predict_eval(int argc, char **argv)
         cfg.cost = &cost;
         cfg.predictor_s = predictor_us * 1e-6;
     }
-    if (csv)
+    if (csv && per_layer)
+        printf("predictor,stride,layer,precision,recall,predicted,chosen\n");
+    else if (csv)
         printf("predictor,stride,first_target_layer,at,precision,recall,scored_tokens,"
                "train_tokens,split_by_position,params,flops_per_prediction,lead_ms,fetch_rate,"
                "goodpred,ahead_one_layer\n");
@@ -241,13 +269,10 @@ static int cmd_predict_eval(int argc, char **argv)
                    r.info.flops);
         for (int s = 0; s < r.num_strides; s++) {
             int stride = cfg.stride_lo + s;
-            print_row(specs[i], &r, s, stride, json, csv);
-            for (int l = stride; per_layer && !json && !csv && l < r.num_layers; l++) {
-                size_t cell = (size_t)s * r.num_layers + (size_t)l;
-                printf("    layer %-3d %31.4f %10.4f\n", l,
-                       r.predicted[cell] > 0 ? r.correct[cell] / r.predicted[cell] : 0,
-                       r.chosen[cell] > 0 ? r.correct[cell] / r.chosen[cell] : 0);
-            }
+            if (!per_layer || (!json && !csv))
+                print_row(specs[i], &r, s, stride, json, csv);
+            for (int l = stride; per_layer && l < r.num_layers; l++)
+                print_layer_row(specs[i], &r, s, stride, l, json, csv);
         }
         predictor_eval_free(&r);
     }

@@ -138,6 +138,16 @@ contains "learned:file=" "$tmp/out" "eval of the saved predictor"
 contains "^predictor,.*,lead_ms,fetch_rate,goodpred,ahead_one_layer$" "$tmp/out" "eval CSV timing columns"
 expect 0 "eval an ensemble as CSV" -- "$PROMOE" predict eval -t "$tmp/t.h5" -p "ensemble:a=prev-token,b=popularity,w=0.5" --stride 1 --csv
 contains '^"ensemble:a=prev-token,b=popularity,w=0.5",1,' "$tmp/out" "a spec with commas is one quoted CSV field"
+# --per-layer --csv: a row per target layer whose counts add up to the
+# stride's row (a second way to the same precision)
+expect 0 "eval per layer as CSV" -- "$PROMOE" predict eval -t "$tmp/t.h5" -p prev-token --stride 2 --split 0 --per-layer --csv
+contains "^predictor,stride,layer,precision,recall,predicted,chosen$" "$tmp/out" "per-layer CSV header"
+"$PROMOE" predict eval -t "$tmp/t.h5" -p prev-token --stride 2 --split 0 --csv >"$tmp/whole"
+layers=$(awk -F, 'NR > 1 { n++; c += $4 * $6; p += $6 } END { printf "%d %.4f", n, c / p }' "$tmp/out")
+whole=$(awk -F, 'NR == 2 { printf "%.4f", $5 }' "$tmp/whole")
+layers_want=$(($("$PROMOE" trace info --json "$tmp/t.h5" | sed 's/.*"num_layers":\([0-9]*\).*/\1/') - 2))
+if [ "$layers" = "$layers_want $whole" ]; then passes=$((passes + 1)); else
+  echo "FAIL: per-layer rows '$layers', expected '$layers_want $whole'"; fails=$((fails + 1)); fi
 expect 0 "eval timing" -- "$PROMOE" predict eval -t "$tmp/t.h5" -p prev-token --stride 1 --predictor-us 200 --set pcie_gbps=12
 contains "timing: tiny on rtx4090-pcie4, an expert copy 0.009 ms" "$tmp/out" "eval timing line (48 KiB over 12 GB/s + 5 us)"
 contains "GoodPred" "$tmp/out" "eval GoodPred column"

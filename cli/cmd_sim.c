@@ -302,6 +302,8 @@ static void report_timed(report *rep, const sim_config *c, const sim_result *r)
     fig(rep, "gpu_stall_share", "GPU stall share", r->gpu_stall_share, 0);
     fig(rep, "decode_compute_ms_mean", "GPU busy per decode step (ms)", r->decode_compute_ms_mean, 0);
     fig(rep, "decode_stall_ms_mean", "GPU stall per decode step (ms)", r->decode_stall_ms_mean, 0);
+    fig(rep, "prefill_stall_share", "prefill time blocked on experts", r->prefill_stall_share, 0);
+    fig(rep, "decode_stall_share", "decode time blocked on experts", r->decode_stall_share, 0);
 }
 
 static void show_progress(int64_t done, int64_t total)

@@ -103,8 +103,9 @@ typedef struct sim_result {
     int64_t preemptions, evictions;
     int64_t total_ns, prefill_ns, decode_ns, gpu_stall_ns, pcie_busy_ns;
     /* of the steps with decode tokens (decode_ns): their number and the GPU's
-     * stall in them, so a decode step's time splits into compute and stall */
-    int64_t decode_steps, decode_stall_ns;
+     * stall in them, so a decode step's time splits into compute and stall;
+     * and the stall in the steps that prefill a request (prefill_ns) */
+    int64_t decode_steps, decode_stall_ns, prefill_stall_ns;
     double pcie_bytes;
     double ttft_ms_mean, ttft_ms_p50, ttft_ms_p90, ttft_ms_p99; /* per request */
     /* per decode iteration; percentiles are GSL's streaming P^2 estimates
@@ -112,6 +113,9 @@ typedef struct sim_result {
     double tpot_ms_mean, tpot_ms_p50, tpot_ms_p90, tpot_ms_p99;
     /* per decode step: the GPU's stall, and the rest (compute) */
     double decode_stall_ms_mean, decode_compute_ms_mean;
+    /* the share of each phase's time the GPU waits for experts (the paper's
+     * Fig. 4: time blocked on loads) */
+    double prefill_stall_share, decode_stall_share;
     double prefill_tokens_per_s, decode_tokens_per_s;
     double hit_rate, gpu_stall_share, pcie_busy_share;
     /* The paper's GoodPred = Accuracy x FetchRate over the run's prefetches:

@@ -58,8 +58,10 @@ void step_stats_record(step_stats *s, sim_result *r, const step_buf *b, int64_t 
             add(s->tpot, s->tpot_q, dur_ms);
         }
     }
-    if (prefilled)
+    if (prefilled) {
         r->prefill_ns += dur;
+        r->prefill_stall_ns += stall;
+    }
     for (int64_t i = 0; i < prefilled; i++)
         add(s->ttft, s->ttft_q, dur_ms);
     if (decoded) {
@@ -79,6 +81,8 @@ void step_stats_finish(const step_stats *s, sim_result *r)
         r->decode_compute_ms_mean =
             (double)(r->decode_ns - r->decode_stall_ns) / 1e6 / (double)r->decode_steps;
     }
+    r->prefill_stall_share = r->prefill_ns ? (double)r->prefill_stall_ns / (double)r->prefill_ns : 0;
+    r->decode_stall_share = r->decode_ns ? (double)r->decode_stall_ns / (double)r->decode_ns : 0;
     r->gpu_stall_share = r->total_ns ? (double)r->gpu_stall_ns / (double)r->total_ns : 0;
     r->pcie_busy_share = r->total_ns ? (double)r->pcie_busy_ns / (double)r->total_ns : 0;
     r->prefill_tokens_per_s = r->prefill_ns ? r->prefill_tokens / (r->prefill_ns * 1e-9) : 0;

@@ -78,6 +78,8 @@ START_TEST(reactive_timeline)
     ck_assert_int_eq(r.decode_stall_ns, 3600);
     ck_assert_double_eq_tol(r.decode_stall_ms_mean, 3600 / 2.0 / 1e6, 1e-15);
     ck_assert_double_eq_tol(r.decode_compute_ms_mean, (10352 - 3600) / 2.0 / 1e6, 1e-15);
+    ck_assert_double_eq_tol(r.decode_stall_share, 3600 / 10352.0, 1e-15);
+    ck_assert_double_eq(r.prefill_stall_share, 0);
 }
 END_TEST
 
@@ -197,6 +199,9 @@ START_TEST(resident_experts_claimed_first)
     ck_assert_int_eq(r.misses, 4);
     ck_assert_int_eq(r.total_ns, 11768);
     ck_assert_int_eq(r.gpu_stall_ns, 2400 + 520 + 1200);
+    /* two prefill steps, no decode: all the stall is prefill's */
+    ck_assert_double_eq_tol(r.prefill_stall_share, (2400 + 520 + 1200) / 11768.0, 1e-15);
+    ck_assert_double_eq(r.decode_stall_share, 0);
     c.reorder = 0;
     r = run(&c);
     ck_assert_int_eq(r.hits, 1);

@@ -6,6 +6,7 @@ static const cli_command trace_commands[] = {
     {"import", cmd_trace_import, "convert a trace recorded by another tool to format v1"},
     {"export", cmd_trace_export, "write a trace out as JSON lines or CSV"},
     {"info", cmd_trace_info, "summarise a trace: shape, skew, reuse, predictability"},
+    {"popularity", cmd_trace_popularity, "how concentrated expert accesses are, per layer"},
     {NULL, NULL, NULL},
 };
 

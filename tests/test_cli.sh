@@ -49,7 +49,7 @@ contains "no such file" "$tmp/err" "missing trace message"
 printf 'not hdf5\n' >"$tmp/text.h5"
 expect 1 "not a trace" -- "$PROMOE" trace info "$tmp/text.h5"
 
-for cmd in "" "trace" "trace gen" "trace import" "trace export" "trace info" "sim" "demo" \
+for cmd in "" "trace" "trace gen" "trace import" "trace export" "trace info" "trace popularity" "sim" "demo" \
     "predict" "predict train" "predict eval" "sweep" "sweep summarize"; do
   # shellcheck disable=SC2086
   expect 0 "help of '$cmd'" -- "$PROMOE" $cmd --help
@@ -124,6 +124,40 @@ expect 0 "sim --system override" -- "$PROMOE" sim -t "$tmp/t2.h5" -c 8 --system 
 contains '"predictor":"oracle"' "$tmp/out" "sim --system override"
 expect 1 "sim unknown system" -- "$PROMOE" sim -t "$tmp/t2.h5" -c 8 --system vllm
 contains "unknown system 'vllm' (presets: all-gpu" "$tmp/err" "unknown system message"
+
+# trace popularity: the share of accesses a layer's top experts take.
+# Counts by hand: layer 0 has 6, 3, 1, 0 of 10 (x = 1/8 is half the top
+# expert: 0.3; then 0.6, 0.75, 0.9, 0.95, 1, 1, 1 at x = 2/8 ... 8/8);
+# layer 2 is uniform (share = x); the mean of the two, point by point.
+printf 'layer,expert,count\n0,0,1\n0,1,6\n0,2,3\n0,3,0\n2,0,5\n2,1,5\n2,2,5\n2,3,5\n' >"$tmp/counts.csv"
+expect 0 "popularity of counts" -- "$PROMOE" trace popularity "$tmp/counts.csv" --points 8 --csv
+got=$(awk -F, 'NR > 1 { printf "%s ", $6 }' "$tmp/out")
+[ "$got" = "0.212500 0.425000 0.562500 0.700000 0.787500 0.875000 0.937500 1.000000 " ] &&
+  passes=$((passes + 1)) || { echo "FAIL: popularity curve '$got'"; fails=$((fails + 1)); }
+expect 0 "popularity of one layer" -- "$PROMOE" trace popularity "$tmp/counts.csv" --points 8 --layer 0 --json
+contains '"layer":"0","experts":4,"experts_share":0.125,"top_experts":0.5,"access_share":0.3}' "$tmp/out" "half the top expert"
+expect 1 "popularity of a layer not there" -- "$PROMOE" trace popularity "$tmp/counts.csv" --layer 1
+contains "has no layer 1 (its layers: 0 to 2, 2 of them)" "$tmp/err" "absent layer message"
+printf 'layer,expert,hits\n0,0,1\n' >"$tmp/bad.csv"
+expect 1 "popularity: wrong header" -- "$PROMOE" trace popularity "$tmp/bad.csv"
+contains "line 1: expected the header 'layer,expert,count'" "$tmp/err" "header message"
+printf 'layer,expert,count\n0,0,1\n0,x,1\n' >"$tmp/bad.csv"
+expect 1 "popularity: bad row" -- "$PROMOE" trace popularity "$tmp/bad.csv"
+contains "line 3: expected three non-negative integers" "$tmp/err" "bad row message"
+printf 'layer,expert,count\n0,1,1\n0,1,2\n' >"$tmp/bad.csv"
+expect 1 "popularity: a count twice" -- "$PROMOE" trace popularity "$tmp/bad.csv"
+contains "layer 0 expert 1 is listed twice" "$tmp/err" "duplicate message"
+printf 'layer,expert,count\n' >"$tmp/bad.csv"
+expect 1 "popularity: no counts" -- "$PROMOE" trace popularity "$tmp/bad.csv"
+expect 2 "popularity: no source" -- "$PROMOE" trace popularity
+# a trace: layer 0's top quarter of experts, counted a second way from the
+# exported CSV (request,token,phase,layer,rank,expert,...)
+expect 0 "popularity of a trace" -- "$PROMOE" trace popularity "$tmp/t.h5" --layer 0 --points 4 --csv
+E=$("$PROMOE" trace info --json "$tmp/t.h5" | sed 's/.*"num_experts":\([0-9]*\).*/\1/')
+want=$(awk -F, -v E="$E" 'NR > 1 && $4 == 0 { n[$6]++; all++ } END { for (e in n) print n[e], all }' "$tmp/t.csv" |
+  sort -rn | awk -v q=$((E / 4)) 'NR <= q { top += $1; all = $2 } END { printf "%.6f", top / all }')
+got=$(awk -F, 'NR == 2 { print $6 }' "$tmp/out")
+[ "$got" = "$want" ] && passes=$((passes + 1)) || { echo "FAIL: trace popularity $got, by hand $want"; fails=$((fails + 1)); }
 
 # Training a predictor, saving it, using the file.
 expect 2 "train without output" -- "$PROMOE" predict train -t "$tmp/t.h5" -p learned

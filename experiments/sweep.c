@@ -291,9 +291,38 @@ static int check_point(const sweep_def *def, long long p, promoe_err *err)
     return sweep_run_command(def, p, ".", buf, sizeof buf, err);
 }
 
+/* libinih cuts lines at INI_MAX_LINE and reads the rest as a line of its
+ * own: find such a line first and say so, instead of a puzzling parse
+ * error.  Returns 0, or -1 with *err set (a missing file is left to
+ * ini_parse to report). */
+static int check_line_lengths(const char *path, promoe_err *err)
+{
+    FILE *fp = fopen(path, "r");
+    if (!fp)
+        return 0;
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    int lineno = 0, rc = 0;
+    while (rc == 0 && (len = getline(&line, &cap, fp)) >= 0) {
+        lineno++;
+        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+            len--;
+        if (len >= INI_MAX_LINE - 1)
+            rc = promoe_err_set(err, "%s:%d: line of %zd characters; sweep files allow %d a line "
+                                "(shorten the values, e.g. with an input or a placeholder)",
+                                path, lineno, len, INI_MAX_LINE - 2);
+    }
+    free(line);
+    fclose(fp);
+    return rc;
+}
+
 int sweep_load(const char *path, int quick, sweep_def *def, promoe_err *err)
 {
     *def = (sweep_def){0};
+    if (check_line_lengths(path, err) < 0)
+        return -1;
     load_ctx c = {.def = def, .quick = quick, .err = err};
     int rc = ini_parse(path, on_entry, &c);
     if (rc == -1) {

@@ -51,7 +51,7 @@ done
 
 for script in "$here"/*.gp; do
   name=$(basename "$script" .gp)
-  case $name in style|index|model-bars|speedup-bars) continue ;; esac # loaded by the others
+  case $name in style|index|model-bars|speedup-bars|system-lines) continue ;; esac # loaded by the others
   for ext in pdf png; do
     tmp=$out/.$name.tmp
     if gnuplot -e "promoe='$PROMOE'; results='$results'; suffix='$suffix'; out='$tmp'; ext='$ext'; dir='$here'" \

@@ -32,3 +32,9 @@ color(s) = \
     s[1:7] eq 'learned' ? '#d62728' : '#333333'
 # A name without its options ("learned:train=..." -> "learned").
 label(s) = strstrt(s, ':') ? s[1:strstrt(s, ':') - 1] : s
+# One colour per model (and per source of real routing counts).
+mcolor(m) = \
+    m eq 'deepseek-moe-16b' ? '#1b9e77' : m eq 'deepseek-v2-lite' ? '#66a61e' : \
+    m eq 'qwen1.5-moe-a2.7b' ? '#7570b3' : m eq 'qwen2-57b-a14b-int4' ? '#e7298a' : \
+    m eq 'mixtral-8x7b-int4' || m eq 'mixtral-8x7b' || m eq 'mixtral' ? '#d95f02' : \
+    m eq 'olmoe-1b-7b' || m eq 'olmoe' ? '#1f78b4' : '#333333'

@@ -136,6 +136,16 @@ START_TEST(test_bad_sweeps_are_refused)
     load_error("[sweep]\nrun = sim {a}\n[grid]\na = 1\n[quick]\nb = 1\n", "b");
     load_error("[sweep]\nrun = sim {a\n[grid]\na = 1\n", "{");
     load_error("[sweep]\nrun = sim {a}\n[grid]\na = 1\nthis is not ini\n", "bad.sweep:5");
+    /* a line libinih would cut (198 characters is the most it reads whole) */
+    char long_line[512];
+    snprintf(long_line, sizeof long_line, "[sweep]\nrun = sim {a}\n[grid]\na = %0195d\n", 1);
+    load_error(long_line, "bad.sweep:4: line of 199 characters; sweep files allow 198 a line");
+    snprintf(long_line, sizeof long_line, "[sweep]\nrun = sim {a}\n[grid]\na = %0194d\n", 1);
+    sweep_def ok;
+    promoe_err ok_err;
+    ck_assert_int_eq(sweep_load(tu_write_file("ok.sweep", long_line), 0, &ok, &ok_err), 0);
+    ck_assert_int_eq((int)strlen(ok.axes[0].values[0]), 194);
+    sweep_free(&ok);
     sweep_def d;
     promoe_err err;
     ck_assert_int_eq(sweep_load(tu_path("absent.sweep"), 0, &d, &err), -1);

@@ -618,6 +618,59 @@ START_TEST(copy_engine_preemption_between_chunks)
 }
 END_TEST
 
+/* The queues' order (the paper's prefetcher: one worker, HIGH always
+ * before LOW, LOW lowest layer first, a HIGH task waiting at most one
+ * chunk).  At 0, LOW tasks of keys 0 (rank 5), 1 (rank 2) and 2 (rank 3)
+ * are submitted; key 0 starts at once, the engine being idle.  At 50 a
+ * HIGH task for key 3 arrives.  Chunks of 100 ns, 3 an expert.
+ * With preemption: 0's first chunk to 100, 3 from 100 to 400, 0 resumes
+ * at the front of LOW (its 2 chunks to 600), then rank 2 before rank 3:
+ * key 1 to 900, key 2 to 1200.  Without: submission order, 0 to 300,
+ * 1 to 600, 2 to 900, 3 to 1200. */
+static void queue_scenario(int preempt, int64_t done[4])
+{
+    event_queue q;
+    event_queue_init(&q);
+    copy_engine *ce = copy_engine_create(4, 3, 100, 1.0, preempt);
+    ck_assert_ptr_nonnull(ce);
+    copy_engine_submit(ce, &q, 0, 0, COPY_LOW, 5);
+    copy_engine_submit(ce, &q, 0, 1, COPY_LOW, 2);
+    copy_engine_submit(ce, &q, 0, 2, COPY_LOW, 3);
+    int high_sent = 0;
+    sim_event ev;
+    for (int k = 0; k < 4; k++)
+        done[k] = -1;
+    while (event_queue_peek(&q) || !high_sent) {
+        if (!high_sent && (!event_queue_peek(&q) || event_queue_peek(&q)->time_ns > 50)) {
+            copy_engine_submit(ce, &q, 50, 3, COPY_HIGH, 0);
+            high_sent = 1;
+            continue;
+        }
+        event_queue_pop(&q, &ev);
+        int key = copy_engine_on_event(ce, &q, &ev);
+        if (key >= 0)
+            done[key] = ev.time_ns;
+    }
+    copy_engine_free(ce);
+    event_queue_free(&q);
+}
+
+START_TEST(copy_engine_queue_order)
+{
+    int64_t done[4];
+    queue_scenario(1, done);
+    ck_assert_int_eq(done[3], 400);
+    ck_assert_int_eq(done[0], 600);
+    ck_assert_int_eq(done[1], 900);
+    ck_assert_int_eq(done[2], 1200);
+    queue_scenario(0, done);
+    ck_assert_int_eq(done[0], 300);
+    ck_assert_int_eq(done[1], 600);
+    ck_assert_int_eq(done[2], 900);
+    ck_assert_int_eq(done[3], 1200);
+}
+END_TEST
+
 /* Defaults with a model preset on the RTX 4090 preset. */
 static void preset_base(sim_config *base, const char *model)
 {
@@ -913,6 +966,7 @@ int main(void)
     tcase_add_test(tc, fiddler_wins_on_slow_links_only);
     tcase_add_test(tc, predictor_cpu_time);
     tcase_add_test(tc, copy_engine_preemption_between_chunks);
+    tcase_add_test(tc, copy_engine_queue_order);
     tcase_add_test(tc, invariants_on_random_traces);
     tcase_add_test(tc, cpu_compute_timeline);
     tcase_add_test(tc, continuous_batching);

@@ -9,6 +9,7 @@ N = words(steps)
 load dir.'/model-bars.gp'
 set multiplot layout 1, 2
 set key below horizontal maxrows 1
+set bmargin 6
 do for [phase = 1:2] {
     metric = phase == 1 ? 'decode_tpot_ms_mean' : 'prefill_ttft_ms_mean'
     set ylabel sprintf('%s speedup over reactive-lru (x)', phase == 1 ? 'decode' : 'prefill')

@@ -1,4 +1,4 @@
-# Figure 7: a decode step's time split into GPU compute and exposed
+# breakdown: a decode step's time split into GPU compute and exposed
 # transfer (the GPU stalled on experts), per system.
 systems = 'all-gpu reactive-lru mixtral-offloading moe-infinity pre-gated hobbit fiddler monde promoe promoe-plus oracle'
 call dir.'/index.gp' 'system_pos' systems

@@ -1,4 +1,4 @@
-# Figure 1: decode speedup over reactive-lru per system and model.
+# decode-speedup: decode speedup over reactive-lru per system and model.
 sweep = 'decode-speedup'
 metric = 'decode_tpot_ms_mean'
 phase = 'decode'

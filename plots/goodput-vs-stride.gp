@@ -1,4 +1,4 @@
-# Figure 5: GoodPred of the running system's prefetches (left) and its
+# goodput-vs-stride: GoodPred of the running system's prefetches (left) and its
 # decode time (right) against stride, per predictor.
 predictors = 'prev-token cross-layer gate-reuse learned:train={train}'
 set multiplot layout 1, 2

@@ -1,4 +1,4 @@
-# Figure 4: predictor precision against stride, on synthetic traces with
+# predictor-accuracy: predictor precision against stride, on synthetic traces with
 # hidden states (left) and on the real OLMoE trace for id-only predictors
 # (right).  k experts are predicted per layer, k the top-k, so recall@k
 # equals precision@k.

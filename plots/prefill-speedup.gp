@@ -1,4 +1,4 @@
-# Figure 2: prefill speedup over reactive-lru per system and model.
+# prefill-speedup: prefill speedup over reactive-lru per system and model.
 sweep = 'prefill-speedup'
 metric = 'prefill_ttft_ms_mean'
 phase = 'prefill'

@@ -1,4 +1,4 @@
-# Figure 8: decode time against PCIe bandwidth per system (left) and
+# sensitivity: decode time against PCIe bandwidth per system (left) and
 # against the predictor's accuracy (right).
 systems = 'reactive-lru mixtral-offloading moe-infinity promoe promoe-plus oracle'
 set multiplot layout 1, 2

@@ -1,4 +1,4 @@
-# Figure 3: time per output token against cache size, per system.
+# tpot-vs-cache: time per output token against cache size, per system.
 systems = 'reactive-lru mixtral-offloading moe-infinity fiddler promoe promoe-plus oracle'
 set xlabel 'experts the GPU holds (% of all)'
 set ylabel 'time per output token (ms)'

@@ -1,5 +1,5 @@
 /* fuzz_presets - the data-file parsers: model, hardware and system presets
- * (INI) and measured profiles (JSON).  The first byte picks the parser; the
+ * (INI), measured profiles (JSON), routing counts (CSV) and sweep files.  The first byte picks the parser; the
  * rest is the file, written to a temporary path since they read files. */
 #include <stdint.h>
 #include <stdio.h>
@@ -9,6 +9,8 @@
 #include "models/model.h"
 #include "sim/profile.h"
 #include "sim/system.h"
+#include "experiments/sweep.h"
+#include "traces/access_curve.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -23,7 +25,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fwrite(data + 1, 1, size - 1, f);
     fclose(f);
     promoe_err err = {{0}};
-    switch (data[0] % 4) {
+    switch (data[0] % 6) {
     case 0: {
         model_desc m;
         model_load(path, &m, &err);
@@ -37,6 +39,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     case 2: {
         system_desc s;
         system_load(path, &s, &err);
+        break;
+    }
+    case 4: {
+        access_counts c;
+        if (access_counts_from_csv(path, &c, &err) == 0) {
+            access_curve_share(&c, -1, 0.3);
+            access_counts_free(&c);
+        }
+        break;
+    }
+    case 5: {
+        sweep_def d;
+        if (sweep_load(path, 0, &d, &err) == 0)
+            sweep_free(&d);
         break;
     }
     default: {

@@ -312,7 +312,12 @@ static void gather(engine *e, const step_buf *b, int layer)
 }
 
 /* The paper's reordering classes: resident (0), being copied (1), partly
- * copied (2), not started (3). */
+ * copied (2), not started (3).  With our copy engine class 2 is rare at a
+ * gate: a preempted prefetch goes back to the front of LOW (predictions
+ * are ranked by position, so it is also the lowest layer) and resumes as
+ * soon as the HIGH copies before it end, and a layer's compute waits for
+ * all of its own HIGH copies; so at the next gate a partly copied expert
+ * is the one in flight (class 1) unless the CPU computed a miss instead. */
 static int load_class(const engine *e, int key)
 {
     uint8_t s = e->state[key];

@@ -154,3 +154,12 @@ int cli_load_hw(const char *cmd, const char *name, const char *const *sets, int 
             return cli_usage_error(cmd, "%s", err.msg); /* it names --set */
     return CLI_OK;
 }
+
+void cli_print_json(json_t *o, int precision)
+{
+    char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(precision));
+    if (s)
+        printf("%s\n", s);
+    free(s);
+    json_decref(o);
+}

@@ -8,6 +8,7 @@
 #define PROMOE_CLI_CLI_H
 
 #include <getopt.h>
+#include <jansson.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -57,6 +58,10 @@ int cli_load_hw(const char *cmd, const char *name, const char *const *sets, int 
  * times a second; cli_progress_done ends it. */
 void cli_progress(const char *what, int64_t done, int64_t total);
 void cli_progress_done(void);
+
+/* Prints o as one compact JSON line (keys in insertion order, reals with
+ * `precision` significant digits) and releases it. */
+void cli_print_json(json_t *o, int precision);
 
 int cmd_trace(int argc, char **argv);
 int cmd_trace_gen(int argc, char **argv);

@@ -110,10 +110,7 @@ static void print_row(const char *spec, const predictor_eval_result *r, int si, 
             json_object_set_new(o, "goodpred", json_real(good));
             json_object_set_new(o, "ahead_one_layer", json_real(ahead));
         }
-        char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
-        printf("%s\n", s);
-        free(s);
-        json_decref(o);
+        cli_print_json(o, 6);
     } else if (csv) {
         csv_write_field(stdout, spec);
         printf(",%d,%d,%d,%.6f,%.6f,%lld,%lld,%d,%.0f,%.0f", stride, stride, r->at, p,
@@ -144,10 +141,7 @@ static void print_layer_row(const char *spec, const predictor_eval_result *r, in
         json_t *o = json_pack("{s:s, s:i, s:i, s:f, s:f, s:f, s:f}", "predictor", spec, "stride",
                               stride, "layer", layer, "precision", p, "recall", rc, "predicted",
                               predicted, "chosen", chosen);
-        char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
-        printf("%s\n", s);
-        free(s);
-        json_decref(o);
+        cli_print_json(o, 6);
     } else if (csv) {
         csv_write_field(stdout, spec);
         printf(",%d,%d,%.6f,%.6f,%.0f,%.0f\n", stride, layer, p, rc, predicted, chosen);
@@ -333,10 +327,7 @@ static void print_training(const char *out, const predictor_info *in, double spl
                                                    predictor_eval_recall(held, s)));
             json_object_set_new(o, "held_out", a);
         }
-        char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
-        printf("%s\n", s);
-        free(s);
-        json_decref(o);
+        cli_print_json(o, 6);
         return;
     }
     printf("wrote %s: strides %d..%d, %.0f parameters, %.0f FLOPs a prediction\n", out,

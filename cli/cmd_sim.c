@@ -205,10 +205,7 @@ static void print_report(const report *r, int json, int csv)
             json_object_set_new(o, r->f[i].key, r->f[i].integer
                                 ? json_integer((json_int_t)llround(r->f[i].value))
                                 : json_real(r->f[i].value));
-        char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10));
-        printf("%s\n", s);
-        free(s);
-        json_decref(o);
+        cli_print_json(o, 10);
         return;
     }
     if (csv) {

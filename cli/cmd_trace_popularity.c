@@ -53,10 +53,7 @@ static void print_point(const char *source, const char *layer, int experts, doub
         json_t *o = json_pack("{s:s, s:s, s:i, s:f, s:f, s:f}", "source", source, "layer", layer,
                               "experts", experts, "experts_share", x, "top_experts", x * experts,
                               "access_share", share);
-        char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
-        printf("%s\n", s);
-        free(s);
-        json_decref(o);
+        cli_print_json(o, 6);
     } else if (csv) {
         csv_write_field(stdout, source);
         printf(",%s,%d,%.6f,%.6f,%.6f\n", layer, experts, x, x * experts, share);

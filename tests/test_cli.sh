@@ -138,17 +138,17 @@ expect 0 "popularity of one layer" -- "$PROMOE" trace popularity "$tmp/counts.cs
 contains '"layer":"0","experts":4,"experts_share":0.125,"top_experts":0.5,"access_share":0.3}' "$tmp/out" "half the top expert"
 expect 1 "popularity of a layer not there" -- "$PROMOE" trace popularity "$tmp/counts.csv" --layer 1
 contains "has no layer 1 (its layers: 0 to 2, 2 of them)" "$tmp/err" "absent layer message"
-printf 'layer,expert,hits\n0,0,1\n' >"$tmp/bad.csv"
-expect 1 "popularity: wrong header" -- "$PROMOE" trace popularity "$tmp/bad.csv"
-contains "line 1: expected the header 'layer,expert,count'" "$tmp/err" "header message"
-printf 'layer,expert,count\n0,0,1\n0,x,1\n' >"$tmp/bad.csv"
-expect 1 "popularity: bad row" -- "$PROMOE" trace popularity "$tmp/bad.csv"
-contains "line 3: expected three non-negative integers" "$tmp/err" "bad row message"
-printf 'layer,expert,count\n0,1,1\n0,1,2\n' >"$tmp/bad.csv"
-expect 1 "popularity: a count twice" -- "$PROMOE" trace popularity "$tmp/bad.csv"
-contains "layer 0 expert 1 is listed twice" "$tmp/err" "duplicate message"
-printf 'layer,expert,count\n' >"$tmp/bad.csv"
-expect 1 "popularity: no counts" -- "$PROMOE" trace popularity "$tmp/bad.csv"
+# bad_counts CONTENT MESSAGE: a counts CSV refused with MESSAGE
+bad_counts() {
+  printf "$1" >"$tmp/bad.csv"
+  expect 1 "popularity: $2" -- "$PROMOE" trace popularity "$tmp/bad.csv"
+  contains "$2" "$tmp/err" "bad counts message"
+}
+bad_counts 'layer,expert,hits\n0,0,1\n' "line 1: expected the header 'layer,expert,count'"
+bad_counts 'layer,expert,count\n0,0,1\n0,x,1\n' "line 3: expected three non-negative integers"
+bad_counts 'layer,expert,count\n0,1,1\n0,1,2\n' "layer 0 expert 1 is listed twice"
+bad_counts 'layer,expert,count\n' "no counts (only a header, or empty)"
+bad_counts 'layer,expert,count\n0,40000,1\n' "layer 0 or expert 40000 out of range"
 expect 2 "popularity: no source" -- "$PROMOE" trace popularity
 # a trace: layer 0's top quarter of experts, counted a second way from the
 # exported CSV (request,token,phase,layer,rank,expert,...)

@@ -6,6 +6,36 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* The temporary files being written now, for atomic_file_remove_pending.
+ * A signal handler reads the table: slots are set and cleared whole. */
+#define PENDING_MAX 32
+static char *volatile pending[PENDING_MAX];
+
+static void pending_add(char *tmp_path)
+{
+    for (int i = 0; i < PENDING_MAX; i++)
+        if (!pending[i]) {
+            pending[i] = tmp_path;
+            return;
+        }
+}
+
+static void pending_remove(const char *tmp_path)
+{
+    for (int i = 0; i < PENDING_MAX; i++)
+        if (pending[i] == tmp_path)
+            pending[i] = NULL;
+}
+
+void atomic_file_remove_pending(void)
+{
+    for (int i = 0; i < PENDING_MAX; i++) {
+        char *p = pending[i];
+        if (p)
+            unlink(p);
+    }
+}
+
 int atomic_file_begin(atomic_file *af, const char *path, int want_stream,
                       promoe_err *err)
 {
@@ -27,6 +57,7 @@ int atomic_file_begin(atomic_file *af, const char *path, int want_stream,
         atomic_file_abort(af);
         return promoe_err_set(err, "%s: cannot create: %s", path, strerror(e));
     }
+    pending_add(af->tmp_path);
     /* mkstemp makes the file 0600; give it the usual umask-derived mode. */
     mode_t mask = umask(0);
     umask(mask);
@@ -60,6 +91,7 @@ int atomic_file_commit(atomic_file *af, promoe_err *err)
         rc = promoe_err_set(err, "%s: cannot rename into place: %s",
                             af->final_path, strerror(errno));
     if (rc == 0) {
+        pending_remove(af->tmp_path);
         free(af->tmp_path);
         af->tmp_path = NULL;
     }
@@ -72,8 +104,10 @@ void atomic_file_abort(atomic_file *af)
     if (af->fp)
         fclose(af->fp);
     af->fp = NULL;
-    if (af->tmp_path)
+    if (af->tmp_path) {
+        pending_remove(af->tmp_path);
         unlink(af->tmp_path);
+    }
     free(af->tmp_path);
     free(af->final_path);
     af->tmp_path = af->final_path = NULL;

@@ -3,7 +3,9 @@
  *
  * A writer asks for a temporary name beside the destination, writes there,
  * and either commits (fsync + rename over the destination) or aborts
- * (unlink).  A run killed in between leaves only a stray ".tmp" file.
+ * (unlink).  A run killed in between leaves only a stray ".tmp" file, and
+ * not even that when its signal handler calls atomic_file_remove_pending
+ * (SIGKILL cannot be handled).
  */
 #ifndef PROMOE_COMMON_ATOMIC_FILE_H
 #define PROMOE_COMMON_ATOMIC_FILE_H
@@ -30,5 +32,10 @@ int atomic_file_commit(atomic_file *af, promoe_err *err);
 /* Closes and removes the temporary file; safe to call after a failed
  * commit or twice. */
 void atomic_file_abort(atomic_file *af);
+
+/* Removes every temporary file begun and not yet committed or aborted.
+ * Async-signal-safe (unlink only): for a handler of SIGINT, SIGTERM and
+ * SIGHUP that then lets the signal end the process. */
+void atomic_file_remove_pending(void);
 
 #endif

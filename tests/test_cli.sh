@@ -159,6 +159,12 @@ want=$(awk -F, -v E="$E" 'NR > 1 && $4 == 0 { n[$6]++; all++ } END { for (e in n
 got=$(awk -F, 'NR == 2 { print $6 }' "$tmp/out")
 [ "$got" = "$want" ] && passes=$((passes + 1)) || { echo "FAIL: trace popularity $got, by hand $want"; fails=$((fails + 1)); }
 
+# Resource limits, up front: 10^8 requests of up to 2048 + 256 tokens need
+# far more disk than any machine has; refused at once, nothing written.
+expect 1 "gen: too large for the disk" -- "$PROMOE" trace gen -m tiny --requests 100000000 --prompt-mean 100000 -o "$tmp/huge.h5"
+contains "a trace of about 2.3e+11 tokens needs about .* GiB, more than the .* GiB free on its file system" "$tmp/err" "disk space message"
+[ -z "$(ls "$tmp" | grep '^huge\.h5')" ] && passes=$((passes + 1)) || { echo "FAIL: a refused trace left a file"; fails=$((fails + 1)); }
+
 # Training a predictor, saving it, using the file.
 expect 2 "train without output" -- "$PROMOE" predict train -t "$tmp/t.h5" -p learned
 expect 2 "train a predictor with nothing to save" -- "$PROMOE" predict train -t "$tmp/t.h5" -p prev-token -o "$tmp/p.h5"

@@ -66,4 +66,26 @@ kill_runs "predict train" "$tmp/p1.h5" "$tmp/p2.h5" "$span" -- \
   "$PROMOE" predict train -t "$tmp/t.h5" -p learned:stride=1,hidden=64,epochs=20 --split 1 \
   --seed 2 -o "$tmp/out.h5"
 
+# SIGTERM and SIGHUP can be handled: the writer removes its temporary file
+# and dies of the signal; the old file stays as it was.  (SIGINT is not
+# tried: a background job of a script ignores it.)
+big="trace gen -m tiny --requests 0 --tokens 3000000 --ids-only"
+for sig in TERM HUP; do
+  cp "$tmp/old.h5" "$tmp/out.h5"
+  "$PROMOE" $big --seed 3 -o "$tmp/out.h5" >/dev/null 2>&1 &
+  pid=$!
+  sleep 0.5
+  kill -$sig "$pid"
+  wait "$pid"
+  rc=$?
+  want=$((128 + $(kill -l $sig)))
+  left=$(ls "$tmp" | grep -c '^out\.h5\.tmp\.')
+  if [ "$rc" -eq "$want" ] && [ "$left" -eq 0 ] && cmp -s "$tmp/out.h5" "$tmp/old.h5"; then
+    echo "SIG$sig: exit $rc, no temporary file, the old file intact"
+  else
+    echo "FAIL: SIG$sig: exit $rc (expected $want), $left temporary files left, old file intact: $(cmp -s "$tmp/out.h5" "$tmp/old.h5" && echo yes || echo no)"
+    fails=$((fails + 1))
+  fi
+done
+
 [ "$fails" -eq 0 ]

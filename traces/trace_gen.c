@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/disk_space.h"
 #include "common/memory.h"
 #include "common/topk.h"
 #include "traces/trace.h"
@@ -294,6 +295,32 @@ static int emit(gen *g, trace_writer *w, int32_t iteration, int32_t req, int32_t
     return 0;
 }
 
+/* The file's expected size, uncompressed (generated floats barely
+ * compress: a DeepSeek trace with hidden states and logits gzips to 0.88
+ * of it), against the space free where it goes. */
+static int check_disk_space(const trace_gen_params *p, const model_desc *model, const char *path,
+                            promoe_err *err)
+{
+    double per_request = fmin(p->prompt_mean, p->max_len) + fmin(p->output_mean, p->max_len);
+    double tokens = p->num_requests > 0 ? p->num_requests * per_request : HUGE_VAL;
+    if (p->max_tokens > 0 && (double)p->max_tokens < tokens)
+        tokens = (double)p->max_tokens;
+    if (isinf(tokens))
+        return 0;
+    double L = model->num_layers, E = model->num_experts, K = model->top_k, D = p->hidden_dim;
+    double per_token = 13 + 2 * L * K; /* tokens/..., routing/experts */
+    if (p->content & TRACE_WEIGHTS)
+        per_token += 4 * L * K;
+    if (p->content & TRACE_LOGITS)
+        per_token += 4 * L * E;
+    if (p->content & TRACE_HIDDEN)
+        per_token += 2 * L * D;
+    double bytes = tokens * per_token + (p->content & TRACE_ROUTER_WEIGHT ? 2 * L * E * D : 0);
+    char what[128];
+    snprintf(what, sizeof what, "a trace of about %.3g tokens", tokens);
+    return disk_check(path, bytes, what, err);
+}
+
 int trace_gen_write(const trace_gen_params *p, const model_desc *model, const char *path,
                     int64_t *tokens, promoe_err *err)
 {
@@ -308,6 +335,8 @@ int trace_gen_write(const trace_gen_params *p, const model_desc *model, const ch
              p->hidden_dim);
     if (memory_check(bytes, what, err) < 0)
         return promoe_err_prefix(err, "%s", path);
+    if (check_disk_space(p, model, path, err) < 0)
+        return -1;
     gen g;
     if (gen_init(&g, p, model) < 0) {
         gen_free(&g);

@@ -389,6 +389,18 @@ START_TEST(validation_errors)
     assert_rejected(cut, "cannot open HDF5 file (truncated or corrupt)");
     assert_rejected(tu_write_file("text.h5", "hello\n"), "not an HDF5 file");
     assert_rejected(tu_path("absent.h5"), "no such file");
+    /* fuzz_trace's find: a chunk of routing/logits whose stored size reads
+     * 4294967259 bytes in a 51 KiB file (libhdf5 allocated that much) */
+    promoe_err chunk_err = {{0}};
+    const char *claim = tu_src_path("tests/fuzz/regressions/trace-chunk-size.h5");
+    trace_reader *cr = trace_reader_open(claim, TRACE_WEIGHTS | TRACE_LOGITS | TRACE_HIDDEN,
+                                         &chunk_err);
+    ck_assert_msg(cr != NULL, "%s", chunk_err.msg);
+    trace_iteration cit;
+    ck_assert_int_eq(trace_read_iteration(cr, &cit, &chunk_err), -1);
+    ck_assert_msg(strstr(chunk_err.msg, "routing/logits: its chunk at row 0 claims 4294967259 "
+                                        "bytes, more than the whole file's"), "%s", chunk_err.msg);
+    trace_reader_close(cr);
     /* a reader asked for data the file lacks says so */
     promoe_err err = {{0}};
     ck_assert_ptr_null(trace_reader_open(valid, TRACE_HIDDEN, &err));

@@ -80,6 +80,14 @@ const char *tu_shared_data(void)
     return d && stat(d, &st) == 0 && S_ISDIR(st.st_mode) ? d : NULL;
 }
 
+const char *tu_src_path(const char *name)
+{
+    static char path[1200];
+    const char *d = getenv("PROMOE_SRCDIR");
+    snprintf(path, sizeof path, "%s/%s", d && *d ? d : ".", name);
+    return path;
+}
+
 int tu_leftover_tmp(void)
 {
     DIR *d = opendir(tu_dir());

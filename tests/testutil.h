@@ -23,6 +23,9 @@ const char *tu_import_text(const char *format, const char *name, const char *tex
 const char *tu_import_olmoe(void);
 /* The shared data folder (../shared/data), or NULL when absent. */
 const char *tu_shared_data(void);
+/* $PROMOE_SRCDIR/NAME (the source tree's file; "." when unset), in a
+ * static buffer. */
+const char *tu_src_path(const char *name);
 /* 1 if any file in tu_dir() has ".tmp." in its name (a leftover). */
 int tu_leftover_tmp(void);
 /* Runs a suite and returns the exit status make check expects. */

@@ -16,6 +16,7 @@
 #define READ_BLOCK_BYTES (8 * 1024 * 1024)
 #define CHUNK_CACHE_BYTES (4 * 1024 * 1024)
 #define MAX_REQUESTS (1LL << 28)
+#define READ_MAX_CHUNK_BYTES (64 << 20) /* our writer makes 256 KiB, h5py at most 1 MiB */
 
 struct trace_reader {
     char *path;
@@ -34,6 +35,7 @@ struct trace_reader {
     trace_request *requests;
     int32_t *sorted_ids;   /* request ids, sorted, for lookups */
     float *router_weight;
+    double file_bytes;     /* the file's size, which no chunk can exceed */
 };
 
 /* Sets "PATH: message" and returns -1. */
@@ -144,6 +146,39 @@ bad:
     return H5I_INVALID_HID;
 }
 
+/* Refuses chunk metadata that cannot be right before HDF5 acts on it: a
+ * chunk of rows [from, from + n) of d whose stored size exceeds the whole
+ * file (libhdf5 would allocate that much: fuzz_trace found a 4 GiB claim,
+ * tests/fuzz/regressions/), or chunks larger than any writer makes. */
+static int check_chunks(trace_reader *r, hid_t d, const char *path, hsize_t from, hsize_t n,
+                        promoe_err *err)
+{
+    hid_t dcpl = H5Dget_create_plist(d), type = H5Dget_type(d);
+    hsize_t chunk[3] = {0, 0, 0};
+    int rank = dcpl >= 0 && H5Pget_layout(dcpl) == H5D_CHUNKED ? H5Pget_chunk(dcpl, 3, chunk) : 0;
+    double bytes = type >= 0 ? (double)H5Tget_size(type) : 0;
+    if (dcpl >= 0)
+        H5Pclose(dcpl);
+    if (type >= 0)
+        H5Tclose(type);
+    if (rank < 1 || chunk[0] == 0)
+        return 0; /* contiguous: HDF5 checks its extent against the file */
+    for (int i = 0; i < rank; i++)
+        bytes *= (double)chunk[i];
+    if (bytes > READ_MAX_CHUNK_BYTES)
+        return fail(r, err, "%s is stored in chunks of %.0f bytes, more than the %d MiB promoe "
+                    "reads (rewrite it with smaller chunks)", path, bytes,
+                    READ_MAX_CHUNK_BYTES >> 20);
+    for (hsize_t row = from / chunk[0] * chunk[0]; row < from + n; row += chunk[0]) {
+        hsize_t offset[3] = {row, 0, 0}, stored = 0;
+        if (H5Dget_chunk_storage_size(d, offset, &stored) >= 0 && (double)stored > r->file_bytes)
+            return fail(r, err, "%s: its chunk at row %llu claims %llu bytes, more than the whole "
+                        "file's %.0f (corrupt)", path, (unsigned long long)row,
+                        (unsigned long long)stored, r->file_bytes);
+    }
+    return 0;
+}
+
 static int read_whole(hid_t d, hid_t mtype, void *buf)
 {
     return H5Dread(d, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0 ? -1 : 0;
@@ -181,6 +216,9 @@ static int read_requests(trace_reader *r, promoe_err *err)
         fail(r, err, "request table too large");
         goto out;
     }
+    for (int i = 0; i < 5; i++)
+        if (check_chunks(r, d[i], names[i], 0, (hsize_t)n, err) < 0)
+            goto out;
     r->meta.num_requests = n;
     size_t un = (size_t)n;
     int32_t *cols[3];
@@ -320,6 +358,7 @@ trace_reader *trace_reader_open(const char *path, unsigned load, promoe_err *err
         promoe_err_set(err, "%s: not an HDF5 file", path);
         goto fail;
     }
+    r->file_bytes = (double)st.st_size;
     r->h5 = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
     if (r->h5 < 0) {
         promoe_err_set(err, "%s: cannot open HDF5 file (truncated or corrupt)", path);
@@ -411,6 +450,8 @@ static int refill(trace_reader *r, promoe_err *err)
         trace_column_inner_dims(c, &r->meta, inner);
         int rank = trace_columns[c].rank;
         hsize_t start[3] = {(hsize_t)file_at, 0, 0}, count[3] = {n, inner[0], inner[1]};
+        if (check_chunks(r, r->dset[c], trace_columns[c].path, (hsize_t)file_at, n, err) < 0)
+            return -1;
         hid_t fs = H5Dget_space(r->dset[c]);
         H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, count, NULL);
         hid_t ms = H5Screate_simple(rank, count, NULL);
@@ -506,10 +547,13 @@ const float *trace_reader_router_weight(trace_reader *r, promoe_err *err)
     size_t n = (size_t)r->meta.num_layers * r->meta.num_experts * r->meta.hidden_dim;
     r->router_weight = malloc(n * sizeof(float));
     hid_t d = H5Dopen2(r->h5, "model/router_weight", H5P_DEFAULT);
-    if (!r->router_weight || d < 0 || read_whole(d, H5T_NATIVE_FLOAT, r->router_weight) < 0) {
+    int checked = d >= 0 &&
+                  check_chunks(r, d, "model/router_weight", 0, (hsize_t)r->meta.num_layers, err) == 0;
+    if (!r->router_weight || !checked || read_whole(d, H5T_NATIVE_FLOAT, r->router_weight) < 0) {
         free(r->router_weight);
         r->router_weight = NULL;
-        fail(r, err, "cannot read model/router_weight (corrupt data)");
+        if (d < 0 || checked)
+            fail(r, err, "cannot read model/router_weight (corrupt data)");
     }
     if (d >= 0)
         H5Dclose(d);

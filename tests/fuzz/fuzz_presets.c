@@ -1,9 +1,9 @@
 /* fuzz_presets - the data-file parsers: model, hardware and system presets
- * (INI), measured profiles (JSON), routing counts (CSV) and sweep files.  The first byte picks the parser; the
- * rest is the file, written to a temporary path since they read files. */
+ * (INI), measured profiles (JSON), routing counts (CSV) and sweep files.
+ * The first byte picks the parser; the rest is the file they read. */
 #include <stdint.h>
-#include <stdio.h>
-#include <unistd.h>
+
+#include "fuzz_file.h"
 
 #include "hardware/hardware.h"
 #include "models/model.h"
@@ -14,16 +14,11 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static char path[64];
-    if (!path[0])
-        snprintf(path, sizeof path, "/tmp/promoe-fuzz-%ld.ini", (long)getpid());
     if (size < 1)
         return 0;
-    FILE *f = fopen(path, "wb");
-    if (!f)
+    const char *path = fuzz_write_file(data + 1, size - 1, ".ini");
+    if (!path)
         return 0;
-    fwrite(data + 1, 1, size - 1, f);
-    fclose(f);
     promoe_err err = {{0}};
     switch (data[0] % 6) {
     case 0: {

@@ -3,21 +3,16 @@
  * every iteration with all optional datasets.  A damaged file must give a
  * one-line error, never a crash or an out-of-bounds read. */
 #include <stdint.h>
-#include <stdio.h>
-#include <unistd.h>
+
+#include "fuzz_file.h"
 
 #include "traces/trace.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static char path[64];
-    if (!path[0])
-        snprintf(path, sizeof path, "/tmp/promoe-fuzz-%ld.h5", (long)getpid());
-    FILE *f = fopen(path, "wb");
-    if (!f)
+    const char *path = fuzz_write_file(data, size, ".h5");
+    if (!path)
         return 0;
-    fwrite(data, 1, size, f);
-    fclose(f);
     promoe_err err = {{0}};
     trace_reader *r = trace_reader_open(path, TRACE_WEIGHTS | TRACE_LOGITS | TRACE_HIDDEN, &err);
     if (!r)

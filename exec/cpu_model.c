@@ -1,0 +1,224 @@
+#include "exec/cpu_model.h"
+
+#include <gsl/gsl_cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/topk.h"
+
+struct exec_cpu_model {
+    const exec_weights *w;
+    int max_positions;
+    float *k_cache, *v_cache; /* [L][max_positions][KV * hd] */
+    /* scratch */
+    float *x, *xn, *q, *k, *v, *att, *scores, *layer_in, *gate, *up, *router;
+    double *router_d;
+    int *experts, *pick;
+    float *gate_w;
+};
+
+void exec_cpu_free(exec_cpu_model *m)
+{
+    if (!m)
+        return;
+    free(m->k_cache);
+    free(m->v_cache);
+    free(m->x);
+    free(m->xn);
+    free(m->q);
+    free(m->k);
+    free(m->v);
+    free(m->att);
+    free(m->scores);
+    free(m->layer_in);
+    free(m->gate);
+    free(m->up);
+    free(m->router);
+    free(m->router_d);
+    free(m->experts);
+    free(m->pick);
+    free(m->gate_w);
+    free(m);
+}
+
+exec_cpu_model *exec_cpu_create(const exec_weights *w, int max_positions, promoe_err *err)
+{
+    const model_desc *md = &w->model;
+    exec_cpu_model *m = calloc(1, sizeof *m);
+    if (!m) {
+        promoe_err_set(err, "out of memory");
+        return NULL;
+    }
+    m->w = w;
+    m->max_positions = max_positions;
+    size_t d = (size_t)md->hidden_size, q = (size_t)md->num_heads * md->head_dim;
+    size_t kv = (size_t)md->num_kv_heads * md->head_dim, E = (size_t)md->num_experts;
+    size_t F = (size_t)(md->expert_ffn_dim > md->shared_ffn_dim ? md->expert_ffn_dim
+                                                                 : md->shared_ffn_dim);
+    size_t cache = (size_t)md->num_layers * (size_t)max_positions * kv;
+    m->k_cache = malloc(cache * sizeof(float));
+    m->v_cache = malloc(cache * sizeof(float));
+    m->x = malloc(d * sizeof(float));
+    m->xn = malloc(d * sizeof(float));
+    m->q = malloc(q * sizeof(float));
+    m->k = malloc(kv * sizeof(float));
+    m->v = malloc(kv * sizeof(float));
+    m->att = malloc(q * sizeof(float));
+    m->scores = malloc((size_t)max_positions * sizeof(float));
+    m->layer_in = malloc(d * sizeof(float));
+    m->gate = malloc(F * sizeof(float));
+    m->up = malloc(F * sizeof(float));
+    m->router = malloc(E * sizeof(float));
+    m->router_d = malloc(E * sizeof(double));
+    m->experts = malloc((size_t)md->top_k * sizeof(int));
+    m->pick = malloc(E * sizeof(int));
+    m->gate_w = malloc((size_t)md->top_k * sizeof(float));
+    if (!m->k_cache || !m->v_cache || !m->x || !m->xn || !m->q || !m->k || !m->v || !m->att ||
+        !m->scores || !m->layer_in || !m->gate || !m->up || !m->router || !m->router_d ||
+        !m->experts || !m->pick || !m->gate_w) {
+        exec_cpu_free(m);
+        promoe_err_set(err, "out of memory for %s's KV cache of %d positions", md->name,
+                       max_positions);
+        return NULL;
+    }
+    return m;
+}
+
+void exec_rmsnorm(const float *x, const float *w, int n, float *out)
+{
+    double ss = 0;
+    for (int i = 0; i < n; i++)
+        ss += (double)x[i] * x[i];
+    float scale = (float)(1.0 / sqrt(ss / n + EXEC_RMS_EPS));
+    for (int i = 0; i < n; i++)
+        out[i] = x[i] * scale * w[i];
+}
+
+/* Rotates pairs (i, i + hd/2) by pos * theta^(-2i/hd) (the "rotate half"
+ * layout of Llama-family checkpoints). */
+void exec_rope(float *v, int head_dim, int pos)
+{
+    int half = head_dim / 2;
+    for (int i = 0; i < half; i++) {
+        double angle = pos * pow(EXEC_ROPE_THETA, -2.0 * i / head_dim);
+        double c = cos(angle), s = sin(angle), a = v[i], b = v[i + half];
+        v[i] = (float)(a * c - b * s);
+        v[i + half] = (float)(a * s + b * c);
+    }
+}
+
+void exec_route(const float *logits, int E, int k, int normalize, double *prob, int *pick,
+                int *experts, float *weights)
+{
+    double mx = logits[0], sum = 0, chosen = 0;
+    for (int e = 1; e < E; e++)
+        mx = logits[e] > mx ? logits[e] : mx;
+    for (int e = 0; e < E; e++)
+        sum += prob[e] = exp(logits[e] - mx);
+    topk_select(prob, E, k, pick);
+    for (int j = 0; j < k; j++)
+        chosen += prob[pick[j]];
+    for (int j = 0; j < k; j++) {
+        experts[j] = pick[j];
+        weights[j] = (float)(prob[pick[j]] / (normalize ? chosen : sum));
+    }
+}
+
+/* out += weight * down(silu(gate x) * up x) for one SwiGLU block of
+ * width F (gate [F][d], up [F][d], down [d][F], contiguous). */
+static void swiglu_add(exec_cpu_model *m, const float *block, int F, int d, const float *x,
+                       float weight, float *out)
+{
+    const float *g = block, *u = block + (size_t)F * d, *dn = block + 2 * (size_t)F * d;
+    cblas_sgemv(CblasRowMajor, CblasNoTrans, F, d, 1.0f, g, d, x, 1, 0.0f, m->gate, 1);
+    cblas_sgemv(CblasRowMajor, CblasNoTrans, F, d, 1.0f, u, d, x, 1, 0.0f, m->up, 1);
+    for (int i = 0; i < F; i++) {
+        float a = m->gate[i];
+        m->gate[i] = a / (1.0f + expf(-a)) * m->up[i];
+    }
+    cblas_sgemv(CblasRowMajor, CblasNoTrans, d, F, weight, dn, F, m->gate, 1, 1.0f, out, 1);
+}
+
+static void attention(exec_cpu_model *m, int l, int pos)
+{
+    const model_desc *md = &m->w->model;
+    const exec_layer_weights *y = &m->w->layers[l];
+    int d = md->hidden_size, H = md->num_heads, KV = md->num_kv_heads, hd = md->head_dim;
+    int q_dim = H * hd, kv_dim = KV * hd;
+    cblas_sgemv(CblasRowMajor, CblasNoTrans, q_dim, d, 1.0f, y->wq, d, m->xn, 1, 0.0f, m->q, 1);
+    cblas_sgemv(CblasRowMajor, CblasNoTrans, kv_dim, d, 1.0f, y->wk, d, m->xn, 1, 0.0f, m->k, 1);
+    cblas_sgemv(CblasRowMajor, CblasNoTrans, kv_dim, d, 1.0f, y->wv, d, m->xn, 1, 0.0f, m->v, 1);
+    for (int h = 0; h < H; h++)
+        exec_rope(m->q + (size_t)h * hd, hd, pos);
+    for (int h = 0; h < KV; h++)
+        exec_rope(m->k + (size_t)h * hd, hd, pos);
+    float *kc = m->k_cache + ((size_t)l * m->max_positions) * kv_dim;
+    float *vc = m->v_cache + ((size_t)l * m->max_positions) * kv_dim;
+    memcpy(kc + (size_t)pos * kv_dim, m->k, (size_t)kv_dim * sizeof(float));
+    memcpy(vc + (size_t)pos * kv_dim, m->v, (size_t)kv_dim * sizeof(float));
+    float scale = 1.0f / sqrtf((float)hd);
+    for (int h = 0; h < H; h++) {
+        int g = h / (H / KV); /* the KV head this query head shares */
+        const float *qh = m->q + (size_t)h * hd;
+        float mx = -INFINITY;
+        for (int t = 0; t <= pos; t++) {
+            float s = cblas_sdot(hd, qh, 1, kc + (size_t)t * kv_dim + (size_t)g * hd, 1) * scale;
+            m->scores[t] = s;
+            mx = s > mx ? s : mx;
+        }
+        double sum = 0;
+        for (int t = 0; t <= pos; t++)
+            sum += m->scores[t] = expf(m->scores[t] - mx);
+        float *out = m->att + (size_t)h * hd;
+        memset(out, 0, (size_t)hd * sizeof(float));
+        for (int t = 0; t <= pos; t++)
+            cblas_saxpy(hd, (float)(m->scores[t] / sum), vc + (size_t)t * kv_dim + (size_t)g * hd,
+                        1, out, 1);
+    }
+    /* x += wo att */
+    cblas_sgemv(CblasRowMajor, CblasNoTrans, d, q_dim, 1.0f, y->wo, q_dim, m->att, 1, 1.0f, m->x,
+                1);
+}
+
+int exec_cpu_step(exec_cpu_model *m, int token, int pos, float *logits, exec_route_fn observe,
+                  void *ctx, promoe_err *err)
+{
+    const model_desc *md = &m->w->model;
+    int d = md->hidden_size, E = md->num_experts, K = md->top_k;
+    if (token < 0 || token >= md->vocab_size)
+        return promoe_err_set(err, "token id %d outside the vocabulary [0, %d)", token,
+                              md->vocab_size);
+    if (pos < 0 || pos >= m->max_positions)
+        return promoe_err_set(err, "position %d beyond the KV cache's %d", pos, m->max_positions);
+    memcpy(m->x, m->w->embed + (size_t)token * d, (size_t)d * sizeof(float));
+    size_t block = exec_expert_floats(md);
+    size_t shared_block = 3 * (size_t)md->shared_ffn_dim * d;
+    for (int l = 0; l < md->num_layers; l++) {
+        const exec_layer_weights *y = &m->w->layers[l];
+        exec_rmsnorm(m->x, y->attn_norm, d, m->xn);
+        if (observe)
+            memcpy(m->layer_in, m->x, (size_t)d * sizeof(float)); /* kept for observe */
+        attention(m, l, pos);
+        exec_rmsnorm(m->x, y->ffn_norm, d, m->xn);
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, E, d, 1.0f, y->router, d, m->xn, 1, 0.0f,
+                    m->router, 1);
+        exec_route(m->router, E, K, md->norm_topk_prob, m->router_d, m->pick, m->experts,
+                   m->gate_w);
+        if (observe) {
+            exec_routing r = {.layer = l, .hidden = m->layer_in, .logits = m->router,
+                              .experts = m->experts, .weights = m->gate_w};
+            observe(ctx, &r);
+        }
+        for (int j = 0; j < K; j++)
+            swiglu_add(m, y->experts + (size_t)m->experts[j] * block, md->expert_ffn_dim, d,
+                       m->xn, m->gate_w[j], m->x);
+        for (int s = 0; s < md->num_shared_experts; s++)
+            swiglu_add(m, y->shared + (size_t)s * shared_block, md->shared_ffn_dim, d, m->xn,
+                       1.0f, m->x);
+    }
+    exec_rmsnorm(m->x, m->w->final_norm, d, m->xn);
+    cblas_sgemv(CblasRowMajor, CblasNoTrans, md->vocab_size, d, 1.0f, m->w->lm_head, d, m->xn, 1,
+                0.0f, logits, 1);
+    return 0;
+}

@@ -1,0 +1,53 @@
+/* cpu_model.h - the MoE decoder run on the CPU in fp32 (OpenBLAS): per
+ * layer RMSNorm, grouped-query attention with rotary embeddings and a KV
+ * cache, RMSNorm, a softmax router choosing the top-k experts (their
+ * weights renormalised when the model family does), SwiGLU experts and
+ * shared experts, each block added to the residual stream; then the final
+ * norm and the output head.  One token at a time.
+ *
+ * An observer sees, per layer, what a trace records: the hidden state
+ * entering the layer, the router's logits, the chosen experts and their
+ * gate weights.
+ */
+#ifndef PROMOE_EXEC_CPU_MODEL_H
+#define PROMOE_EXEC_CPU_MODEL_H
+
+#include "common/error.h"
+#include "exec/weights.h"
+
+#define EXEC_RMS_EPS 1e-6f
+#define EXEC_ROPE_THETA 10000.0
+
+typedef struct exec_routing {
+    int layer;
+    const float *hidden;  /* [d]: the residual stream entering the layer */
+    const float *logits;  /* [E]: the router's logits */
+    const int *experts;   /* [K], in rank order (highest weight first) */
+    const float *weights; /* [K] */
+} exec_routing;
+
+typedef void (*exec_route_fn)(void *ctx, const exec_routing *r);
+
+typedef struct exec_cpu_model exec_cpu_model;
+
+/* A model over w (which must outlive it) with a KV cache of max_positions
+ * tokens. */
+exec_cpu_model *exec_cpu_create(const exec_weights *w, int max_positions, promoe_err *err);
+void exec_cpu_free(exec_cpu_model *m);
+
+/* Runs token `token` at position pos (positions 0..pos-1 must have run
+ * since the cache was last cleared: a request's tokens in order) and
+ * writes the vocabulary's logits.  observe may be NULL. */
+int exec_cpu_step(exec_cpu_model *m, int token, int pos, float *logits, exec_route_fn observe,
+                  void *ctx, promoe_err *err);
+
+/* Helpers, public for the tests that check them by hand. */
+void exec_rmsnorm(const float *x, const float *w, int n, float *out);
+void exec_rope(float *v, int head_dim, int pos);
+/* Softmax of E logits, the top k (descending), and their weights
+ * (renormalised over the k when normalize); prob and pick are scratch of
+ * E entries each. */
+void exec_route(const float *logits, int E, int k, int normalize, double *prob, int *pick,
+                int *experts, float *weights);
+
+#endif

@@ -1,0 +1,130 @@
+#include "exec/weights.h"
+
+#include <gsl/gsl_randist.h>
+#include <gsl/gsl_rng.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/memory.h"
+
+size_t exec_expert_floats(const model_desc *m)
+{
+    return 3 * (size_t)m->expert_ffn_dim * (size_t)m->hidden_size;
+}
+
+static double layer_floats(const model_desc *m)
+{
+    double d = m->hidden_size, q = (double)m->num_heads * m->head_dim,
+           kv = (double)m->num_kv_heads * m->head_dim;
+    return 2 * d + q * d + 2 * kv * d + d * q + (double)m->num_experts * d +
+           (double)m->num_experts * 3.0 * m->expert_ffn_dim * d +
+           (double)m->num_shared_experts * 3.0 * m->shared_ffn_dim * d;
+}
+
+double exec_model_floats(const model_desc *m)
+{
+    double d = m->hidden_size;
+    return 2 * (double)m->vocab_size * d + d + m->num_layers * layer_floats(m);
+}
+
+int exec_model_check(const model_desc *m, promoe_err *err)
+{
+    if (m->num_heads % m->num_kv_heads != 0)
+        return promoe_err_set(err, "model %s: %d heads are not a multiple of its %d KV heads",
+                              m->name, m->num_heads, m->num_kv_heads);
+    if (m->head_dim % 2 != 0)
+        return promoe_err_set(err, "model %s: head dim %d is odd (rotary embeddings turn pairs)",
+                              m->name, m->head_dim);
+    if (m->top_k > m->num_experts)
+        return promoe_err_set(err, "model %s: top-%d of %d experts", m->name, m->top_k,
+                              m->num_experts);
+    return 0;
+}
+
+/* Takes n floats from the arena. */
+static float *take(exec_weights *w, size_t *used, size_t n)
+{
+    float *p = w->arena + *used;
+    *used += n;
+    return p;
+}
+
+static void fill_matrix(gsl_rng *rng, float *a, size_t rows, size_t in)
+{
+    double sd = 1.0 / sqrt((double)in);
+    for (size_t i = 0; i < rows * in; i++)
+        a[i] = (float)gsl_ran_gaussian_ziggurat(rng, sd);
+}
+
+static void fill_norm(gsl_rng *rng, float *a, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        a[i] = (float)(1.0 + gsl_ran_gaussian_ziggurat(rng, 0.1));
+}
+
+int exec_weights_synthetic(const model_desc *m, unsigned long seed, exec_weights *w,
+                           promoe_err *err)
+{
+    memset(w, 0, sizeof *w);
+    if (exec_model_check(m, err) < 0)
+        return -1;
+    double floats = exec_model_floats(m);
+    char what[160];
+    snprintf(what, sizeof what, "the fp32 weights of %s", m->name);
+    if (memory_check(floats * sizeof(float), what, err) < 0)
+        return -1;
+    w->model = *m;
+    w->floats = (size_t)floats;
+    w->arena = malloc(w->floats * sizeof(float));
+    w->layers = calloc((size_t)m->num_layers, sizeof *w->layers);
+    gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
+    if (!w->arena || !w->layers || !rng) {
+        gsl_rng_free(rng);
+        exec_weights_free(w);
+        return promoe_err_set(err, "out of memory for %s's weights", m->name);
+    }
+    gsl_rng_set(rng, seed);
+    size_t d = (size_t)m->hidden_size, V = (size_t)m->vocab_size;
+    size_t q = (size_t)m->num_heads * m->head_dim, kv = (size_t)m->num_kv_heads * m->head_dim;
+    size_t E = (size_t)m->num_experts, F = (size_t)m->expert_ffn_dim;
+    size_t S = (size_t)m->num_shared_experts, Fs = (size_t)m->shared_ffn_dim;
+    size_t used = 0;
+    w->embed = take(w, &used, V * d);
+    fill_matrix(rng, w->embed, V, 1); /* embeddings: unit variance */
+    for (int l = 0; l < m->num_layers; l++) {
+        exec_layer_weights *y = &w->layers[l];
+        fill_norm(rng, y->attn_norm = take(w, &used, d), d);
+        fill_matrix(rng, y->wq = take(w, &used, q * d), q, d);
+        fill_matrix(rng, y->wk = take(w, &used, kv * d), kv, d);
+        fill_matrix(rng, y->wv = take(w, &used, kv * d), kv, d);
+        fill_matrix(rng, y->wo = take(w, &used, d * q), d, q);
+        fill_norm(rng, y->ffn_norm = take(w, &used, d), d);
+        fill_matrix(rng, y->router = take(w, &used, E * d), E, d);
+        y->experts = take(w, &used, E * 3 * F * d);
+        for (size_t e = 0; e < E; e++) {
+            float *b = y->experts + e * 3 * F * d;
+            fill_matrix(rng, b, F, d);             /* gate */
+            fill_matrix(rng, b + F * d, F, d);     /* up */
+            fill_matrix(rng, b + 2 * F * d, d, F); /* down */
+        }
+        y->shared = take(w, &used, S * 3 * Fs * d);
+        for (size_t s = 0; s < S; s++) {
+            float *b = y->shared + s * 3 * Fs * d;
+            fill_matrix(rng, b, Fs, d);
+            fill_matrix(rng, b + Fs * d, Fs, d);
+            fill_matrix(rng, b + 2 * Fs * d, d, Fs);
+        }
+    }
+    fill_norm(rng, w->final_norm = take(w, &used, d), d);
+    fill_matrix(rng, w->lm_head = take(w, &used, V * d), V, d);
+    gsl_rng_free(rng);
+    return 0;
+}
+
+void exec_weights_free(exec_weights *w)
+{
+    free(w->arena);
+    free(w->layers);
+    memset(w, 0, sizeof *w);
+}

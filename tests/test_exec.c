@@ -1,0 +1,299 @@
+/* The executor's CPU model: its parts against values worked out by hand,
+ * and whole steps against a second implementation written here in double
+ * precision that recomputes every position from scratch (no KV cache),
+ * so the cache, the rotary positions, the grouped heads, the routing and
+ * the experts are all checked against another method. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/memory.h"
+#include "exec/cpu_model.h"
+#include "exec/weights.h"
+#include "tests/testutil.h"
+
+START_TEST(rmsnorm_rope_route_by_hand)
+{
+    /* (3, 4): root mean square sqrt(12.5); weights (1, 2) */
+    float x[2] = {3, 4}, w[2] = {1, 2}, out[2];
+    exec_rmsnorm(x, w, 2, out);
+    ck_assert_double_eq_tol(out[0], 3 / sqrt(12.5), 1e-6);
+    ck_assert_double_eq_tol(out[1], 8 / sqrt(12.5), 1e-6);
+    /* position 0 leaves a vector as it is; position 1 turns the first pair
+     * (x[0], x[2]) by 1 radian and the second (x[1], x[3]) by 10000^-0.5 */
+    float v[4] = {1, 0.5f, 0, 2};
+    exec_rope(v, 4, 0);
+    ck_assert(v[0] == 1 && v[1] == 0.5f && v[2] == 0 && v[3] == 2);
+    exec_rope(v, 4, 1);
+    double a = 0.01;
+    ck_assert_double_eq_tol(v[0], cos(1.0), 1e-6);
+    ck_assert_double_eq_tol(v[2], sin(1.0), 1e-6);
+    ck_assert_double_eq_tol(v[1], 0.5 * cos(a) - 2 * sin(a), 1e-6);
+    ck_assert_double_eq_tol(v[3], 0.5 * sin(a) + 2 * cos(a), 1e-6);
+    /* logits ln 1..4: probabilities 0.1, 0.2, 0.3, 0.4; the top 2 are
+     * experts 3 and 2, weighted 4/7 and 3/7 renormalised, else 0.4, 0.3 */
+    float logits[4] = {0, (float)log(2), (float)log(3), (float)log(4)}, gw[2];
+    double prob[4];
+    int pick[4], ex[2];
+    exec_route(logits, 4, 2, 1, prob, pick, ex, gw);
+    ck_assert(ex[0] == 3 && ex[1] == 2);
+    ck_assert_double_eq_tol(gw[0], 4.0 / 7, 1e-6);
+    ck_assert_double_eq_tol(gw[1], 3.0 / 7, 1e-6);
+    exec_route(logits, 4, 2, 0, prob, pick, ex, gw);
+    ck_assert_double_eq_tol(gw[0], 0.4, 1e-6);
+    ck_assert_double_eq_tol(gw[1], 0.3, 1e-6);
+}
+END_TEST
+
+/* A small model with grouped heads and a shared expert. */
+static void mini_model(model_desc *m, int normalize)
+{
+    char text[512];
+    snprintf(text, sizeof text,
+             "[model]\nname = mini\nnum_layers = 3\nnum_experts = 6\ntop_k = 2\nhidden_size = 32\n"
+             "expert_ffn_dim = 24\nnum_shared_experts = 1\nshared_ffn_dim = 16\nnum_heads = 4\n"
+             "num_kv_heads = 2\nhead_dim = 8\nvocab_size = 50\nbits_per_weight = 16\n"
+             "norm_topk_prob = %d\n", normalize);
+    promoe_err err = {{0}};
+    ck_assert_msg(model_load(tu_write_file("mini.ini", text), m, &err) == 0, "%s", err.msg);
+}
+
+/* ---- the second implementation: double precision, no cache ---------- */
+
+static void ref_matvec(const float *W, int rows, int cols, const double *x, double *y)
+{
+    for (int r = 0; r < rows; r++) {
+        double s = 0;
+        for (int c = 0; c < cols; c++)
+            s += (double)W[(size_t)r * cols + c] * x[c];
+        y[r] = s;
+    }
+}
+
+static void ref_norm(const double *x, const float *w, int n, double *out)
+{
+    double ss = 0;
+    for (int i = 0; i < n; i++)
+        ss += x[i] * x[i];
+    for (int i = 0; i < n; i++)
+        out[i] = x[i] / sqrt(ss / n + EXEC_RMS_EPS) * w[i];
+}
+
+static void ref_rotate(double *v, int hd, int pos)
+{
+    for (int i = 0; i < hd / 2; i++) {
+        double f = pos / pow(EXEC_ROPE_THETA, 2.0 * i / hd), a = v[i], b = v[i + hd / 2];
+        v[i] = a * cos(f) - b * sin(f);
+        v[i + hd / 2] = a * sin(f) + b * cos(f);
+    }
+}
+
+static void ref_swiglu(const float *block, int F, int d, const double *x, double weight,
+                       double *out)
+{
+    double *g = malloc((size_t)F * sizeof *g), *u = malloc((size_t)F * sizeof *u);
+    ref_matvec(block, F, d, x, g);
+    ref_matvec(block + (size_t)F * d, F, d, x, u);
+    for (int i = 0; i < F; i++)
+        g[i] = g[i] / (1 + exp(-g[i])) * u[i];
+    const float *dn = block + 2 * (size_t)F * d;
+    for (int r = 0; r < d; r++) {
+        double s = 0;
+        for (int c = 0; c < F; c++)
+            s += (double)dn[(size_t)r * F + c] * g[c];
+        out[r] += weight * s;
+    }
+    free(g);
+    free(u);
+}
+
+/* Runs tokens[0..P) from scratch; fills the last position's vocabulary
+ * logits and every (position, layer)'s chosen experts [P][L][K]. */
+static void reference(const exec_weights *w, const int *tokens, int P, double *logits,
+                      int *chosen)
+{
+    const model_desc *m = &w->model;
+    int d = m->hidden_size, H = m->num_heads, KV = m->num_kv_heads, hd = m->head_dim;
+    int E = m->num_experts, K = m->top_k, L = m->num_layers;
+    double *x = calloc((size_t)P * d, sizeof *x), *xn = malloc((size_t)d * sizeof *xn);
+    double *q = malloc((size_t)P * H * hd * sizeof *q), *k = malloc((size_t)P * KV * hd * sizeof *k);
+    double *v = malloc((size_t)P * KV * hd * sizeof *v), *att = malloc((size_t)H * hd * sizeof *att);
+    double *o = malloc((size_t)d * sizeof *o), *rl = malloc((size_t)E * sizeof *rl);
+    for (int t = 0; t < P; t++)
+        for (int i = 0; i < d; i++)
+            x[(size_t)t * d + i] = w->embed[(size_t)tokens[t] * d + i];
+    for (int l = 0; l < L; l++) {
+        const exec_layer_weights *y = &w->layers[l];
+        for (int t = 0; t < P; t++) {
+            ref_norm(x + (size_t)t * d, y->attn_norm, d, xn);
+            ref_matvec(y->wq, H * hd, d, xn, q + (size_t)t * H * hd);
+            ref_matvec(y->wk, KV * hd, d, xn, k + (size_t)t * KV * hd);
+            ref_matvec(y->wv, KV * hd, d, xn, v + (size_t)t * KV * hd);
+            for (int h = 0; h < H; h++)
+                ref_rotate(q + ((size_t)t * H + h) * hd, hd, t);
+            for (int h = 0; h < KV; h++)
+                ref_rotate(k + ((size_t)t * KV + h) * hd, hd, t);
+        }
+        for (int t = 0; t < P; t++) {
+            for (int h = 0; h < H; h++) {
+                int g = h * KV / H;
+                double s[64], mx = -1e300, sum = 0;
+                for (int u = 0; u <= t; u++) {
+                    s[u] = 0;
+                    for (int i = 0; i < hd; i++)
+                        s[u] += q[((size_t)t * H + h) * hd + i] * k[((size_t)u * KV + g) * hd + i];
+                    s[u] /= sqrt((double)hd);
+                    mx = fmax(mx, s[u]);
+                }
+                for (int u = 0; u <= t; u++)
+                    sum += s[u] = exp(s[u] - mx);
+                for (int i = 0; i < hd; i++) {
+                    double a = 0;
+                    for (int u = 0; u <= t; u++)
+                        a += s[u] / sum * v[((size_t)u * KV + g) * hd + i];
+                    att[(size_t)h * hd + i] = a;
+                }
+            }
+            ref_matvec(y->wo, d, H * hd, att, o);
+            for (int i = 0; i < d; i++)
+                x[(size_t)t * d + i] += o[i];
+            /* the FFN block */
+            ref_norm(x + (size_t)t * d, y->ffn_norm, d, xn);
+            ref_matvec(y->router, E, d, xn, rl);
+            double mx = -1e300, sum = 0, p[64];
+            for (int e = 0; e < E; e++)
+                mx = fmax(mx, rl[e]);
+            for (int e = 0; e < E; e++)
+                sum += p[e] = exp(rl[e] - mx);
+            int top[8];
+            double chosen_sum = 0;
+            for (int j = 0; j < K; j++) { /* selection by repeated maximum */
+                int best = -1;
+                for (int e = 0; e < E; e++) {
+                    int taken = 0;
+                    for (int i = 0; i < j; i++)
+                        taken |= top[i] == e;
+                    if (!taken && (best < 0 || p[e] > p[best]))
+                        best = e;
+                }
+                top[j] = best;
+                chosen_sum += p[best];
+                chosen[((size_t)t * L + l) * K + j] = best;
+            }
+            double *acc = calloc((size_t)d, sizeof *acc);
+            size_t block = exec_expert_floats(m);
+            for (int j = 0; j < K; j++)
+                ref_swiglu(y->experts + (size_t)top[j] * block, m->expert_ffn_dim, d, xn,
+                           p[top[j]] / (m->norm_topk_prob ? chosen_sum : sum), acc);
+            for (int s2 = 0; s2 < m->num_shared_experts; s2++)
+                ref_swiglu(y->shared + (size_t)s2 * 3 * m->shared_ffn_dim * d, m->shared_ffn_dim, d,
+                           xn, 1.0, acc);
+            for (int i = 0; i < d; i++)
+                x[(size_t)t * d + i] += acc[i];
+            free(acc);
+        }
+    }
+    ref_norm(x + (size_t)(P - 1) * d, w->final_norm, d, xn);
+    for (int r = 0; r < m->vocab_size; r++) {
+        double s = 0;
+        for (int c = 0; c < d; c++)
+            s += (double)w->lm_head[(size_t)r * d + c] * xn[c];
+        logits[r] = s;
+    }
+    free(x);
+    free(xn);
+    free(q);
+    free(k);
+    free(v);
+    free(att);
+    free(o);
+    free(rl);
+}
+
+typedef struct seen {
+    int L, K, pos;
+    int *experts; /* [P][L][K] */
+} seen;
+
+static void record(void *ctx, const exec_routing *r)
+{
+    seen *s = ctx;
+    memcpy(s->experts + ((size_t)s->pos * s->L + r->layer) * s->K, r->experts,
+           (size_t)s->K * sizeof(int));
+}
+
+START_TEST(steps_match_a_second_implementation)
+{
+    enum { P = 7 };
+    const int tokens[P] = {3, 17, 42, 0, 49, 8, 8};
+    for (int normalize = 0; normalize <= 1; normalize++) {
+        model_desc m;
+        mini_model(&m, normalize);
+        exec_weights w;
+        promoe_err err = {{0}};
+        ck_assert_msg(exec_weights_synthetic(&m, 5, &w, &err) == 0, "%s", err.msg);
+        exec_cpu_model *cm = exec_cpu_create(&w, 16, &err);
+        ck_assert_ptr_nonnull(cm);
+        float logits[50];
+        int experts[P * 3 * 2], want_experts[P * 3 * 2];
+        seen s = {.L = m.num_layers, .K = m.top_k, .experts = experts};
+        for (int t = 0; t < P; t++) {
+            s.pos = t;
+            ck_assert_int_eq(exec_cpu_step(cm, tokens[t], t, logits, record, &s, &err), 0);
+            double want[50];
+            reference(&w, tokens, t + 1, want, want_experts);
+            double worst = 0;
+            for (int i = 0; i < m.vocab_size; i++)
+                worst = fmax(worst, fabs(logits[i] - want[i]) / (1 + fabs(want[i])));
+            ck_assert_msg(worst < 1e-4, "position %d: logits differ by %g", t, worst);
+        }
+        ck_assert_mem_eq(experts, want_experts, sizeof experts);
+        exec_cpu_free(cm);
+        exec_weights_free(&w);
+    }
+}
+END_TEST
+
+START_TEST(weights_are_deterministic_and_sized)
+{
+    model_desc m;
+    mini_model(&m, 1);
+    exec_weights a, b, c;
+    promoe_err err = {{0}};
+    ck_assert_int_eq(exec_weights_synthetic(&m, 1, &a, &err), 0);
+    ck_assert_int_eq(exec_weights_synthetic(&m, 1, &b, &err), 0);
+    ck_assert_int_eq(exec_weights_synthetic(&m, 2, &c, &err), 0);
+    /* 2 x 50 x 32 + 32 + 3 x (2 x 32 + 32 x 32 + 2 x 16 x 32 + 32 x 32 + 6 x 32
+     *   + 6 x 3 x 24 x 32 + 3 x 16 x 32) */
+    ck_assert_uint_eq(a.floats, 3232 + 3 * (64 + 1024 + 1024 + 1024 + 192 + 13824 + 1536));
+    ck_assert_mem_eq(a.arena, b.arena, a.floats * sizeof(float));
+    ck_assert(memcmp(a.arena, c.arena, a.floats * sizeof(float)) != 0);
+    exec_weights_free(&a);
+    exec_weights_free(&b);
+    exec_weights_free(&c);
+    /* Mixtral-8x7B in fp32 is 188 GB: refused up front where it cannot fit */
+    ck_assert_int_eq(model_load("mixtral-8x7b", &m, &err), 0);
+    double need = exec_model_floats(&m) * sizeof(float);
+    ck_assert_double_gt(need, 180e9);
+    if (memory_physical_bytes() > 0 && memory_physical_bytes() < need) {
+        ck_assert_int_eq(exec_weights_synthetic(&m, 1, &a, &err), -1);
+        ck_assert_msg(strstr(err.msg, "the fp32 weights of mixtral-8x7b needs"), "%s", err.msg);
+    }
+    /* shapes the executor cannot run */
+    m.num_kv_heads = 3;
+    ck_assert_int_eq(exec_model_check(&m, &err), -1);
+    ck_assert_msg(strstr(err.msg, "32 heads are not a multiple of its 3 KV heads"), "%s", err.msg);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("executor (CPU)");
+    TCase *tc = tcase_create("core");
+    tcase_add_test(tc, rmsnorm_rope_route_by_hand);
+    tcase_add_test(tc, steps_match_a_second_implementation);
+    tcase_add_test(tc, weights_are_deterministic_and_sized);
+    suite_add_tcase(s, tc);
+    return tu_run(s);
+}

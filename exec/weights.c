@@ -91,7 +91,7 @@ int exec_weights_synthetic(const model_desc *m, unsigned long seed, exec_weights
     size_t S = (size_t)m->num_shared_experts, Fs = (size_t)m->shared_ffn_dim;
     size_t used = 0;
     w->embed = take(w, &used, V * d);
-    fill_matrix(rng, w->embed, V, 1); /* embeddings: unit variance */
+    fill_matrix(rng, w->embed, V * d, 1); /* embeddings: unit variance */
     for (int l = 0; l < m->num_layers; l++) {
         exec_layer_weights *y = &w->layers[l];
         fill_norm(rng, y->attn_norm = take(w, &used, d), d);

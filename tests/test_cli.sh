@@ -49,7 +49,7 @@ contains "no such file" "$tmp/err" "missing trace message"
 printf 'not hdf5\n' >"$tmp/text.h5"
 expect 1 "not a trace" -- "$PROMOE" trace info "$tmp/text.h5"
 
-for cmd in "" "trace" "trace gen" "trace import" "trace export" "trace info" "trace popularity" "sim" "demo" \
+for cmd in "" "trace" "trace gen" "trace import" "trace export" "trace info" "trace popularity" "sim" "exec" "demo" \
     "predict" "predict train" "predict eval" "sweep" "sweep summarize"; do
   # shellcheck disable=SC2086
   expect 0 "help of '$cmd'" -- "$PROMOE" $cmd --help
@@ -164,6 +164,28 @@ got=$(awk -F, 'NR == 2 { print $6 }' "$tmp/out")
 expect 1 "gen: too large for the disk" -- "$PROMOE" trace gen -m tiny --requests 100000000 --prompt-mean 100000 -o "$tmp/huge.h5"
 contains "a trace of about 2.3e+11 tokens needs about .* GiB, more than the .* GiB free on its file system" "$tmp/err" "disk space message"
 [ -z "$(ls "$tmp" | grep '^huge\.h5')" ] && passes=$((passes + 1)) || { echo "FAIL: a refused trace left a file"; fails=$((fails + 1)); }
+
+# exec: real inference on the CPU, deterministic, recorded and replayed
+expect 0 "exec" -- "$PROMOE" exec -m tiny --prompt-ids 1,2,3 --prompt-ids 9,8 -n 5 --json
+cp "$tmp/out" "$tmp/exec1"
+contains '"prefill_tokens":5,"decode_tokens":8' "$tmp/out" "exec token counts (2 prompts of 3 + 2, 4 fed back each)"
+expect 0 "exec again, recording" -- "$PROMOE" exec -m tiny --prompt-ids 1,2,3 --prompt-ids 9,8 -n 5 --json -o "$tmp/rec.h5" --record-hidden
+[ "$(sed 's/.*"output_ids"//' "$tmp/out")" = "$(sed 's/.*"output_ids"//' "$tmp/exec1")" ] &&
+  passes=$((passes + 1)) || { echo "FAIL: exec is not deterministic"; fails=$((fails + 1)); }
+expect 0 "recorded trace validates" -- "$PROMOE" trace info --json "$tmp/rec.h5"
+contains '"tokens":13,"prefill_tokens":5,"decode_tokens":8,"requests":2,"iterations":10' "$tmp/out" "recorded trace shape"
+expect 0 "sim replays it" -- "$PROMOE" sim -t "$tmp/rec.h5" -c 0.5 --system reactive-lru --json
+expect 0 "predictors read its hidden states" -- "$PROMOE" predict eval -t "$tmp/rec.h5" -p gate-reuse --stride 1 --split 0
+expect 2 "exec bad ids" -- "$PROMOE" exec -m tiny --prompt-ids 1,300
+contains "'300' is not a list of token ids in \[0, 256)" "$tmp/err" "exec ids message"
+expect 2 "exec without prompts" -- "$PROMOE" exec -m tiny
+expect 2 "exec weights not built" -- "$PROMOE" exec -m tiny --prompt-ids 1 --weights model-dir
+printf '{"question": "no prompt here"}\n' >"$tmp/bad.jsonl"
+expect 1 "exec bad prompts file" -- "$PROMOE" exec -m tiny --prompts "$tmp/bad.jsonl"
+contains 'bad.jsonl:1: no prompt: expected "ids", "turns" or "prompt"' "$tmp/err" "exec prompts message"
+printf '{"turns": ["Hello there", "again"]}\n{"ids": [5, 6]}\n' >"$tmp/p.jsonl"
+expect 0 "exec text and id prompts" -- "$PROMOE" exec -m tiny --prompts "$tmp/p.jsonl" -n 2 --json
+contains '"prefill_tokens":13' "$tmp/out" "11 bytes of text and 2 ids"
 
 # Training a predictor, saving it, using the file.
 expect 2 "train without output" -- "$PROMOE" predict train -t "$tmp/t.h5" -p learned

@@ -10,6 +10,8 @@
 
 #include "common/memory.h"
 #include "exec/cpu_model.h"
+#include "exec/generate.h"
+#include "traces/trace.h"
 #include "exec/weights.h"
 #include "tests/testutil.h"
 
@@ -268,6 +270,21 @@ START_TEST(weights_are_deterministic_and_sized)
      *   + 6 x 3 x 24 x 32 + 3 x 16 x 32) */
     ck_assert_uint_eq(a.floats, 3232 + 3 * (64 + 1024 + 1024 + 1024 + 192 + 13824 + 1536));
     ck_assert_mem_eq(a.arena, b.arena, a.floats * sizeof(float));
+    /* every float set: the embedding has unit variance, a matrix of `in`
+     * inputs 1/in, norms near 1 (a value left unset would be garbage) */
+    double emb = 0, wq = 0, norm = 0;
+    for (size_t i = 0; i < 50 * 32; i++)
+        emb += (double)a.embed[i] * a.embed[i];
+    for (size_t i = 0; i < 32 * 32; i++)
+        wq += (double)a.layers[2].wq[i] * a.layers[2].wq[i];
+    for (size_t i = 0; i < 32; i++)
+        norm += a.final_norm[i];
+    ck_assert_double_eq_tol(emb / (50 * 32), 1.0, 0.1);
+    ck_assert_double_eq_tol(wq / (32 * 32) * 32, 1.0, 0.15);
+    ck_assert_double_eq_tol(norm / 32, 1.0, 0.1);
+    for (size_t i = 0; i < a.floats; i++)
+        ck_assert_msg(isfinite(a.arena[i]) && fabsf(a.arena[i]) < 10, "float %zu is %g", i,
+                      a.arena[i]);
     ck_assert(memcmp(a.arena, c.arena, a.floats * sizeof(float)) != 0);
     exec_weights_free(&a);
     exec_weights_free(&b);
@@ -287,6 +304,83 @@ START_TEST(weights_are_deterministic_and_sized)
 }
 END_TEST
 
+/* The recorder: two requests generated and recorded; the trace holds the
+ * prompt as one prefill iteration and each fed-back token as a decode
+ * iteration, with the experts the model chose when stepped directly. */
+START_TEST(recorded_trace_is_what_the_model_did)
+{
+    model_desc m;
+    mini_model(&m, 1);
+    exec_weights w;
+    promoe_err err = {{0}};
+    ck_assert_int_eq(exec_weights_synthetic(&m, 9, &w, &err), 0);
+    const int32_t p0[] = {4, 9, 16}, p1[] = {25, 36};
+    exec_prompt prompts[2] = {{p0, 3}, {p1, 2}};
+    exec_gen_config cfg = {.max_new = 4, .record = tu_path("rec.h5"), .record_hidden = 1};
+    exec_gen_result r;
+    ck_assert_msg(exec_generate(&w, prompts, 2, &cfg, &r, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(r.prefill_tokens, 5);
+    ck_assert_int_eq(r.decode_tokens, 2 * 3);
+    /* step the model by hand over the same tokens, keeping its choices */
+    enum { T = 11 };
+    int want[T * 3 * 2], tok[T], req[T], pos[T];
+    int t = 0;
+    for (int i = 0; i < 2; i++) {
+        for (int j = 0; j < prompts[i].n; j++, t++)
+            tok[t] = prompts[i].ids[j], req[t] = i, pos[t] = j;
+        for (int j = 0; j < 3; j++, t++)
+            tok[t] = r.output[i * 4 + j], req[t] = i, pos[t] = prompts[i].n + j;
+    }
+    ck_assert_int_eq(t, T);
+    exec_cpu_model *cm = exec_cpu_create(&w, 16, &err);
+    float logits[50];
+    seen s = {.L = 3, .K = 2, .experts = want};
+    for (t = 0; t < T; t++) {
+        s.pos = t;
+        ck_assert_int_eq(exec_cpu_step(cm, tok[t], pos[t], logits, record, &s, &err), 0);
+        /* greedy: a token fed back is the argmax of the step before it */
+        if (t + 1 < T && req[t + 1] == req[t] && pos[t + 1] >= prompts[req[t]].n) {
+            int best = 0;
+            for (int v = 1; v < 50; v++)
+                best = logits[v] > logits[best] ? v : best;
+            ck_assert_int_eq(best, tok[t + 1]);
+        }
+    }
+    exec_cpu_free(cm);
+    trace_reader *tr = trace_reader_open(tu_path("rec.h5"), TRACE_WEIGHTS | TRACE_LOGITS |
+                                         TRACE_HIDDEN, &err);
+    ck_assert_msg(tr != NULL, "%s", err.msg);
+    const trace_meta *meta = trace_reader_meta(tr);
+    ck_assert_int_eq(meta->num_tokens, T);
+    ck_assert_int_eq(meta->num_requests, 2);
+    ck_assert_int_eq(meta->hidden_dim, 32);
+    ck_assert(meta->content & TRACE_ROUTER_WEIGHT);
+    trace_iteration it;
+    int got, iterations = 0;
+    t = 0;
+    while ((got = trace_read_iteration(tr, &it, &err)) > 0) {
+        iterations++;
+        for (size_t i = 0; i < it.num_tokens; i++, t++) {
+            ck_assert_int_eq(it.request[i], req[t]);
+            ck_assert_int_eq(it.position[i], pos[t]);
+            ck_assert_int_eq(it.phase[i], pos[t] < prompts[req[t]].n ? TRACE_PREFILL : TRACE_DECODE);
+            for (int j = 0; j < 3 * 2; j++)
+                ck_assert_int_eq(it.experts[i * 6 + j], want[t * 6 + j]);
+            /* the hidden state entering layer 0 is the token's embedding
+             * (stored as float16: 11 significant bits) */
+            for (int x = 0; x < 32; x++)
+                ck_assert_double_eq_tol(it.hidden[i * 3 * 32 + x], w.embed[(size_t)tok[t] * 32 + x],
+                                        1e-3 * (1 + fabs(w.embed[(size_t)tok[t] * 32 + x])));
+        }
+    }
+    ck_assert_int_eq(got, 0);
+    ck_assert_int_eq(iterations, 2 + 2 * 3); /* a prefill and 3 decodes a request */
+    trace_reader_close(tr);
+    free(r.output);
+    exec_weights_free(&w);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("executor (CPU)");
@@ -294,6 +388,7 @@ int main(void)
     tcase_add_test(tc, rmsnorm_rope_route_by_hand);
     tcase_add_test(tc, steps_match_a_second_implementation);
     tcase_add_test(tc, weights_are_deterministic_and_sized);
+    tcase_add_test(tc, recorded_trace_is_what_the_model_did);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }

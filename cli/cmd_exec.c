@@ -1,0 +1,360 @@
+/* cmd_exec.c - `promoe exec`: real inference of a MoE decoder, timed and
+ * optionally recorded as a trace.  The prompts' ids are gathered here and
+ * owned by one growing array; the executor only reads them. */
+#include <errno.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "exec/generate.h"
+#include "exec/weights.h"
+
+static const char usage[] =
+    "usage: promoe exec --model NAME (--prompt-ids IDS | --prompts FILE) [OPTIONS]\n"
+    "\n"
+    "Runs a MoE decoder for real: each request's prompt, then --max-new tokens by\n"
+    "greedy decoding, one request after another (batch 1), and reports the times\n"
+    "measured under the same names as 'promoe sim' (prefill_ttft_ms_mean,\n"
+    "decode_tpot_ms_mean, ...).  With --record it writes what the model did as a\n"
+    "trace v1 that 'promoe sim' and 'promoe predict' replay: the project's recorder\n"
+    "of real runs.\n"
+    "\n"
+    "Built so far: the CPU backend (fp32, OpenBLAS) with every expert resident,\n"
+    "the all-gpu system.  Offloading (--cache, --system), the CUDA backend and\n"
+    "safetensors weights are the executor issue's next steps.\n"
+    "\n"
+    "  -m, --model NAME       model preset or .ini (required); 'tiny' runs in a\n"
+    "                         blink, a real model's shapes need its fp32 weights in\n"
+    "                         memory (Mixtral-8x7B: 188 GB, refused up front)\n"
+    "      --weights W        synthetic (default: deterministic random weights with\n"
+    "                         the model's shapes, from --seed)\n"
+    "      --backend B        cpu (default)\n"
+    "      --seed N           seed of the synthetic weights (default 1)\n"
+    "      --prompt-ids IDS   one request's prompt as token ids, '1,2,3' (may be\n"
+    "                         repeated: a request each)\n"
+    "      --prompts FILE     JSON lines, a request each: {\"ids\": [...]}, or text as\n"
+    "                         MT-Bench has it ({\"turns\": [\"...\"]}: the first turn) or\n"
+    "                         {\"prompt\": \"...\"}.  No tokenizer is available, so text\n"
+    "                         is taken byte by byte: token id = byte mod vocabulary\n"
+    "      --requests N       use the first N prompts of --prompts (default all)\n"
+    "      --max-prompt N     cut prompts to N tokens (default 512)\n"
+    "  -n, --max-new N        tokens generated per request (default 16)\n"
+    "  -o, --record OUT.h5    write the run as a trace (atomically): experts, gate\n"
+    "                         weights and router logits of every token and layer\n"
+    "      --record-hidden    also the hidden state entering each layer and the\n"
+    "                         router weights (for the learned and gate-reuse\n"
+    "                         predictors)\n"
+    "  -j, --json             print one JSON object on one line\n"
+    "  -h, --help             show this help\n";
+
+enum { OPT_WEIGHTS = 256, OPT_BACKEND, OPT_SEED, OPT_IDS, OPT_PROMPTS, OPT_REQUESTS,
+       OPT_MAX_PROMPT, OPT_HIDDEN };
+
+static const struct option options[] = {
+    {"model", required_argument, NULL, 'm'},
+    {"weights", required_argument, NULL, OPT_WEIGHTS},
+    {"backend", required_argument, NULL, OPT_BACKEND},
+    {"seed", required_argument, NULL, OPT_SEED},
+    {"prompt-ids", required_argument, NULL, OPT_IDS},
+    {"prompts", required_argument, NULL, OPT_PROMPTS},
+    {"requests", required_argument, NULL, OPT_REQUESTS},
+    {"max-prompt", required_argument, NULL, OPT_MAX_PROMPT},
+    {"max-new", required_argument, NULL, 'n'},
+    {"record", required_argument, NULL, 'o'},
+    {"record-hidden", no_argument, NULL, OPT_HIDDEN},
+    {"json", no_argument, NULL, 'j'},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
+/* Every prompt's ids, back to back; prompt i is ids[start[i] .. start[i+1]). */
+typedef struct prompt_set {
+    int32_t *ids;
+    size_t n, cap;
+    size_t *start;
+    int count, start_cap;
+} prompt_set;
+
+static int push_id(prompt_set *ps, int32_t id)
+{
+    if (ps->n == ps->cap) {
+        size_t cap = ps->cap ? 2 * ps->cap : 1024;
+        int32_t *g = realloc(ps->ids, cap * sizeof *g);
+        if (!g)
+            return -1;
+        ps->ids = g;
+        ps->cap = cap;
+    }
+    ps->ids[ps->n++] = id;
+    return 0;
+}
+
+static int prompts_init(prompt_set *ps)
+{
+    *ps = (prompt_set){.start = malloc(64 * sizeof(size_t)), .start_cap = 64};
+    if (!ps->start)
+        return -1;
+    ps->start[0] = 0;
+    return 0;
+}
+
+/* Closes the prompt begun at start[count]. */
+static int end_prompt(prompt_set *ps)
+{
+    if (ps->count + 2 > ps->start_cap) {
+        size_t *g = realloc(ps->start, 2 * (size_t)ps->start_cap * sizeof *g);
+        if (!g)
+            return -1;
+        ps->start = g;
+        ps->start_cap *= 2;
+    }
+    ps->start[++ps->count] = ps->n;
+    return 0;
+}
+
+static void prompts_free(prompt_set *ps)
+{
+    free(ps->ids);
+    free(ps->start);
+}
+
+/* "1,2,3" into a prompt; ids must be in [0, vocab). */
+static int parse_ids(prompt_set *ps, const char *s, int vocab, int max_prompt, promoe_err *err)
+{
+    int taken = 0;
+    while (*s) {
+        char *end;
+        errno = 0;
+        long v = strtol(s, &end, 10);
+        if (end == s || errno || v < 0 || v >= vocab || (*end && *end != ','))
+            return promoe_err_set(err, "--prompt-ids: '%s' is not a list of token ids in "
+                                  "[0, %d) like 1,2,3", s, vocab);
+        if (taken++ < max_prompt && push_id(ps, (int32_t)v) < 0)
+            return promoe_err_set(err, "out of memory");
+        s = *end ? end + 1 : end;
+    }
+    if (taken == 0)
+        return promoe_err_set(err, "--prompt-ids: an empty prompt");
+    return end_prompt(ps) < 0 ? promoe_err_set(err, "out of memory") : 0;
+}
+
+/* One line of --prompts into a prompt. */
+static int parse_prompt_line(prompt_set *ps, const char *path, long lineno, const char *line,
+                             int vocab, int max_prompt, promoe_err *err)
+{
+    json_error_t jerr;
+    json_t *o = json_loads(line, 0, &jerr);
+    if (!o || !json_is_object(o)) {
+        json_decref(o);
+        return promoe_err_set(err, "%s:%ld: not a JSON object", path, lineno);
+    }
+    json_t *ids = json_object_get(o, "ids"), *turns = json_object_get(o, "turns");
+    const char *text = json_string_value(json_object_get(o, "prompt"));
+    if (!text && json_is_array(turns))
+        text = json_string_value(json_array_get(turns, 0));
+    int rc = 0, taken = 0;
+    if (json_is_array(ids)) {
+        size_t i;
+        json_t *v;
+        json_array_foreach(ids, i, v) {
+            json_int_t id = json_integer_value(v);
+            if (!json_is_integer(v) || id < 0 || id >= vocab) {
+                rc = promoe_err_set(err, "%s:%ld: ids[%zu] is not a token id in [0, %d)", path,
+                                    lineno, i, vocab);
+                break;
+            }
+            if (taken++ < max_prompt && push_id(ps, (int32_t)id) < 0)
+                rc = promoe_err_set(err, "out of memory");
+        }
+    } else if (text) {
+        for (const unsigned char *c = (const unsigned char *)text; *c && rc == 0; c++)
+            if (taken++ < max_prompt && push_id(ps, (int32_t)(*c % vocab)) < 0)
+                rc = promoe_err_set(err, "out of memory");
+    } else {
+        rc = promoe_err_set(err, "%s:%ld: no prompt: expected \"ids\", \"turns\" or \"prompt\"",
+                            path, lineno);
+    }
+    json_decref(o);
+    if (rc == 0 && taken == 0)
+        rc = promoe_err_set(err, "%s:%ld: an empty prompt", path, lineno);
+    if (rc == 0 && end_prompt(ps) < 0)
+        rc = promoe_err_set(err, "out of memory");
+    return rc;
+}
+
+static int read_prompts(prompt_set *ps, const char *path, int vocab, int max_prompt, int limit,
+                        promoe_err *err)
+{
+    FILE *fp = fopen(path, "r");
+    if (!fp)
+        return promoe_err_set(err, "%s: %s", path, strerror(errno));
+    char *line = NULL;
+    size_t cap = 0;
+    long lineno = 0;
+    int rc = 0;
+    while (rc == 0 && (limit <= 0 || ps->count < limit) && getline(&line, &cap, fp) >= 0) {
+        lineno++;
+        if (strspn(line, " \t\r\n") == strlen(line))
+            continue;
+        rc = parse_prompt_line(ps, path, lineno, line, vocab, max_prompt, err);
+    }
+    free(line);
+    fclose(fp);
+    if (rc == 0 && ps->count == 0)
+        rc = promoe_err_set(err, "%s: no prompts", path);
+    return rc;
+}
+
+static void show_progress(int64_t done, int64_t total)
+{
+    cli_progress("running requests", done, total);
+}
+
+static void print_result(const exec_gen_result *r, const model_desc *m, const prompt_set *ps,
+                         int max_new, int json)
+{
+    if (json) {
+        json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:f, s:f, s:f, s:f, s:f}",
+                              "model", m->name, "system", "all-gpu", "backend", "cpu", "weights",
+                              "synthetic", "requests", (json_int_t)r->requests, "tokens",
+                              (json_int_t)(r->prefill_tokens + r->decode_tokens),
+                              "prefill_tokens", (json_int_t)r->prefill_tokens, "decode_tokens",
+                              (json_int_t)r->decode_tokens, "total_s", r->prefill_s + r->decode_s,
+                              "prefill_ttft_ms_mean", r->ttft_ms_mean, "prefill_tokens_per_s",
+                              r->prefill_tokens_per_s, "decode_tpot_ms_mean", r->tpot_ms_mean,
+                              "decode_tokens_per_s", r->decode_tokens_per_s);
+        json_t *outs = json_array();
+        for (int i = 0; i < ps->count; i++) {
+            json_t *a = json_array();
+            for (int j = 0; j < max_new; j++)
+                json_array_append_new(a, json_integer(r->output[(size_t)i * max_new + j]));
+            json_array_append_new(outs, a);
+        }
+        json_object_set_new(o, "output_ids", outs);
+        cli_print_json(o, 10);
+        return;
+    }
+    printf("%s on the CPU (all experts resident): %lld requests, %lld prompt tokens, "
+           "%lld decode tokens\n", m->name, (long long)r->requests, (long long)r->prefill_tokens,
+           (long long)r->decode_tokens);
+    printf("time to first token   %.3f ms (mean), %.1f prompt tokens/s\n", r->ttft_ms_mean,
+           r->prefill_tokens_per_s);
+    printf("time per output token %.3f ms (mean), %.1f tokens/s\n", r->tpot_ms_mean,
+           r->decode_tokens_per_s);
+    for (int i = 0; i < ps->count && i < 8; i++) {
+        printf("request %d:", i);
+        for (int j = 0; j < max_new; j++)
+            printf(" %d", r->output[(size_t)i * max_new + j]);
+        printf("\n");
+    }
+}
+
+int cmd_exec(int argc, char **argv)
+{
+    const char *cmd = "exec";
+    const char *model = NULL, *weights = "synthetic", *backend = "cpu", *prompts_path = NULL;
+    const char *record = NULL;
+    const char *ids_args[256];
+    int n_ids = 0, requests = 0, max_prompt = 512, max_new = 16, hidden = 0, json = 0, c;
+    long long seed = 1;
+    while ((c = cli_getopt(argc, argv, "m:n:o:jh", options, cmd)) != -1) {
+        switch (c) {
+        case 'm': model = optarg; break;
+        case OPT_WEIGHTS: weights = optarg; break;
+        case OPT_BACKEND: backend = optarg; break;
+        case OPT_SEED:
+            if (cli_parse_int(cmd, "--seed", optarg, 0, 4294967295LL, &seed) < 0)
+                return CLI_USAGE;
+            break;
+        case OPT_IDS:
+            if (n_ids == 256)
+                return cli_usage_error(cmd, "more than 256 --prompt-ids (use --prompts FILE)");
+            ids_args[n_ids++] = optarg;
+            break;
+        case OPT_PROMPTS: prompts_path = optarg; break;
+        case OPT_REQUESTS:
+            if (cli_parse_int_to(cmd, "--requests", optarg, 1, 1 << 24, &requests) < 0)
+                return CLI_USAGE;
+            break;
+        case OPT_MAX_PROMPT:
+            if (cli_parse_int_to(cmd, "--max-prompt", optarg, 1, 1 << 20, &max_prompt) < 0)
+                return CLI_USAGE;
+            break;
+        case 'n':
+            if (cli_parse_int_to(cmd, "--max-new", optarg, 1, 1 << 20, &max_new) < 0)
+                return CLI_USAGE;
+            break;
+        case 'o': record = optarg; break;
+        case OPT_HIDDEN: hidden = 1; break;
+        case 'j': json = 1; break;
+        case 'h': fputs(usage, stdout); return CLI_OK;
+        default: return CLI_USAGE;
+        }
+    }
+    if (optind < argc)
+        return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+    if (!model)
+        return cli_usage_error(cmd, "no model: give --model NAME (e.g. tiny)");
+    if (strcmp(weights, "synthetic") != 0)
+        return cli_usage_error(cmd, "--weights %s: only synthetic weights can be used so far "
+                               "(loading safetensors is not built yet)", weights);
+    if (strcmp(backend, "cpu") != 0)
+        return cli_usage_error(cmd, "--backend %s: only the cpu backend is built so far", backend);
+    if ((n_ids > 0) == (prompts_path != NULL))
+        return cli_usage_error(cmd, "give the prompts with --prompt-ids or with --prompts, one of them");
+    if (hidden && !record)
+        return cli_usage_error(cmd, "--record-hidden needs --record OUT.h5");
+    promoe_err err;
+    model_desc m;
+    if (model_load(model, &m, &err) < 0)
+        return cli_fail(&err);
+    prompt_set ps;
+    if (prompts_init(&ps) < 0) {
+        promoe_err_set(&err, "out of memory");
+        return cli_fail(&err);
+    }
+    for (int i = 0; i < n_ids; i++)
+        if (parse_ids(&ps, ids_args[i], m.vocab_size, max_prompt, &err) < 0) {
+            prompts_free(&ps);
+            return cli_usage_error(cmd, "%s", err.msg);
+        }
+    if (prompts_path && read_prompts(&ps, prompts_path, m.vocab_size, max_prompt, requests,
+                                     &err) < 0) {
+        prompts_free(&ps);
+        return cli_fail(&err);
+    }
+    int rc = 0;
+    exec_weights w;
+    if (exec_weights_synthetic(&m, (unsigned long)seed, &w, &err) < 0) {
+        prompts_free(&ps);
+        return cli_fail(&err);
+    }
+    exec_prompt *list = malloc((size_t)ps.count * sizeof *list);
+    char source[128];
+    snprintf(source, sizeof source, "promoe exec (cpu backend, synthetic weights, seed %lld)",
+             seed);
+    exec_gen_config cfg = {.max_new = max_new, .record = record, .record_hidden = hidden,
+                           .source = source, .dataset = prompts_path ? "prompts" : "ids",
+                           .progress = show_progress};
+    exec_gen_result r;
+    if (!list) {
+        promoe_err_set(&err, "out of memory");
+        rc = -1;
+    } else {
+        for (int i = 0; i < ps.count; i++)
+            list[i] = (exec_prompt){ps.ids + ps.start[i], (int)(ps.start[i + 1] - ps.start[i])};
+        rc = exec_generate(&w, list, ps.count, &cfg, &r, &err);
+        cli_progress_done();
+    }
+    if (rc == 0) {
+        print_result(&r, &m, &ps, max_new, json);
+        if (record && !json)
+            printf("wrote %s\n", record);
+        free(r.output);
+    }
+    free(list);
+    exec_weights_free(&w);
+    prompts_free(&ps);
+    return rc == 0 ? CLI_OK : cli_fail(&err);
+}

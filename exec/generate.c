@@ -1,0 +1,231 @@
+#include "exec/generate.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/clock.h"
+#include "exec/cpu_model.h"
+#include "traces/trace.h"
+
+/* The routing of the iteration being run, kept until it is appended. */
+typedef struct recorder {
+    const model_desc *m;
+    int record_hidden;
+    size_t cap, n;           /* tokens buffered */
+    int32_t *request, *position;
+    uint8_t *phase;
+    int16_t *experts;        /* [n][L][K] */
+    float *weights, *logits, *hidden;
+} recorder;
+
+static int recorder_reserve(recorder *rc, size_t tokens)
+{
+    if (tokens <= rc->cap)
+        return 0;
+    size_t L = (size_t)rc->m->num_layers, K = (size_t)rc->m->top_k;
+    size_t E = (size_t)rc->m->num_experts, D = (size_t)rc->m->hidden_size;
+    int32_t *req = realloc(rc->request, tokens * sizeof *req);
+    if (req)
+        rc->request = req;
+    int32_t *pos = realloc(rc->position, tokens * sizeof *pos);
+    if (pos)
+        rc->position = pos;
+    uint8_t *ph = realloc(rc->phase, tokens);
+    if (ph)
+        rc->phase = ph;
+    int16_t *ex = realloc(rc->experts, tokens * L * K * sizeof *ex);
+    if (ex)
+        rc->experts = ex;
+    float *wt = realloc(rc->weights, tokens * L * K * sizeof *wt);
+    if (wt)
+        rc->weights = wt;
+    float *lg = realloc(rc->logits, tokens * L * E * sizeof *lg);
+    if (lg)
+        rc->logits = lg;
+    float *hd = rc->record_hidden ? realloc(rc->hidden, tokens * L * D * sizeof *hd) : NULL;
+    if (hd)
+        rc->hidden = hd;
+    if (!req || !pos || !ph || !ex || !wt || !lg || (rc->record_hidden && !hd))
+        return -1;
+    rc->cap = tokens;
+    return 0;
+}
+
+static void recorder_free(recorder *rc)
+{
+    free(rc->request);
+    free(rc->position);
+    free(rc->phase);
+    free(rc->experts);
+    free(rc->weights);
+    free(rc->logits);
+    free(rc->hidden);
+}
+
+/* The model's observer: one layer of the token being buffered (n - 1). */
+static void record_layer(void *ctx, const exec_routing *r)
+{
+    recorder *rc = ctx;
+    size_t t = rc->n - 1, L = (size_t)rc->m->num_layers, K = (size_t)rc->m->top_k;
+    size_t E = (size_t)rc->m->num_experts, D = (size_t)rc->m->hidden_size;
+    size_t at = t * L + (size_t)r->layer;
+    for (size_t k = 0; k < K; k++) {
+        rc->experts[at * K + k] = (int16_t)r->experts[k];
+        rc->weights[at * K + k] = r->weights[k];
+    }
+    memcpy(rc->logits + at * E, r->logits, E * sizeof(float));
+    if (rc->record_hidden)
+        memcpy(rc->hidden + at * D, r->hidden, D * sizeof(float));
+}
+
+static int flush(recorder *rc, trace_writer *tw, int32_t iteration, promoe_err *err)
+{
+    if (!tw || rc->n == 0)
+        return 0;
+    trace_iteration it = {.id = iteration, .num_tokens = rc->n, .request = rc->request,
+                          .position = rc->position, .phase = rc->phase,
+                          .experts = rc->experts, .weights = rc->weights,
+                          .logits = rc->logits, .hidden = rc->hidden};
+    rc->n = 0;
+    return trace_writer_append(tw, &it, err);
+}
+
+static int argmax(const float *v, int n)
+{
+    int best = 0;
+    for (int i = 1; i < n; i++)
+        if (v[i] > v[best])
+            best = i;
+    return best;
+}
+
+/* Feeds one token; buffers its routing when recording. */
+static int feed(exec_cpu_model *cm, recorder *rc, trace_writer *tw, int request, int token,
+                int pos, int phase, float *logits, promoe_err *err)
+{
+    if (tw) {
+        if (recorder_reserve(rc, rc->n + 1) < 0)
+            return promoe_err_set(err, "out of memory recording a trace");
+        rc->request[rc->n] = request;
+        rc->position[rc->n] = pos;
+        rc->phase[rc->n] = (uint8_t)phase;
+        rc->n++;
+    }
+    return exec_cpu_step(cm, token, pos, logits, tw ? record_layer : NULL, rc, err);
+}
+
+static trace_writer *open_recording(const exec_weights *w, const exec_gen_config *cfg,
+                                    promoe_err *err)
+{
+    const model_desc *m = &w->model;
+    trace_meta meta = {.num_layers = m->num_layers, .num_experts = m->num_experts,
+                       .top_k = m->top_k, .hidden_dim = cfg->record_hidden ? m->hidden_size : 0,
+                       .content = TRACE_WEIGHTS | TRACE_LOGITS |
+                                  (cfg->record_hidden ? TRACE_HIDDEN | TRACE_ROUTER_WEIGHT : 0u)};
+    snprintf(meta.model, sizeof meta.model, "%s", m->name);
+    snprintf(meta.source, sizeof meta.source, "%s", cfg->source ? cfg->source : "promoe exec");
+    trace_writer *tw = trace_writer_create(cfg->record, &meta, err);
+    if (!tw || !cfg->record_hidden)
+        return tw;
+    size_t L = (size_t)m->num_layers, E = (size_t)m->num_experts, D = (size_t)m->hidden_size;
+    float *rw = malloc(L * E * D * sizeof *rw);
+    if (!rw) {
+        trace_writer_abort(tw);
+        promoe_err_set(err, "out of memory for the router weights");
+        return NULL;
+    }
+    for (size_t l = 0; l < L; l++)
+        memcpy(rw + l * E * D, w->layers[l].router, E * D * sizeof *rw);
+    int rc = trace_writer_set_router_weight(tw, rw, err);
+    free(rw);
+    if (rc < 0) {
+        trace_writer_abort(tw);
+        return NULL;
+    }
+    return tw;
+}
+
+int exec_generate(const exec_weights *w, const exec_prompt *prompts, int n,
+                  const exec_gen_config *cfg, exec_gen_result *r, promoe_err *err)
+{
+    memset(r, 0, sizeof *r);
+    const model_desc *m = &w->model;
+    int longest = 0;
+    for (int i = 0; i < n; i++) {
+        if (prompts[i].n < 1)
+            return promoe_err_set(err, "prompt %d is empty", i);
+        longest = prompts[i].n > longest ? prompts[i].n : longest;
+    }
+    float *logits = malloc((size_t)m->vocab_size * sizeof *logits);
+    r->output = calloc((size_t)n * (size_t)cfg->max_new + 1, sizeof *r->output);
+    exec_cpu_model *cm = exec_cpu_create(w, longest + cfg->max_new, err);
+    recorder rc = {.m = m, .record_hidden = cfg->record_hidden};
+    trace_writer *tw = NULL;
+    int status = -1;
+    if (!logits || !r->output || !cm) {
+        if (cm)
+            promoe_err_set(err, "out of memory");
+        goto out;
+    }
+    if (cfg->record && !(tw = open_recording(w, cfg, err)))
+        goto out;
+    int32_t iteration = 0;
+    double ttft_sum = 0;
+    for (int i = 0; i < n; i++) {
+        const exec_prompt *p = &prompts[i];
+        double t0 = clock_now_s();
+        for (int j = 0; j < p->n; j++)
+            if (feed(cm, &rc, tw, i, p->ids[j], j, TRACE_PREFILL, logits, err) < 0)
+                goto out;
+        int32_t *out = r->output + (size_t)i * cfg->max_new;
+        out[0] = argmax(logits, m->vocab_size);
+        double t1 = clock_now_s();
+        r->prefill_s += t1 - t0;
+        ttft_sum += t1 - t0;
+        r->prefill_tokens += p->n;
+        if (flush(&rc, tw, iteration++, err) < 0)
+            goto out;
+        for (int j = 1; j < cfg->max_new; j++) {
+            double s0 = clock_now_s();
+            if (feed(cm, &rc, tw, i, out[j - 1], p->n + j - 1, TRACE_DECODE, logits, err) < 0)
+                goto out;
+            out[j] = argmax(logits, m->vocab_size);
+            r->decode_s += clock_now_s() - s0;
+            r->decode_tokens++;
+            if (flush(&rc, tw, iteration++, err) < 0)
+                goto out;
+        }
+        if (tw) {
+            trace_request req = {.id = i, .prompt_len = p->n, .output_len = cfg->max_new};
+            snprintf(req.dataset, sizeof req.dataset, "%s", cfg->dataset ? cfg->dataset : "ids");
+            if (trace_writer_add_request(tw, &req, err) < 0)
+                goto out;
+        }
+        r->requests++;
+        if (cfg->progress)
+            cfg->progress(i + 1, n);
+    }
+    if (tw) {
+        trace_writer *done = tw;
+        tw = NULL;
+        if (trace_writer_commit(done, err) < 0)
+            goto out;
+    }
+    r->ttft_ms_mean = n ? 1e3 * ttft_sum / n : 0;
+    r->tpot_ms_mean = r->decode_tokens ? 1e3 * r->decode_s / (double)r->decode_tokens : 0;
+    r->prefill_tokens_per_s = r->prefill_s > 0 ? (double)r->prefill_tokens / r->prefill_s : 0;
+    r->decode_tokens_per_s = r->decode_s > 0 ? (double)r->decode_tokens / r->decode_s : 0;
+    status = 0;
+out:
+    if (tw)
+        trace_writer_abort(tw);
+    exec_cpu_free(cm);
+    recorder_free(&rc);
+    free(logits);
+    if (status < 0) {
+        free(r->output);
+        r->output = NULL;
+    }
+    return status;
+}

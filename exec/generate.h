@@ -1,0 +1,43 @@
+/* generate.h - requests run through the CPU model one after another
+ * (batch 1, greedy decoding), timed, and optionally recorded as a trace
+ * v1: for every token fed to the model (prompt tokens as one prefill
+ * iteration, then each generated token but the last as a decode
+ * iteration), each layer's chosen experts, gate weights and router logits,
+ * and with record_hidden the hidden state entering each layer plus the
+ * router weights.  This is the project's recorder of real runs.
+ */
+#ifndef PROMOE_EXEC_GENERATE_H
+#define PROMOE_EXEC_GENERATE_H
+
+#include <stdint.h>
+
+#include "common/error.h"
+#include "exec/weights.h"
+
+typedef struct exec_prompt {
+    const int32_t *ids;
+    int n;
+} exec_prompt;
+
+typedef struct exec_gen_config {
+    int max_new;           /* tokens generated per request (>= 1) */
+    const char *record;    /* trace to write (atomically), or NULL */
+    int record_hidden;     /* also hidden/input and model/router_weight */
+    const char *source;    /* the trace's source attribute */
+    const char *dataset;   /* requests/dataset */
+    /* called after each request with those done, or NULL */
+    void (*progress)(int64_t done, int64_t total);
+} exec_gen_config;
+
+typedef struct exec_gen_result {
+    int64_t requests, prefill_tokens, decode_tokens;
+    double prefill_s, decode_s;      /* time in prefill steps and in decode steps */
+    double ttft_ms_mean, tpot_ms_mean;
+    double prefill_tokens_per_s, decode_tokens_per_s;
+    int32_t *output;                 /* [requests][max_new] generated ids; caller frees */
+} exec_gen_result;
+
+int exec_generate(const exec_weights *w, const exec_prompt *prompts, int n,
+                  const exec_gen_config *cfg, exec_gen_result *r, promoe_err *err);
+
+#endif

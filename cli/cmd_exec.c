@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "common/grow.h"
 #include "exec/generate.h"
 #include "exec/weights.h"
 
@@ -73,19 +74,16 @@ typedef struct prompt_set {
     int32_t *ids;
     size_t n, cap;
     size_t *start;
-    int count, start_cap;
+    int count;
+    size_t start_cap;
 } prompt_set;
 
 static int push_id(prompt_set *ps, int32_t id)
 {
-    if (ps->n == ps->cap) {
-        size_t cap = ps->cap ? 2 * ps->cap : 1024;
-        int32_t *g = realloc(ps->ids, cap * sizeof *g);
-        if (!g)
-            return -1;
-        ps->ids = g;
-        ps->cap = cap;
-    }
+    int32_t *g = grow_array(ps->ids, &ps->cap, ps->n + 1, sizeof *g, 1024);
+    if (!g)
+        return -1;
+    ps->ids = g;
     ps->ids[ps->n++] = id;
     return 0;
 }
@@ -102,13 +100,10 @@ static int prompts_init(prompt_set *ps)
 /* Closes the prompt begun at start[count]. */
 static int end_prompt(prompt_set *ps)
 {
-    if (ps->count + 2 > ps->start_cap) {
-        size_t *g = realloc(ps->start, 2 * (size_t)ps->start_cap * sizeof *g);
-        if (!g)
-            return -1;
-        ps->start = g;
-        ps->start_cap *= 2;
-    }
+    size_t *g = grow_array(ps->start, &ps->start_cap, (size_t)ps->count + 2, sizeof *g, 64);
+    if (!g)
+        return -1;
+    ps->start = g;
     ps->start[++ps->count] = ps->n;
     return 0;
 }

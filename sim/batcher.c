@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/grow.h"
+
 void step_buf_free(step_buf *b)
 {
     free(b->request);
@@ -127,27 +129,20 @@ static int read_one(batcher *b, promoe_err *err)
                                       "--batch needs requests one after another", it.request[0]);
         if (b->n)
             b->queues[b->n - 1].closed = 1;
-        if (b->n == b->cap) {
-            size_t c = b->cap ? 2 * b->cap : 16;
-            request_queue *q = realloc(b->queues, c * sizeof *q);
-            if (!q)
-                return promoe_err_set(err, "out of memory");
-            b->queues = q;
-            b->cap = c;
-        }
+        request_queue *grown = grow_array(b->queues, &b->cap, b->n + 1, sizeof *grown, 16);
+        if (!grown)
+            return promoe_err_set(err, "out of memory");
+        b->queues = grown;
         b->queues[b->n++] = (request_queue){.id = it.request[0]};
         b->last_request = it.request[0];
     }
     request_queue *q = &b->queues[b->n - 1];
-    if (q->head + q->count == q->cap) {
-        size_t c = q->cap ? 2 * q->cap : 8;
-        step_buf *items = realloc(q->items, c * sizeof *items);
-        if (!items)
-            return promoe_err_set(err, "out of memory");
-        memset(items + q->cap, 0, (c - q->cap) * sizeof *items);
-        q->items = items;
-        q->cap = c;
-    }
+    size_t had = q->cap;
+    step_buf *items = grow_array(q->items, &q->cap, q->head + q->count + 1, sizeof *items, 8);
+    if (!items)
+        return promoe_err_set(err, "out of memory");
+    memset(items + had, 0, (q->cap - had) * sizeof *items);
+    q->items = items;
     step_buf *s = &q->items[q->head + q->count++];
     s->n = 0;
     s->lk = b->lk;

@@ -3,6 +3,8 @@
 #include <math.h>
 #include <stdlib.h>
 
+#include "common/grow.h"
+
 void event_queue_init(event_queue *q)
 {
     q->heap = NULL;
@@ -23,14 +25,10 @@ static int earlier(const sim_event *x, const sim_event *y)
 
 int event_queue_push(event_queue *q, int64_t time_ns, int kind, int32_t a, int32_t b)
 {
-    if (q->n == q->cap) {
-        size_t cap = q->cap ? 2 * q->cap : 256;
-        sim_event *h = realloc(q->heap, cap * sizeof *h);
-        if (!h)
-            return -1;
-        q->heap = h;
-        q->cap = cap;
-    }
+    sim_event *h = grow_array(q->heap, &q->cap, q->n + 1, sizeof *h, 256);
+    if (!h)
+        return -1;
+    q->heap = h;
     sim_event e = {time_ns, q->next_seq++, kind, a, b};
     size_t i = q->n++;
     while (i > 0 && earlier(&e, &q->heap[(i - 1) / 2])) {

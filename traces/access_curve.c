@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/grow.h"
 #include "traces/trace.h"
 
 void access_counts_free(access_counts *c)
@@ -144,15 +145,12 @@ static int read_rows(const char *path, FILE *fp, count_row **rows, size_t *n, pr
                            row.expert, TRACE_MAX_LAYERS, TRACE_MAX_EXPERTS);
             goto out;
         }
-        if (*n == have) {
-            have = have ? 2 * have : 256;
-            count_row *grown = realloc(*rows, have * sizeof *grown);
-            if (!grown) {
-                promoe_err_set(err, "%s: out of memory", path);
-                goto out;
-            }
-            *rows = grown;
+        count_row *grown = grow_array(*rows, &have, *n + 1, sizeof *grown, 256);
+        if (!grown) {
+            promoe_err_set(err, "%s: out of memory", path);
+            goto out;
         }
+        *rows = grown;
         (*rows)[(*n)++] = row;
     }
     if (ferror(fp)) {

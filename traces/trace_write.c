@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "common/atomic_file.h"
+#include "common/grow.h"
 #include "common/h5_attr.h"
 #include "traces/trace_h5.h"
 
@@ -291,14 +292,10 @@ int trace_writer_append(trace_writer *w, const trace_iteration *it, promoe_err *
 
 int trace_writer_add_request(trace_writer *w, const trace_request *req, promoe_err *err)
 {
-    if (w->num_requests == w->cap_requests) {
-        size_t cap = w->cap_requests ? 2 * w->cap_requests : 64;
-        trace_request *r = realloc(w->requests, cap * sizeof *r);
-        if (!r)
-            return promoe_err_set(err, "%s: out of memory", w->file.final_path);
-        w->requests = r;
-        w->cap_requests = cap;
-    }
+    trace_request *r = grow_array(w->requests, &w->cap_requests, w->num_requests + 1, sizeof *r, 64);
+    if (!r)
+        return promoe_err_set(err, "%s: out of memory", w->file.final_path);
+    w->requests = r;
     w->requests[w->num_requests++] = *req;
     return 0;
 }

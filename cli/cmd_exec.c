@@ -8,6 +8,9 @@
 
 #include "cli/cli.h"
 #include "common/grow.h"
+#include "common/options.h"
+#include "policies/policy.h"
+#include "sim/cache.h"
 #include "exec/generate.h"
 #include "exec/weights.h"
 
@@ -21,9 +24,12 @@ static const char usage[] =
     "trace v1 that 'promoe sim' and 'promoe predict' replay: the project's recorder\n"
     "of real runs.\n"
     "\n"
-    "Built so far: the CPU backend (fp32, OpenBLAS) with every expert resident,\n"
-    "the all-gpu system.  Offloading (--cache, --system), the CUDA backend and\n"
-    "safetensors weights are the executor issue's next steps.\n"
+    "Built so far: the CPU backend (fp32, OpenBLAS; host memory stands in for the\n"
+    "GPU's), every expert resident or, with --cache, routed experts offloaded to\n"
+    "slots that the simulator's own cache and policy manage, a missed expert\n"
+    "copied in (3 chunks, one a matrix) by a copy worker thread before it runs:\n"
+    "the reactive systems.  Prefetching predictors, --system, the CUDA backend\n"
+    "and safetensors weights are the executor issue's next steps.\n"
     "\n"
     "  -m, --model NAME       model preset or .ini (required); 'tiny' runs in a\n"
     "                         blink, a real model's shapes need its fp32 weights in\n"
@@ -41,6 +47,15 @@ static const char usage[] =
     "      --requests N       use the first N prompts of --prompts (default all)\n"
     "      --max-prompt N     cut prompts to N tokens (default 512)\n"
     "  -n, --max-new N        tokens generated per request (default 16)\n"
+    "  -c, --cache SIZE       offload: slots for a fraction of all experts (0.25), a\n"
+    "                         number of them (256) or bytes of fp32 experts (1GiB);\n"
+    "                         reports hits, misses and copies as 'promoe sim\n"
+    "                         --hits-only' counts them on the recorded trace\n"
+    "  -p, --policy NAME[:k=v,...]\n"
+    "                         the cache's eviction policy (default lru): lru, lfu,\n"
+    "                         fifo, lru-k, static:trace=T.h5 (belady needs the\n"
+    "                         future: replay the trace in 'promoe sim')\n"
+    "      --cache-scope S    global (default) or per-layer\n"
     "  -o, --record OUT.h5    write the run as a trace (atomically): experts, gate\n"
     "                         weights and router logits of every token and layer\n"
     "      --record-hidden    also the hidden state entering each layer and the\n"
@@ -50,7 +65,7 @@ static const char usage[] =
     "  -h, --help             show this help\n";
 
 enum { OPT_WEIGHTS = 256, OPT_BACKEND, OPT_SEED, OPT_IDS, OPT_PROMPTS, OPT_REQUESTS,
-       OPT_MAX_PROMPT, OPT_HIDDEN };
+       OPT_MAX_PROMPT, OPT_HIDDEN, OPT_SCOPE };
 
 static const struct option options[] = {
     {"model", required_argument, NULL, 'm'},
@@ -64,6 +79,9 @@ static const struct option options[] = {
     {"max-new", required_argument, NULL, 'n'},
     {"record", required_argument, NULL, 'o'},
     {"record-hidden", no_argument, NULL, OPT_HIDDEN},
+    {"cache", required_argument, NULL, 'c'},
+    {"policy", required_argument, NULL, 'p'},
+    {"cache-scope", required_argument, NULL, OPT_SCOPE},
     {"json", no_argument, NULL, 'j'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -226,13 +244,32 @@ static void print_result(const exec_gen_result *r, const model_desc *m, const pr
                 json_array_append_new(a, json_integer(r->output[(size_t)i * max_new + j]));
             json_array_append_new(outs, a);
         }
+        if (r->slots) {
+            json_object_set_new(o, "system", json_string("reactive"));
+            json_object_set_new(o, "cache_slots", json_integer(r->slots));
+            json_object_set_new(o, "accesses", json_integer(r->accesses));
+            json_object_set_new(o, "hits", json_integer(r->hits));
+            json_object_set_new(o, "misses", json_integer(r->misses));
+            json_object_set_new(o, "evictions", json_integer(r->evictions));
+            json_object_set_new(o, "hit_rate", json_real(r->hit_rate));
+            json_object_set_new(o, "copies", json_integer(r->copies));
+            json_object_set_new(o, "pcie_bytes", json_real(r->copied_bytes));
+            json_object_set_new(o, "copy_gbps",
+                                json_real(r->copy_s > 0 ? r->copied_bytes / r->copy_s / 1e9 : 0));
+        }
         json_object_set_new(o, "output_ids", outs);
         cli_print_json(o, 10);
         return;
     }
-    printf("%s on the CPU (all experts resident): %lld requests, %lld prompt tokens, "
-           "%lld decode tokens\n", m->name, (long long)r->requests, (long long)r->prefill_tokens,
-           (long long)r->decode_tokens);
+    printf("%s on the CPU (%s): %lld requests, %lld prompt tokens, %lld decode tokens\n",
+           m->name, r->slots ? "experts offloaded" : "all experts resident",
+           (long long)r->requests, (long long)r->prefill_tokens, (long long)r->decode_tokens);
+    if (r->slots)
+        printf("cache %lld slots: %lld accesses, %lld hits, %lld misses (hit rate %.4f), "
+               "%lld evictions; %lld copies, %.1f MB at %.2f GB/s\n", (long long)r->slots,
+               (long long)r->accesses, (long long)r->hits, (long long)r->misses, r->hit_rate,
+               (long long)r->evictions, (long long)r->copies, r->copied_bytes / 1e6,
+               r->copy_s > 0 ? r->copied_bytes / r->copy_s / 1e9 : 0);
     printf("time to first token   %.3f ms (mean), %.1f prompt tokens/s\n", r->ttft_ms_mean,
            r->prefill_tokens_per_s);
     printf("time per output token %.3f ms (mean), %.1f tokens/s\n", r->tpot_ms_mean,
@@ -249,11 +286,11 @@ int cmd_exec(int argc, char **argv)
 {
     const char *cmd = "exec";
     const char *model = NULL, *weights = "synthetic", *backend = "cpu", *prompts_path = NULL;
-    const char *record = NULL;
+    const char *record = NULL, *cache = NULL, *policy = "lru", *scope = "global";
     const char *ids_args[256];
     int n_ids = 0, requests = 0, max_prompt = 512, max_new = 16, hidden = 0, json = 0, c;
     long long seed = 1;
-    while ((c = cli_getopt(argc, argv, "m:n:o:jh", options, cmd)) != -1) {
+    while ((c = cli_getopt(argc, argv, "m:n:o:c:p:jh", options, cmd)) != -1) {
         switch (c) {
         case 'm': model = optarg; break;
         case OPT_WEIGHTS: weights = optarg; break;
@@ -282,6 +319,9 @@ int cmd_exec(int argc, char **argv)
             break;
         case 'o': record = optarg; break;
         case OPT_HIDDEN: hidden = 1; break;
+        case 'c': cache = optarg; break;
+        case 'p': policy = optarg; break;
+        case OPT_SCOPE: scope = optarg; break;
         case 'j': json = 1; break;
         case 'h': fputs(usage, stdout); return CLI_OK;
         default: return CLI_USAGE;
@@ -300,9 +340,25 @@ int cmd_exec(int argc, char **argv)
         return cli_usage_error(cmd, "give the prompts with --prompt-ids or with --prompts, one of them");
     if (hidden && !record)
         return cli_usage_error(cmd, "--record-hidden needs --record OUT.h5");
+    char policy_name[64];
+    const char *policy_options = options_split_spec(policy, policy_name, sizeof policy_name);
+    const cache_policy_ops *pops = policy_find(policy_name);
+    if (!pops)
+        return cli_usage_error(cmd, "unknown policy '%s' (policies: %s)", policy_name,
+                               policy_names());
+    if (pops->needs_future)
+        return cli_usage_error(cmd, "policy %s reads the future, which a running model does "
+                               "not know: record the run and replay it in 'promoe sim'",
+                               policy_name);
+    if (strcmp(scope, "global") != 0 && strcmp(scope, "per-layer") != 0)
+        return cli_usage_error(cmd, "--cache-scope: '%s' is neither global nor per-layer", scope);
     promoe_err err;
     model_desc m;
     if (model_load(model, &m, &err) < 0)
+        return cli_fail(&err);
+    int64_t slots = 0;
+    if (cache && cache_size_parse(cache, m.num_layers, m.num_experts,
+                                  exec_expert_floats(&m) * sizeof(float), &slots, &err) < 0)
         return cli_fail(&err);
     prompt_set ps;
     if (prompts_init(&ps) < 0) {
@@ -331,6 +387,9 @@ int cmd_exec(int argc, char **argv)
              seed);
     exec_gen_config cfg = {.max_new = max_new, .record = record, .record_hidden = hidden,
                            .source = source, .dataset = prompts_path ? "prompts" : "ids",
+                           .cache_slots = slots, .policy = policy_name,
+                           .policy_options = policy_options,
+                           .per_layer = strcmp(scope, "per-layer") == 0,
                            .progress = show_progress};
     exec_gen_result r;
     if (!list) {

@@ -16,7 +16,15 @@ struct exec_cpu_model {
     double *router_d;
     int *experts, *pick;
     float *gate_w;
+    exec_expert_fn expert_source;
+    void *expert_ctx;
 };
+
+void exec_cpu_set_expert_source(exec_cpu_model *m, exec_expert_fn fn, void *ctx)
+{
+    m->expert_source = fn;
+    m->expert_ctx = ctx;
+}
 
 void exec_cpu_free(exec_cpu_model *m)
 {
@@ -210,9 +218,12 @@ int exec_cpu_step(exec_cpu_model *m, int token, int pos, float *logits, exec_rou
                               .experts = m->experts, .weights = m->gate_w};
             observe(ctx, &r);
         }
-        for (int j = 0; j < K; j++)
-            swiglu_add(m, y->experts + (size_t)m->experts[j] * block, md->expert_ffn_dim, d,
-                       m->xn, m->gate_w[j], m->x);
+        for (int j = 0; j < K; j++) {
+            int e = m->experts[j];
+            const float *b = m->expert_source ? m->expert_source(m->expert_ctx, l, e)
+                                              : y->experts + (size_t)e * block;
+            swiglu_add(m, b, md->expert_ffn_dim, d, m->xn, m->gate_w[j], m->x);
+        }
         for (int s = 0; s < md->num_shared_experts; s++)
             swiglu_add(m, y->shared + (size_t)s * shared_block, md->shared_ffn_dim, d, m->xn,
                        1.0f, m->x);

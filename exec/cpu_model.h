@@ -35,6 +35,13 @@ typedef struct exec_cpu_model exec_cpu_model;
 exec_cpu_model *exec_cpu_create(const exec_weights *w, int max_positions, promoe_err *err);
 void exec_cpu_free(exec_cpu_model *m);
 
+/* Where a routed expert's weights (one block: gate, up, down) are read
+ * from when it runs: by default the weights themselves (every expert
+ * resident); the offloading executor gives its slots instead.  Called in
+ * rank order, right before the expert computes. */
+typedef const float *(*exec_expert_fn)(void *ctx, int layer, int expert);
+void exec_cpu_set_expert_source(exec_cpu_model *m, exec_expert_fn fn, void *ctx);
+
 /* Runs token `token` at position pos (positions 0..pos-1 must have run
  * since the cache was last cleared: a request's tokens in order) and
  * writes the vocabulary's logits.  observe may be NULL. */

@@ -6,6 +6,8 @@
 
 #include "common/clock.h"
 #include "exec/cpu_model.h"
+#include "exec/expert_store.h"
+#include "sim/cache.h"
 #include "traces/trace.h"
 
 /* The routing of the iteration being run, kept until it is appended. */
@@ -91,6 +93,63 @@ static int flush(recorder *rc, trace_writer *tw, int32_t iteration, promoe_err *
     return trace_writer_append(tw, &it, err);
 }
 
+/* The offloading: the policy's cache and the slots it fills. */
+typedef struct offload {
+    expert_cache *cache;
+    expert_store *store;
+    int E;
+    exec_gen_result *r;
+} offload;
+
+static const float *offloaded_expert(void *ctx, int layer, int expert)
+{
+    offload *o = ctx;
+    int key = layer * o->E + expert, evicted;
+    o->r->accesses++;
+    if (cache_access(o->cache, key, &evicted)) {
+        o->r->hits++;
+        return expert_store_get(o->store, key);
+    }
+    o->r->misses++;
+    o->r->evictions += evicted >= 0;
+    return expert_store_load(o->store, key, evicted);
+}
+
+static int offload_start(offload *o, const exec_weights *w, const exec_gen_config *cfg,
+                         exec_gen_result *r, promoe_err *err)
+{
+    const model_desc *m = &w->model;
+    cache_config cc = {.num_layers = m->num_layers, .num_experts = m->num_experts,
+                       .slots = cfg->cache_slots, .per_layer = cfg->per_layer,
+                       .policy = cfg->policy ? cfg->policy : "lru",
+                       .policy_options = cfg->policy_options};
+    *o = (offload){.E = m->num_experts, .r = r};
+    if (!(o->cache = cache_create(&cc, err)))
+        return -1;
+    r->slots = cache_capacity(o->cache);
+    if (!(o->store = expert_store_create(w, r->slots, err)))
+        return -1;
+    if (cache_preload(o->cache) < 0)
+        return promoe_err_set(err, "out of memory");
+    for (int key = 0; key < m->num_layers * m->num_experts; key++)
+        if (cache_resident(o->cache, key))
+            expert_store_load(o->store, key, -1); /* a policy's fixed set (static) */
+    return 0;
+}
+
+static void offload_end(offload *o, exec_gen_result *r)
+{
+    if (o->store) {
+        const expert_store_stats *st = expert_store_stats_of(o->store);
+        r->copies = st->copies;
+        r->copied_bytes = st->bytes;
+        r->copy_s = st->copy_s;
+    }
+    r->hit_rate = r->accesses ? (double)r->hits / (double)r->accesses : 0;
+    expert_store_free(o->store);
+    cache_free(o->cache);
+}
+
 static int argmax(const float *v, int n)
 {
     int best = 0;
@@ -162,11 +221,17 @@ int exec_generate(const exec_weights *w, const exec_prompt *prompts, int n,
     exec_cpu_model *cm = exec_cpu_create(w, longest + cfg->max_new, err);
     recorder rc = {.m = m, .record_hidden = cfg->record_hidden};
     trace_writer *tw = NULL;
+    offload off = {0};
     int status = -1;
     if (!logits || !r->output || !cm) {
         if (cm)
             promoe_err_set(err, "out of memory");
         goto out;
+    }
+    if (cfg->cache_slots > 0) {
+        if (offload_start(&off, w, cfg, r, err) < 0)
+            goto out;
+        exec_cpu_set_expert_source(cm, offloaded_expert, &off);
     }
     if (cfg->record && !(tw = open_recording(w, cfg, err)))
         goto out;
@@ -218,6 +283,7 @@ int exec_generate(const exec_weights *w, const exec_prompt *prompts, int n,
     r->decode_tokens_per_s = r->decode_s > 0 ? (double)r->decode_tokens / r->decode_s : 0;
     status = 0;
 out:
+    offload_end(&off, r);
     if (tw)
         trace_writer_abort(tw);
     exec_cpu_free(cm);

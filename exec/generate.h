@@ -5,6 +5,12 @@
  * iteration), each layer's chosen experts, gate weights and router logits,
  * and with record_hidden the hidden state entering each layer plus the
  * router weights.  This is the project's recorder of real runs.
+ *
+ * With a cache, the routed experts live in slots the cache policy manages
+ * (the simulator's expert_cache and policies, access by access in the
+ * order sim --hits-only replays them: token by token, layer by layer, in
+ * rank order), and a missed expert is copied into its slot by the copy
+ * worker before it computes.
  */
 #ifndef PROMOE_EXEC_GENERATE_H
 #define PROMOE_EXEC_GENERATE_H
@@ -25,6 +31,11 @@ typedef struct exec_gen_config {
     int record_hidden;     /* also hidden/input and model/router_weight */
     const char *source;    /* the trace's source attribute */
     const char *dataset;   /* requests/dataset */
+    /* offloading: a cache of cache_slots experts (0: every expert
+     * resident), its policy and scope, as 'promoe sim' takes them */
+    int64_t cache_slots;
+    const char *policy, *policy_options;
+    int per_layer;
     /* called after each request with those done, or NULL */
     void (*progress)(int64_t done, int64_t total);
 } exec_gen_config;
@@ -35,6 +46,10 @@ typedef struct exec_gen_result {
     double ttft_ms_mean, tpot_ms_mean;
     double prefill_tokens_per_s, decode_tokens_per_s;
     int32_t *output;                 /* [requests][max_new] generated ids; caller frees */
+    /* offloading: the plain access stream's figures (as sim --hits-only
+     * counts them) and the copies made (preloaded experts included) */
+    int64_t slots, accesses, hits, misses, evictions, copies;
+    double hit_rate, copied_bytes, copy_s;
 } exec_gen_result;
 
 int exec_generate(const exec_weights *w, const exec_prompt *prompts, int n,

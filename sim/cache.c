@@ -120,6 +120,31 @@ int cache_load(expert_cache *c, int key, int *evicted)
     return 1;
 }
 
+int cache_access(expert_cache *c, int key, int *evicted)
+{
+    *evicted = -1;
+    if (c->resident[key]) {
+        cache_use(c, key);
+        return 1;
+    }
+    cache_load(c, key, evicted);
+    return 0;
+}
+
+int cache_preload(expert_cache *c)
+{
+    int *keys = malloc((size_t)c->L * (size_t)c->E * sizeof *keys);
+    if (!keys)
+        return -1;
+    int n = cache_initial_keys(c, keys);
+    for (int i = 0; i < n; i++) {
+        int evicted;
+        cache_load(c, keys[i], &evicted);
+    }
+    free(keys);
+    return n;
+}
+
 void cache_drop(expert_cache *c, int key)
 {
     if (!c->resident[key] || c->pinned[key])

@@ -32,6 +32,13 @@ void cache_use(expert_cache *c, int key);
  * Returns 1 if loaded (*evicted = the victim or -1), 0 if every candidate
  * is pinned so the expert cannot be cached (it is used uncached). */
 int cache_load(expert_cache *c, int key, int *evicted);
+/* One access of a plain stream (sim --hits-only, the executor): a
+ * resident key is used (returns 1); otherwise it is loaded, evicting the
+ * policy's victim (*evicted, or -1), and 0 is returned.  Nothing pinned. */
+int cache_access(expert_cache *c, int key, int *evicted);
+/* Loads the keys the policy wants resident from the start (static's
+ * fixed set); returns how many, or -1 when out of memory. */
+int cache_preload(expert_cache *c);
 /* Frees key's slot (an unpinned resident key; no effect otherwise). */
 void cache_drop(expert_cache *c, int key);
 /* A predictor expects key at position `when` (for policies that care). */

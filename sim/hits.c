@@ -72,17 +72,10 @@ int sim_hits_replay(const char *trace_path, const sim_hits_config *cfg, sim_hits
         goto out;
     out->slots = cache_capacity(c);
     /* a policy's fixed set (static) is resident before the replay starts */
-    int *initial = malloc((size_t)L * (size_t)E * sizeof *initial);
-    if (!initial) {
+    if (cache_preload(c) < 0) {
         promoe_err_set(err, "out of memory");
         goto out;
     }
-    int n_initial = cache_initial_keys(c, initial);
-    for (int i = 0; i < n_initial; i++) {
-        int evicted;
-        cache_load(c, initial[i], &evicted);
-    }
-    free(initial);
     trace_iteration it;
     int got;
     int64_t i = 0;
@@ -94,15 +87,13 @@ int sim_hits_replay(const char *trace_path, const sim_hits_config *cfg, sim_hits
                 for (int k = 0; k < K; k++) {
                     if (ex[k] < 0)
                         continue;
-                    int key = l * E + ex[k], evicted;
+                    int evicted;
                     fut.now = i++;
                     out->accesses++;
-                    if (cache_resident(c, key)) {
+                    if (cache_access(c, l * E + ex[k], &evicted)) {
                         out->hits++;
-                        cache_use(c, key);
                     } else {
                         out->misses++;
-                        cache_load(c, key, &evicted); /* nothing is pinned */
                         out->evictions += evicted >= 0;
                     }
                 }

@@ -187,6 +187,28 @@ printf '{"turns": ["Hello there", "again"]}\n{"ids": [5, 6]}\n' >"$tmp/p.jsonl"
 expect 0 "exec text and id prompts" -- "$PROMOE" exec -m tiny --prompts "$tmp/p.jsonl" -n 2 --json
 contains '"prefill_tokens":13' "$tmp/out" "11 bytes of text and 2 ids"
 
+# exec --cache: the executor's offloading is driven by the simulator's cache
+# and policies, so on the trace it records, sim --hits-only makes the same
+# decisions: the same hits, misses and evictions, for every policy and
+# scope; and offloading changes no output
+"$PROMOE" exec -m tiny --prompt-ids 1,2,3 --prompt-ids 9,8 -n 5 --json >"$tmp/resident.json" 2>&1
+for run in "lru global" "lfu global" "fifo global" "lru per-layer" "lru-k per-layer"; do
+  set -- $run
+  expect 0 "exec offloaded ($1, $2)" -- "$PROMOE" exec -m tiny --prompt-ids 1,2,3 --prompt-ids 9,8 -n 5 \
+    -c 0.5 --policy "$1" --cache-scope "$2" -o "$tmp/off.h5" --json
+  exec_counts=$(sed 's/.*"hits":\([0-9]*\),"misses":\([0-9]*\),"evictions":\([0-9]*\).*/\1 \2 \3/' "$tmp/out")
+  [ "$(sed 's/.*"output_ids"//' "$tmp/out")" = "$(sed 's/.*"output_ids"//' "$tmp/resident.json")" ] &&
+    passes=$((passes + 1)) || { echo "FAIL: offloading ($run) changed the output"; fails=$((fails + 1)); }
+  "$PROMOE" sim -t "$tmp/off.h5" --hits-only -c 0.5 --policy "$1" --cache-scope "$2" --json >"$tmp/hits.json"
+  sim_counts=$(sed 's/.*"hits":\([0-9]*\),"misses":\([0-9]*\),"evictions":\([0-9]*\).*/\1 \2 \3/' "$tmp/hits.json")
+  [ -n "$exec_counts" ] && [ "$exec_counts" = "$sim_counts" ] && passes=$((passes + 1)) ||
+    { echo "FAIL: exec ($run) hits/misses/evictions '$exec_counts', sim --hits-only '$sim_counts'"; fails=$((fails + 1)); }
+done
+expect 2 "exec belady" -- "$PROMOE" exec -m tiny --prompt-ids 1 -c 0.5 --policy belady
+contains "policy belady reads the future" "$tmp/err" "exec belady message"
+expect 1 "exec cache too large" -- "$PROMOE" exec -m tiny --prompt-ids 1 -c 100
+contains "is larger than the model's 32 experts" "$tmp/err" "exec cache size message"
+
 # Training a predictor, saving it, using the file.
 expect 2 "train without output" -- "$PROMOE" predict train -t "$tmp/t.h5" -p learned
 expect 2 "train a predictor with nothing to save" -- "$PROMOE" predict train -t "$tmp/t.h5" -p prev-token -o "$tmp/p.h5"

@@ -71,6 +71,7 @@ int cmd_trace_info(int argc, char **argv);
 int cmd_trace_popularity(int argc, char **argv);
 int cmd_sim(int argc, char **argv);
 int cmd_exec(int argc, char **argv);
+int cmd_profile(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
 int cmd_sweep(int argc, char **argv);
 int cmd_sweep_summarize(int argc, char **argv);

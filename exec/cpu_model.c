@@ -1,10 +1,13 @@
 #include "exec/cpu_model.h"
 
 #include <gsl/gsl_cblas.h>
+#include <gsl/gsl_sort.h>
+#include <gsl/gsl_statistics_double.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/clock.h"
 #include "common/topk.h"
 
 struct exec_cpu_model {
@@ -65,8 +68,8 @@ exec_cpu_model *exec_cpu_create(const exec_weights *w, int max_positions, promoe
     size_t F = (size_t)(md->expert_ffn_dim > md->shared_ffn_dim ? md->expert_ffn_dim
                                                                  : md->shared_ffn_dim);
     size_t cache = (size_t)md->num_layers * (size_t)max_positions * kv;
-    m->k_cache = malloc(cache * sizeof(float));
-    m->v_cache = malloc(cache * sizeof(float));
+    m->k_cache = calloc(cache, sizeof(float)); /* zeros: profiling reads positions not run */
+    m->v_cache = calloc(cache, sizeof(float));
     m->x = malloc(d * sizeof(float));
     m->xn = malloc(d * sizeof(float));
     m->q = malloc(q * sizeof(float));
@@ -231,5 +234,66 @@ int exec_cpu_step(exec_cpu_model *m, int token, int pos, float *logits, exec_rou
     exec_rmsnorm(m->x, m->w->final_norm, d, m->xn);
     cblas_sgemv(CblasRowMajor, CblasNoTrans, md->vocab_size, d, 1.0f, m->w->lm_head, d, m->xn, 1,
                 0.0f, logits, 1);
+    return 0;
+}
+
+/* The median time of `reps` runs of one of the operations below. */
+enum timed_op { TIME_ATTENTION, TIME_ROUTER, TIME_EXPERT, TIME_SHARED };
+
+static double time_op(exec_cpu_model *m, enum timed_op op, int context, int reps, double *runs)
+{
+    const model_desc *md = &m->w->model;
+    int d = md->hidden_size, L = md->num_layers, E = md->num_experts;
+    memcpy(m->x, m->w->embed, (size_t)d * sizeof(float));
+    for (int r = 0; r < reps; r++) {
+        /* a different layer (and expert) each run, as a real step reads
+         * weights that are not in the CPU's caches */
+        const exec_layer_weights *y = &m->w->layers[r % L];
+        double t0 = clock_now_s();
+        switch (op) {
+        case TIME_ATTENTION:
+            exec_rmsnorm(m->x, y->attn_norm, d, m->xn);
+            attention(m, r % L, context);
+            break;
+        case TIME_ROUTER:
+            exec_rmsnorm(m->x, y->ffn_norm, d, m->xn);
+            cblas_sgemv(CblasRowMajor, CblasNoTrans, E, d, 1.0f, y->router, d, m->xn, 1, 0.0f,
+                        m->router, 1);
+            exec_route(m->router, E, md->top_k, md->norm_topk_prob, m->router_d, m->pick,
+                       m->experts, m->gate_w);
+            break;
+        case TIME_EXPERT:
+            swiglu_add(m, y->experts + (size_t)(r / L % E) * exec_expert_floats(md),
+                       md->expert_ffn_dim, d, m->xn, 1e-3f, m->x);
+            break;
+        case TIME_SHARED:
+            for (int s = 0; s < md->num_shared_experts; s++)
+                swiglu_add(m, y->shared + (size_t)s * 3 * md->shared_ffn_dim * d,
+                           md->shared_ffn_dim, d, m->xn, 1e-3f, m->x);
+            break;
+        }
+        runs[r] = clock_now_s() - t0;
+    }
+    gsl_sort(runs, 1, (size_t)reps);
+    return gsl_stats_median_from_sorted_data(runs, 1, (size_t)reps);
+}
+
+int exec_cpu_time_ops(exec_cpu_model *m, int context, int reps, exec_op_times *t,
+                      promoe_err *err)
+{
+    if (context < 0 || context >= m->max_positions)
+        return promoe_err_set(err, "context %d beyond the KV cache's %d positions", context,
+                              m->max_positions);
+    double *runs = malloc((size_t)(reps > 0 ? reps : 1) * sizeof *runs);
+    if (!runs)
+        return promoe_err_set(err, "out of memory");
+    reps = reps > 0 ? reps : 1;
+    exec_rmsnorm(m->w->embed, m->w->layers[0].ffn_norm, m->w->model.hidden_size, m->xn);
+    t->attention_s = time_op(m, TIME_ATTENTION, context, reps, runs);
+    t->router_s = time_op(m, TIME_ROUTER, context, reps, runs);
+    t->expert_s = time_op(m, TIME_EXPERT, context, reps, runs);
+    t->shared_s = m->w->model.num_shared_experts ? time_op(m, TIME_SHARED, context, reps, runs)
+                                                 : 0;
+    free(runs);
     return 0;
 }

@@ -48,6 +48,18 @@ void exec_cpu_set_expert_source(exec_cpu_model *m, exec_expert_fn fn, void *ctx)
 int exec_cpu_step(exec_cpu_model *m, int token, int pos, float *logits, exec_route_fn observe,
                   void *ctx, promoe_err *err);
 
+/* The model's operations timed for one token (each the median of `reps`
+ * runs, each run on another layer and expert, so that its weights come
+ * from memory as in a real step, not from the CPU's caches): attention (norm, projections, rotary, softmax over
+ * `context` + 1 cached positions, output projection), the router (norm,
+ * logits, top-k), one routed expert, all shared experts (0 if none).
+ * What `promoe profile` tabulates; context must be below max_positions. */
+typedef struct exec_op_times {
+    double attention_s, router_s, expert_s, shared_s;
+} exec_op_times;
+int exec_cpu_time_ops(exec_cpu_model *m, int context, int reps, exec_op_times *t,
+                      promoe_err *err);
+
 /* Helpers, public for the tests that check them by hand. */
 void exec_rmsnorm(const float *x, const float *w, int n, float *out);
 void exec_rope(float *v, int head_dim, int pos);

@@ -1,5 +1,7 @@
 #include "exec/expert_store.h"
 
+#include <gsl/gsl_sort.h>
+#include <gsl/gsl_statistics_double.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,13 +23,13 @@ struct expert_store {
     pthread_cond_t posted, done;
     const float *src;
     float *dst;
+    size_t floats;         /* of the job */
     int pending, stop;
 };
 
 static void *copy_worker(void *arg)
 {
     expert_store *s = arg;
-    size_t chunk = s->block / 3; /* gate, up, down: one matrix a chunk */
     pthread_mutex_lock(&s->lock);
     for (;;) {
         while (!s->pending && !s->stop)
@@ -36,10 +38,11 @@ static void *copy_worker(void *arg)
             break;
         const float *src = s->src;
         float *dst = s->dst;
+        size_t chunk = s->floats / 3, last = s->floats - 2 * chunk; /* an expert: a matrix each */
         pthread_mutex_unlock(&s->lock);
         double t0 = clock_now_s();
         for (int c = 0; c < 3; c++)
-            memcpy(dst + c * chunk, src + c * chunk, chunk * sizeof(float));
+            memcpy(dst + c * chunk, src + c * chunk, (c < 2 ? chunk : last) * sizeof(float));
         double took = clock_now_s() - t0;
         pthread_mutex_lock(&s->lock);
         s->stats.copy_s += took;
@@ -110,6 +113,22 @@ void expert_store_free(expert_store *s)
     free(s);
 }
 
+/* Has the worker copy `floats` from src to dst, and waits for it. */
+static void copy(expert_store *s, const float *src, float *dst, size_t floats)
+{
+    pthread_mutex_lock(&s->lock);
+    s->src = src;
+    s->dst = dst;
+    s->floats = floats;
+    s->pending = 1;
+    pthread_cond_signal(&s->posted);
+    while (s->pending)
+        pthread_cond_wait(&s->done, &s->lock);
+    s->stats.copies++;
+    s->stats.bytes += (double)floats * sizeof(float);
+    pthread_mutex_unlock(&s->lock);
+}
+
 const float *expert_store_load(expert_store *s, int key, int evicted)
 {
     if (evicted >= 0 && s->slot_of[evicted] >= 0) {
@@ -120,17 +139,32 @@ const float *expert_store_load(expert_store *s, int key, int evicted)
     s->slot_of[key] = slot;
     int E = s->w->model.num_experts;
     float *dst = s->slots + (size_t)slot * s->block;
-    pthread_mutex_lock(&s->lock);
-    s->src = s->w->layers[key / E].experts + (size_t)(key % E) * s->block;
-    s->dst = dst;
-    s->pending = 1;
-    pthread_cond_signal(&s->posted);
-    while (s->pending)
-        pthread_cond_wait(&s->done, &s->lock);
-    s->stats.copies++;
-    s->stats.bytes += (double)s->block * sizeof(float);
-    pthread_mutex_unlock(&s->lock);
+    copy(s, s->w->layers[key / E].experts + (size_t)(key % E) * s->block, dst, s->block);
     return dst;
+}
+
+double expert_store_time_copy(expert_store *s, size_t bytes, int reps)
+{
+    size_t floats = bytes / sizeof(float);
+    float *src = calloc(floats + 1, sizeof *src), *dst = calloc(floats + 1, sizeof *dst);
+    double *runs = malloc((size_t)(reps > 0 ? reps : 1) * sizeof *runs);
+    double median = -1;
+    if (src && dst && runs) {
+        reps = reps > 0 ? reps : 1;
+        expert_store_stats kept = s->stats;
+        for (int r = 0; r < reps; r++) {
+            double t0 = clock_now_s();
+            copy(s, src, dst, floats);
+            runs[r] = clock_now_s() - t0;
+        }
+        s->stats = kept; /* measurements are not the run's copies */
+        gsl_sort(runs, 1, (size_t)reps);
+        median = gsl_stats_median_from_sorted_data(runs, 1, (size_t)reps);
+    }
+    free(src);
+    free(dst);
+    free(runs);
+    return median;
 }
 
 const float *expert_store_get(const expert_store *s, int key)

@@ -49,7 +49,7 @@ contains "no such file" "$tmp/err" "missing trace message"
 printf 'not hdf5\n' >"$tmp/text.h5"
 expect 1 "not a trace" -- "$PROMOE" trace info "$tmp/text.h5"
 
-for cmd in "" "trace" "trace gen" "trace import" "trace export" "trace info" "trace popularity" "sim" "exec" "demo" \
+for cmd in "" "trace" "trace gen" "trace import" "trace export" "trace info" "trace popularity" "sim" "exec" "profile" "demo" \
     "predict" "predict train" "predict eval" "sweep" "sweep summarize"; do
   # shellcheck disable=SC2086
   expect 0 "help of '$cmd'" -- "$PROMOE" $cmd --help
@@ -208,6 +208,17 @@ expect 2 "exec belady" -- "$PROMOE" exec -m tiny --prompt-ids 1 -c 0.5 --policy 
 contains "policy belady reads the future" "$tmp/err" "exec belady message"
 expect 1 "exec cache too large" -- "$PROMOE" exec -m tiny --prompt-ids 1 -c 100
 contains "is larger than the model's 32 experts" "$tmp/err" "exec cache size message"
+
+# profile: this machine's times, as the table sim --profile reads
+expect 0 "profile" -- "$PROMOE" profile -m tiny --reps 3 --context 16 -o "$tmp/hw.json"
+contains '"format":"promoe-profile","version":1,"model":"tiny"' "$tmp/hw.json" "profile header"
+contains '"attention_context":16' "$tmp/hw.json" "profile context"
+for table in attention router expert transfer; do
+  contains "\"$table\":\[\[" "$tmp/hw.json" "profile table $table"
+done
+expect 0 "sim priced by the profile" -- "$PROMOE" sim -t "$tmp/rec.h5" -c 0.5 --system reactive-lru --profile "$tmp/hw.json" --json
+expect 2 "profile without output" -- "$PROMOE" profile -m tiny
+expect 2 "profile on cuda" -- "$PROMOE" profile -m tiny --backend cuda -o "$tmp/x.json"
 
 # Training a predictor, saving it, using the file.
 expect 2 "train without output" -- "$PROMOE" predict train -t "$tmp/t.h5" -p learned

@@ -70,7 +70,15 @@ kill_runs "predict train" "$tmp/p1.h5" "$tmp/p2.h5" "$span" -- \
 # and dies of the signal; the old file stays as it was.  (SIGINT is not
 # tried: a background job of a script ignores it.)
 big="trace gen -m tiny --requests 0 --tokens 3000000 --ids-only"
-for sig in TERM HUP; do
+sigs="TERM HUP"
+# a signal ignored when this script started (nohup's SIGHUP) stays ignored
+# in its children, as promoe leaves it: then there is nothing to test
+ignored=$(sed -n 's/^SigIgn:[[:space:]]*//p' /proc/$$/status 2>/dev/null)
+if [ -n "$ignored" ] && [ $((0x$ignored & 1)) -ne 0 ]; then
+  echo "SIGHUP is ignored here (nohup?): not tried"
+  sigs="TERM"
+fi
+for sig in $sigs; do
   cp "$tmp/old.h5" "$tmp/out.h5"
   "$PROMOE" $big --seed 3 -o "$tmp/out.h5" >/dev/null 2>&1 &
   pid=$!
@@ -78,7 +86,7 @@ for sig in TERM HUP; do
   kill -$sig "$pid"
   wait "$pid"
   rc=$?
-  want=$((128 + $(kill -l $sig)))
+  case $sig in TERM) want=143 ;; HUP) want=129 ;; esac # 128 + the signal's number
   left=$(ls "$tmp" | grep -c '^out\.h5\.tmp\.')
   if [ "$rc" -eq "$want" ] && [ "$left" -eq 0 ] && cmp -s "$tmp/out.h5" "$tmp/old.h5"; then
     echo "SIG$sig: exit $rc, no temporary file, the old file intact"

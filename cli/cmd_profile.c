@@ -1,0 +1,96 @@
+/* cmd_profile.c - `promoe profile`: measure this machine for the
+ * simulator's cost model. */
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "exec/profile_writer.h"
+#include "exec/weights.h"
+
+static const char usage[] =
+    "usage: promoe profile --model NAME -o PROFILE.json [OPTIONS]\n"
+    "\n"
+    "Measures, on the executor, the operations the simulator prices: a layer's\n"
+    "attention (at two contexts, for the cost of each cached token), the router,\n"
+    "one routed expert and the shared experts for 1 to 64 tokens, and copies of\n"
+    "a chunk, an expert and four experts through the copy worker; writes them as\n"
+    "the table 'promoe sim --profile PROFILE.json' reads, so the simulator prices\n"
+    "runs with this machine's times.  The CPU backend runs tokens one at a time:\n"
+    "t tokens cost t times one.\n"
+    "\n"
+    "  -m, --model NAME       model preset or .ini (required; its fp32 weights must\n"
+    "                         fit in memory)\n"
+    "      --backend B        cpu (default; the only one built so far)\n"
+    "      --seed N           seed of the synthetic weights (default 1)\n"
+    "      --context C        cached tokens at the first attention point (default\n"
+    "                         256; the second is 4 C)\n"
+    "      --reps N           runs a point, the median kept (default 15)\n"
+    "  -o, --output FILE      where to write the profile (atomically; required)\n"
+    "  -h, --help             show this help\n";
+
+enum { OPT_BACKEND = 256, OPT_SEED, OPT_CONTEXT, OPT_REPS };
+
+static const struct option options[] = {
+    {"model", required_argument, NULL, 'm'},
+    {"backend", required_argument, NULL, OPT_BACKEND},
+    {"seed", required_argument, NULL, OPT_SEED},
+    {"context", required_argument, NULL, OPT_CONTEXT},
+    {"reps", required_argument, NULL, OPT_REPS},
+    {"output", required_argument, NULL, 'o'},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
+int cmd_profile(int argc, char **argv)
+{
+    const char *cmd = "profile", *model = NULL, *backend = "cpu", *out = NULL;
+    long long seed = 1;
+    exec_profile_config cfg = {.context = 256, .reps = 15};
+    int c;
+    while ((c = cli_getopt(argc, argv, "m:o:h", options, cmd)) != -1) {
+        switch (c) {
+        case 'm': model = optarg; break;
+        case OPT_BACKEND: backend = optarg; break;
+        case OPT_SEED:
+            if (cli_parse_int(cmd, "--seed", optarg, 0, 4294967295LL, &seed) < 0)
+                return CLI_USAGE;
+            break;
+        case OPT_CONTEXT:
+            if (cli_parse_int_to(cmd, "--context", optarg, 1, 1 << 20, &cfg.context) < 0)
+                return CLI_USAGE;
+            break;
+        case OPT_REPS:
+            if (cli_parse_int_to(cmd, "--reps", optarg, 1, 100000, &cfg.reps) < 0)
+                return CLI_USAGE;
+            break;
+        case 'o': out = optarg; break;
+        case 'h': fputs(usage, stdout); return CLI_OK;
+        default: return CLI_USAGE;
+        }
+    }
+    if (optind < argc)
+        return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+    if (!model)
+        return cli_usage_error(cmd, "no model: give --model NAME (e.g. tiny)");
+    if (!out)
+        return cli_usage_error(cmd, "no output: give -o PROFILE.json");
+    if (strcmp(backend, "cpu") != 0)
+        return cli_usage_error(cmd, "--backend %s: only the cpu backend is built so far", backend);
+    promoe_err err;
+    model_desc m;
+    if (model_load(model, &m, &err) < 0)
+        return cli_fail(&err);
+    exec_weights w;
+    if (exec_weights_synthetic(&m, (unsigned long)seed, &w, &err) < 0)
+        return cli_fail(&err);
+    char device[128];
+    snprintf(device, sizeof device, "cpu (%ld online processors, fp32 OpenBLAS)",
+             sysconf(_SC_NPROCESSORS_ONLN));
+    cfg.device = device;
+    int rc = exec_profile_write(&w, &cfg, out, &err);
+    exec_weights_free(&w);
+    if (rc < 0)
+        return cli_fail(&err);
+    printf("wrote %s: %s on %s\n", out, m.name, device);
+    return CLI_OK;
+}

@@ -1,0 +1,77 @@
+#include "exec/profile_writer.h"
+
+#include <jansson.h>
+
+#include "common/atomic_file.h"
+#include "exec/cpu_model.h"
+#include "exec/expert_store.h"
+
+/* [[t, t * per_token], ...] for t = 1, 2, 4, ..., 64. */
+static json_t *per_token_table(double per_token)
+{
+    json_t *a = json_array();
+    for (int t = 1; t <= 64; t *= 2)
+        json_array_append_new(a, json_pack("[i, f]", t, t * per_token));
+    return a;
+}
+
+static int measure(const exec_weights *w, const exec_profile_config *cfg, json_t *o,
+                   promoe_err *err)
+{
+    exec_op_times near, far;
+    exec_cpu_model *m = exec_cpu_create(w, 4 * cfg->context + 2, err);
+    if (!m)
+        return -1;
+    int rc = exec_cpu_time_ops(m, cfg->context, cfg->reps, &near, err);
+    if (rc == 0)
+        rc = exec_cpu_time_ops(m, 4 * cfg->context, cfg->reps, &far, err);
+    exec_cpu_free(m);
+    if (rc < 0)
+        return -1;
+    double slope = cfg->context > 0
+                       ? (far.attention_s - near.attention_s) / (3.0 * cfg->context) : 0;
+    json_object_set_new(o, "attention", per_token_table(near.attention_s));
+    json_object_set_new(o, "attention_context", json_integer(cfg->context));
+    json_object_set_new(o, "attention_per_context_s", json_real(slope > 0 ? slope : 0));
+    json_object_set_new(o, "router", per_token_table(near.router_s));
+    json_object_set_new(o, "expert", per_token_table(near.expert_s));
+    if (w->model.num_shared_experts)
+        json_object_set_new(o, "shared_experts", per_token_table(near.shared_s));
+    expert_store *s = expert_store_create(w, 1, err);
+    if (!s)
+        return -1;
+    size_t expert = exec_expert_floats(&w->model) * sizeof(float);
+    size_t sizes[3] = {expert / 3, expert, 4 * expert};
+    json_t *transfer = json_array();
+    for (int i = 0; i < 3 && rc == 0; i++) {
+        double t = expert_store_time_copy(s, sizes[i], cfg->reps);
+        if (t < 0)
+            rc = promoe_err_set(err, "out of memory timing a copy of %zu bytes", sizes[i]);
+        json_array_append_new(transfer, json_pack("[I, f]", (json_int_t)sizes[i], t));
+    }
+    expert_store_free(s);
+    json_object_set_new(o, "transfer", transfer);
+    return rc;
+}
+
+int exec_profile_write(const exec_weights *w, const exec_profile_config *cfg, const char *path,
+                       promoe_err *err)
+{
+    json_t *o = json_pack("{s:s, s:i, s:s, s:s}", "format", "promoe-profile", "version", 1,
+                          "model", w->model.name, "device", cfg->device ? cfg->device : "cpu");
+    if (!o)
+        return promoe_err_set(err, "out of memory");
+    int rc = measure(w, cfg, o, err);
+    atomic_file af;
+    if (rc == 0 && (rc = atomic_file_begin(&af, path, 1, err)) == 0) {
+        if (json_dumpf(o, af.fp, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9)) ||
+            fputc('\n', af.fp) == EOF) {
+            atomic_file_abort(&af);
+            rc = promoe_err_set(err, "%s: cannot write the profile", path);
+        } else {
+            rc = atomic_file_commit(&af, err);
+        }
+    }
+    json_decref(o);
+    return rc;
+}

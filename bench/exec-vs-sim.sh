@@ -9,7 +9,8 @@ PROMOE=${PROMOE:-./promoe}
 shared=${PROMOE_SHARED_DATA:-$(dirname "$0")/../../shared/data}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-# a model big enough that a step takes milliseconds on a CPU (fp32: 214 MB)
+# a model big enough that a step takes milliseconds on a CPU; 32 bits a
+# weight, as the CPU backend holds and copies them (fp32: 214 MB)
 cat >"$tmp/bench-moe.ini" <<'INI'
 [model]
 name = bench-moe
@@ -24,7 +25,7 @@ num_heads = 8
 num_kv_heads = 4
 head_dim = 64
 vocab_size = 4096
-bits_per_weight = 16
+bits_per_weight = 32
 norm_topk_prob = 1
 INI
 if [ -r "$shared/mt-bench-questions.jsonl" ]; then
@@ -32,7 +33,7 @@ if [ -r "$shared/mt-bench-questions.jsonl" ]; then
 else
   prompts="--prompt-ids 1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16"
 fi
-"$PROMOE" profile -m "$tmp/bench-moe.ini" --context 64 -o "$tmp/hw.json" >/dev/null || exit 1
+"$PROMOE" profile -m "$tmp/bench-moe.ini" --context 64 --reps 31 -o "$tmp/hw.json" >/dev/null || exit 1
 field() { sed "s/.*\"$1\":\\([-0-9.e+]*\\).*/\\1/" "$2"; }
 printf '%-28s %12s %12s %7s %12s %12s %7s\n' "system" "TTFT ms" "sim" "error" "TPOT ms" "sim" "error"
 for run in "all-gpu|" "reactive-lru|-c 0.5 --policy lru"; do

@@ -145,14 +145,22 @@ const float *expert_store_load(expert_store *s, int key, int evicted)
 
 double expert_store_time_copy(expert_store *s, size_t bytes, int reps)
 {
-    size_t floats = bytes / sizeof(float);
-    float *src = calloc(floats + 1, sizeof *src), *dst = calloc(floats + 1, sizeof *dst);
+    const model_desc *m = &s->w->model;
+    size_t floats = bytes / sizeof(float), layer = (size_t)m->num_experts * s->block;
+    if (floats > layer)
+        floats = layer; /* a layer's experts are the largest run the weights hold */
+    float *dst = malloc(floats * sizeof *dst);
     double *runs = malloc((size_t)(reps > 0 ? reps : 1) * sizeof *runs);
     double median = -1;
-    if (src && dst && runs) {
+    if (dst && runs) {
         reps = reps > 0 ? reps : 1;
         expert_store_stats kept = s->stats;
+        memset(dst, 0, floats * sizeof *dst);
         for (int r = 0; r < reps; r++) {
+            /* from the weights, another layer and expert each run, so the
+             * source comes from memory as an offloaded expert's does */
+            size_t at = (size_t)(r / m->num_layers) * s->block % (layer - floats + 1);
+            const float *src = s->w->layers[r % m->num_layers].experts + at;
             double t0 = clock_now_s();
             copy(s, src, dst, floats);
             runs[r] = clock_now_s() - t0;
@@ -161,7 +169,6 @@ double expert_store_time_copy(expert_store *s, size_t bytes, int reps)
         gsl_sort(runs, 1, (size_t)reps);
         median = gsl_stats_median_from_sorted_data(runs, 1, (size_t)reps);
     }
-    free(src);
     free(dst);
     free(runs);
     return median;

@@ -30,9 +30,10 @@ const float *expert_store_load(expert_store *s, int key, int evicted);
 /* The slot holding key, which must have been loaded and not evicted. */
 const float *expert_store_get(const expert_store *s, int key);
 const expert_store_stats *expert_store_stats_of(const expert_store *s);
-/* The median time of `reps` copies of `bytes` (in 3 chunks) through the
- * worker, hand-over included: what `promoe profile` tabulates.  -1 when
- * out of memory. */
+/* The median time of `reps` copies of `bytes` (in 3 chunks; at most a
+ * layer's experts) from the weights, another layer and expert each time,
+ * through the worker, hand-over included: what `promoe profile`
+ * tabulates.  -1 when out of memory. */
 double expert_store_time_copy(expert_store *s, size_t bytes, int reps);
 
 #endif

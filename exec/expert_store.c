@@ -53,6 +53,18 @@ static void *copy_worker(void *arg)
     return NULL;
 }
 
+/* Frees a store whose worker is not running. */
+static void release(expert_store *s)
+{
+    pthread_mutex_destroy(&s->lock);
+    pthread_cond_destroy(&s->posted);
+    pthread_cond_destroy(&s->done);
+    free(s->slots);
+    free(s->slot_of);
+    free(s->free_slots);
+    free(s);
+}
+
 expert_store *expert_store_create(const exec_weights *w, int64_t capacity, promoe_err *err)
 {
     const model_desc *m = &w->model;
@@ -82,13 +94,7 @@ expert_store *expert_store_create(const exec_weights *w, int64_t capacity, promo
     pthread_cond_init(&s->posted, NULL);
     pthread_cond_init(&s->done, NULL);
     if (pthread_create(&s->worker, NULL, copy_worker, s) != 0) {
-        pthread_mutex_destroy(&s->lock);
-        pthread_cond_destroy(&s->posted);
-        pthread_cond_destroy(&s->done);
-        free(s->slots);
-        free(s->slot_of);
-        free(s->free_slots);
-        free(s);
+        release(s);
         promoe_err_set(err, "cannot start the copy worker thread");
         return NULL;
     }
@@ -104,13 +110,7 @@ void expert_store_free(expert_store *s)
     pthread_cond_signal(&s->posted);
     pthread_mutex_unlock(&s->lock);
     pthread_join(s->worker, NULL);
-    pthread_mutex_destroy(&s->lock);
-    pthread_cond_destroy(&s->posted);
-    pthread_cond_destroy(&s->done);
-    free(s->slots);
-    free(s->slot_of);
-    free(s->free_slots);
-    free(s);
+    release(s);
 }
 
 /* Has the worker copy `floats` from src to dst, and waits for it. */

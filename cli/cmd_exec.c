@@ -13,6 +13,7 @@
 #include "sim/cache.h"
 #include "exec/generate.h"
 #include "exec/weights.h"
+#include "exec/weights_safetensors.h"
 
 static const char usage[] =
     "usage: promoe exec --model NAME (--prompt-ids IDS | --prompts FILE) [OPTIONS]\n"
@@ -28,14 +29,20 @@ static const char usage[] =
     "GPU's), every expert resident or, with --cache, routed experts offloaded to\n"
     "slots that the simulator's own cache and policy manage, a missed expert\n"
     "copied in (3 chunks, one a matrix) by a copy worker thread before it runs:\n"
-    "the reactive systems.  Prefetching predictors, --system, the CUDA backend\n"
-    "and safetensors weights are the executor issue's next steps.\n"
+    "the reactive systems.  Prefetching predictors, --system and the CUDA\n"
+    "backend are the executor issue's next steps.\n"
     "\n"
     "  -m, --model NAME       model preset or .ini (required); 'tiny' runs in a\n"
     "                         blink, a real model's shapes need its fp32 weights in\n"
     "                         memory (Mixtral-8x7B: 188 GB, refused up front)\n"
     "      --weights W        synthetic (default: deterministic random weights with\n"
-    "                         the model's shapes, from --seed)\n"
+    "                         the model's shapes, from --seed), or a checkpoint: a\n"
+    "                         .safetensors file or a folder of them, named as\n"
+    "                         Mixtral, OLMoE, Qwen-MoE or DeepSeek-MoE name them\n"
+    "                         (F32/F16/BF16, read into fp32; shapes must match\n"
+    "                         --model)\n"
+    "      --save-weights F   also write the weights used to F (.safetensors, F32,\n"
+    "                         Mixtral naming; models without shared experts)\n"
     "      --backend B        cpu (default)\n"
     "      --seed N           seed of the synthetic weights (default 1)\n"
     "      --prompt-ids IDS   one request's prompt as token ids, '1,2,3' (may be\n"
@@ -65,7 +72,7 @@ static const char usage[] =
     "  -h, --help             show this help\n";
 
 enum { OPT_WEIGHTS = 256, OPT_BACKEND, OPT_SEED, OPT_IDS, OPT_PROMPTS, OPT_REQUESTS,
-       OPT_MAX_PROMPT, OPT_HIDDEN, OPT_SCOPE };
+       OPT_MAX_PROMPT, OPT_HIDDEN, OPT_SCOPE, OPT_SAVE };
 
 static const struct option options[] = {
     {"model", required_argument, NULL, 'm'},
@@ -82,6 +89,7 @@ static const struct option options[] = {
     {"cache", required_argument, NULL, 'c'},
     {"policy", required_argument, NULL, 'p'},
     {"cache-scope", required_argument, NULL, OPT_SCOPE},
+    {"save-weights", required_argument, NULL, OPT_SAVE},
     {"json", no_argument, NULL, 'j'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -225,12 +233,12 @@ static void show_progress(int64_t done, int64_t total)
 }
 
 static void print_result(const exec_gen_result *r, const model_desc *m, const prompt_set *ps,
-                         int max_new, int json)
+                         const char *weights, int max_new, int json)
 {
     if (json) {
         json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:f, s:f, s:f, s:f, s:f}",
                               "model", m->name, "system", "all-gpu", "backend", "cpu", "weights",
-                              "synthetic", "requests", (json_int_t)r->requests, "tokens",
+                              weights, "requests", (json_int_t)r->requests, "tokens",
                               (json_int_t)(r->prefill_tokens + r->decode_tokens),
                               "prefill_tokens", (json_int_t)r->prefill_tokens, "decode_tokens",
                               (json_int_t)r->decode_tokens, "total_s", r->prefill_s + r->decode_s,
@@ -286,7 +294,7 @@ int cmd_exec(int argc, char **argv)
 {
     const char *cmd = "exec";
     const char *model = NULL, *weights = "synthetic", *backend = "cpu", *prompts_path = NULL;
-    const char *record = NULL, *cache = NULL, *policy = "lru", *scope = "global";
+    const char *record = NULL, *cache = NULL, *policy = "lru", *scope = "global", *save = NULL;
     const char *ids_args[256];
     int n_ids = 0, requests = 0, max_prompt = 512, max_new = 16, hidden = 0, json = 0, c;
     long long seed = 1;
@@ -322,6 +330,7 @@ int cmd_exec(int argc, char **argv)
         case 'c': cache = optarg; break;
         case 'p': policy = optarg; break;
         case OPT_SCOPE: scope = optarg; break;
+        case OPT_SAVE: save = optarg; break;
         case 'j': json = 1; break;
         case 'h': fputs(usage, stdout); return CLI_OK;
         default: return CLI_USAGE;
@@ -331,9 +340,6 @@ int cmd_exec(int argc, char **argv)
         return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
     if (!model)
         return cli_usage_error(cmd, "no model: give --model NAME (e.g. tiny)");
-    if (strcmp(weights, "synthetic") != 0)
-        return cli_usage_error(cmd, "--weights %s: only synthetic weights can be used so far "
-                               "(loading safetensors is not built yet)", weights);
     if (strcmp(backend, "cpu") != 0)
         return cli_usage_error(cmd, "--backend %s: only the cpu backend is built so far", backend);
     if ((n_ids > 0) == (prompts_path != NULL))
@@ -377,14 +383,24 @@ int cmd_exec(int argc, char **argv)
     }
     int rc = 0;
     exec_weights w;
-    if (exec_weights_synthetic(&m, (unsigned long)seed, &w, &err) < 0) {
+    int synthetic = strcmp(weights, "synthetic") == 0;
+    if ((synthetic ? exec_weights_synthetic(&m, (unsigned long)seed, &w, &err)
+                   : exec_weights_load(&m, weights, &w, &err)) < 0) {
+        prompts_free(&ps);
+        return cli_fail(&err);
+    }
+    if (save && exec_weights_save(&w, save, 0, &err) < 0) {
+        exec_weights_free(&w);
         prompts_free(&ps);
         return cli_fail(&err);
     }
     exec_prompt *list = malloc((size_t)ps.count * sizeof *list);
     char source[128];
-    snprintf(source, sizeof source, "promoe exec (cpu backend, synthetic weights, seed %lld)",
-             seed);
+    if (synthetic)
+        snprintf(source, sizeof source, "promoe exec (cpu backend, synthetic weights, seed %lld)",
+                 seed);
+    else
+        snprintf(source, sizeof source, "promoe exec (cpu backend, weights %.80s)", weights);
     exec_gen_config cfg = {.max_new = max_new, .record = record, .record_hidden = hidden,
                            .source = source, .dataset = prompts_path ? "prompts" : "ids",
                            .cache_slots = slots, .policy = policy_name,
@@ -402,7 +418,7 @@ int cmd_exec(int argc, char **argv)
         cli_progress_done();
     }
     if (rc == 0) {
-        print_result(&r, &m, &ps, max_new, json);
+        print_result(&r, &m, &ps, weights, max_new, json);
         if (record && !json)
             printf("wrote %s\n", record);
         free(r.output);

@@ -63,8 +63,7 @@ static void fill_norm(gsl_rng *rng, float *a, size_t n)
         a[i] = (float)(1.0 + gsl_ran_gaussian_ziggurat(rng, 0.1));
 }
 
-int exec_weights_synthetic(const model_desc *m, unsigned long seed, exec_weights *w,
-                           promoe_err *err)
+int exec_weights_alloc(const model_desc *m, exec_weights *w, promoe_err *err)
 {
     memset(w, 0, sizeof *w);
     if (exec_model_check(m, err) < 0)
@@ -78,9 +77,40 @@ int exec_weights_synthetic(const model_desc *m, unsigned long seed, exec_weights
     w->floats = (size_t)floats;
     w->arena = malloc(w->floats * sizeof(float));
     w->layers = calloc((size_t)m->num_layers, sizeof *w->layers);
+    if (!w->arena || !w->layers) {
+        exec_weights_free(w);
+        return promoe_err_set(err, "out of memory for %s's weights", m->name);
+    }
+    size_t d = (size_t)m->hidden_size, V = (size_t)m->vocab_size;
+    size_t q = (size_t)m->num_heads * m->head_dim, kv = (size_t)m->num_kv_heads * m->head_dim;
+    size_t E = (size_t)m->num_experts, F = (size_t)m->expert_ffn_dim;
+    size_t S = (size_t)m->num_shared_experts, Fs = (size_t)m->shared_ffn_dim;
+    size_t used = 0;
+    w->embed = take(w, &used, V * d);
+    for (int l = 0; l < m->num_layers; l++) {
+        exec_layer_weights *y = &w->layers[l];
+        y->attn_norm = take(w, &used, d);
+        y->wq = take(w, &used, q * d);
+        y->wk = take(w, &used, kv * d);
+        y->wv = take(w, &used, kv * d);
+        y->wo = take(w, &used, d * q);
+        y->ffn_norm = take(w, &used, d);
+        y->router = take(w, &used, E * d);
+        y->experts = take(w, &used, E * 3 * F * d);
+        y->shared = take(w, &used, S * 3 * Fs * d);
+    }
+    w->final_norm = take(w, &used, d);
+    w->lm_head = take(w, &used, V * d);
+    return 0;
+}
+
+int exec_weights_synthetic(const model_desc *m, unsigned long seed, exec_weights *w,
+                           promoe_err *err)
+{
+    if (exec_weights_alloc(m, w, err) < 0)
+        return -1;
     gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
-    if (!w->arena || !w->layers || !rng) {
-        gsl_rng_free(rng);
+    if (!rng) {
         exec_weights_free(w);
         return promoe_err_set(err, "out of memory for %s's weights", m->name);
     }
@@ -89,26 +119,22 @@ int exec_weights_synthetic(const model_desc *m, unsigned long seed, exec_weights
     size_t q = (size_t)m->num_heads * m->head_dim, kv = (size_t)m->num_kv_heads * m->head_dim;
     size_t E = (size_t)m->num_experts, F = (size_t)m->expert_ffn_dim;
     size_t S = (size_t)m->num_shared_experts, Fs = (size_t)m->shared_ffn_dim;
-    size_t used = 0;
-    w->embed = take(w, &used, V * d);
     fill_matrix(rng, w->embed, V * d, 1); /* embeddings: unit variance */
     for (int l = 0; l < m->num_layers; l++) {
         exec_layer_weights *y = &w->layers[l];
-        fill_norm(rng, y->attn_norm = take(w, &used, d), d);
-        fill_matrix(rng, y->wq = take(w, &used, q * d), q, d);
-        fill_matrix(rng, y->wk = take(w, &used, kv * d), kv, d);
-        fill_matrix(rng, y->wv = take(w, &used, kv * d), kv, d);
-        fill_matrix(rng, y->wo = take(w, &used, d * q), d, q);
-        fill_norm(rng, y->ffn_norm = take(w, &used, d), d);
-        fill_matrix(rng, y->router = take(w, &used, E * d), E, d);
-        y->experts = take(w, &used, E * 3 * F * d);
+        fill_norm(rng, y->attn_norm, d);
+        fill_matrix(rng, y->wq, q, d);
+        fill_matrix(rng, y->wk, kv, d);
+        fill_matrix(rng, y->wv, kv, d);
+        fill_matrix(rng, y->wo, d, q);
+        fill_norm(rng, y->ffn_norm, d);
+        fill_matrix(rng, y->router, E, d);
         for (size_t e = 0; e < E; e++) {
             float *b = y->experts + e * 3 * F * d;
             fill_matrix(rng, b, F, d);             /* gate */
             fill_matrix(rng, b + F * d, F, d);     /* up */
             fill_matrix(rng, b + 2 * F * d, d, F); /* down */
         }
-        y->shared = take(w, &used, S * 3 * Fs * d);
         for (size_t s = 0; s < S; s++) {
             float *b = y->shared + s * 3 * Fs * d;
             fill_matrix(rng, b, Fs, d);
@@ -116,8 +142,8 @@ int exec_weights_synthetic(const model_desc *m, unsigned long seed, exec_weights
             fill_matrix(rng, b + 2 * Fs * d, d, Fs);
         }
     }
-    fill_norm(rng, w->final_norm = take(w, &used, d), d);
-    fill_matrix(rng, w->lm_head = take(w, &used, V * d), V, d);
+    fill_norm(rng, w->final_norm, d);
+    fill_matrix(rng, w->lm_head, V, d);
     gsl_rng_free(rng);
     return 0;
 }

@@ -40,6 +40,10 @@ double exec_model_floats(const model_desc *m);
  * KV heads, an even head dim for rotary embeddings). */
 int exec_model_check(const model_desc *m, promoe_err *err);
 
+/* Room for m's weights, every array placed in the arena, unfilled.
+ * Refused up front if they do not fit in memory. */
+int exec_weights_alloc(const model_desc *m, exec_weights *w, promoe_err *err);
+
 /* Deterministic random weights with the model's shapes: N(0, 1/in) for a
  * matrix of `in` inputs, norms near 1.  Refused up front if they do not
  * fit in memory. */

@@ -179,13 +179,23 @@ expect 0 "predictors read its hidden states" -- "$PROMOE" predict eval -t "$tmp/
 expect 2 "exec bad ids" -- "$PROMOE" exec -m tiny --prompt-ids 1,300
 contains "'300' is not a list of token ids in \[0, 256)" "$tmp/err" "exec ids message"
 expect 2 "exec without prompts" -- "$PROMOE" exec -m tiny
-expect 2 "exec weights not built" -- "$PROMOE" exec -m tiny --prompt-ids 1 --weights model-dir
+expect 1 "exec weights absent" -- "$PROMOE" exec -m tiny --prompt-ids 1 --weights "$tmp/no-model-dir"
+contains "no-model-dir: no such file or folder" "$tmp/err" "exec absent weights message"
 printf '{"question": "no prompt here"}\n' >"$tmp/bad.jsonl"
 expect 1 "exec bad prompts file" -- "$PROMOE" exec -m tiny --prompts "$tmp/bad.jsonl"
 contains 'bad.jsonl:1: no prompt: expected "ids", "turns" or "prompt"' "$tmp/err" "exec prompts message"
 printf '{"turns": ["Hello there", "again"]}\n{"ids": [5, 6]}\n' >"$tmp/p.jsonl"
 expect 0 "exec text and id prompts" -- "$PROMOE" exec -m tiny --prompts "$tmp/p.jsonl" -n 2 --json
 contains '"prefill_tokens":13' "$tmp/out" "11 bytes of text and 2 ids"
+
+# a checkpoint: the weights saved as safetensors and loaded back run alike
+expect 0 "exec saving its weights" -- "$PROMOE" exec -m tiny --prompt-ids 1,2,3 -n 5 --save-weights "$tmp/tiny.safetensors" --json
+cp "$tmp/out" "$tmp/synthetic.json"
+expect 0 "exec from a checkpoint" -- "$PROMOE" exec -m tiny --prompt-ids 1,2,3 -n 5 --weights "$tmp/tiny.safetensors" --json
+[ "$(sed 's/.*"output_ids"//' "$tmp/out")" = "$(sed 's/.*"output_ids"//' "$tmp/synthetic.json")" ] &&
+  passes=$((passes + 1)) || { echo "FAIL: the saved checkpoint runs differently"; fails=$((fails + 1)); }
+head -c 5000 "$tmp/tiny.safetensors" >"$tmp/cut.safetensors"
+expect 1 "exec from a cut checkpoint" -- "$PROMOE" exec -m tiny --prompt-ids 1 --weights "$tmp/cut.safetensors"
 
 # exec --cache: the executor's offloading is driven by the simulator's cache
 # and policies, so on the trace it records, sim --hits-only makes the same

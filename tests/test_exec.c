@@ -11,6 +11,8 @@
 #include "common/memory.h"
 #include "exec/cpu_model.h"
 #include "exec/generate.h"
+#include "exec/safetensors.h"
+#include "exec/weights_safetensors.h"
 #include "traces/trace.h"
 #include "exec/weights.h"
 #include "tests/testutil.h"
@@ -381,6 +383,155 @@ START_TEST(recorded_trace_is_what_the_model_did)
 }
 END_TEST
 
+/* mini without a shared expert (Mixtral's naming has none) */
+static void mini_plain(model_desc *m)
+{
+    mini_model(m, 1);
+    m->num_shared_experts = 0;
+    m->shared_ffn_dim = 0;
+}
+
+/* The loader against checkpoints the test writes: F32 comes back bit for
+ * bit (one file, or a folder), F16 within half precision; DeepSeek's merged
+ * shared-expert MLP is split into its experts. */
+START_TEST(safetensors_checkpoints_load)
+{
+    model_desc m;
+    mini_plain(&m);
+    exec_weights w, back;
+    promoe_err err = {{0}};
+    ck_assert_int_eq(exec_weights_synthetic(&m, 3, &w, &err), 0);
+    ck_assert_msg(exec_weights_save(&w, tu_path("ck.safetensors"), 0, &err) == 0, "%s", err.msg);
+    ck_assert_msg(exec_weights_load(&m, tu_path("ck.safetensors"), &back, &err) == 0, "%s",
+                  err.msg);
+    ck_assert_mem_eq(back.arena, w.arena, w.floats * sizeof(float));
+    exec_weights_free(&back);
+    /* a folder holding the file: the same */
+    char dir[1100], cmd[2400];
+    snprintf(dir, sizeof dir, "%s", tu_path("ckdir"));
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s' && cp '%s' '%s/model-00001-of-00001.safetensors'", dir,
+             tu_path("ck.safetensors"), dir);
+    ck_assert_int_eq(system(cmd), 0);
+    ck_assert_msg(exec_weights_load(&m, dir, &back, &err) == 0, "%s", err.msg);
+    ck_assert_mem_eq(back.arena, w.arena, w.floats * sizeof(float));
+    exec_weights_free(&back);
+    ck_assert_int_eq(exec_weights_save(&w, tu_path("half.safetensors"), 1, &err), 0);
+    ck_assert_int_eq(exec_weights_load(&m, tu_path("half.safetensors"), &back, &err), 0);
+    for (size_t i = 0; i < w.floats; i++)
+        ck_assert_msg(fabsf(back.arena[i] - w.arena[i]) <= 1e-3f * (1 + fabsf(w.arena[i])),
+                      "float %zu: %g, saved %g", i, back.arena[i], w.arena[i]);
+    exec_weights_free(&back);
+    exec_weights_free(&w);
+
+    /* DeepSeek's shared experts: 2 of width 16 stored as one MLP of 32 */
+    model_desc ds;
+    mini_model(&ds, 0);
+    ds.num_shared_experts = 2;
+    ck_assert_int_eq(exec_weights_synthetic(&ds, 4, &w, &err), 0);
+    ck_assert_int_eq(exec_weights_save(&w, tu_path("ds.safetensors"), 0, &err), -1);
+    ck_assert_msg(strstr(err.msg, "saving shared experts is not built"), "%s", err.msg);
+    /* the plain part from a model without them, the merged MLP added */
+    model_desc plain = ds;
+    plain.num_shared_experts = 0;
+    exec_weights pw;
+    ck_assert_int_eq(exec_weights_alloc(&plain, &pw, &err), 0);
+    memcpy(pw.embed, w.embed, 50 * 32 * sizeof(float));
+    for (int l = 0; l < 3; l++) {
+        exec_layer_weights *a = &pw.layers[l], *b = &w.layers[l];
+        memcpy(a->attn_norm, b->attn_norm, (size_t)(b->shared - b->attn_norm) * sizeof(float));
+    }
+    memcpy(pw.final_norm, w.final_norm, 32 * sizeof(float));
+    memcpy(pw.lm_head, w.lm_head, 50 * 32 * sizeof(float));
+    ck_assert_int_eq(exec_weights_save(&pw, tu_path("plain.safetensors"), 0, &err), 0);
+    st_file f;
+    ck_assert_int_eq(st_open(tu_path("plain.safetensors"), &f, &err), 0);
+    st_out out[80 + 9];
+    int n = 0;
+    ck_assert_int_le(f.count, 80);
+    static float merged[3][3][32 * 32]; /* [layer][part] */
+    char names[80 + 9][96];
+    for (int i = 0; i < f.count; i++) {
+        const st_tensor *t = &f.tensors[i];
+        static float copies[80][50 * 32];
+        st_tensor_floats(t, copies[n]);
+        snprintf(names[n], sizeof names[n], "%s", t->name);
+        out[n] = (st_out){names[n], copies[n], t->rank, {t->shape[0], t->shape[1]}};
+        n++;
+    }
+    for (int l = 0; l < 3; l++) {
+        const float *sh = w.layers[l].shared; /* [2][3][16 * 32] */
+        for (int s = 0; s < 2; s++)
+            for (int r = 0; r < 16; r++)
+                for (int c = 0; c < 32; c++) {
+                    merged[l][0][(s * 16 + r) * 32 + c] = sh[s * 3 * 512 + r * 32 + c];
+                    merged[l][1][(s * 16 + r) * 32 + c] = sh[s * 3 * 512 + 512 + r * 32 + c];
+                    merged[l][2][c * 32 + s * 16 + r] = sh[s * 3 * 512 + 1024 + c * 16 + r];
+                }
+        static const char *const part[3] = {"gate_proj", "up_proj", "down_proj"};
+        for (int p = 0; p < 3; p++) {
+            snprintf(names[n], sizeof names[n], "model.layers.%d.mlp.shared_experts.%s.weight", l,
+                     part[p]);
+            out[n] = (st_out){names[n], merged[l][p], 2, {32, 32}};
+            n++;
+        }
+    }
+    ck_assert_int_eq(st_write(tu_path("ds.safetensors"), out, n, ST_F32, &err), 0);
+    st_close(&f);
+    ck_assert_msg(exec_weights_load(&ds, tu_path("ds.safetensors"), &back, &err) == 0, "%s",
+                  err.msg);
+    ck_assert_mem_eq(back.arena, w.arena, w.floats * sizeof(float));
+    exec_weights_free(&back);
+    exec_weights_free(&pw);
+    exec_weights_free(&w);
+}
+END_TEST
+
+/* Damaged or foreign checkpoints: one-line errors naming the problem. */
+START_TEST(bad_checkpoints_are_refused)
+{
+    model_desc m;
+    mini_plain(&m);
+    exec_weights w, back;
+    promoe_err err = {{0}};
+    ck_assert_int_eq(exec_weights_synthetic(&m, 3, &w, &err), 0);
+    ck_assert_int_eq(exec_weights_save(&w, tu_path("ok.safetensors"), 0, &err), 0);
+    struct { const char *cmd, *want; } cases[] = {
+        /* the data cut short: offsets beyond what is left */
+        {"head -c 100000 '%s' > '%s'", "outside the"},
+        /* the header length itself cut */
+        {"head -c 1000 '%s' > '%s'", "(not safetensors, or truncated)"},
+        {"printf 'hello' > '%2$s' # %1$s", "not a safetensors file"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char cmd[3000];
+        snprintf(cmd, sizeof cmd, cases[i].cmd, tu_path("ok.safetensors"), tu_path("bad.safetensors"));
+        ck_assert_int_eq(system(cmd), 0);
+        ck_assert_int_eq(exec_weights_load(&m, tu_path("bad.safetensors"), &back, &err), -1);
+        ck_assert_msg(strstr(err.msg, cases[i].want), "case %zu: %s", i, err.msg);
+        ck_assert(!strchr(err.msg, '\n'));
+    }
+    /* another model's shapes */
+    model_desc wider = m;
+    wider.expert_ffn_dim = 32;
+    ck_assert_int_eq(exec_weights_load(&wider, tu_path("ok.safetensors"), &back, &err), -1);
+    ck_assert_msg(strstr(err.msg, "experts.0.w1.weight has shape [24, 32], the model needs [32, 32]"),
+                  "%s", err.msg);
+    /* a part the executor's model lacks (OLMoE's QK norm), and a missing tensor */
+    float norm[32] = {0};
+    st_out extra[2] = {{"model.layers.0.self_attn.q_norm.weight", norm, 1, {32}},
+                       {"model.norm.weight", norm, 1, {32}}};
+    ck_assert_int_eq(st_write(tu_path("olmoe.safetensors"), extra, 2, ST_F32, &err), 0);
+    ck_assert_int_eq(exec_weights_load(&m, tu_path("olmoe.safetensors"), &back, &err), -1);
+    ck_assert_msg(strstr(err.msg, "per-head query/key norms (OLMoE)"), "%s", err.msg);
+    ck_assert_int_eq(st_write(tu_path("partial.safetensors"), extra + 1, 1, ST_F32, &err), 0);
+    ck_assert_int_eq(exec_weights_load(&m, tu_path("partial.safetensors"), &back, &err), -1);
+    ck_assert_msg(strstr(err.msg, "no tensor model.embed_tokens.weight"), "%s", err.msg);
+    ck_assert_int_eq(exec_weights_load(&m, tu_path("absent.safetensors"), &back, &err), -1);
+    ck_assert_msg(strstr(err.msg, "no such file or folder"), "%s", err.msg);
+    exec_weights_free(&w);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("executor (CPU)");
@@ -389,6 +540,8 @@ int main(void)
     tcase_add_test(tc, steps_match_a_second_implementation);
     tcase_add_test(tc, weights_are_deterministic_and_sized);
     tcase_add_test(tc, recorded_trace_is_what_the_model_did);
+    tcase_add_test(tc, safetensors_checkpoints_load);
+    tcase_add_test(tc, bad_checkpoints_are_refused);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }

@@ -1,0 +1,29 @@
+/* weights_safetensors.h - a real model's weights, from safetensors files
+ * named as Hugging Face checkpoints name them (`promoe exec --weights`).
+ *
+ * PATH is one .safetensors file or a folder of them (a sharded checkpoint:
+ * every *.safetensors, in name order).  Names: model.embed_tokens,
+ * model.layers.L.{input_layernorm, self_attn.{q,k,v,o}_proj,
+ * post_attention_layernorm}, the router and experts as Mixtral names them
+ * (block_sparse_moe.gate, block_sparse_moe.experts.E.{w1, w3, w2}) or as
+ * OLMoE, Qwen-MoE and DeepSeek-MoE do (mlp.gate, mlp.experts.E.{gate,up,
+ * down}_proj), shared experts as Qwen (mlp.shared_expert.*) or DeepSeek
+ * (mlp.shared_experts.*, one MLP as wide as all of them: split) name them,
+ * model.norm and lm_head (the embedding when tied).  F32, F16 and BF16 are
+ * read into fp32.  Shapes must match the model preset; parts the executor's
+ * model does not compute (OLMoE's QK norms, Qwen's shared-expert gate and
+ * attention biases) are refused, not ignored.
+ */
+#ifndef PROMOE_EXEC_WEIGHTS_SAFETENSORS_H
+#define PROMOE_EXEC_WEIGHTS_SAFETENSORS_H
+
+#include "common/error.h"
+#include "exec/weights.h"
+
+int exec_weights_load(const model_desc *m, const char *path, exec_weights *w, promoe_err *err);
+
+/* Writes w (no shared experts) in Mixtral's naming, F32 or (half) F16, as
+ * one file: how the tests make a checkpoint of their own. */
+int exec_weights_save(const exec_weights *w, const char *path, int half, promoe_err *err);
+
+#endif

@@ -1,5 +1,6 @@
 /* fuzz_presets - the data-file parsers: model, hardware and system presets
- * (INI), measured profiles (JSON), routing counts (CSV) and sweep files.
+ * (INI), measured profiles (JSON), routing counts (CSV), sweep files and
+ * safetensors checkpoints.
  * The first byte picks the parser; the rest is the file they read. */
 #include <stdint.h>
 
@@ -9,6 +10,7 @@
 #include "models/model.h"
 #include "sim/profile.h"
 #include "sim/system.h"
+#include "exec/safetensors.h"
 #include "experiments/sweep.h"
 #include "traces/access_curve.h"
 
@@ -20,7 +22,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!path)
         return 0;
     promoe_err err = {{0}};
-    switch (data[0] % 6) {
+    switch (data[0] % 7) {
     case 0: {
         model_desc m;
         model_load(path, &m, &err);
@@ -41,6 +43,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (access_counts_from_csv(path, &c, &err) == 0) {
             access_curve_share(&c, -1, 0.3);
             access_counts_free(&c);
+        }
+        break;
+    }
+    case 6: {
+        st_file f;
+        if (st_open(path, &f, &err) == 0) {
+            float out[4096];
+            for (int i = 0; i < f.count; i++)
+                if ((int)f.tensors[i].dtype >= 0 && f.tensors[i].bytes <= sizeof out / 2)
+                    st_tensor_floats(&f.tensors[i], out);
+            st_close(&f);
         }
         break;
     }

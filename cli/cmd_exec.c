@@ -384,8 +384,7 @@ int cmd_exec(int argc, char **argv)
     int rc = 0;
     exec_weights w;
     int synthetic = strcmp(weights, "synthetic") == 0;
-    if ((synthetic ? exec_weights_synthetic(&m, (unsigned long)seed, &w, &err)
-                   : exec_weights_load(&m, weights, &w, &err)) < 0) {
+    if (exec_weights_from(&m, weights, (unsigned long)seed, &w, &err) < 0) {
         prompts_free(&ps);
         return cli_fail(&err);
     }

@@ -6,6 +6,7 @@
 #include "cli/cli.h"
 #include "exec/profile_writer.h"
 #include "exec/weights.h"
+#include "exec/weights_safetensors.h"
 
 static const char usage[] =
     "usage: promoe profile --model NAME -o PROFILE.json [OPTIONS]\n"
@@ -20,6 +21,8 @@ static const char usage[] =
     "\n"
     "  -m, --model NAME       model preset or .ini (required; its fp32 weights must\n"
     "                         fit in memory)\n"
+    "      --weights W        synthetic (default) or a checkpoint, as 'promoe exec\n"
+    "                         --weights' takes it\n"
     "      --backend B        cpu (default; the only one built so far)\n"
     "      --seed N           seed of the synthetic weights (default 1)\n"
     "      --context C        cached tokens at the first attention point (default\n"
@@ -28,10 +31,11 @@ static const char usage[] =
     "  -o, --output FILE      where to write the profile (atomically; required)\n"
     "  -h, --help             show this help\n";
 
-enum { OPT_BACKEND = 256, OPT_SEED, OPT_CONTEXT, OPT_REPS };
+enum { OPT_BACKEND = 256, OPT_SEED, OPT_CONTEXT, OPT_REPS, OPT_WEIGHTS };
 
 static const struct option options[] = {
     {"model", required_argument, NULL, 'm'},
+    {"weights", required_argument, NULL, OPT_WEIGHTS},
     {"backend", required_argument, NULL, OPT_BACKEND},
     {"seed", required_argument, NULL, OPT_SEED},
     {"context", required_argument, NULL, OPT_CONTEXT},
@@ -44,6 +48,7 @@ static const struct option options[] = {
 int cmd_profile(int argc, char **argv)
 {
     const char *cmd = "profile", *model = NULL, *backend = "cpu", *out = NULL;
+    const char *weights = "synthetic";
     long long seed = 1;
     exec_profile_config cfg = {.context = 256, .reps = 15};
     int c;
@@ -51,6 +56,7 @@ int cmd_profile(int argc, char **argv)
         switch (c) {
         case 'm': model = optarg; break;
         case OPT_BACKEND: backend = optarg; break;
+        case OPT_WEIGHTS: weights = optarg; break;
         case OPT_SEED:
             if (cli_parse_int(cmd, "--seed", optarg, 0, 4294967295LL, &seed) < 0)
                 return CLI_USAGE;
@@ -81,7 +87,7 @@ int cmd_profile(int argc, char **argv)
     if (model_load(model, &m, &err) < 0)
         return cli_fail(&err);
     exec_weights w;
-    if (exec_weights_synthetic(&m, (unsigned long)seed, &w, &err) < 0)
+    if (exec_weights_from(&m, weights, (unsigned long)seed, &w, &err) < 0)
         return cli_fail(&err);
     char device[128];
     snprintf(device, sizeof device, "cpu (%ld online processors, fp32 OpenBLAS)",

@@ -214,6 +214,13 @@ int exec_weights_load(const model_desc *m, const char *path, exec_weights *w, pr
     return rc;
 }
 
+int exec_weights_from(const model_desc *m, const char *spec, unsigned long seed, exec_weights *w,
+                      promoe_err *err)
+{
+    return strcmp(spec, "synthetic") == 0 ? exec_weights_synthetic(m, seed, w, err)
+                                          : exec_weights_load(m, spec, w, err);
+}
+
 int exec_weights_save(const exec_weights *w, const char *path, int half, promoe_err *err)
 {
     const model_desc *m = &w->model;

@@ -22,6 +22,11 @@
 
 int exec_weights_load(const model_desc *m, const char *path, exec_weights *w, promoe_err *err);
 
+/* What a --weights option names: "synthetic" (exec_weights_synthetic with
+ * seed) or a checkpoint path (exec_weights_load). */
+int exec_weights_from(const model_desc *m, const char *spec, unsigned long seed, exec_weights *w,
+                      promoe_err *err);
+
 /* Writes w (no shared experts) in Mixtral's naming, F32 or (half) F16, as
  * one file: how the tests make a checkpoint of their own. */
 int exec_weights_save(const exec_weights *w, const char *path, int half, promoe_err *err);

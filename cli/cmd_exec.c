@@ -11,6 +11,7 @@
 #include "common/options.h"
 #include "policies/policy.h"
 #include "sim/cache.h"
+#include "sim/system.h"
 #include "exec/generate.h"
 #include "exec/weights.h"
 #include "exec/weights_safetensors.h"
@@ -58,6 +59,11 @@ static const char usage[] =
     "                         number of them (256) or bytes of fp32 experts (1GiB);\n"
     "                         reports hits, misses and copies as 'promoe sim\n"
     "                         --hits-only' counts them on the recorded trace\n"
+    "  -s, --system NAME      a named configuration (systems/NAME.ini) the executor\n"
+    "                         can run so far: all-gpu, reactive-lru, static (needs\n"
+    "                         --train); its policy and scope replace --policy and\n"
+    "                         --cache-scope.  Systems that prefetch are refused\n"
+    "      --train T.h5       the trace a static policy learns its fixed set from\n"
     "  -p, --policy NAME[:k=v,...]\n"
     "                         the cache's eviction policy (default lru): lru, lfu,\n"
     "                         fifo, lru-k, static:trace=T.h5 (belady needs the\n"
@@ -72,7 +78,7 @@ static const char usage[] =
     "  -h, --help             show this help\n";
 
 enum { OPT_WEIGHTS = 256, OPT_BACKEND, OPT_SEED, OPT_IDS, OPT_PROMPTS, OPT_REQUESTS,
-       OPT_MAX_PROMPT, OPT_HIDDEN, OPT_SCOPE, OPT_SAVE };
+       OPT_MAX_PROMPT, OPT_HIDDEN, OPT_SCOPE, OPT_SAVE, OPT_TRAIN };
 
 static const struct option options[] = {
     {"model", required_argument, NULL, 'm'},
@@ -90,6 +96,8 @@ static const struct option options[] = {
     {"policy", required_argument, NULL, 'p'},
     {"cache-scope", required_argument, NULL, OPT_SCOPE},
     {"save-weights", required_argument, NULL, OPT_SAVE},
+    {"system", required_argument, NULL, 's'},
+    {"train", required_argument, NULL, OPT_TRAIN},
     {"json", no_argument, NULL, 'j'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -233,7 +241,7 @@ static void show_progress(int64_t done, int64_t total)
 }
 
 static void print_result(const exec_gen_result *r, const model_desc *m, const prompt_set *ps,
-                         const char *weights, int max_new, int json)
+                         const char *weights, const char *system, int max_new, int json)
 {
     if (json) {
         json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:f, s:f, s:f, s:f, s:f}",
@@ -252,8 +260,9 @@ static void print_result(const exec_gen_result *r, const model_desc *m, const pr
                 json_array_append_new(a, json_integer(r->output[(size_t)i * max_new + j]));
             json_array_append_new(outs, a);
         }
+        json_object_set_new(o, "system", json_string(system ? system : r->slots ? "reactive"
+                                                                               : "all-gpu"));
         if (r->slots) {
-            json_object_set_new(o, "system", json_string("reactive"));
             json_object_set_new(o, "cache_slots", json_integer(r->slots));
             json_object_set_new(o, "accesses", json_integer(r->accesses));
             json_object_set_new(o, "hits", json_integer(r->hits));
@@ -290,15 +299,40 @@ static void print_result(const exec_gen_result *r, const model_desc *m, const pr
     }
 }
 
+/* 1 if the executor can run system s as configured so far (no
+ * prediction, no chunked or preempted copies, no layer offload); else 0
+ * with a message naming what it lacks. */
+static int executor_runs(const system_desc *s, promoe_err *err)
+{
+    char first[64];
+    snprintf(first, sizeof first, "%.*s", (int)strcspn(s->predictor, "|"), s->predictor);
+    const char *lacks = s->layer_offload[0] ? "whole layers offloaded"
+                        : first[0] && strcmp(first, "none") != 0 ? "a prefetching predictor"
+                        : s->chunks > 1 || s->chunk_bytes[0] ? "chunked prefetch"
+                        : s->preempt > 0 ? "early preemption"
+                        : s->reorder > 0 ? "reordered inference"
+                        : s->cpu_compute > 0 ? "misses computed on the CPU"
+                        : s->lowbit_on_miss[0] ? "low-precision loads"
+                        : s->staging > 0 ? "staging buffers"
+                        : s->fault_us > 0 ? "page-fault costs (unified memory)" : NULL;
+    if (!lacks)
+        return 1;
+    promoe_err_set(err, "system %s needs %s, which the executor does not run yet (it runs "
+                   "all-gpu, reactive-lru and static; replay a recorded trace in 'promoe sim "
+                   "--system %s')", s->name, lacks, s->name);
+    return 0;
+}
+
 int cmd_exec(int argc, char **argv)
 {
     const char *cmd = "exec";
     const char *model = NULL, *weights = "synthetic", *backend = "cpu", *prompts_path = NULL;
     const char *record = NULL, *cache = NULL, *policy = "lru", *scope = "global", *save = NULL;
+    const char *system = NULL, *train = NULL;
     const char *ids_args[256];
     int n_ids = 0, requests = 0, max_prompt = 512, max_new = 16, hidden = 0, json = 0, c;
     long long seed = 1;
-    while ((c = cli_getopt(argc, argv, "m:n:o:c:p:jh", options, cmd)) != -1) {
+    while ((c = cli_getopt(argc, argv, "m:n:o:c:p:s:jh", options, cmd)) != -1) {
         switch (c) {
         case 'm': model = optarg; break;
         case OPT_WEIGHTS: weights = optarg; break;
@@ -331,6 +365,8 @@ int cmd_exec(int argc, char **argv)
         case 'p': policy = optarg; break;
         case OPT_SCOPE: scope = optarg; break;
         case OPT_SAVE: save = optarg; break;
+        case 's': system = optarg; break;
+        case OPT_TRAIN: train = optarg; break;
         case 'j': json = 1; break;
         case 'h': fputs(usage, stdout); return CLI_OK;
         default: return CLI_USAGE;
@@ -346,6 +382,34 @@ int cmd_exec(int argc, char **argv)
         return cli_usage_error(cmd, "give the prompts with --prompt-ids or with --prompts, one of them");
     if (hidden && !record)
         return cli_usage_error(cmd, "--record-hidden needs --record OUT.h5");
+    system_desc sd;
+    char system_policy[1300];
+    promoe_err err;
+    if (system) {
+        if (system_load(system, &sd, &err) < 0)
+            return cli_fail(&err);
+        if (!executor_runs(&sd, &err))
+            return cli_fail(&err);
+        if (sd.all_gpu) {
+            cache = NULL;
+        } else {
+            if (!cache)
+                return cli_usage_error(cmd, "system %s offloads: give --cache SIZE", sd.name);
+            if (sd.policy_trace && !train)
+                return cli_usage_error(cmd, "system %s learns its fixed experts from a trace: "
+                                       "give --train T.h5", sd.name);
+            snprintf(system_policy, sizeof system_policy, "%s%s%s%s%s", sd.policy,
+                     sd.policy_options[0] || sd.policy_trace ? ":" : "", sd.policy_options,
+                     sd.policy_options[0] && sd.policy_trace ? "," : "",
+                     sd.policy_trace ? "trace=" : "");
+            if (sd.policy_trace)
+                snprintf(system_policy + strlen(system_policy),
+                         sizeof system_policy - strlen(system_policy), "%s", train);
+            policy = system_policy;
+            if (sd.cache_scope[0])
+                scope = sd.cache_scope;
+        }
+    }
     char policy_name[64];
     const char *policy_options = options_split_spec(policy, policy_name, sizeof policy_name);
     const cache_policy_ops *pops = policy_find(policy_name);
@@ -358,7 +422,6 @@ int cmd_exec(int argc, char **argv)
                                policy_name);
     if (strcmp(scope, "global") != 0 && strcmp(scope, "per-layer") != 0)
         return cli_usage_error(cmd, "--cache-scope: '%s' is neither global nor per-layer", scope);
-    promoe_err err;
     model_desc m;
     if (model_load(model, &m, &err) < 0)
         return cli_fail(&err);
@@ -417,7 +480,7 @@ int cmd_exec(int argc, char **argv)
         cli_progress_done();
     }
     if (rc == 0) {
-        print_result(&r, &m, &ps, weights, max_new, json);
+        print_result(&r, &m, &ps, weights, system, max_new, json);
         if (record && !json)
             printf("wrote %s\n", record);
         free(r.output);

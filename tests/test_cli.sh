@@ -214,6 +214,19 @@ for run in "lru global" "lfu global" "fifo global" "lru per-layer" "lru-k per-la
   [ -n "$exec_counts" ] && [ "$exec_counts" = "$sim_counts" ] && passes=$((passes + 1)) ||
     { echo "FAIL: exec ($run) hits/misses/evictions '$exec_counts', sim --hits-only '$sim_counts'"; fails=$((fails + 1)); }
 done
+# named systems the executor runs: static's fixed set (learned from a
+# trace) gives sim --hits-only's decisions too; prefetching systems refused
+expect 0 "exec --system static" -- "$PROMOE" exec -m tiny --prompt-ids 1,2,3 --prompt-ids 9,8 -n 5 \
+  --system static --train "$tmp/rec.h5" -c 0.5 -o "$tmp/off.h5" --json
+contains '"system":"static"' "$tmp/out" "exec reports the system"
+exec_counts=$(sed 's/.*"hits":\([0-9]*\),"misses":\([0-9]*\),"evictions":\([0-9]*\).*/\1 \2 \3/' "$tmp/out")
+"$PROMOE" sim -t "$tmp/off.h5" --hits-only -c 0.5 --policy "static:spare=2,trace=$tmp/rec.h5" --cache-scope per-layer --json >"$tmp/hits.json"
+sim_counts=$(sed 's/.*"hits":\([0-9]*\),"misses":\([0-9]*\),"evictions":\([0-9]*\).*/\1 \2 \3/' "$tmp/hits.json")
+[ -n "$exec_counts" ] && [ "$exec_counts" = "$sim_counts" ] && passes=$((passes + 1)) ||
+  { echo "FAIL: exec static '$exec_counts', sim --hits-only '$sim_counts'"; fails=$((fails + 1)); }
+expect 1 "exec --system promoe" -- "$PROMOE" exec -m tiny --prompt-ids 1 --system promoe -c 0.5
+contains "system promoe needs a prefetching predictor, which the executor does not run yet" "$tmp/err" "exec unsupported system message"
+expect 2 "exec --system static without --train" -- "$PROMOE" exec -m tiny --prompt-ids 1 --system static -c 0.5
 expect 2 "exec belady" -- "$PROMOE" exec -m tiny --prompt-ids 1 -c 0.5 --policy belady
 contains "policy belady reads the future" "$tmp/err" "exec belady message"
 expect 1 "exec cache too large" -- "$PROMOE" exec -m tiny --prompt-ids 1 -c 100

@@ -383,8 +383,9 @@ int cmd_exec(int argc, char **argv)
     if (hidden && !record)
         return cli_usage_error(cmd, "--record-hidden needs --record OUT.h5");
     system_desc sd;
-    char system_policy[1300];
     promoe_err err;
+    char policy_name[64];
+    const char *policy_options = options_split_spec(policy, policy_name, sizeof policy_name);
     if (system) {
         if (system_load(system, &sd, &err) < 0)
             return cli_fail(&err);
@@ -398,20 +399,20 @@ int cmd_exec(int argc, char **argv)
             if (sd.policy_trace && !train)
                 return cli_usage_error(cmd, "system %s learns its fixed experts from a trace: "
                                        "give --train T.h5", sd.name);
-            snprintf(system_policy, sizeof system_policy, "%s%s%s%s%s", sd.policy,
-                     sd.policy_options[0] || sd.policy_trace ? ":" : "", sd.policy_options,
-                     sd.policy_options[0] && sd.policy_trace ? "," : "",
-                     sd.policy_trace ? "trace=" : "");
-            if (sd.policy_trace)
-                snprintf(system_policy + strlen(system_policy),
-                         sizeof system_policy - strlen(system_policy), "%s", train);
-            policy = system_policy;
-            if (sd.cache_scope[0])
-                scope = sd.cache_scope;
+            /* the simulator's reading of the system: its policy, with the
+             * training trace among the options, and its scope */
+            sim_config sc;
+            char predictor[1200];
+            int fell_back;
+            sim_config_defaults(&sc);
+            if (system_apply(&sd, &sc, 0, train, predictor, sizeof predictor, &fell_back,
+                             &err) < 0)
+                return cli_fail(&err);
+            snprintf(policy_name, sizeof policy_name, "%s", sc.policy);
+            policy_options = sc.policy_options; /* lives in sd */
+            scope = sc.per_layer ? "per-layer" : "global";
         }
     }
-    char policy_name[64];
-    const char *policy_options = options_split_spec(policy, policy_name, sizeof policy_name);
     const cache_policy_ops *pops = policy_find(policy_name);
     if (!pops)
         return cli_usage_error(cmd, "unknown policy '%s' (policies: %s)", policy_name,

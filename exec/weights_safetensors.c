@@ -107,19 +107,26 @@ static int load(const checkpoint *c, const char *name, int64_t rows, int64_t col
     return 0;
 }
 
-/* Rows [from, from + n) of NAME [rows, cols], or with columns set, its
- * columns [from, from + n) (a merged shared-expert MLP, split). */
-static int load_part(const checkpoint *c, const char *name, int64_t rows, int64_t cols,
-                     int64_t from, int64_t n, int columns, float *out, promoe_err *err)
+/* Part `part` (0 gate, 1 up, 2 down) of S shared experts of width Fs
+ * stored as one MLP S times as wide (DeepSeek's "shared_experts"): read
+ * once, then expert s's rows of gate and up, or columns of down, go to
+ * its block of `shared` ([S][3][Fs * d]). */
+static int load_split(const checkpoint *c, const char *name, int part, int64_t S, int64_t Fs,
+                      int64_t d, float *shared, promoe_err *err)
 {
+    int64_t rows = part < 2 ? S * Fs : d, cols = part < 2 ? d : S * Fs;
     float *all = malloc((size_t)rows * (size_t)cols * sizeof *all);
     if (!all)
         return promoe_err_set(err, "out of memory");
     int rc = load(c, name, rows, cols, all, err);
-    for (int64_t r = 0; rc == 0 && r < (columns ? rows : n); r++)
-        memcpy(out + r * (columns ? n : cols),
-               all + (columns ? r * cols + from : (from + r) * cols),
-               (size_t)(columns ? n : cols) * sizeof *out);
+    for (int64_t s = 0; rc == 0 && s < S; s++) {
+        float *out = shared + (size_t)s * 3 * Fs * d + (size_t)part * Fs * d;
+        if (part < 2) /* rows s Fs .. (s + 1) Fs */
+            memcpy(out, all + s * Fs * d, (size_t)(Fs * d) * sizeof *out);
+        else /* columns s Fs .. (s + 1) Fs of every row */
+            for (int64_t r = 0; r < d; r++)
+                memcpy(out + r * Fs, all + r * cols + s * Fs, (size_t)Fs * sizeof *out);
+    }
     free(all);
     return rc;
 }
@@ -188,19 +195,16 @@ int exec_weights_load(const model_desc *m, const char *path, exec_weights *w, pr
         /* shared experts: Qwen's one "shared_expert", or DeepSeek's
          * "shared_experts" merged into one MLP S times as wide (split here:
          * rows of gate and up, columns of down) */
-        for (int64_t s = 0; rc == 0 && s < S; s++)
-            for (int part = 0; rc == 0 && part < 3; part++) {
-                float *out = y->shared + (size_t)s * 3 * Fs * d + (size_t)part * Fs * d;
-                const char *merged = NAME("model.layers.%d.mlp.shared_experts.%s.weight", l,
-                                          mlp_parts[part]);
-                if (S == 1 && !find(&c, merged))
-                    rc = load(&c, NAME("model.layers.%d.mlp.shared_expert.%s.weight", l,
-                                       mlp_parts[part]), part < 2 ? Fs : d, part < 2 ? d : Fs,
-                              out, err);
-                else
-                    rc = load_part(&c, merged, part < 2 ? S * Fs : d, part < 2 ? d : S * Fs,
-                                   s * Fs, Fs, part == 2, out, err);
-            }
+        for (int part = 0; rc == 0 && S > 0 && part < 3; part++) {
+            const char *merged = NAME("model.layers.%d.mlp.shared_experts.%s.weight", l,
+                                      mlp_parts[part]);
+            if (S == 1 && !find(&c, merged))
+                rc = load(&c, NAME("model.layers.%d.mlp.shared_expert.%s.weight", l,
+                                   mlp_parts[part]), part < 2 ? Fs : d, part < 2 ? d : Fs,
+                          y->shared + (size_t)part * Fs * d, err);
+            else
+                rc = load_split(&c, merged, part, S, Fs, d, y->shared, err);
+        }
     }
     if (rc == 0)
         rc = load(&c, "model.norm.weight", d, 0, w->final_norm, err);

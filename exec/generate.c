@@ -14,17 +14,16 @@
 typedef struct recorder {
     const model_desc *m;
     int record_hidden;
-    size_t cap, n;           /* tokens buffered */
+    size_t n;                /* tokens buffered */
     int32_t *request, *position;
     uint8_t *phase;
     int16_t *experts;        /* [n][L][K] */
     float *weights, *logits, *hidden;
 } recorder;
 
+/* Room for iterations of up to `tokens` tokens. */
 static int recorder_reserve(recorder *rc, size_t tokens)
 {
-    if (tokens <= rc->cap)
-        return 0;
     size_t L = (size_t)rc->m->num_layers, K = (size_t)rc->m->top_k;
     size_t E = (size_t)rc->m->num_experts, D = (size_t)rc->m->hidden_size;
     int32_t *req = realloc(rc->request, tokens * sizeof *req);
@@ -48,10 +47,7 @@ static int recorder_reserve(recorder *rc, size_t tokens)
     float *hd = rc->record_hidden ? realloc(rc->hidden, tokens * L * D * sizeof *hd) : NULL;
     if (hd)
         rc->hidden = hd;
-    if (!req || !pos || !ph || !ex || !wt || !lg || (rc->record_hidden && !hd))
-        return -1;
-    rc->cap = tokens;
-    return 0;
+    return !req || !pos || !ph || !ex || !wt || !lg || (rc->record_hidden && !hd) ? -1 : 0;
 }
 
 static void recorder_free(recorder *rc)
@@ -163,9 +159,7 @@ static int argmax(const float *v, int n)
 static int feed(exec_cpu_model *cm, recorder *rc, trace_writer *tw, int request, int token,
                 int pos, int phase, float *logits, promoe_err *err)
 {
-    if (tw) {
-        if (recorder_reserve(rc, rc->n + 1) < 0)
-            return promoe_err_set(err, "out of memory recording a trace");
+    if (tw) { /* room for the longest iteration was reserved up front */
         rc->request[rc->n] = request;
         rc->position[rc->n] = pos;
         rc->phase[rc->n] = (uint8_t)phase;
@@ -235,6 +229,11 @@ int exec_generate(const exec_weights *w, const exec_prompt *prompts, int n,
     }
     if (cfg->record && !(tw = open_recording(w, cfg, err)))
         goto out;
+    /* the longest iteration is the longest prompt (a decode step is one token) */
+    if (tw && recorder_reserve(&rc, (size_t)longest) < 0) {
+        promoe_err_set(err, "out of memory recording a trace");
+        goto out;
+    }
     int32_t iteration = 0;
     double ttft_sum = 0;
     for (int i = 0; i < n; i++) {

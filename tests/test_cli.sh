@@ -166,11 +166,13 @@ contains "a trace of about 2.3e+11 tokens needs about .* GiB, more than the .* G
 [ -z "$(ls "$tmp" | grep '^huge\.h5')" ] && passes=$((passes + 1)) || { echo "FAIL: a refused trace left a file"; fails=$((fails + 1)); }
 
 # exec: real inference on the CPU, deterministic, recorded and replayed
+# outputs JSON: the generated ids of an exec run
+outputs() { sed 's/.*"output_ids"//' "$1"; }
 expect 0 "exec" -- "$PROMOE" exec -m tiny --prompt-ids 1,2,3 --prompt-ids 9,8 -n 5 --json
 cp "$tmp/out" "$tmp/exec1"
 contains '"prefill_tokens":5,"decode_tokens":8' "$tmp/out" "exec token counts (2 prompts of 3 + 2, 4 fed back each)"
 expect 0 "exec again, recording" -- "$PROMOE" exec -m tiny --prompt-ids 1,2,3 --prompt-ids 9,8 -n 5 --json -o "$tmp/rec.h5" --record-hidden
-[ "$(sed 's/.*"output_ids"//' "$tmp/out")" = "$(sed 's/.*"output_ids"//' "$tmp/exec1")" ] &&
+[ "$(outputs "$tmp/out")" = "$(outputs "$tmp/exec1")" ] &&
   passes=$((passes + 1)) || { echo "FAIL: exec is not deterministic"; fails=$((fails + 1)); }
 expect 0 "recorded trace validates" -- "$PROMOE" trace info --json "$tmp/rec.h5"
 contains '"tokens":13,"prefill_tokens":5,"decode_tokens":8,"requests":2,"iterations":10' "$tmp/out" "recorded trace shape"
@@ -192,7 +194,7 @@ contains '"prefill_tokens":13' "$tmp/out" "11 bytes of text and 2 ids"
 expect 0 "exec saving its weights" -- "$PROMOE" exec -m tiny --prompt-ids 1,2,3 -n 5 --save-weights "$tmp/tiny.safetensors" --json
 cp "$tmp/out" "$tmp/synthetic.json"
 expect 0 "exec from a checkpoint" -- "$PROMOE" exec -m tiny --prompt-ids 1,2,3 -n 5 --weights "$tmp/tiny.safetensors" --json
-[ "$(sed 's/.*"output_ids"//' "$tmp/out")" = "$(sed 's/.*"output_ids"//' "$tmp/synthetic.json")" ] &&
+[ "$(outputs "$tmp/out")" = "$(outputs "$tmp/synthetic.json")" ] &&
   passes=$((passes + 1)) || { echo "FAIL: the saved checkpoint runs differently"; fails=$((fails + 1)); }
 head -c 5000 "$tmp/tiny.safetensors" >"$tmp/cut.safetensors"
 expect 1 "exec from a cut checkpoint" -- "$PROMOE" exec -m tiny --prompt-ids 1 --weights "$tmp/cut.safetensors"
@@ -201,16 +203,18 @@ expect 1 "exec from a cut checkpoint" -- "$PROMOE" exec -m tiny --prompt-ids 1 -
 # and policies, so on the trace it records, sim --hits-only makes the same
 # decisions: the same hits, misses and evictions, for every policy and
 # scope; and offloading changes no output
+# decisions JSON: a run's "hits misses evictions"
+decisions() { sed 's/.*"hits":\([0-9]*\),"misses":\([0-9]*\),"evictions":\([0-9]*\).*/\1 \2 \3/' "$1"; }
 "$PROMOE" exec -m tiny --prompt-ids 1,2,3 --prompt-ids 9,8 -n 5 --json >"$tmp/resident.json" 2>&1
 for run in "lru global" "lfu global" "fifo global" "lru per-layer" "lru-k per-layer"; do
   set -- $run
   expect 0 "exec offloaded ($1, $2)" -- "$PROMOE" exec -m tiny --prompt-ids 1,2,3 --prompt-ids 9,8 -n 5 \
     -c 0.5 --policy "$1" --cache-scope "$2" -o "$tmp/off.h5" --json
-  exec_counts=$(sed 's/.*"hits":\([0-9]*\),"misses":\([0-9]*\),"evictions":\([0-9]*\).*/\1 \2 \3/' "$tmp/out")
-  [ "$(sed 's/.*"output_ids"//' "$tmp/out")" = "$(sed 's/.*"output_ids"//' "$tmp/resident.json")" ] &&
+  exec_counts=$(decisions "$tmp/out")
+  [ "$(outputs "$tmp/out")" = "$(outputs "$tmp/resident.json")" ] &&
     passes=$((passes + 1)) || { echo "FAIL: offloading ($run) changed the output"; fails=$((fails + 1)); }
   "$PROMOE" sim -t "$tmp/off.h5" --hits-only -c 0.5 --policy "$1" --cache-scope "$2" --json >"$tmp/hits.json"
-  sim_counts=$(sed 's/.*"hits":\([0-9]*\),"misses":\([0-9]*\),"evictions":\([0-9]*\).*/\1 \2 \3/' "$tmp/hits.json")
+  sim_counts=$(decisions "$tmp/hits.json")
   [ -n "$exec_counts" ] && [ "$exec_counts" = "$sim_counts" ] && passes=$((passes + 1)) ||
     { echo "FAIL: exec ($run) hits/misses/evictions '$exec_counts', sim --hits-only '$sim_counts'"; fails=$((fails + 1)); }
 done
@@ -219,9 +223,9 @@ done
 expect 0 "exec --system static" -- "$PROMOE" exec -m tiny --prompt-ids 1,2,3 --prompt-ids 9,8 -n 5 \
   --system static --train "$tmp/rec.h5" -c 0.5 -o "$tmp/off.h5" --json
 contains '"system":"static"' "$tmp/out" "exec reports the system"
-exec_counts=$(sed 's/.*"hits":\([0-9]*\),"misses":\([0-9]*\),"evictions":\([0-9]*\).*/\1 \2 \3/' "$tmp/out")
+exec_counts=$(decisions "$tmp/out")
 "$PROMOE" sim -t "$tmp/off.h5" --hits-only -c 0.5 --policy "static:spare=2,trace=$tmp/rec.h5" --cache-scope per-layer --json >"$tmp/hits.json"
-sim_counts=$(sed 's/.*"hits":\([0-9]*\),"misses":\([0-9]*\),"evictions":\([0-9]*\).*/\1 \2 \3/' "$tmp/hits.json")
+sim_counts=$(decisions "$tmp/hits.json")
 [ -n "$exec_counts" ] && [ "$exec_counts" = "$sim_counts" ] && passes=$((passes + 1)) ||
   { echo "FAIL: exec static '$exec_counts', sim --hits-only '$sim_counts'"; fails=$((fails + 1)); }
 expect 1 "exec --system promoe" -- "$PROMOE" exec -m tiny --prompt-ids 1 --system promoe -c 0.5

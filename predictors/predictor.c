@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "common/registry.h"
+#include "common/topk.h"
 
 extern const predictor_ops predictor_none, predictor_oracle, predictor_prev_token,
     predictor_popularity, predictor_cross_layer, predictor_gate_reuse, predictor_eam,
@@ -55,6 +56,27 @@ void *predictor_create_for_trace(const predictor_ops *ops, const char *options,
         return NULL;
     }
     return ops->create(&env, options, err);
+}
+
+int predictor_pick(const predictor_ops *ops, void *st, int ahead, int layer, int E, int K,
+                   int limit, double min_prob, double *scores, int *ranked)
+{
+    ops->predict(st, ahead, layer, scores);
+    double total = 0;
+    for (int x = 0; x < E; x++)
+        total += scores[x] > 0 ? scores[x] : 0;
+    int n = 0;
+    for (int x = 0; x < E; x++) {
+        if (scores[x] > 0 && K * scores[x] < min_prob * total)
+            scores[x] = 0; /* not likely enough to be worth a transfer */
+        n += scores[x] > 0;
+    }
+    if (n == 0)
+        return 0;
+    if (n > limit)
+        n = limit;
+    topk_select(scores, E, n, ranked);
+    return n;
 }
 
 predictor_info predictor_get_info(const predictor_ops *ops, void *st)

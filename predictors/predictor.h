@@ -120,6 +120,13 @@ void predictor_hidden_free(predictor_hidden *k);
 void *predictor_create_for_trace(const predictor_ops *ops, const char *options,
                                  trace_reader *r, const char *path, const predictor_env *base,
                                  promoe_err *err);
+/* The experts worth prefetching for `layer`, `ahead` iterations from now:
+ * the predictor's scores, less those under min_prob of their mass (as a
+ * share of K), the `limit` highest written to ranked, highest first;
+ * returns how many.  scores is scratch of E entries. */
+int predictor_pick(const predictor_ops *ops, void *st, int ahead, int layer, int E, int K,
+                   int limit, double min_prob, double *scores, int *ranked);
+
 /* The predictor's info, zeros when it has none. */
 predictor_info predictor_get_info(const predictor_ops *ops, void *st);
 

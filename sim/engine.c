@@ -5,7 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/topk.h"
 #include "sim/batcher.h"
 #include "sim/cache.h"
 #include "sim/copy_engine.h"
@@ -250,21 +249,10 @@ static int predict_and_schedule(engine *e, int target)
     int ahead = target / e->L, layer = target % e->L;
     if (ahead > 1 || (ahead == 1 && !e->it[1 - e->cur].valid))
         return 0;
-    e->pops->predict(e->pst, ahead, layer, e->scores);
-    double total = 0;
-    for (int x = 0; x < e->E; x++)
-        total += e->scores[x] > 0 ? e->scores[x] : 0;
-    int n = 0;
-    for (int x = 0; x < e->E; x++) {
-        if (e->scores[x] > 0 && e->K * e->scores[x] < e->cfg->prefetch_min_prob * total)
-            e->scores[x] = 0; /* not likely enough to be worth a transfer */
-        n += e->scores[x] > 0;
-    }
+    int n = predictor_pick(e->pops, e->pst, ahead, layer, e->E, e->K, e->limit,
+                           e->cfg->prefetch_min_prob, e->scores, e->ranked);
     if (n == 0)
         return 0;
-    if (n > e->limit)
-        n = e->limit;
-    topk_select(e->scores, e->E, n, e->ranked);
     prefetch_set *s = pending_tail(e);
     if (!s)
         return -1;

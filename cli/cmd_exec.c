@@ -12,6 +12,7 @@
 #include "policies/policy.h"
 #include "sim/cache.h"
 #include "sim/system.h"
+#include "traces/trace.h"
 #include "exec/generate.h"
 #include "exec/weights.h"
 #include "exec/weights_safetensors.h"
@@ -26,12 +27,17 @@ static const char usage[] =
     "trace v1 that 'promoe sim' and 'promoe predict' replay: the project's recorder\n"
     "of real runs.\n"
     "\n"
-    "Built so far: the CPU backend (fp32, OpenBLAS; host memory stands in for the\n"
-    "GPU's), every expert resident or, with --cache, routed experts offloaded to\n"
-    "slots that the simulator's own cache and policy manage, a missed expert\n"
-    "copied in (3 chunks, one a matrix) by a copy worker thread before it runs:\n"
-    "the reactive systems.  Prefetching predictors, --system and the CUDA\n"
-    "backend are the executor issue's next steps.\n"
+    "Offloading (--cache): routed experts live in slots whose contents the\n"
+    "simulator's own access stream decides (its cache, policy and predictor), so\n"
+    "'promoe sim --hits-only' with the same options makes the same decisions on\n"
+    "the recorded trace (compare decisions_digest).  A copy thread carries them\n"
+    "out: a miss is a demand copy the layer waits for; a prediction of the layer\n"
+    "--stride ahead is a prefetch behind it, copied in --chunks pieces that\n"
+    "demands overtake (--preempt); --reorder runs the experts already copied\n"
+    "first.  The predictor sees hidden states rounded to fp16, as a trace holds\n"
+    "them.\n"
+    "\n"
+    "Built: the CPU backend (fp32, OpenBLAS; host memory stands in for the GPU's).\n"
     "\n"
     "  -m, --model NAME       model preset or .ini (required); 'tiny' runs in a\n"
     "                         blink, a real model's shapes need its fp32 weights in\n"
@@ -59,11 +65,24 @@ static const char usage[] =
     "                         number of them (256) or bytes of fp32 experts (1GiB);\n"
     "                         reports hits, misses and copies as 'promoe sim\n"
     "                         --hits-only' counts them on the recorded trace\n"
-    "  -s, --system NAME      a named configuration (systems/NAME.ini) the executor\n"
-    "                         can run so far: all-gpu, reactive-lru, static (needs\n"
-    "                         --train); its policy and scope replace --policy and\n"
-    "                         --cache-scope.  Systems that prefetch are refused\n"
-    "      --train T.h5       the trace a static policy learns its fixed set from\n"
+    "  -s, --system NAME      a named configuration (systems/NAME.ini): all-gpu,\n"
+    "                         reactive-lru, static, mixtral-offloading,\n"
+    "                         moe-infinity, promoe...; options given explicitly\n"
+    "                         override it.  Systems that compute on the CPU, stage,\n"
+    "                         load low-bit copies or offload whole layers are\n"
+    "                         refused\n"
+    "      --train T.h5       a trace (recorded with --record-hidden) that a static\n"
+    "                         policy learns its fixed set from, or a learned\n"
+    "                         predictor trains on\n"
+    "      --predictor NAME[:k=v,...]\n"
+    "                         prefetch what it predicts (default none): gate-reuse,\n"
+    "                         learned:train=T.h5, cross-layer, eam, ... (not the\n"
+    "                         oracle: it reads the future)\n"
+    "      --stride S         predict layer l + S at layer l (default 1)\n"
+    "      --prefetch-limit N experts prefetched per prediction (default top-k)\n"
+    "      --chunks N         copy each expert in N chunks (default 1)\n"
+    "      --preempt          demand copies overtake prefetches between chunks\n"
+    "      --reorder          run a layer's experts already copied first\n"
     "  -p, --policy NAME[:k=v,...]\n"
     "                         the cache's eviction policy (default lru): lru, lfu,\n"
     "                         fifo, lru-k, static:trace=T.h5 (belady needs the\n"
@@ -78,7 +97,8 @@ static const char usage[] =
     "  -h, --help             show this help\n";
 
 enum { OPT_WEIGHTS = 256, OPT_BACKEND, OPT_SEED, OPT_IDS, OPT_PROMPTS, OPT_REQUESTS,
-       OPT_MAX_PROMPT, OPT_HIDDEN, OPT_SCOPE, OPT_SAVE, OPT_TRAIN };
+       OPT_MAX_PROMPT, OPT_HIDDEN, OPT_SCOPE, OPT_SAVE, OPT_TRAIN, OPT_PREDICTOR, OPT_STRIDE,
+       OPT_CHUNKS, OPT_PREEMPT, OPT_REORDER, OPT_LIMIT };
 
 static const struct option options[] = {
     {"model", required_argument, NULL, 'm'},
@@ -98,6 +118,12 @@ static const struct option options[] = {
     {"save-weights", required_argument, NULL, OPT_SAVE},
     {"system", required_argument, NULL, 's'},
     {"train", required_argument, NULL, OPT_TRAIN},
+    {"predictor", required_argument, NULL, OPT_PREDICTOR},
+    {"stride", required_argument, NULL, OPT_STRIDE},
+    {"prefetch-limit", required_argument, NULL, OPT_LIMIT},
+    {"chunks", required_argument, NULL, OPT_CHUNKS},
+    {"preempt", no_argument, NULL, OPT_PREEMPT},
+    {"reorder", no_argument, NULL, OPT_REORDER},
     {"json", no_argument, NULL, 'j'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -240,13 +266,24 @@ static void show_progress(int64_t done, int64_t total)
     cli_progress("running requests", done, total);
 }
 
+/* What ran, for the report. */
+typedef struct run_desc {
+    const char *system, *weights, *policy, *scope, *predictor;
+    const sim_config *sc;
+    int max_new;
+} run_desc;
+
+static double share(double part, double whole) { return whole > 0 ? part / whole : 0; }
+
 static void print_result(const exec_gen_result *r, const model_desc *m, const prompt_set *ps,
-                         const char *weights, const char *system, int max_new, int json)
+                         const run_desc *d, int json)
 {
+    const sim_config *sc = d->sc;
+    double gbps = r->copy_s > 0 ? r->copied_bytes / r->copy_s / 1e9 : 0;
     if (json) {
         json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:f, s:f, s:f, s:f, s:f}",
-                              "model", m->name, "system", "all-gpu", "backend", "cpu", "weights",
-                              weights, "requests", (json_int_t)r->requests, "tokens",
+                              "model", m->name, "system", d->system, "backend", "cpu", "weights",
+                              d->weights, "requests", (json_int_t)r->requests, "tokens",
                               (json_int_t)(r->prefill_tokens + r->decode_tokens),
                               "prefill_tokens", (json_int_t)r->prefill_tokens, "decode_tokens",
                               (json_int_t)r->decode_tokens, "total_s", r->prefill_s + r->decode_s,
@@ -256,163 +293,245 @@ static void print_result(const exec_gen_result *r, const model_desc *m, const pr
         json_t *outs = json_array();
         for (int i = 0; i < ps->count; i++) {
             json_t *a = json_array();
-            for (int j = 0; j < max_new; j++)
-                json_array_append_new(a, json_integer(r->output[(size_t)i * max_new + j]));
+            for (int j = 0; j < d->max_new; j++)
+                json_array_append_new(a, json_integer(r->output[(size_t)i * d->max_new + j]));
             json_array_append_new(outs, a);
         }
-        json_object_set_new(o, "system", json_string(system ? system : r->slots ? "reactive"
-                                                                               : "all-gpu"));
         if (r->slots) {
+            json_object_set_new(o, "policy", json_string(d->policy));
+            json_object_set_new(o, "cache_scope", json_string(d->scope));
+            json_object_set_new(o, "predictor", json_string(d->predictor));
             json_object_set_new(o, "cache_slots", json_integer(r->slots));
+            json_object_set_new(o, "stride", json_integer(sc->stride));
+            json_object_set_new(o, "chunks_per_expert", json_integer(sc->chunks));
+            json_object_set_new(o, "preempt", json_integer(sc->preempt));
+            json_object_set_new(o, "reorder", json_integer(sc->reorder));
             json_object_set_new(o, "accesses", json_integer(r->accesses));
             json_object_set_new(o, "hits", json_integer(r->hits));
+            json_object_set_new(o, "late_hits", json_integer(r->late_hits));
             json_object_set_new(o, "misses", json_integer(r->misses));
             json_object_set_new(o, "evictions", json_integer(r->evictions));
             json_object_set_new(o, "hit_rate", json_real(r->hit_rate));
+            char digest[17];
+            snprintf(digest, sizeof digest, "%016llx", (unsigned long long)r->decisions_digest);
+            json_object_set_new(o, "decisions_digest", json_string(digest));
+            json_object_set_new(o, "prefetch_issued", json_integer(r->prefetch_issued));
+            json_object_set_new(o, "prefetch_useful", json_integer(r->prefetch_useful));
+            json_object_set_new(o, "preemptions", json_integer(r->preemptions));
             json_object_set_new(o, "copies", json_integer(r->copies));
+            json_object_set_new(o, "copies_cancelled", json_integer(r->cancelled));
             json_object_set_new(o, "pcie_bytes", json_real(r->copied_bytes));
-            json_object_set_new(o, "copy_gbps",
-                                json_real(r->copy_s > 0 ? r->copied_bytes / r->copy_s / 1e9 : 0));
+            json_object_set_new(o, "copy_gbps", json_real(gbps));
+            json_object_set_new(o, "prefill_stall_share",
+                                json_real(share(r->prefill_wait_s, r->prefill_s)));
+            json_object_set_new(o, "decode_stall_share",
+                                json_real(share(r->decode_wait_s, r->decode_s)));
         }
         json_object_set_new(o, "output_ids", outs);
         cli_print_json(o, 10);
         return;
     }
-    printf("%s on the CPU (%s): %lld requests, %lld prompt tokens, %lld decode tokens\n",
-           m->name, r->slots ? "experts offloaded" : "all experts resident",
-           (long long)r->requests, (long long)r->prefill_tokens, (long long)r->decode_tokens);
-    if (r->slots)
-        printf("cache %lld slots: %lld accesses, %lld hits, %lld misses (hit rate %.4f), "
-               "%lld evictions; %lld copies, %.1f MB at %.2f GB/s\n", (long long)r->slots,
-               (long long)r->accesses, (long long)r->hits, (long long)r->misses, r->hit_rate,
-               (long long)r->evictions, (long long)r->copies, r->copied_bytes / 1e6,
-               r->copy_s > 0 ? r->copied_bytes / r->copy_s / 1e9 : 0);
+    printf("%s on the CPU, system %s: %lld requests, %lld prompt tokens, %lld decode tokens\n",
+           m->name, d->system, (long long)r->requests, (long long)r->prefill_tokens,
+           (long long)r->decode_tokens);
+    if (r->slots) {
+        printf("cache %lld slots (%s, %s), predictor %s", (long long)r->slots, d->policy,
+               d->scope, d->predictor);
+        if (strcmp(d->predictor, "none") != 0)
+            printf(" at stride %d", sc->stride);
+        printf("; copies in %d chunk%s%s%s\n", sc->chunks, sc->chunks > 1 ? "s" : "",
+               sc->preempt ? ", preempted by demands" : "",
+               sc->reorder ? ", reordered experts" : "");
+        printf("%lld accesses: %lld hits (%lld late), %lld misses (hit rate %.4f), "
+               "%lld evictions\n", (long long)r->accesses, (long long)r->hits,
+               (long long)r->late_hits, (long long)r->misses, r->hit_rate,
+               (long long)r->evictions);
+        if (r->prefetch_issued)
+            printf("%lld prefetches issued, %lld useful; %lld preemptions\n",
+                   (long long)r->prefetch_issued, (long long)r->prefetch_useful,
+                   (long long)r->preemptions);
+        printf("%lld copies (%lld cancelled), %.1f MB at %.2f GB/s; waiting for copies: "
+               "%.1f%% of prefill, %.1f%% of decode\n", (long long)r->copies,
+               (long long)r->cancelled, r->copied_bytes / 1e6, gbps,
+               100 * share(r->prefill_wait_s, r->prefill_s),
+               100 * share(r->decode_wait_s, r->decode_s));
+    }
     printf("time to first token   %.3f ms (mean), %.1f prompt tokens/s\n", r->ttft_ms_mean,
            r->prefill_tokens_per_s);
     printf("time per output token %.3f ms (mean), %.1f tokens/s\n", r->tpot_ms_mean,
            r->decode_tokens_per_s);
     for (int i = 0; i < ps->count && i < 8; i++) {
         printf("request %d:", i);
-        for (int j = 0; j < max_new; j++)
-            printf(" %d", r->output[(size_t)i * max_new + j]);
+        for (int j = 0; j < d->max_new; j++)
+            printf(" %d", r->output[(size_t)i * d->max_new + j]);
         printf("\n");
     }
 }
 
-/* 1 if the executor can run system s as configured so far (no
- * prediction, no chunked or preempted copies, no layer offload); else 0
- * with a message naming what it lacks. */
+/* 1 if the executor can run system s (an expert cache with prediction,
+ * chunked, preempted copies and reordering, or every expert resident);
+ * else 0 with a message naming what it lacks. */
 static int executor_runs(const system_desc *s, promoe_err *err)
 {
-    char first[64];
-    snprintf(first, sizeof first, "%.*s", (int)strcspn(s->predictor, "|"), s->predictor);
     const char *lacks = s->layer_offload[0] ? "whole layers offloaded"
-                        : first[0] && strcmp(first, "none") != 0 ? "a prefetching predictor"
-                        : s->chunks > 1 || s->chunk_bytes[0] ? "chunked prefetch"
-                        : s->preempt > 0 ? "early preemption"
-                        : s->reorder > 0 ? "reordered inference"
                         : s->cpu_compute > 0 ? "misses computed on the CPU"
                         : s->lowbit_on_miss[0] ? "low-precision loads"
                         : s->staging > 0 ? "staging buffers"
                         : s->fault_us > 0 ? "page-fault costs (unified memory)" : NULL;
     if (!lacks)
         return 1;
-    promoe_err_set(err, "system %s needs %s, which the executor does not run yet (it runs "
-                   "all-gpu, reactive-lru and static; replay a recorded trace in 'promoe sim "
+    promoe_err_set(err, "system %s needs %s, which the executor does not run (it runs an "
+                   "expert cache with prediction, chunked and preempted copies and "
+                   "reordering: all-gpu, reactive-lru, static, mixtral-offloading, "
+                   "moe-infinity, pre-gated, promoe...; replay a recorded trace in 'promoe sim "
                    "--system %s')", s->name, lacks, s->name);
     return 0;
 }
 
-int cmd_exec(int argc, char **argv)
+static void show_training(const char *what, int64_t done, int64_t total)
+{
+    cli_progress(what, done, total);
+}
+
+/* What the command line said; -1 or NULL: not given (the system's, or
+ * the default, stands). */
+typedef struct exec_cli {
+    const char *model, *weights, *backend, *prompts, *record, *cache, *policy, *scope, *save;
+    const char *system, *train, *predictor;
+    const char *ids[256];
+    int n_ids, requests, max_prompt, max_new, hidden, json;
+    int stride, chunks, preempt, reorder, prefetch_limit;
+    long long seed;
+} exec_cli;
+
+static int parse(int argc, char **argv, exec_cli *o)
 {
     const char *cmd = "exec";
-    const char *model = NULL, *weights = "synthetic", *backend = "cpu", *prompts_path = NULL;
-    const char *record = NULL, *cache = NULL, *policy = "lru", *scope = "global", *save = NULL;
-    const char *system = NULL, *train = NULL;
-    const char *ids_args[256];
-    int n_ids = 0, requests = 0, max_prompt = 512, max_new = 16, hidden = 0, json = 0, c;
-    long long seed = 1;
+    *o = (exec_cli){.weights = "synthetic", .backend = "cpu", .max_prompt = 512, .max_new = 16,
+                    .stride = -1, .chunks = -1, .preempt = -1, .reorder = -1,
+                    .prefetch_limit = -1, .seed = 1};
+    int c;
     while ((c = cli_getopt(argc, argv, "m:n:o:c:p:s:jh", options, cmd)) != -1) {
         switch (c) {
-        case 'm': model = optarg; break;
-        case OPT_WEIGHTS: weights = optarg; break;
-        case OPT_BACKEND: backend = optarg; break;
+        case 'm': o->model = optarg; break;
+        case OPT_WEIGHTS: o->weights = optarg; break;
+        case OPT_BACKEND: o->backend = optarg; break;
         case OPT_SEED:
-            if (cli_parse_int(cmd, "--seed", optarg, 0, 4294967295LL, &seed) < 0)
+            if (cli_parse_int(cmd, "--seed", optarg, 0, 4294967295LL, &o->seed) < 0)
                 return CLI_USAGE;
             break;
         case OPT_IDS:
-            if (n_ids == 256)
+            if (o->n_ids == 256)
                 return cli_usage_error(cmd, "more than 256 --prompt-ids (use --prompts FILE)");
-            ids_args[n_ids++] = optarg;
+            o->ids[o->n_ids++] = optarg;
             break;
-        case OPT_PROMPTS: prompts_path = optarg; break;
+        case OPT_PROMPTS: o->prompts = optarg; break;
         case OPT_REQUESTS:
-            if (cli_parse_int_to(cmd, "--requests", optarg, 1, 1 << 24, &requests) < 0)
+            if (cli_parse_int_to(cmd, "--requests", optarg, 1, 1 << 24, &o->requests) < 0)
                 return CLI_USAGE;
             break;
         case OPT_MAX_PROMPT:
-            if (cli_parse_int_to(cmd, "--max-prompt", optarg, 1, 1 << 20, &max_prompt) < 0)
+            if (cli_parse_int_to(cmd, "--max-prompt", optarg, 1, 1 << 20, &o->max_prompt) < 0)
                 return CLI_USAGE;
             break;
         case 'n':
-            if (cli_parse_int_to(cmd, "--max-new", optarg, 1, 1 << 20, &max_new) < 0)
+            if (cli_parse_int_to(cmd, "--max-new", optarg, 1, 1 << 20, &o->max_new) < 0)
                 return CLI_USAGE;
             break;
-        case 'o': record = optarg; break;
-        case OPT_HIDDEN: hidden = 1; break;
-        case 'c': cache = optarg; break;
-        case 'p': policy = optarg; break;
-        case OPT_SCOPE: scope = optarg; break;
-        case OPT_SAVE: save = optarg; break;
-        case 's': system = optarg; break;
-        case OPT_TRAIN: train = optarg; break;
-        case 'j': json = 1; break;
-        case 'h': fputs(usage, stdout); return CLI_OK;
+        case 'o': o->record = optarg; break;
+        case OPT_HIDDEN: o->hidden = 1; break;
+        case 'c': o->cache = optarg; break;
+        case 'p': o->policy = optarg; break;
+        case OPT_SCOPE: o->scope = optarg; break;
+        case OPT_SAVE: o->save = optarg; break;
+        case 's': o->system = optarg; break;
+        case OPT_TRAIN: o->train = optarg; break;
+        case OPT_PREDICTOR: o->predictor = optarg; break;
+        case OPT_STRIDE:
+            if (cli_parse_int_to(cmd, "--stride", optarg, 1, 1024, &o->stride) < 0)
+                return CLI_USAGE;
+            break;
+        case OPT_LIMIT:
+            if (cli_parse_int_to(cmd, "--prefetch-limit", optarg, 1, 32767,
+                                 &o->prefetch_limit) < 0)
+                return CLI_USAGE;
+            break;
+        case OPT_CHUNKS:
+            if (cli_parse_int_to(cmd, "--chunks", optarg, 1, 1024, &o->chunks) < 0)
+                return CLI_USAGE;
+            break;
+        case OPT_PREEMPT: o->preempt = 1; break;
+        case OPT_REORDER: o->reorder = 1; break;
+        case 'j': o->json = 1; break;
+        case 'h': fputs(usage, stdout); exit(CLI_OK);
         default: return CLI_USAGE;
         }
     }
     if (optind < argc)
         return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
-    if (!model)
+    if (!o->model)
         return cli_usage_error(cmd, "no model: give --model NAME (e.g. tiny)");
-    if (strcmp(backend, "cpu") != 0)
-        return cli_usage_error(cmd, "--backend %s: only the cpu backend is built so far", backend);
-    if ((n_ids > 0) == (prompts_path != NULL))
-        return cli_usage_error(cmd, "give the prompts with --prompt-ids or with --prompts, one of them");
-    if (hidden && !record)
+    if (strcmp(o->backend, "cpu") != 0)
+        return cli_usage_error(cmd, "--backend %s: only the cpu backend is built so far",
+                               o->backend);
+    if ((o->n_ids > 0) == (o->prompts != NULL))
+        return cli_usage_error(cmd, "give the prompts with --prompt-ids or with --prompts, one "
+                               "of them");
+    if (o->hidden && !o->record)
         return cli_usage_error(cmd, "--record-hidden needs --record OUT.h5");
-    system_desc sd;
+    if (o->scope && strcmp(o->scope, "global") != 0 && strcmp(o->scope, "per-layer") != 0)
+        return cli_usage_error(cmd, "--cache-scope: '%s' is neither global nor per-layer",
+                               o->scope);
+    return CLI_OK;
+}
+
+/* The run's configuration as the simulator reads it: the system's, then
+ * what the command line said.  predictor receives the predictor's spec. */
+static int configure(const exec_cli *o, const model_desc *m, system_desc *sd, sim_config *sc,
+                     char *policy_name, size_t policy_len, char *predictor, size_t pred_len,
+                     const char **cache)
+{
+    const char *cmd = "exec";
     promoe_err err;
-    char policy_name[64];
-    const char *policy_options = options_split_spec(policy, policy_name, sizeof policy_name);
-    if (system) {
-        if (system_load(system, &sd, &err) < 0)
+    sim_config_defaults(sc);
+    sc->cost.model = *m;
+    snprintf(predictor, pred_len, "none");
+    if (o->system) {
+        int fell_back;
+        if (system_load(o->system, sd, &err) < 0 || !executor_runs(sd, &err))
             return cli_fail(&err);
-        if (!executor_runs(&sd, &err))
-            return cli_fail(&err);
-        if (sd.all_gpu) {
-            cache = NULL;
-        } else {
-            if (!cache)
-                return cli_usage_error(cmd, "system %s offloads: give --cache SIZE", sd.name);
-            if (sd.policy_trace && !train)
-                return cli_usage_error(cmd, "system %s learns its fixed experts from a trace: "
-                                       "give --train T.h5", sd.name);
-            /* the simulator's reading of the system: its policy, with the
-             * training trace among the options, and its scope */
-            sim_config sc;
-            char predictor[1200];
-            int fell_back;
-            sim_config_defaults(&sc);
-            if (system_apply(&sd, &sc, 0, train, predictor, sizeof predictor, &fell_back,
-                             &err) < 0)
-                return cli_fail(&err);
-            snprintf(policy_name, sizeof policy_name, "%s", sc.policy);
-            policy_options = sc.policy_options; /* lives in sd */
-            scope = sc.per_layer ? "per-layer" : "global";
+        if (sd->all_gpu) {
+            *cache = NULL;
+            return CLI_OK;
         }
+        if (!*cache)
+            return cli_usage_error(cmd, "system %s offloads: give --cache SIZE", sd->name);
+        if (sd->policy_trace && !o->train)
+            return cli_usage_error(cmd, "system %s learns its fixed experts from a trace: "
+                                   "give --train T.h5", sd->name);
+        /* a running model has its hidden states and router weights */
+        if (system_apply(sd, sc, 1, o->train, predictor, pred_len, &fell_back, &err) < 0)
+            return cli_fail(&err);
+        if (fell_back && !o->predictor)
+            fprintf(stderr, "promoe exec: note: system %s prefers predictor %.*s, which needs "
+                    "training data (give --train T.h5, a trace recorded with "
+                    "--record-hidden); running with %s\n", sd->name,
+                    (int)strcspn(sd->predictor, "|"), sd->predictor, predictor);
     }
+    snprintf(policy_name, policy_len, "%s", sc->policy);
+    if (o->policy) {
+        sc->policy_options = options_split_spec(o->policy, policy_name, policy_len);
+    }
+    sc->policy = policy_name;
+    if (o->scope)
+        sc->per_layer = strcmp(o->scope, "per-layer") == 0;
+    if (o->predictor)
+        snprintf(predictor, pred_len, "%s", o->predictor);
+    if (o->stride >= 0) sc->stride = o->stride;
+    if (o->chunks >= 0) sc->chunks = o->chunks;
+    if (o->preempt >= 0) sc->preempt = o->preempt;
+    if (o->reorder >= 0) sc->reorder = o->reorder;
+    if (o->prefetch_limit >= 0) sc->prefetch_limit = o->prefetch_limit;
     const cache_policy_ops *pops = policy_find(policy_name);
     if (!pops)
         return cli_usage_error(cmd, "unknown policy '%s' (policies: %s)", policy_name,
@@ -421,73 +540,141 @@ int cmd_exec(int argc, char **argv)
         return cli_usage_error(cmd, "policy %s reads the future, which a running model does "
                                "not know: record the run and replay it in 'promoe sim'",
                                policy_name);
-    if (strcmp(scope, "global") != 0 && strcmp(scope, "per-layer") != 0)
-        return cli_usage_error(cmd, "--cache-scope: '%s' is neither global nor per-layer", scope);
+    return CLI_OK;
+}
+
+/* The predictor named by spec ("none": NULL, with *ops NULL), for the
+ * model of w; routers must outlive it. */
+static int make_predictor(const char *spec, const exec_weights *w, const sim_config *sc,
+                          const float *routers, const predictor_ops **ops, void **st)
+{
+    const char *cmd = "exec";
+    char name[64];
+    const char *options = options_split_spec(spec, name, sizeof name);
+    *ops = NULL;
+    *st = NULL;
+    if (strcmp(name, "none") == 0)
+        return CLI_OK;
+    if (!(*ops = predictor_find(name)))
+        return cli_usage_error(cmd, "unknown predictor '%s' (predictors: %s)", name,
+                               predictor_names());
+    if ((*ops)->needs_future)
+        return cli_usage_error(cmd, "predictor %s reads the future, which a running model does "
+                               "not know: record the run and replay it in 'promoe sim'", name);
+    const model_desc *m = &w->model;
+    predictor_env env = {.num_layers = m->num_layers, .num_experts = m->num_experts,
+                         .top_k = m->top_k, .hidden_dim = m->hidden_size,
+                         .stride_lo = sc->stride, .stride_hi = sc->stride, .seed = sc->seed,
+                         .router_weight = routers, .progress = show_training};
+    promoe_err err;
+    *st = (*ops)->create(&env, options, &err);
+    cli_progress_done();
+    return *st ? CLI_OK : cli_fail(&err);
+}
+
+int cmd_exec(int argc, char **argv)
+{
+    const char *cmd = "exec";
+    exec_cli o;
+    int rc = parse(argc, argv, &o);
+    if (rc != CLI_OK)
+        return rc;
+    promoe_err err;
     model_desc m;
-    if (model_load(model, &m, &err) < 0)
+    if (model_load(o.model, &m, &err) < 0)
         return cli_fail(&err);
+    system_desc sd; /* sc points into it */
+    sim_config sc;
+    char policy_name[64], predictor[1200];
+    const char *cache = o.cache;
+    if ((rc = configure(&o, &m, &sd, &sc, policy_name, sizeof policy_name, predictor,
+                        sizeof predictor, &cache)) != CLI_OK)
+        return rc;
     int64_t slots = 0;
     if (cache && cache_size_parse(cache, m.num_layers, m.num_experts,
                                   exec_expert_floats(&m) * sizeof(float), &slots, &err) < 0)
         return cli_fail(&err);
+    if (!cache && strcmp(predictor, "none") != 0)
+        return cli_usage_error(cmd, "predictor %s prefetches into a cache: give --cache SIZE",
+                               predictor);
     prompt_set ps;
     if (prompts_init(&ps) < 0) {
         promoe_err_set(&err, "out of memory");
         return cli_fail(&err);
     }
-    for (int i = 0; i < n_ids; i++)
-        if (parse_ids(&ps, ids_args[i], m.vocab_size, max_prompt, &err) < 0) {
+    for (int i = 0; i < o.n_ids; i++)
+        if (parse_ids(&ps, o.ids[i], m.vocab_size, o.max_prompt, &err) < 0) {
             prompts_free(&ps);
             return cli_usage_error(cmd, "%s", err.msg);
         }
-    if (prompts_path && read_prompts(&ps, prompts_path, m.vocab_size, max_prompt, requests,
-                                     &err) < 0) {
+    if (o.prompts && read_prompts(&ps, o.prompts, m.vocab_size, o.max_prompt, o.requests,
+                                  &err) < 0) {
         prompts_free(&ps);
         return cli_fail(&err);
     }
-    int rc = 0;
     exec_weights w;
-    int synthetic = strcmp(weights, "synthetic") == 0;
-    if (exec_weights_from(&m, weights, (unsigned long)seed, &w, &err) < 0) {
+    int synthetic = strcmp(o.weights, "synthetic") == 0;
+    if (exec_weights_from(&m, o.weights, (unsigned long)o.seed, &w, &err) < 0) {
         prompts_free(&ps);
         return cli_fail(&err);
     }
-    if (save && exec_weights_save(&w, save, 0, &err) < 0) {
+    if (o.save && exec_weights_save(&w, o.save, 0, &err) < 0) {
         exec_weights_free(&w);
         prompts_free(&ps);
         return cli_fail(&err);
     }
+    const predictor_ops *pred_ops = NULL;
+    void *pred = NULL;
+    float *routers = strcmp(predictor, "none") != 0 ? exec_weights_routers(&w) : NULL;
+    if (routers) /* as the recorded trace holds them, so its replay predicts the same */
+        trace_round_stored(routers, (size_t)m.num_layers * m.num_experts * m.hidden_size);
     exec_prompt *list = malloc((size_t)ps.count * sizeof *list);
+    if (!list || (strcmp(predictor, "none") != 0 && !routers)) {
+        promoe_err_set(&err, "out of memory");
+        rc = cli_fail(&err);
+        goto out;
+    }
+    if ((rc = make_predictor(predictor, &w, &sc, routers, &pred_ops, &pred)) != CLI_OK)
+        goto out;
     char source[128];
     if (synthetic)
         snprintf(source, sizeof source, "promoe exec (cpu backend, synthetic weights, seed %lld)",
-                 seed);
+                 o.seed);
     else
-        snprintf(source, sizeof source, "promoe exec (cpu backend, weights %.80s)", weights);
-    exec_gen_config cfg = {.max_new = max_new, .record = record, .record_hidden = hidden,
-                           .source = source, .dataset = prompts_path ? "prompts" : "ids",
-                           .cache_slots = slots, .policy = policy_name,
-                           .policy_options = policy_options,
-                           .per_layer = strcmp(scope, "per-layer") == 0,
+        snprintf(source, sizeof source, "promoe exec (cpu backend, weights %.80s)", o.weights);
+    exec_gen_config cfg = {.max_new = o.max_new, .record = o.record, .record_hidden = o.hidden,
+                           .source = source, .dataset = o.prompts ? "prompts" : "ids",
+                           .cache_slots = slots, .policy = sc.policy,
+                           .policy_options = sc.policy_options, .per_layer = sc.per_layer,
+                           .pops = pred_ops, .pst = pred, .stride = sc.stride,
+                           .prefetch_limit = sc.prefetch_limit,
+                           .prefetch_min_prob = sc.prefetch_min_prob, .chunks = sc.chunks,
+                           .preempt = sc.preempt, .reorder = sc.reorder,
                            .progress = show_progress};
     exec_gen_result r;
-    if (!list) {
-        promoe_err_set(&err, "out of memory");
-        rc = -1;
-    } else {
-        for (int i = 0; i < ps.count; i++)
-            list[i] = (exec_prompt){ps.ids + ps.start[i], (int)(ps.start[i + 1] - ps.start[i])};
-        rc = exec_generate(&w, list, ps.count, &cfg, &r, &err);
-        cli_progress_done();
+    for (int i = 0; i < ps.count; i++)
+        list[i] = (exec_prompt){ps.ids + ps.start[i], (int)(ps.start[i + 1] - ps.start[i])};
+    int failed = exec_generate(&w, list, ps.count, &cfg, &r, &err) < 0;
+    cli_progress_done();
+    if (failed) {
+        rc = cli_fail(&err);
+        goto out;
     }
-    if (rc == 0) {
-        print_result(&r, &m, &ps, weights, system, max_new, json);
-        if (record && !json)
-            printf("wrote %s\n", record);
-        free(r.output);
-    }
+    run_desc d = {.system = o.system ? sd.name : slots ? "reactive" : "all-gpu",
+                  .weights = o.weights, .policy = sc.policy,
+                  .scope = sc.per_layer ? "per-layer" : "global", .predictor = predictor,
+                  .sc = &sc, .max_new = o.max_new};
+    print_result(&r, &m, &ps, &d, o.json);
+    if (o.record && !o.json)
+        printf("wrote %s\n", o.record);
+    free(r.output);
+    rc = CLI_OK;
+out:
+    if (pred)
+        pred_ops->destroy(pred);
+    free(routers);
     free(list);
     exec_weights_free(&w);
     prompts_free(&ps);
-    return rc == 0 ? CLI_OK : cli_fail(&err);
+    return rc;
 }

@@ -110,7 +110,10 @@ static const char usage[] =
     "      --predictor-us X   CPU time of one prediction, us (default 0)\n"
     "      --seed N           seed for randomised predictors (default 1)\n"
     "      --hits-only        no timing: count hits of the plain access stream (token\n"
-    "                         by token, layer by layer; needs no model or hardware)\n"
+    "                         by token, layer by layer; needs no model or hardware),\n"
+    "                         with --predictor (or a --system's) prefetching each\n"
+    "                         layer's prediction of the layer --stride ahead: the\n"
+    "                         decisions 'promoe exec' makes on the same tokens\n"
     "  -j, --json             print one JSON object on one line\n"
     "      --csv              print a header line and one row\n"
     "  -h, --help             show this help\n";
@@ -234,8 +237,11 @@ static void print_report(const report *r, int json, int csv)
     }
 }
 
-static void report_hits(report *rep, const sim_hits_result *r)
+/* digest: room for 17 characters, alive until the report is printed */
+static void report_hits(report *rep, const sim_hits_result *r, char *digest)
 {
+    snprintf(digest, 17, "%016llx", (unsigned long long)r->decisions_digest);
+    name(rep, "decisions_digest", digest);
     fig(rep, "cache_slots", "cache slots", (double)r->slots, 1);
     fig(rep, "tokens", "tokens", (double)r->tokens, 1);
     fig(rep, "accesses", "accesses", (double)r->accesses, 1);
@@ -243,6 +249,8 @@ static void report_hits(report *rep, const sim_hits_result *r)
     fig(rep, "misses", "misses", (double)r->misses, 1);
     fig(rep, "evictions", "evictions", (double)r->evictions, 1);
     fig(rep, "hit_rate", "hit rate", r->hit_rate, 0);
+    fig(rep, "prefetch_issued", "prefetches issued", (double)r->prefetch_issued, 1);
+    fig(rep, "prefetch_useful", "prefetches useful", (double)r->prefetch_useful, 1);
 }
 
 static void report_timed(report *rep, const sim_config *c, const sim_result *r)
@@ -418,8 +426,6 @@ static int parse(int argc, char **argv, sim_cli *o)
             return cli_usage_error(cmd, "unknown predictor '%s' (predictors: %s)", name,
                                    predictor_names());
     }
-    if (o->system && o->hits_only)
-        return cli_usage_error(cmd, "--system describes timed runs; drop --hits-only");
     return CLI_OK;
 }
 
@@ -509,12 +515,22 @@ int cmd_sim(int argc, char **argv)
     name(&rep, "policy", cfg.policy);
     name(&rep, "cache_scope", scope);
     if (o.hits_only) {
+        if (cfg.layer_offload || cfg.preload)
+            return cli_usage_error(cmd, "system %s keeps no expert cache to count hits in; "
+                                   "drop --hits-only", sysname);
+        char pred_name[64];
         sim_hits_config hc = {.policy = cfg.policy, .policy_options = cfg.policy_options,
-                              .slots = cfg.slots, .per_layer = cfg.per_layer};
+                              .slots = cfg.slots, .per_layer = cfg.per_layer,
+                              .predictor_options = options_split_spec(predictor, pred_name,
+                                                                      sizeof pred_name),
+                              .predictor = pred_name, .stride = cfg.stride,
+                              .prefetch_limit = cfg.prefetch_limit,
+                              .prefetch_min_prob = cfg.prefetch_min_prob, .seed = cfg.seed};
         sim_hits_result r;
+        char digest[17];
         if (sim_hits_replay(o.trace, &hc, &r, &err) < 0)
             return cli_fail(&err);
-        report_hits(&rep, &r);
+        report_hits(&rep, &r, digest);
     } else {
         int hw_rc = cli_load_hw(cmd, o.hw, o.sets, o.num_sets, &cfg.cost.hw);
         if (hw_rc != CLI_OK)

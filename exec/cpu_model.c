@@ -19,14 +19,14 @@ struct exec_cpu_model {
     double *router_d;
     int *experts, *pick;
     float *gate_w;
-    exec_expert_fn expert_source;
-    void *expert_ctx;
+    float *expert_out;        /* [K][d]: each routed expert's output */
+    int *pending;
+    exec_expert_source source; /* acquire NULL: the weights themselves */
 };
 
-void exec_cpu_set_expert_source(exec_cpu_model *m, exec_expert_fn fn, void *ctx)
+void exec_cpu_set_expert_source(exec_cpu_model *m, const exec_expert_source *src)
 {
-    m->expert_source = fn;
-    m->expert_ctx = ctx;
+    m->source = *src;
 }
 
 void exec_cpu_free(exec_cpu_model *m)
@@ -50,6 +50,8 @@ void exec_cpu_free(exec_cpu_model *m)
     free(m->experts);
     free(m->pick);
     free(m->gate_w);
+    free(m->expert_out);
+    free(m->pending);
     free(m);
 }
 
@@ -85,7 +87,10 @@ exec_cpu_model *exec_cpu_create(const exec_weights *w, int max_positions, promoe
     m->experts = malloc((size_t)md->top_k * sizeof(int));
     m->pick = malloc(E * sizeof(int));
     m->gate_w = malloc((size_t)md->top_k * sizeof(float));
-    if (!m->k_cache || !m->v_cache || !m->x || !m->xn || !m->q || !m->k || !m->v || !m->att ||
+    m->expert_out = malloc((size_t)md->top_k * d * sizeof(float));
+    m->pending = malloc((size_t)md->top_k * sizeof(int));
+    if (!m->expert_out || !m->pending ||
+        !m->k_cache || !m->v_cache || !m->x || !m->xn || !m->q || !m->k || !m->v || !m->att ||
         !m->scores || !m->layer_in || !m->gate || !m->up || !m->router || !m->router_d ||
         !m->experts || !m->pick || !m->gate_w) {
         exec_cpu_free(m);
@@ -151,6 +156,34 @@ static void swiglu_add(exec_cpu_model *m, const float *block, int F, int d, cons
     cblas_sgemv(CblasRowMajor, CblasNoTrans, d, F, weight, dn, F, m->gate, 1, 1.0f, out, 1);
 }
 
+/* The layer's routed experts, in the source's order, each into its row
+ * of expert_out; then their sum, in rank order, into the residual. */
+static int run_experts(exec_cpu_model *m, int l, promoe_err *err)
+{
+    const model_desc *md = &m->w->model;
+    int d = md->hidden_size, K = md->top_k, n = K;
+    size_t block = exec_expert_floats(md);
+    for (int j = 0; j < K; j++)
+        m->pending[j] = j;
+    while (n > 0) {
+        int at = m->source.next ? m->source.next(m->source.ctx, l, m->experts, m->pending, n) : 0;
+        int j = m->pending[at], e = m->experts[j];
+        const float *b = m->source.acquire ? m->source.acquire(m->source.ctx, l, e, err)
+                                           : m->w->layers[l].experts + (size_t)e * block;
+        if (!b)
+            return -1;
+        float *out = m->expert_out + (size_t)j * d;
+        memset(out, 0, (size_t)d * sizeof(float));
+        swiglu_add(m, b, md->expert_ffn_dim, d, m->xn, m->gate_w[j], out);
+        if (m->source.release)
+            m->source.release(m->source.ctx, l, e);
+        memmove(m->pending + at, m->pending + at + 1, (size_t)(--n - at) * sizeof(int));
+    }
+    for (int j = 0; j < K; j++)
+        cblas_saxpy(d, 1.0f, m->expert_out + (size_t)j * d, 1, m->x, 1);
+    return 0;
+}
+
 static void attention(exec_cpu_model *m, int l, int pos)
 {
     const model_desc *md = &m->w->model;
@@ -203,7 +236,6 @@ int exec_cpu_step(exec_cpu_model *m, int token, int pos, float *logits, exec_rou
     if (pos < 0 || pos >= m->max_positions)
         return promoe_err_set(err, "position %d beyond the KV cache's %d", pos, m->max_positions);
     memcpy(m->x, m->w->embed + (size_t)token * d, (size_t)d * sizeof(float));
-    size_t block = exec_expert_floats(md);
     size_t shared_block = 3 * (size_t)md->shared_ffn_dim * d;
     for (int l = 0; l < md->num_layers; l++) {
         const exec_layer_weights *y = &m->w->layers[l];
@@ -219,14 +251,11 @@ int exec_cpu_step(exec_cpu_model *m, int token, int pos, float *logits, exec_rou
         if (observe) {
             exec_routing r = {.layer = l, .hidden = m->layer_in, .logits = m->router,
                               .experts = m->experts, .weights = m->gate_w};
-            observe(ctx, &r);
+            if (observe(ctx, &r, err) < 0)
+                return -1;
         }
-        for (int j = 0; j < K; j++) {
-            int e = m->experts[j];
-            const float *b = m->expert_source ? m->expert_source(m->expert_ctx, l, e)
-                                              : y->experts + (size_t)e * block;
-            swiglu_add(m, b, md->expert_ffn_dim, d, m->xn, m->gate_w[j], m->x);
-        }
+        if (run_experts(m, l, err) < 0)
+            return -1;
         for (int s = 0; s < md->num_shared_experts; s++)
             swiglu_add(m, y->shared + (size_t)s * shared_block, md->shared_ffn_dim, d, m->xn,
                        1.0f, m->x);

@@ -26,7 +26,8 @@ typedef struct exec_routing {
     const float *weights; /* [K] */
 } exec_routing;
 
-typedef void (*exec_route_fn)(void *ctx, const exec_routing *r);
+/* Returns 0, or -1 with err set to stop the step. */
+typedef int (*exec_route_fn)(void *ctx, const exec_routing *r, promoe_err *err);
 
 typedef struct exec_cpu_model exec_cpu_model;
 
@@ -37,10 +38,20 @@ void exec_cpu_free(exec_cpu_model *m);
 
 /* Where a routed expert's weights (one block: gate, up, down) are read
  * from when it runs: by default the weights themselves (every expert
- * resident); the offloading executor gives its slots instead.  Called in
- * rank order, right before the expert computes. */
-typedef const float *(*exec_expert_fn)(void *ctx, int layer, int expert);
-void exec_cpu_set_expert_source(exec_cpu_model *m, exec_expert_fn fn, void *ctx);
+ * resident); the offloading executor gives its slots instead.  After the
+ * router (and the observer) of a layer, its experts run one by one: `next`
+ * picks which of those still pending (indices into the rank order,
+ * pending[0..n)) runs next (NULL: rank order), `acquire` returns its block
+ * once there (NULL on failure, with err), `release` says it has run.  The
+ * experts' outputs are summed in rank order whatever order they ran in, so
+ * the order changes no result. */
+typedef struct exec_expert_source {
+    int (*next)(void *ctx, int layer, const int *experts, const int *pending, int n);
+    const float *(*acquire)(void *ctx, int layer, int expert, promoe_err *err);
+    void (*release)(void *ctx, int layer, int expert);
+    void *ctx;
+} exec_expert_source;
+void exec_cpu_set_expert_source(exec_cpu_model *m, const exec_expert_source *src);
 
 /* Runs token `token` at position pos (positions 0..pos-1 must have run
  * since the cache was last cleared: a request's tokens in order) and

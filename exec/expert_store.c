@@ -9,93 +9,205 @@
 #include "common/clock.h"
 
 struct expert_store {
-    const exec_weights *w;
-    size_t block;          /* floats of an expert */
+    expert_mover mv;
+    int num_keys, chunks, preempt;
     int64_t capacity, used;
-    float *slots;          /* [capacity][block] */
-    int64_t *slot_of;      /* [L * E]: the slot holding a key, or -1 */
-    int64_t *free_slots;   /* evicted keys' slots come back here */
-    int64_t n_free;
+    char *slots;            /* [capacity][expert_bytes], the mover's memory */
+    int64_t *slot_of;       /* [key] its slot, or -1 */
+    int64_t *free_slots, n_free;
+    /* a slot's owner may copy into it and compute from it; experts promised
+     * the slot next wait in line behind it (next_of), tail last */
+    int *owner, *tail;      /* [capacity] */
+    int *next_of;           /* [key] */
+    /* copies: per key its chunks done, whether queued, priority, order */
+    int *done;
+    uint8_t *queued, *prio;
+    int64_t *order, *seq;
+    int *queue, n_queue;    /* queued keys, any order */
+    int64_t next_seq;
+    int last_key;           /* the key the thread copied last */
+    int failed;
+    promoe_err copy_err;
     expert_store_stats stats;
-    /* the worker: one job at a time */
-    pthread_t worker;
+    pthread_t thread;
     pthread_mutex_t lock;
-    pthread_cond_t posted, done;
-    const float *src;
-    float *dst;
-    size_t floats;         /* of the job */
-    int pending, stop;
+    pthread_cond_t posted, progressed;
+    /* a measurement's copy, served before any queued one */
+    const void *raw_src;
+    void *raw_dst;
+    size_t raw_bytes;
+    int raw_pending, stop;
 };
 
-static void *copy_worker(void *arg)
+static size_t chunk_at(const expert_store *s, int c, size_t *bytes)
+{
+    size_t each = s->mv.expert_bytes / (size_t)s->chunks;
+    *bytes = c < s->chunks - 1 ? each : s->mv.expert_bytes - each * (size_t)(s->chunks - 1);
+    return each * (size_t)c;
+}
+
+/* The queued copy to run next: with preemption, HIGH before LOW, HIGH in
+ * the order asked, LOW lowest target first; without, the copy begun
+ * last, then the oldest asked.  Only a slot's owner may copy into it.
+ * Returns its index in the queue, or -1. */
+static int pick(const expert_store *s)
+{
+    int best = -1;
+    for (int i = 0; i < s->n_queue; i++) {
+        int k = s->queue[i];
+        if (s->owner[s->slot_of[k]] != k)
+            continue;
+        if (!s->preempt && k == s->last_key)
+            return i; /* a copy runs to its end */
+        if (best < 0)
+            best = i;
+        int b = s->queue[best];
+        if (!s->preempt ? s->seq[k] < s->seq[b]
+            : s->prio[k] != s->prio[b] ? s->prio[k] < s->prio[b]
+            : s->order[k] != s->order[b] ? s->order[k] < s->order[b]
+                                         : s->seq[k] < s->seq[b])
+            best = i;
+    }
+    return best;
+}
+
+static void unqueue(expert_store *s, int key)
+{
+    for (int i = 0; i < s->n_queue; i++)
+        if (s->queue[i] == key) {
+            s->queue[i] = s->queue[--s->n_queue];
+            break;
+        }
+    s->queued[key] = 0;
+}
+
+static void *copy_thread(void *arg)
 {
     expert_store *s = arg;
     pthread_mutex_lock(&s->lock);
     for (;;) {
-        while (!s->pending && !s->stop)
+        int at = -1;
+        while (!s->stop && !s->raw_pending && (s->failed || (at = pick(s)) < 0))
             pthread_cond_wait(&s->posted, &s->lock);
         if (s->stop)
             break;
-        const float *src = s->src;
-        float *dst = s->dst;
-        size_t chunk = s->floats / 3, last = s->floats - 2 * chunk; /* an expert: a matrix each */
+        promoe_err err = {{0}};
+        if (s->raw_pending) {
+            const void *src = s->raw_src;
+            void *dst = s->raw_dst;
+            size_t n = s->raw_bytes;
+            pthread_mutex_unlock(&s->lock);
+            int rc = s->mv.copy(s->mv.ctx, dst, src, n, &err);
+            pthread_mutex_lock(&s->lock);
+            if (rc < 0) {
+                s->failed = 1;
+                s->copy_err = err;
+            }
+            s->raw_pending = 0;
+            pthread_cond_broadcast(&s->progressed);
+            continue;
+        }
+        int key = s->queue[at];
+        int64_t slot = s->slot_of[key];
+        if (s->last_key >= 0 && s->last_key != key && s->queued[s->last_key])
+            s->stats.preemptions++; /* a copy left part-done for a more urgent one */
+        s->last_key = key;
+        size_t bytes, off = chunk_at(s, s->done[key], &bytes);
+        const char *src = (const char *)s->mv.source(s->mv.ctx, key) + off;
+        char *dst = s->slots + (size_t)slot * s->mv.expert_bytes + off;
         pthread_mutex_unlock(&s->lock);
         double t0 = clock_now_s();
-        for (int c = 0; c < 3; c++)
-            memcpy(dst + c * chunk, src + c * chunk, (c < 2 ? chunk : last) * sizeof(float));
+        int rc = s->mv.copy(s->mv.ctx, dst, src, bytes, &err);
         double took = clock_now_s() - t0;
         pthread_mutex_lock(&s->lock);
         s->stats.copy_s += took;
-        s->pending = 0;
-        pthread_cond_signal(&s->done);
+        s->stats.chunks++;
+        s->stats.bytes += (double)bytes;
+        if (rc < 0) {
+            s->failed = 1;
+            s->copy_err = err;
+        } else if (s->queued[key] && s->slot_of[key] == slot && s->owner[slot] == key &&
+                   ++s->done[key] == s->chunks) {
+            unqueue(s, key); /* (a key evicted meanwhile was unqueued: its chunk is void) */
+            s->stats.copies++;
+        }
+        pthread_cond_broadcast(&s->progressed);
     }
     pthread_mutex_unlock(&s->lock);
     return NULL;
 }
 
-/* Frees a store whose worker is not running. */
-static void release(expert_store *s)
+static void release_all(expert_store *s)
 {
-    pthread_mutex_destroy(&s->lock);
-    pthread_cond_destroy(&s->posted);
-    pthread_cond_destroy(&s->done);
-    free(s->slots);
+    if (s->slots)
+        s->mv.release(s->mv.ctx, s->slots);
     free(s->slot_of);
     free(s->free_slots);
+    free(s->owner);
+    free(s->tail);
+    free(s->next_of);
+    free(s->done);
+    free(s->queued);
+    free(s->prio);
+    free(s->order);
+    free(s->seq);
+    free(s->queue);
     free(s);
 }
 
-expert_store *expert_store_create(const exec_weights *w, int64_t capacity, promoe_err *err)
+expert_store *expert_store_create(const expert_mover *mv, int num_keys, int64_t capacity,
+                                  int chunks, int preempt, promoe_err *err)
 {
-    const model_desc *m = &w->model;
-    size_t keys = (size_t)m->num_layers * (size_t)m->num_experts;
+    if (chunks < 1 || chunks > 1024) {
+        promoe_err_set(err, "chunks per expert %d must be in [1, 1024]", chunks);
+        return NULL;
+    }
     expert_store *s = calloc(1, sizeof *s);
     if (!s) {
         promoe_err_set(err, "out of memory");
         return NULL;
     }
-    s->w = w;
-    s->block = exec_expert_floats(m);
+    size_t keys = (size_t)num_keys, cap = (size_t)capacity;
+    s->mv = *mv;
+    s->num_keys = num_keys;
+    s->chunks = chunks;
+    s->preempt = preempt;
     s->capacity = capacity;
-    s->slots = malloc((size_t)capacity * s->block * sizeof(float));
+    s->last_key = -1;
     s->slot_of = malloc(keys * sizeof *s->slot_of);
-    s->free_slots = malloc((size_t)capacity * sizeof *s->free_slots);
-    if (!s->slots || !s->slot_of || !s->free_slots) {
-        free(s->slots);
-        free(s->slot_of);
-        free(s->free_slots);
-        free(s);
-        promoe_err_set(err, "out of memory for %lld expert slots", (long long)capacity);
+    s->free_slots = malloc(cap * sizeof *s->free_slots);
+    s->owner = malloc(cap * sizeof *s->owner);
+    s->tail = malloc(cap * sizeof *s->tail);
+    s->next_of = malloc(keys * sizeof *s->next_of);
+    s->done = calloc(keys, sizeof *s->done);
+    s->queued = calloc(keys, 1);
+    s->prio = calloc(keys, 1);
+    s->order = calloc(keys, sizeof *s->order);
+    s->seq = calloc(keys, sizeof *s->seq);
+    s->queue = malloc(keys * sizeof *s->queue);
+    if (!s->slot_of || !s->free_slots || !s->owner || !s->tail || !s->next_of || !s->done ||
+        !s->queued || !s->prio || !s->order || !s->seq || !s->queue) {
+        release_all(s);
+        promoe_err_set(err, "out of memory");
+        return NULL;
+    }
+    if (!(s->slots = mv->alloc(mv->ctx, cap * mv->expert_bytes, err))) {
+        release_all(s);
         return NULL;
     }
     for (size_t k = 0; k < keys; k++)
-        s->slot_of[k] = -1;
+        s->slot_of[k] = s->next_of[k] = -1;
+    for (size_t i = 0; i < cap; i++)
+        s->owner[i] = s->tail[i] = -1;
     pthread_mutex_init(&s->lock, NULL);
     pthread_cond_init(&s->posted, NULL);
-    pthread_cond_init(&s->done, NULL);
-    if (pthread_create(&s->worker, NULL, copy_worker, s) != 0) {
-        release(s);
-        promoe_err_set(err, "cannot start the copy worker thread");
+    pthread_cond_init(&s->progressed, NULL);
+    if (pthread_create(&s->thread, NULL, copy_thread, s) != 0) {
+        pthread_mutex_destroy(&s->lock);
+        pthread_cond_destroy(&s->posted);
+        pthread_cond_destroy(&s->progressed);
+        release_all(s);
+        promoe_err_set(err, "cannot start the copy thread");
         return NULL;
     }
     return s;
@@ -109,74 +221,186 @@ void expert_store_free(expert_store *s)
     s->stop = 1;
     pthread_cond_signal(&s->posted);
     pthread_mutex_unlock(&s->lock);
-    pthread_join(s->worker, NULL);
-    release(s);
+    pthread_join(s->thread, NULL);
+    pthread_mutex_destroy(&s->lock);
+    pthread_cond_destroy(&s->posted);
+    pthread_cond_destroy(&s->progressed);
+    release_all(s);
 }
 
-/* Has the worker copy `floats` from src to dst, and waits for it. */
-static void copy(expert_store *s, const float *src, float *dst, size_t floats)
+void expert_store_load(expert_store *s, int key, int evicted, int prio, int64_t order,
+                       int after_release)
 {
     pthread_mutex_lock(&s->lock);
-    s->src = src;
-    s->dst = dst;
-    s->floats = floats;
-    s->pending = 1;
+    int64_t slot;
+    if (evicted >= 0 && s->slot_of[evicted] >= 0) {
+        slot = s->slot_of[evicted];
+        if (after_release) {
+            s->next_of[s->tail[slot]] = key; /* in line behind the slot's last */
+        } else {
+            if (s->queued[evicted])
+                unqueue(s, evicted); /* its copy stops after the chunk in flight */
+            s->stats.cancelled += s->done[evicted] < s->chunks;
+            s->slot_of[evicted] = -1;
+            s->owner[slot] = key;
+        }
+    } else {
+        slot = s->n_free ? s->free_slots[--s->n_free] : s->used++;
+        s->owner[slot] = key;
+    }
+    s->tail[slot] = key;
+    s->slot_of[key] = slot;
+    s->next_of[key] = -1;
+    s->done[key] = 0;
+    s->queued[key] = 1;
+    s->prio[key] = (uint8_t)prio;
+    s->order[key] = prio == EXPERT_COPY_HIGH ? 0 : order;
+    s->seq[key] = s->next_seq++;
+    s->queue[s->n_queue++] = key;
     pthread_cond_signal(&s->posted);
-    while (s->pending)
-        pthread_cond_wait(&s->done, &s->lock);
-    s->stats.copies++;
-    s->stats.bytes += (double)floats * sizeof(float);
     pthread_mutex_unlock(&s->lock);
 }
 
-const float *expert_store_load(expert_store *s, int key, int evicted)
+void expert_store_promote(expert_store *s, int key)
 {
-    if (evicted >= 0 && s->slot_of[evicted] >= 0) {
-        s->free_slots[s->n_free++] = s->slot_of[evicted];
-        s->slot_of[evicted] = -1;
+    pthread_mutex_lock(&s->lock);
+    if (s->preempt && s->queued[key] && s->prio[key] != EXPERT_COPY_HIGH) {
+        s->prio[key] = EXPERT_COPY_HIGH;
+        s->order[key] = 0;
+        s->seq[key] = s->next_seq++;
+        pthread_cond_signal(&s->posted);
     }
-    int64_t slot = s->n_free ? s->free_slots[--s->n_free] : s->used++;
-    s->slot_of[key] = slot;
-    int E = s->w->model.num_experts;
-    float *dst = s->slots + (size_t)slot * s->block;
-    copy(s, s->w->layers[key / E].experts + (size_t)(key % E) * s->block, dst, s->block);
-    return dst;
+    pthread_mutex_unlock(&s->lock);
 }
 
-double expert_store_time_copy(expert_store *s, size_t bytes, int reps)
+int expert_store_ready(expert_store *s, int key)
 {
-    const model_desc *m = &s->w->model;
-    size_t floats = bytes / sizeof(float), layer = (size_t)m->num_experts * s->block;
-    if (floats > layer)
-        floats = layer; /* a layer's experts are the largest run the weights hold */
-    float *dst = malloc(floats * sizeof *dst);
-    double *runs = malloc((size_t)(reps > 0 ? reps : 1) * sizeof *runs);
-    double median = -1;
-    if (dst && runs) {
-        reps = reps > 0 ? reps : 1;
-        expert_store_stats kept = s->stats;
-        memset(dst, 0, floats * sizeof *dst);
-        for (int r = 0; r < reps; r++) {
-            /* from the weights, another layer and expert each run, so the
-             * source comes from memory as an offloaded expert's does */
-            size_t at = (size_t)(r / m->num_layers) * s->block % (layer - floats + 1);
-            const float *src = s->w->layers[r % m->num_layers].experts + at;
-            double t0 = clock_now_s();
-            copy(s, src, dst, floats);
-            runs[r] = clock_now_s() - t0;
-        }
-        s->stats = kept; /* measurements are not the run's copies */
-        gsl_sort(runs, 1, (size_t)reps);
-        median = gsl_stats_median_from_sorted_data(runs, 1, (size_t)reps);
+    pthread_mutex_lock(&s->lock);
+    int ready = s->slot_of[key] >= 0 && !s->queued[key];
+    pthread_mutex_unlock(&s->lock);
+    return ready;
+}
+
+const void *expert_store_acquire(expert_store *s, int key, promoe_err *err)
+{
+    pthread_mutex_lock(&s->lock);
+    double t0 = clock_now_s();
+    while (s->queued[key] && !s->failed)
+        pthread_cond_wait(&s->progressed, &s->lock);
+    s->stats.wait_s += clock_now_s() - t0;
+    const void *at = NULL;
+    if (s->failed)
+        *err = s->copy_err;
+    else
+        at = s->slots + (size_t)s->slot_of[key] * s->mv.expert_bytes;
+    pthread_mutex_unlock(&s->lock);
+    return at;
+}
+
+void expert_store_release(expert_store *s, int key)
+{
+    pthread_mutex_lock(&s->lock);
+    int64_t slot = s->slot_of[key];
+    if (slot >= 0 && s->owner[slot] == key && s->next_of[key] >= 0) {
+        s->owner[slot] = s->next_of[key]; /* the slot was promised on */
+        s->slot_of[key] = -1;
+        s->next_of[key] = -1;
+        pthread_cond_signal(&s->posted);
     }
-    free(dst);
+    pthread_mutex_unlock(&s->lock);
+}
+
+const expert_store_stats *expert_store_stats_of(const expert_store *s) { return &s->stats; }
+
+/* Has the copy thread copy bytes from src to dst, and waits for it. */
+static int copy_raw(expert_store *s, const void *src, void *dst, size_t bytes, promoe_err *err)
+{
+    pthread_mutex_lock(&s->lock);
+    s->raw_src = src;
+    s->raw_dst = dst;
+    s->raw_bytes = bytes;
+    s->raw_pending = 1;
+    pthread_cond_signal(&s->posted);
+    while (s->raw_pending)
+        pthread_cond_wait(&s->progressed, &s->lock);
+    int rc = s->failed ? -1 : 0;
+    if (rc < 0)
+        *err = s->copy_err;
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+double expert_store_time_copy(expert_store *s, int num_layers, size_t bytes, int reps,
+                              promoe_err *err)
+{
+    int E = s->num_keys / num_layers;
+    size_t layer = (size_t)E * s->mv.expert_bytes;
+    if (bytes > layer)
+        bytes = layer; /* a layer's experts are the longest run the sources hold */
+    reps = reps > 0 ? reps : 1;
+    void *dst = s->mv.alloc(s->mv.ctx, bytes, err);
+    double *runs = malloc((size_t)reps * sizeof *runs);
+    double median = -1;
+    if (!dst || !runs) {
+        if (dst)
+            promoe_err_set(err, "out of memory");
+        goto out;
+    }
+    expert_store_stats kept = s->stats;
+    for (int r = 0; r < reps; r++) {
+        /* another layer (and place in it) each run, so the source comes
+         * from memory as an offloaded expert's does */
+        size_t at = (size_t)(r / num_layers) * s->mv.expert_bytes % (layer - bytes + 1);
+        const char *src = (const char *)s->mv.source(s->mv.ctx, (r % num_layers) * E) + at;
+        double t0 = clock_now_s();
+        if (copy_raw(s, src, dst, bytes, err) < 0)
+            goto out;
+        runs[r] = clock_now_s() - t0;
+    }
+    s->stats = kept; /* measurements are not the run's copies */
+    gsl_sort(runs, 1, (size_t)reps);
+    median = gsl_stats_median_from_sorted_data(runs, 1, (size_t)reps);
+out:
+    if (dst)
+        s->mv.release(s->mv.ctx, dst);
     free(runs);
     return median;
 }
 
-const float *expert_store_get(const expert_store *s, int key)
+/* The CPU backend: host memory stands in for the device's. */
+static void *cpu_alloc(void *ctx, size_t bytes, promoe_err *err)
 {
-    return s->slots + (size_t)s->slot_of[key] * s->block;
+    (void)ctx;
+    void *p = malloc(bytes ? bytes : 1);
+    if (!p)
+        promoe_err_set(err, "out of memory for %zu bytes of expert slots", bytes);
+    return p;
 }
 
-const expert_store_stats *expert_store_stats_of(const expert_store *s) { return &s->stats; }
+static void cpu_release(void *ctx, void *p)
+{
+    (void)ctx;
+    free(p);
+}
+
+static const void *cpu_source(void *ctx, int key)
+{
+    const exec_weights *w = ctx;
+    int E = w->model.num_experts;
+    return w->layers[key / E].experts + (size_t)(key % E) * exec_expert_floats(&w->model);
+}
+
+static int cpu_copy(void *ctx, void *dst, const void *src, size_t bytes, promoe_err *err)
+{
+    (void)ctx;
+    (void)err;
+    memcpy(dst, src, bytes);
+    return 0;
+}
+
+expert_mover expert_mover_cpu(const exec_weights *w)
+{
+    return (expert_mover){.expert_bytes = exec_expert_floats(&w->model) * sizeof(float),
+                          .alloc = cpu_alloc, .release = cpu_release, .source = cpu_source,
+                          .copy = cpu_copy, .ctx = (void *)w};
+}

@@ -7,7 +7,7 @@
 #include "common/clock.h"
 #include "exec/cpu_model.h"
 #include "exec/expert_store.h"
-#include "sim/cache.h"
+#include "sim/access_stream.h"
 #include "traces/trace.h"
 
 /* The routing of the iteration being run, kept until it is appended. */
@@ -61,10 +61,9 @@ static void recorder_free(recorder *rc)
     free(rc->hidden);
 }
 
-/* The model's observer: one layer of the token being buffered (n - 1). */
-static void record_layer(void *ctx, const exec_routing *r)
+/* One layer of the token being buffered (n - 1). */
+static void record_layer(recorder *rc, const exec_routing *r)
 {
-    recorder *rc = ctx;
     size_t t = rc->n - 1, L = (size_t)rc->m->num_layers, K = (size_t)rc->m->top_k;
     size_t E = (size_t)rc->m->num_experts, D = (size_t)rc->m->hidden_size;
     size_t at = t * L + (size_t)r->layer;
@@ -89,61 +88,173 @@ static int flush(recorder *rc, trace_writer *tw, int32_t iteration, promoe_err *
     return trace_writer_append(tw, &it, err);
 }
 
-/* The offloading: the policy's cache and the slots it fills. */
+/* The offloading: the access stream's decisions (the simulator's cache,
+ * policy and predictor) carried out by the expert store's copies. */
 typedef struct offload {
-    expert_cache *cache;
+    access_stream *stream;
     expert_store *store;
-    int E;
-    exec_gen_result *r;
+    stream_decision *decisions;  /* [K + E] */
+    int16_t *ids;                /* [K] the layer's experts, as observed */
+    float *hidden;               /* [d] the hidden state, as a trace holds it */
+    int *layer_keys, n_layer_keys; /* accessed in the running layer */
+    int E, K, D, reorder;
+    int32_t request, position;   /* of the token running */
+    int64_t late;                /* hits whose copy had not ended */
 } offload;
 
-static const float *offloaded_expert(void *ctx, int layer, int expert)
+static int in_layer(const offload *o, int key)
+{
+    for (int i = 0; i < o->n_layer_keys; i++)
+        if (o->layer_keys[i] == key)
+            return 1;
+    return 0;
+}
+
+/* The layer's accesses and prediction, then the copies they ask for. */
+static int offload_layer(offload *o, const exec_routing *rt, promoe_err *err)
+{
+    for (int k = 0; k < o->K; k++)
+        o->ids[k] = (int16_t)rt->experts[k];
+    memcpy(o->hidden, rt->hidden, (size_t)o->D * sizeof *o->hidden);
+    trace_round_stored(o->hidden, (size_t)o->D);
+    predictor_obs obs = {.layer = rt->layer, .num_tokens = 1, .request = &o->request,
+                         .position = &o->position, .experts = o->ids, .weights = rt->weights,
+                         .hidden = o->hidden};
+    int n = access_stream_layer(o->stream, &obs, o->decisions);
+    if (n < 0)
+        return promoe_err_set(err, "out of memory predicting experts");
+    o->n_layer_keys = 0;
+    for (int i = 0; i < n; i++) {
+        const stream_decision *d = &o->decisions[i];
+        if (d->kind == STREAM_HIT) {
+            if (!expert_store_ready(o->store, d->key)) {
+                o->late++;
+                expert_store_promote(o->store, d->key); /* a prefetch still on its way */
+            }
+        } else {
+            /* an expert this layer still computes keeps its slot until it has */
+            int after = d->kind == STREAM_MISS && d->evicted >= 0 && in_layer(o, d->evicted);
+            expert_store_load(o->store, d->key, d->evicted,
+                              d->kind == STREAM_MISS ? EXPERT_COPY_HIGH : EXPERT_COPY_LOW,
+                              d->when, after);
+        }
+        if (d->kind != STREAM_PREFETCH)
+            o->layer_keys[o->n_layer_keys++] = d->key;
+    }
+    return 0;
+}
+
+/* Reordered inference: an expert already in its slot runs first. */
+static int next_ready(void *ctx, int layer, const int *experts, const int *pending, int n)
 {
     offload *o = ctx;
-    int key = layer * o->E + expert, evicted;
-    o->r->accesses++;
-    if (cache_access(o->cache, key, &evicted)) {
-        o->r->hits++;
-        return expert_store_get(o->store, key);
-    }
-    o->r->misses++;
-    o->r->evictions += evicted >= 0;
-    return expert_store_load(o->store, key, evicted);
+    for (int i = 0; o->reorder && i < n; i++)
+        if (expert_store_ready(o->store, layer * o->E + experts[pending[i]]))
+            return i;
+    return 0;
+}
+
+static const float *acquire(void *ctx, int layer, int expert, promoe_err *err)
+{
+    offload *o = ctx;
+    return expert_store_acquire(o->store, layer * o->E + expert, err);
+}
+
+static void release(void *ctx, int layer, int expert)
+{
+    offload *o = ctx;
+    expert_store_release(o->store, layer * o->E + expert);
 }
 
 static int offload_start(offload *o, const exec_weights *w, const exec_gen_config *cfg,
                          exec_gen_result *r, promoe_err *err)
 {
     const model_desc *m = &w->model;
-    cache_config cc = {.num_layers = m->num_layers, .num_experts = m->num_experts,
-                       .slots = cfg->cache_slots, .per_layer = cfg->per_layer,
-                       .policy = cfg->policy ? cfg->policy : "lru",
-                       .policy_options = cfg->policy_options};
-    *o = (offload){.E = m->num_experts, .r = r};
-    if (!(o->cache = cache_create(&cc, err)))
+    int keys = m->num_layers * m->num_experts;
+    access_stream_config sc = {
+        .cache = {.num_layers = m->num_layers, .num_experts = m->num_experts,
+                  .slots = cfg->cache_slots, .per_layer = cfg->per_layer,
+                  .policy = cfg->policy ? cfg->policy : "lru",
+                  .policy_options = cfg->policy_options},
+        .top_k = m->top_k, .pops = cfg->pops, .pst = cfg->pst, .stride = cfg->stride,
+        .prefetch_limit = cfg->prefetch_limit, .prefetch_min_prob = cfg->prefetch_min_prob};
+    *o = (offload){.E = m->num_experts, .K = m->top_k, .D = m->hidden_size,
+                   .reorder = cfg->reorder};
+    if (!(o->stream = access_stream_create(&sc, err)))
         return -1;
-    r->slots = cache_capacity(o->cache);
-    if (!(o->store = expert_store_create(w, r->slots, err)))
+    r->slots = access_stream_capacity(o->stream);
+    expert_mover mv = expert_mover_cpu(w);
+    if (!(o->store = expert_store_create(&mv, keys, r->slots, cfg->chunks > 0 ? cfg->chunks : 1,
+                                         cfg->preempt, err)))
         return -1;
-    if (cache_preload(o->cache) < 0)
-        return promoe_err_set(err, "out of memory");
-    for (int key = 0; key < m->num_layers * m->num_experts; key++)
-        if (cache_resident(o->cache, key))
-            expert_store_load(o->store, key, -1); /* a policy's fixed set (static) */
-    return 0;
+    o->decisions = malloc((size_t)(m->top_k + m->num_experts) * sizeof *o->decisions);
+    o->ids = malloc((size_t)m->top_k * sizeof *o->ids);
+    o->hidden = malloc((size_t)m->hidden_size * sizeof *o->hidden);
+    o->layer_keys = malloc((size_t)m->top_k * sizeof *o->layer_keys);
+    int *fixed = malloc((size_t)keys * sizeof *fixed);
+    int n = fixed && o->decisions && o->ids && o->hidden && o->layer_keys
+                ? access_stream_preload(o->stream, fixed) : -1;
+    /* a policy's fixed set (static) is copied before serving starts */
+    for (int i = 0; i < n; i++)
+        expert_store_load(o->store, fixed[i], -1, EXPERT_COPY_HIGH, 0, 0);
+    for (int i = 0; i < n; i++)
+        if (!expert_store_acquire(o->store, fixed[i], err)) {
+            free(fixed);
+            return -1;
+        }
+    free(fixed);
+    return n < 0 ? promoe_err_set(err, "out of memory") : 0;
 }
 
 static void offload_end(offload *o, exec_gen_result *r)
 {
+    if (o->stream) {
+        const access_stream_stats *ss = access_stream_stats_of(o->stream);
+        r->accesses = ss->accesses;
+        r->hits = ss->hits;
+        r->misses = ss->misses;
+        r->evictions = ss->evictions;
+        r->prefetch_issued = ss->prefetch_issued;
+        r->prefetch_useful = ss->prefetch_useful;
+        r->late_hits = o->late;
+        r->decisions_digest = ss->digest;
+    }
     if (o->store) {
         const expert_store_stats *st = expert_store_stats_of(o->store);
         r->copies = st->copies;
         r->copied_bytes = st->bytes;
         r->copy_s = st->copy_s;
+        r->preemptions = st->preemptions;
+        r->cancelled = st->cancelled;
     }
     r->hit_rate = r->accesses ? (double)r->hits / (double)r->accesses : 0;
     expert_store_free(o->store);
-    cache_free(o->cache);
+    access_stream_free(o->stream);
+    free(o->decisions);
+    free(o->ids);
+    free(o->hidden);
+    free(o->layer_keys);
+}
+
+/* What watches each layer: the recorder and the offloading, either may be
+ * off. */
+typedef struct watcher {
+    recorder *rc;  /* NULL: not recording */
+    offload *off;  /* NULL: every expert resident */
+} watcher;
+
+static int watch_layer(void *ctx, const exec_routing *r, promoe_err *err)
+{
+    watcher *wt = ctx;
+    if (wt->rc)
+        record_layer(wt->rc, r);
+    return wt->off ? offload_layer(wt->off, r, err) : 0;
+}
+
+/* Time computing has waited for copies so far. */
+static double waited_s(const offload *o)
+{
+    return o->store ? expert_store_stats_of(o->store)->wait_s : 0;
 }
 
 static int argmax(const float *v, int n)
@@ -156,16 +267,23 @@ static int argmax(const float *v, int n)
 }
 
 /* Feeds one token; buffers its routing when recording. */
-static int feed(exec_cpu_model *cm, recorder *rc, trace_writer *tw, int request, int token,
-                int pos, int phase, float *logits, promoe_err *err)
+static int feed(exec_cpu_model *cm, watcher *wt, int request, int token, int pos, int phase,
+                float *logits, promoe_err *err)
 {
-    if (tw) { /* room for the longest iteration was reserved up front */
+    recorder *rc = wt->rc;
+    if (rc) { /* room for the longest iteration was reserved up front */
         rc->request[rc->n] = request;
         rc->position[rc->n] = pos;
         rc->phase[rc->n] = (uint8_t)phase;
         rc->n++;
     }
-    return exec_cpu_step(cm, token, pos, logits, tw ? record_layer : NULL, rc, err);
+    if (wt->off) {
+        wt->off->request = request;
+        wt->off->position = pos;
+        access_stream_begin_token(wt->off->stream);
+    }
+    return exec_cpu_step(cm, token, pos, logits, wt->rc || wt->off ? watch_layer : NULL, wt,
+                         err);
 }
 
 static trace_writer *open_recording(const exec_weights *w, const exec_gen_config *cfg,
@@ -181,15 +299,12 @@ static trace_writer *open_recording(const exec_weights *w, const exec_gen_config
     trace_writer *tw = trace_writer_create(cfg->record, &meta, err);
     if (!tw || !cfg->record_hidden)
         return tw;
-    size_t L = (size_t)m->num_layers, E = (size_t)m->num_experts, D = (size_t)m->hidden_size;
-    float *rw = malloc(L * E * D * sizeof *rw);
+    float *rw = exec_weights_routers(w);
     if (!rw) {
         trace_writer_abort(tw);
         promoe_err_set(err, "out of memory for the router weights");
         return NULL;
     }
-    for (size_t l = 0; l < L; l++)
-        memcpy(rw + l * E * D, w->layers[l].router, E * D * sizeof *rw);
     int rc = trace_writer_set_router_weight(tw, rw, err);
     free(rw);
     if (rc < 0) {
@@ -222,10 +337,13 @@ int exec_generate(const exec_weights *w, const exec_prompt *prompts, int n,
             promoe_err_set(err, "out of memory");
         goto out;
     }
+    watcher wt = {0};
     if (cfg->cache_slots > 0) {
         if (offload_start(&off, w, cfg, r, err) < 0)
             goto out;
-        exec_cpu_set_expert_source(cm, offloaded_expert, &off);
+        exec_expert_source src = {next_ready, acquire, release, &off};
+        exec_cpu_set_expert_source(cm, &src);
+        wt.off = &off;
     }
     if (cfg->record && !(tw = open_recording(w, cfg, err)))
         goto out;
@@ -234,28 +352,31 @@ int exec_generate(const exec_weights *w, const exec_prompt *prompts, int n,
         promoe_err_set(err, "out of memory recording a trace");
         goto out;
     }
+    wt.rc = tw ? &rc : NULL;
     int32_t iteration = 0;
     double ttft_sum = 0;
     for (int i = 0; i < n; i++) {
         const exec_prompt *p = &prompts[i];
-        double t0 = clock_now_s();
+        double t0 = clock_now_s(), w0 = waited_s(&off);
         for (int j = 0; j < p->n; j++)
-            if (feed(cm, &rc, tw, i, p->ids[j], j, TRACE_PREFILL, logits, err) < 0)
+            if (feed(cm, &wt, i, p->ids[j], j, TRACE_PREFILL, logits, err) < 0)
                 goto out;
         int32_t *out = r->output + (size_t)i * cfg->max_new;
         out[0] = argmax(logits, m->vocab_size);
         double t1 = clock_now_s();
         r->prefill_s += t1 - t0;
+        r->prefill_wait_s += waited_s(&off) - w0;
         ttft_sum += t1 - t0;
         r->prefill_tokens += p->n;
         if (flush(&rc, tw, iteration++, err) < 0)
             goto out;
         for (int j = 1; j < cfg->max_new; j++) {
-            double s0 = clock_now_s();
-            if (feed(cm, &rc, tw, i, out[j - 1], p->n + j - 1, TRACE_DECODE, logits, err) < 0)
+            double s0 = clock_now_s(), w1 = waited_s(&off);
+            if (feed(cm, &wt, i, out[j - 1], p->n + j - 1, TRACE_DECODE, logits, err) < 0)
                 goto out;
             out[j] = argmax(logits, m->vocab_size);
             r->decode_s += clock_now_s() - s0;
+            r->decode_wait_s += waited_s(&off) - w1;
             r->decode_tokens++;
             if (flush(&rc, tw, iteration++, err) < 0)
                 goto out;

@@ -6,11 +6,13 @@
  * and with record_hidden the hidden state entering each layer plus the
  * router weights.  This is the project's recorder of real runs.
  *
- * With a cache, the routed experts live in slots the cache policy manages
- * (the simulator's expert_cache and policies, access by access in the
- * order sim --hits-only replays them: token by token, layer by layer, in
- * rank order), and a missed expert is copied into its slot by the copy
- * worker before it computes.
+ * With a cache, the routed experts live in slots whose contents the
+ * simulator's access stream decides (sim/access_stream.h: its cache,
+ * policy and, when given, predictor, on the same tokens in the same order
+ * as sim --hits-only, so both make the same decisions); the expert store's
+ * copy thread carries them out: a miss is a demand copy the layer waits
+ * for, a prediction a prefetch copy behind it (chunked, preempted by
+ * demands), and with reorder the experts already copied run first.
  */
 #ifndef PROMOE_EXEC_GENERATE_H
 #define PROMOE_EXEC_GENERATE_H
@@ -19,6 +21,7 @@
 
 #include "common/error.h"
 #include "exec/weights.h"
+#include "predictors/predictor.h"
 
 typedef struct exec_prompt {
     const int32_t *ids;
@@ -36,6 +39,14 @@ typedef struct exec_gen_config {
     int64_t cache_slots;
     const char *policy, *policy_options;
     int per_layer;
+    /* prediction (pops NULL: none; pst is the caller's) and the copies */
+    const predictor_ops *pops;
+    void *pst;
+    int stride, prefetch_limit;
+    double prefetch_min_prob;
+    int chunks;            /* per expert copy (0: 1) */
+    int preempt;           /* demand copies overtake prefetches between chunks */
+    int reorder;           /* experts already copied run first */
     /* called after each request with those done, or NULL */
     void (*progress)(int64_t done, int64_t total);
 } exec_gen_config;
@@ -50,6 +61,9 @@ typedef struct exec_gen_result {
      * counts them) and the copies made (preloaded experts included) */
     int64_t slots, accesses, hits, misses, evictions, copies;
     double hit_rate, copied_bytes, copy_s;
+    int64_t prefetch_issued, prefetch_useful, late_hits, preemptions, cancelled;
+    uint64_t decisions_digest;       /* the access stream's, as sim --hits-only reports it */
+    double prefill_wait_s, decode_wait_s; /* computing waiting for copies */
 } exec_gen_result;
 
 int exec_generate(const exec_weights *w, const exec_prompt *prompts, int n,

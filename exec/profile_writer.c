@@ -37,16 +37,19 @@ static int measure(const exec_weights *w, const exec_profile_config *cfg, json_t
     json_object_set_new(o, "expert", per_token_table(near.expert_s));
     if (w->model.num_shared_experts)
         json_object_set_new(o, "shared_experts", per_token_table(near.shared_s));
-    expert_store *s = expert_store_create(w, 1, err);
+    expert_mover mv = expert_mover_cpu(w);
+    const model_desc *md = &w->model;
+    expert_store *s = expert_store_create(&mv, md->num_layers * md->num_experts, 1, 1, 0,
+                                          err);
     if (!s)
         return -1;
-    size_t expert = exec_expert_floats(&w->model) * sizeof(float);
+    size_t expert = mv.expert_bytes;
     size_t sizes[3] = {expert / 3, expert, 4 * expert};
     json_t *transfer = json_array();
     for (int i = 0; i < 3 && rc == 0; i++) {
-        double t = expert_store_time_copy(s, sizes[i], cfg->reps);
+        double t = expert_store_time_copy(s, md->num_layers, sizes[i], cfg->reps, err);
         if (t < 0)
-            rc = promoe_err_set(err, "out of memory timing a copy of %zu bytes", sizes[i]);
+            rc = promoe_err_prefix(err, "timing a copy of %zu bytes", sizes[i]);
         json_array_append_new(transfer, json_pack("[I, f]", (json_int_t)sizes[i], t));
     }
     expert_store_free(s);

@@ -154,3 +154,13 @@ void exec_weights_free(exec_weights *w)
     free(w->layers);
     memset(w, 0, sizeof *w);
 }
+
+float *exec_weights_routers(const exec_weights *w)
+{
+    const model_desc *m = &w->model;
+    size_t L = (size_t)m->num_layers, E = (size_t)m->num_experts, D = (size_t)m->hidden_size;
+    float *rw = malloc(L * E * D * sizeof *rw);
+    for (size_t l = 0; rw && l < L; l++)
+        memcpy(rw + l * E * D, w->layers[l].router, E * D * sizeof *rw);
+    return rw;
+}

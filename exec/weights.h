@@ -51,4 +51,8 @@ int exec_weights_synthetic(const model_desc *m, unsigned long seed, exec_weights
                            promoe_err *err);
 void exec_weights_free(exec_weights *w);
 
+/* Every layer's router, stacked [L][E][d] as traces and predictors hold
+ * them; the caller frees it.  NULL when out of memory. */
+float *exec_weights_routers(const exec_weights *w);
+
 #endif

@@ -3,20 +3,20 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sim/cache.h"
+#include "sim/access_stream.h"
 #include "sim/next_use.h"
 #include "traces/trace.h"
 
 /* Next-use knowledge for offline policies: positions are access indices. */
 typedef struct future_index {
     next_use uses;
-    int64_t now;      /* the access being replayed */
+    const int64_t *now;  /* the access being replayed (the stream's count) */
 } future_index;
 
 static int64_t next_access(void *ctx, int key)
 {
     future_index *f = ctx;
-    return next_use_from(&f->uses, key, f->now);
+    return next_use_from(&f->uses, key, *f->now);
 }
 
 /* Two passes over the trace: count each key's accesses, then list them. */
@@ -52,60 +52,89 @@ int sim_hits_replay(const char *trace_path, const sim_hits_config *cfg, sim_hits
                     promoe_err *err)
 {
     memset(out, 0, sizeof *out);
-    trace_reader *r = trace_reader_open(trace_path, 0, err);
+    const predictor_ops *pops = NULL;
+    if (cfg->predictor && strcmp(cfg->predictor, "none") != 0) {
+        if (!(pops = predictor_find(cfg->predictor)))
+            return promoe_err_set(err, "unknown predictor '%s' (predictors: %s)", cfg->predictor,
+                                  predictor_names());
+        if (pops->needs_future)
+            return promoe_err_set(err, "predictor %s reads the future, which the access stream "
+                                  "does not give; replay it without --hits-only", pops->name);
+    }
+    trace_reader *r = trace_reader_open(trace_path, pops && pops->needs_hidden ? TRACE_HIDDEN : 0,
+                                        err);
     if (!r)
-        return -1;
+        return pops && pops->needs_hidden ? promoe_err_prefix(err, "predictor %s", pops->name)
+                                          : -1;
     const trace_meta *m = trace_reader_meta(r);
-    int L = m->num_layers, E = m->num_experts, K = m->top_k;
+    int L = m->num_layers, E = m->num_experts, K = m->top_k, D = m->hidden_dim;
     future_index fut = {0};
     policy_future future = {next_access, &fut};
-    expert_cache *c = NULL;
+    access_stream *st = NULL;
+    void *pst = NULL;
+    int *keys = NULL;
+    stream_decision *decisions = NULL;
     int rc = -1;
     const cache_policy_ops *ops = policy_find(cfg->policy);
     if (ops && ops->needs_future && build_future(r, &fut, err) < 0)
         goto out;
-    cache_config cc = {.num_layers = L, .num_experts = E, .slots = cfg->slots,
-                       .per_layer = cfg->per_layer, .policy = cfg->policy,
-                       .policy_options = cfg->policy_options,
-                       .future = ops && ops->needs_future ? &future : NULL};
-    if (!(c = cache_create(&cc, err)))
+    predictor_env penv = {.stride_lo = cfg->stride, .stride_hi = cfg->stride, .seed = cfg->seed};
+    if (pops && !(pst = predictor_create_for_trace(pops, cfg->predictor_options, r, trace_path,
+                                                   &penv, err)))
         goto out;
-    out->slots = cache_capacity(c);
+    access_stream_config sc = {
+        .cache = {.num_layers = L, .num_experts = E, .slots = cfg->slots,
+                  .per_layer = cfg->per_layer, .policy = cfg->policy,
+                  .policy_options = cfg->policy_options,
+                  .future = ops && ops->needs_future ? &future : NULL},
+        .top_k = K, .pops = pops, .pst = pst, .stride = cfg->stride,
+        .prefetch_limit = cfg->prefetch_limit, .prefetch_min_prob = cfg->prefetch_min_prob};
+    if (!(st = access_stream_create(&sc, err)))
+        goto out;
+    fut.now = access_stream_access_index(st);
+    out->slots = access_stream_capacity(st);
+    keys = malloc((size_t)L * (size_t)E * sizeof *keys);
+    decisions = malloc((size_t)(K + E) * sizeof *decisions);
     /* a policy's fixed set (static) is resident before the replay starts */
-    if (cache_preload(c) < 0) {
+    if (!keys || !decisions || access_stream_preload(st, keys) < 0) {
         promoe_err_set(err, "out of memory");
         goto out;
     }
     trace_iteration it;
     int got;
-    int64_t i = 0;
     while ((got = trace_read_iteration(r, &it, err)) > 0) {
         for (size_t t = 0; t < it.num_tokens; t++) {
-            out->tokens++;
+            access_stream_begin_token(st);
             for (int l = 0; l < L; l++) {
-                const int16_t *ex = it.experts + (t * (size_t)L + (size_t)l) * (size_t)K;
-                for (int k = 0; k < K; k++) {
-                    if (ex[k] < 0)
-                        continue;
-                    int evicted;
-                    fut.now = i++;
-                    out->accesses++;
-                    if (cache_access(c, l * E + ex[k], &evicted)) {
-                        out->hits++;
-                    } else {
-                        out->misses++;
-                        out->evictions += evicted >= 0;
-                    }
-                }
+                size_t row = t * (size_t)L + (size_t)l;
+                predictor_obs obs = {
+                    .layer = l, .num_tokens = 1, .request = it.request + t,
+                    .position = it.position + t, .experts = it.experts + row * (size_t)K,
+                    .weights = it.weights ? it.weights + row * (size_t)K : NULL,
+                    .hidden = it.hidden ? it.hidden + row * (size_t)D : NULL};
+                access_stream_layer(st, &obs, decisions);
             }
         }
     }
     if (got < 0)
         goto out;
+    const access_stream_stats *ss = access_stream_stats_of(st);
+    out->tokens = ss->tokens;
+    out->accesses = ss->accesses;
+    out->hits = ss->hits;
+    out->misses = ss->misses;
+    out->evictions = ss->evictions;
+    out->prefetch_issued = ss->prefetch_issued;
+    out->prefetch_useful = ss->prefetch_useful;
+    out->decisions_digest = ss->digest;
     out->hit_rate = out->accesses ? (double)out->hits / (double)out->accesses : 0.0;
     rc = 0;
 out:
-    cache_free(c);
+    free(keys);
+    free(decisions);
+    access_stream_free(st);
+    if (pst)
+        pops->destroy(pst);
     next_use_free(&fut.uses);
     trace_reader_close(r);
     return rc;

@@ -2,12 +2,14 @@
  * timing (`promoe sim --hits-only`).
  *
  * Accesses are taken token by token, layer by layer, experts in rank order,
- * as a plain access stream (NOTICE.md's convention): a resident expert is a
- * hit; otherwise a miss, and the expert is loaded, evicting the policy's
- * victim, which may be any resident expert.  (The timed simulator also pins
- * the running layer's experts; here nothing is pinned, so the figures are
- * those of the cache policy alone.)  Needs no model or hardware: L, E, K
- * come from the trace.
+ * as a plain access stream (NOTICE.md's convention; sim/access_stream.h,
+ * which the executor also runs): a resident expert is a hit; otherwise a
+ * miss, and the expert is loaded, evicting the policy's victim, which may
+ * be any resident expert.  (The timed simulator also pins the running
+ * layer's experts; here nothing is pinned, so the figures are those of the
+ * cache policy alone.)  With a predictor, each layer's prediction of the
+ * layer `stride` ahead is prefetched as the stream defines.  Needs no model
+ * or hardware: L, E, K come from the trace.
  */
 #ifndef PROMOE_SIM_HITS_H
 #define PROMOE_SIM_HITS_H
@@ -21,10 +23,18 @@ typedef struct sim_hits_config {
     const char *policy_options;  /* "k=v,..." or NULL */
     int64_t slots;               /* cache size in experts */
     int per_layer;               /* cache scope */
+    /* prediction: a registry name ("none" or NULL: none), its options,
+     * and the stream's prefetch switches */
+    const char *predictor, *predictor_options;
+    int stride, prefetch_limit;
+    double prefetch_min_prob;
+    unsigned long seed;
 } sim_hits_config;
 
 typedef struct sim_hits_result {
     int64_t tokens, accesses, hits, misses, evictions;
+    int64_t prefetch_issued, prefetch_useful; /* loaded by predictions; accesses they served */
+    uint64_t decisions_digest;   /* access_stream_stats.digest */
     int64_t slots;               /* effective capacity */
     double hit_rate;             /* hits / accesses */
 } sim_hits_result;

@@ -69,7 +69,7 @@ expect 0 "sim --hits-only" -- "$PROMOE" sim --trace "$tmp/t2.h5" --hits-only --c
 contains '"cache_slots":16' "$tmp/out" "sim --json"
 contains '"hit_rate":' "$tmp/out" "sim --json"
 expect 0 "sim --csv" -- "$PROMOE" sim -t "$tmp/t2.h5" --hits-only -c 8 -p belady --cache-scope per-layer --csv
-contains '^trace,policy,cache_scope,cache_slots' "$tmp/out" "sim --csv header"
+contains '^trace,policy,cache_scope,decisions_digest,cache_slots' "$tmp/out" "sim --csv header"
 expect 0 "sim static policy" -- "$PROMOE" sim -t "$tmp/t2.h5" --hits-only -c 8 -p "static:trace=$tmp/t2.h5,spare=2" --json
 contains '"policy":"static"' "$tmp/out" "sim static policy"
 expect 2 "sim unknown policy" -- "$PROMOE" sim -t "$tmp/t2.h5" --hits-only -c 8 -p mru
@@ -200,11 +200,16 @@ head -c 5000 "$tmp/tiny.safetensors" >"$tmp/cut.safetensors"
 expect 1 "exec from a cut checkpoint" -- "$PROMOE" exec -m tiny --prompt-ids 1 --weights "$tmp/cut.safetensors"
 
 # exec --cache: the executor's offloading is driven by the simulator's cache
-# and policies, so on the trace it records, sim --hits-only makes the same
-# decisions: the same hits, misses and evictions, for every policy and
-# scope; and offloading changes no output
-# decisions JSON: a run's "hits misses evictions"
-decisions() { sed 's/.*"hits":\([0-9]*\),"misses":\([0-9]*\),"evictions":\([0-9]*\).*/\1 \2 \3/' "$1"; }
+# and policies (sim/access_stream), so on the trace it records, sim
+# --hits-only makes the same decisions: the same hits, misses, evictions
+# and prefetches, and the same digest of the decisions one by one, for
+# every policy and scope; and offloading changes no output
+# decisions JSON: a run's "hits misses evictions prefetches digest"
+decisions() {
+  for key in hits misses evictions prefetch_issued decisions_digest; do
+    sed -n "s/.*\"$key\":\"\{0,1\}\([0-9a-f]*\).*/\1/p" "$1"
+  done | tr '\n' ' '
+}
 "$PROMOE" exec -m tiny --prompt-ids 1,2,3 --prompt-ids 9,8 -n 5 --json >"$tmp/resident.json" 2>&1
 for run in "lru global" "lfu global" "fifo global" "lru per-layer" "lru-k per-layer"; do
   set -- $run
@@ -228,8 +233,30 @@ exec_counts=$(decisions "$tmp/out")
 sim_counts=$(decisions "$tmp/hits.json")
 [ -n "$exec_counts" ] && [ "$exec_counts" = "$sim_counts" ] && passes=$((passes + 1)) ||
   { echo "FAIL: exec static '$exec_counts', sim --hits-only '$sim_counts'"; fails=$((fails + 1)); }
-expect 1 "exec --system promoe" -- "$PROMOE" exec -m tiny --prompt-ids 1 --system promoe -c 0.5
-contains "system promoe needs a prefetching predictor, which the executor does not run yet" "$tmp/err" "exec unsupported system message"
+# prefetching systems: their predictors (trained on rec.h5, which has the
+# hidden states) prefetch in exec as in sim --hits-only, decision by
+# decision, and change no output
+for sys in promoe mixtral-offloading moe-infinity; do
+  expect 0 "exec --system $sys" -- "$PROMOE" exec -m tiny --prompt-ids 1,2,3 --prompt-ids 9,8 -n 5 \
+    --system $sys --train "$tmp/rec.h5" -c 0.25 -o "$tmp/pre.h5" --record-hidden --json
+  exec_counts=$(decisions "$tmp/out")
+  [ "$(outputs "$tmp/out")" = "$(outputs "$tmp/resident.json")" ] &&
+    passes=$((passes + 1)) || { echo "FAIL: prefetching ($sys) changed the output"; fails=$((fails + 1)); }
+  "$PROMOE" sim -t "$tmp/pre.h5" --hits-only -c 0.25 --system $sys --train "$tmp/rec.h5" --json >"$tmp/hits.json"
+  sim_counts=$(decisions "$tmp/hits.json")
+  case "$exec_counts" in
+    *" 0 "*) echo "FAIL: exec ($sys) prefetched nothing: $exec_counts"; fails=$((fails + 1)) ;;
+    *) [ "$exec_counts" = "$sim_counts" ] && passes=$((passes + 1)) ||
+         { echo "FAIL: exec ($sys) '$exec_counts', sim --hits-only '$sim_counts'"; fails=$((fails + 1)); } ;;
+  esac
+done
+expect 0 "exec --system promoe without training data" -- "$PROMOE" exec -m tiny --prompt-ids 1 --system promoe -c 0.5
+contains "system promoe prefers predictor learned, which needs training data" "$tmp/err" "exec promoe fallback note"
+expect 1 "exec --system fiddler" -- "$PROMOE" exec -m tiny --prompt-ids 1 --system fiddler -c 0.5
+contains "system fiddler needs misses computed on the CPU, which the executor does not run" "$tmp/err" "exec unsupported system message"
+expect 2 "exec oracle" -- "$PROMOE" exec -m tiny --prompt-ids 1 -c 0.5 --predictor oracle
+contains "predictor oracle reads the future" "$tmp/err" "exec oracle message"
+expect 2 "exec predictor without a cache" -- "$PROMOE" exec -m tiny --prompt-ids 1 --predictor gate-reuse
 expect 2 "exec --system static without --train" -- "$PROMOE" exec -m tiny --prompt-ids 1 --system static -c 0.5
 expect 2 "exec belady" -- "$PROMOE" exec -m tiny --prompt-ids 1 -c 0.5 --policy belady
 contains "policy belady reads the future" "$tmp/err" "exec belady message"

@@ -220,11 +220,13 @@ typedef struct seen {
     int *experts; /* [P][L][K] */
 } seen;
 
-static void record(void *ctx, const exec_routing *r)
+static int record(void *ctx, const exec_routing *r, promoe_err *err)
 {
+    (void)err;
     seen *s = ctx;
     memcpy(s->experts + ((size_t)s->pos * s->L + r->layer) * s->K, r->experts,
            (size_t)s->K * sizeof(int));
+    return 0;
 }
 
 START_TEST(steps_match_a_second_implementation)

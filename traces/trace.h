@@ -157,4 +157,9 @@ void trace_reader_close(trace_reader *r);
 /* Opens PATH only to read its metadata. */
 int trace_read_meta(const char *path, trace_meta *meta, promoe_err *err);
 
+/* Rounds n floats in place as a trace stores hidden states and router
+ * weights (float16), so that a running model's predictor sees what a
+ * replay of its trace sees. */
+void trace_round_stored(float *v, size_t n);
+
 #endif

@@ -81,6 +81,12 @@ void trace_h5_half_to_floats(const uint16_t *in, float *out, size_t n)
     }
 }
 
+void trace_round_stored(float *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        v[i] = (float)(_Float16)v[i];
+}
+
 hid_t trace_h5_float16(void)
 {
     static hid_t half = H5I_INVALID_HID;

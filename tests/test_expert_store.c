@@ -1,0 +1,254 @@
+/* The executor's copy engine: which chunk it copies when, checked against
+ * orders worked out by hand, with a mover that copies one chunk per permit
+ * the test hands out and logs what it copied. */
+#include <check.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "exec/expert_store.h"
+#include "tests/testutil.h"
+
+enum { KEYS = 8, FLOATS = 12, LOG = 64 };
+
+typedef struct gated {
+    pthread_mutex_t lock;
+    pthread_cond_t changed;
+    int permits, entered;
+    float source[KEYS][FLOATS];
+    char log[LOG][4];         /* "A0": key letter, chunk */
+    int n_log;
+} gated;
+
+static void *gated_alloc(void *ctx, size_t bytes, promoe_err *err)
+{
+    (void)ctx;
+    (void)err;
+    return calloc(1, bytes);
+}
+
+static void gated_release(void *ctx, void *p)
+{
+    (void)ctx;
+    free(p);
+}
+
+static const void *gated_source(void *ctx, int key)
+{
+    gated *g = ctx;
+    return g->source[key];
+}
+
+static int gated_copy(void *ctx, void *dst, const void *src, size_t bytes, promoe_err *err)
+{
+    (void)err;
+    gated *g = ctx;
+    pthread_mutex_lock(&g->lock);
+    g->entered++;
+    pthread_cond_broadcast(&g->changed);
+    while (g->permits == 0)
+        pthread_cond_wait(&g->changed, &g->lock);
+    g->permits--;
+    size_t at = (size_t)((const float *)src - &g->source[0][0]);
+    if (g->n_log < LOG) {
+        g->log[g->n_log][0] = (char)('A' + at / FLOATS);
+        g->log[g->n_log][1] = (char)('0' + at % FLOATS / (FLOATS / 3));
+        g->n_log++;
+    }
+    pthread_mutex_unlock(&g->lock);
+    memcpy(dst, src, bytes);
+    return 0;
+}
+
+static expert_store *gated_store(gated *g, int64_t capacity, int preempt)
+{
+    memset(g, 0, sizeof *g);
+    pthread_mutex_init(&g->lock, NULL);
+    pthread_cond_init(&g->changed, NULL);
+    for (int k = 0; k < KEYS; k++)
+        for (int i = 0; i < FLOATS; i++)
+            g->source[k][i] = (float)(100 * k + i);
+    expert_mover mv = {.expert_bytes = FLOATS * sizeof(float), .alloc = gated_alloc,
+                       .release = gated_release, .source = gated_source, .copy = gated_copy,
+                       .ctx = g};
+    promoe_err err = {{0}};
+    expert_store *s = expert_store_create(&mv, KEYS, capacity, 3, preempt, &err);
+    ck_assert_msg(s != NULL, "%s", err.msg);
+    return s;
+}
+
+/* Waits until the copy thread has entered `n` copies. */
+static void wait_entered(gated *g, int n)
+{
+    pthread_mutex_lock(&g->lock);
+    while (g->entered < n)
+        pthread_cond_wait(&g->changed, &g->lock);
+    pthread_mutex_unlock(&g->lock);
+}
+
+static void permit(gated *g, int n)
+{
+    pthread_mutex_lock(&g->lock);
+    g->permits += n;
+    pthread_cond_broadcast(&g->changed);
+    pthread_mutex_unlock(&g->lock);
+}
+
+/* The log as one string: "A0 C0 C1 ..." */
+static void log_string(gated *g, char *out)
+{
+    out[0] = '\0';
+    pthread_mutex_lock(&g->lock);
+    for (int i = 0; i < g->n_log; i++) {
+        strcat(out, g->log[i]);
+        if (i + 1 < g->n_log)
+            strcat(out, " ");
+    }
+    pthread_mutex_unlock(&g->lock);
+}
+
+static void check_slot(expert_store *s, int key, gated *g)
+{
+    promoe_err err = {{0}};
+    const float *slot = expert_store_acquire(s, key, &err);
+    ck_assert_msg(slot != NULL, "%s", err.msg);
+    ck_assert_mem_eq(slot, g->source[key], sizeof g->source[key]);
+    expert_store_release(s, key);
+}
+
+static void finish(expert_store *s, gated *g)
+{
+    expert_store_free(s);
+    pthread_mutex_destroy(&g->lock);
+    pthread_cond_destroy(&g->changed);
+}
+
+/* A prefetch of A (target 10) is copying its first chunk when a prefetch
+ * of B (target 5) and a demand for C arrive: C's three chunks go first
+ * (A is preempted), then B's (the lower target), then A resumes where it
+ * stopped.  Without preemption: in the order asked, each copy whole. */
+START_TEST(demands_preempt_prefetches_between_chunks)
+{
+    const char *want[2] = {"A0 A1 A2 B0 B1 B2 C0 C1 C2", "A0 C0 C1 C2 B0 B1 B2 A1 A2"};
+    for (int preempt = 0; preempt <= 1; preempt++) {
+        gated g;
+        expert_store *s = gated_store(&g, 4, preempt);
+        expert_store_load(s, 0, -1, EXPERT_COPY_LOW, 10, 0);
+        wait_entered(&g, 1); /* A's first chunk is in flight */
+        expert_store_load(s, 1, -1, EXPERT_COPY_LOW, 5, 0);
+        expert_store_load(s, 2, -1, EXPERT_COPY_HIGH, 0, 0);
+        permit(&g, 9);
+        for (int k = 0; k < 3; k++)
+            check_slot(s, k, &g);
+        char got[LOG * 3];
+        log_string(&g, got);
+        ck_assert_str_eq(got, want[preempt]);
+        const expert_store_stats *st = expert_store_stats_of(s);
+        ck_assert_int_eq(st->copies, 3);
+        ck_assert_int_eq(st->chunks, 9);
+        ck_assert_int_eq(st->preemptions, preempt);
+        ck_assert_int_eq(st->cancelled, 0);
+        finish(s, &g);
+    }
+}
+END_TEST
+
+/* A prefetch promoted to a demand overtakes a queued prefetch asked
+ * before it. */
+START_TEST(promoted_prefetch_goes_first)
+{
+    gated g;
+    expert_store *s = gated_store(&g, 4, 1);
+    expert_store_load(s, 0, -1, EXPERT_COPY_LOW, 1, 0);
+    wait_entered(&g, 1);
+    expert_store_load(s, 1, -1, EXPERT_COPY_LOW, 2, 0);
+    expert_store_load(s, 3, -1, EXPERT_COPY_LOW, 3, 0);
+    expert_store_promote(s, 3);
+    permit(&g, 9);
+    check_slot(s, 0, &g);
+    check_slot(s, 1, &g);
+    check_slot(s, 3, &g);
+    char got[LOG * 3];
+    log_string(&g, got);
+    ck_assert_str_eq(got, "A0 D0 D1 D2 A1 A2 B0 B1 B2");
+    finish(s, &g);
+}
+END_TEST
+
+/* An expert evicted while copying stops after its chunk in flight, and
+ * the new expert gets the slot; one evicted with after_release keeps its
+ * slot until it has computed. */
+START_TEST(evictions_cancel_or_wait)
+{
+    gated g;
+    expert_store *s = gated_store(&g, 1, 1);
+    expert_store_load(s, 0, -1, EXPERT_COPY_LOW, 1, 0);
+    wait_entered(&g, 1);
+    expert_store_load(s, 1, 0, EXPERT_COPY_HIGH, 0, 0); /* A evicted mid-copy */
+    permit(&g, 4);
+    check_slot(s, 1, &g);
+    char got[LOG * 3];
+    log_string(&g, got);
+    ck_assert_str_eq(got, "A0 B0 B1 B2");
+    ck_assert_int_eq(expert_store_stats_of(s)->cancelled, 1);
+    ck_assert_int_eq(expert_store_ready(s, 0), 0);
+
+    /* B holds the slot for its computation: C's copy waits for release */
+    promoe_err err = {{0}};
+    const float *b = expert_store_acquire(s, 1, &err);
+    ck_assert_ptr_nonnull(b);
+    expert_store_load(s, 2, 1, EXPERT_COPY_HIGH, 0, 1);
+    permit(&g, 3);
+    ck_assert_int_eq(expert_store_ready(s, 2), 0);
+    log_string(&g, got);
+    ck_assert_str_eq(got, "A0 B0 B1 B2"); /* nothing copied over B yet */
+    ck_assert_mem_eq(b, g.source[1], sizeof g.source[1]);
+    expert_store_release(s, 1);
+    check_slot(s, 2, &g);
+    log_string(&g, got);
+    ck_assert_str_eq(got, "A0 B0 B1 B2 C0 C1 C2");
+    finish(s, &g);
+}
+END_TEST
+
+/* The CPU mover copies a model's experts: every slot equals its expert. */
+START_TEST(cpu_mover_copies_experts)
+{
+    model_desc m;
+    promoe_err err = {{0}};
+    ck_assert_int_eq(model_load("tiny", &m, &err), 0);
+    exec_weights w;
+    ck_assert_msg(exec_weights_synthetic(&m, 3, &w, &err) == 0, "%s", err.msg);
+    expert_mover mv = expert_mover_cpu(&w);
+    int keys = m.num_layers * m.num_experts;
+    expert_store *s = expert_store_create(&mv, keys, 5, 3, 1, &err);
+    ck_assert_msg(s != NULL, "%s", err.msg);
+    size_t block = exec_expert_floats(&m);
+    for (int key = 0; key < keys; key++) {
+        expert_store_load(s, key, key >= 5 ? key - 5 : -1,
+                          key % 2 ? EXPERT_COPY_LOW : EXPERT_COPY_HIGH, key, 0);
+        const float *slot = expert_store_acquire(s, key, &err);
+        ck_assert_ptr_nonnull(slot);
+        const float *want = w.layers[key / m.num_experts].experts +
+                            (size_t)(key % m.num_experts) * block;
+        ck_assert_mem_eq(slot, want, block * sizeof(float));
+        expert_store_release(s, key);
+    }
+    ck_assert_int_eq(expert_store_stats_of(s)->copies, keys);
+    ck_assert(expert_store_time_copy(s, m.num_layers, mv.expert_bytes, 3, &err) > 0);
+    expert_store_free(s);
+    exec_weights_free(&w);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("expert_store");
+    TCase *tc = tcase_create("core");
+    tcase_add_test(tc, demands_preempt_prefetches_between_chunks);
+    tcase_add_test(tc, promoted_prefetch_goes_first);
+    tcase_add_test(tc, evictions_cancel_or_wait);
+    tcase_add_test(tc, cpu_mover_copies_experts);
+    suite_add_tcase(s, tc);
+    return tu_run(s);
+}

@@ -101,23 +101,23 @@ exec_cpu_model *exec_cpu_create(const exec_weights *w, int max_positions, promoe
     return m;
 }
 
-void exec_rmsnorm(const float *x, const float *w, int n, float *out)
+void exec_rmsnorm(const float *x, const float *w, int n, double eps, float *out)
 {
     double ss = 0;
     for (int i = 0; i < n; i++)
         ss += (double)x[i] * x[i];
-    float scale = (float)(1.0 / sqrt(ss / n + EXEC_RMS_EPS));
+    float scale = (float)(1.0 / sqrt(ss / n + eps));
     for (int i = 0; i < n; i++)
         out[i] = x[i] * scale * w[i];
 }
 
 /* Rotates pairs (i, i + hd/2) by pos * theta^(-2i/hd) (the "rotate half"
  * layout of Llama-family checkpoints). */
-void exec_rope(float *v, int head_dim, int pos)
+void exec_rope(float *v, int head_dim, int pos, double theta)
 {
     int half = head_dim / 2;
     for (int i = 0; i < half; i++) {
-        double angle = pos * pow(EXEC_ROPE_THETA, -2.0 * i / head_dim);
+        double angle = pos * pow(theta, -2.0 * i / head_dim);
         double c = cos(angle), s = sin(angle), a = v[i], b = v[i + half];
         v[i] = (float)(a * c - b * s);
         v[i + half] = (float)(a * s + b * c);
@@ -184,6 +184,19 @@ static int run_experts(exec_cpu_model *m, int l, promoe_err *err)
     return 0;
 }
 
+/* x += scale * the shared experts of xn (gated, when the layer has a
+ * gate, by sigmoid(gate . xn)). */
+static void shared_experts(exec_cpu_model *m, const exec_layer_weights *y, float scale)
+{
+    const model_desc *md = &m->w->model;
+    int d = md->hidden_size;
+    if (y->shared_gate)
+        scale /= 1.0f + expf(-cblas_sdot(d, y->shared_gate, 1, m->xn, 1));
+    for (int s = 0; s < md->num_shared_experts; s++)
+        swiglu_add(m, y->shared + (size_t)s * 3 * md->shared_ffn_dim * d, md->shared_ffn_dim, d,
+                   m->xn, scale, m->x);
+}
+
 static void attention(exec_cpu_model *m, int l, int pos)
 {
     const model_desc *md = &m->w->model;
@@ -193,10 +206,22 @@ static void attention(exec_cpu_model *m, int l, int pos)
     cblas_sgemv(CblasRowMajor, CblasNoTrans, q_dim, d, 1.0f, y->wq, d, m->xn, 1, 0.0f, m->q, 1);
     cblas_sgemv(CblasRowMajor, CblasNoTrans, kv_dim, d, 1.0f, y->wk, d, m->xn, 1, 0.0f, m->k, 1);
     cblas_sgemv(CblasRowMajor, CblasNoTrans, kv_dim, d, 1.0f, y->wv, d, m->xn, 1, 0.0f, m->v, 1);
+    if (y->bq) {
+        cblas_saxpy(q_dim, 1.0f, y->bq, 1, m->q, 1);
+        cblas_saxpy(kv_dim, 1.0f, y->bk, 1, m->k, 1);
+        cblas_saxpy(kv_dim, 1.0f, y->bv, 1, m->v, 1);
+    }
+    if (y->q_norm) { /* over the whole projection, or head by head */
+        int width = m->w->qk_norm_width, kw = width == hd ? hd : kv_dim;
+        for (int i = 0; i < q_dim; i += width)
+            exec_rmsnorm(m->q + i, y->q_norm, width, md->rms_norm_eps, m->q + i);
+        for (int i = 0; i < kv_dim; i += kw)
+            exec_rmsnorm(m->k + i, y->k_norm, kw, md->rms_norm_eps, m->k + i);
+    }
     for (int h = 0; h < H; h++)
-        exec_rope(m->q + (size_t)h * hd, hd, pos);
+        exec_rope(m->q + (size_t)h * hd, hd, pos, md->rope_theta);
     for (int h = 0; h < KV; h++)
-        exec_rope(m->k + (size_t)h * hd, hd, pos);
+        exec_rope(m->k + (size_t)h * hd, hd, pos, md->rope_theta);
     float *kc = m->k_cache + ((size_t)l * m->max_positions) * kv_dim;
     float *vc = m->v_cache + ((size_t)l * m->max_positions) * kv_dim;
     memcpy(kc + (size_t)pos * kv_dim, m->k, (size_t)kv_dim * sizeof(float));
@@ -236,14 +261,13 @@ int exec_cpu_step(exec_cpu_model *m, int token, int pos, float *logits, exec_rou
     if (pos < 0 || pos >= m->max_positions)
         return promoe_err_set(err, "position %d beyond the KV cache's %d", pos, m->max_positions);
     memcpy(m->x, m->w->embed + (size_t)token * d, (size_t)d * sizeof(float));
-    size_t shared_block = 3 * (size_t)md->shared_ffn_dim * d;
     for (int l = 0; l < md->num_layers; l++) {
         const exec_layer_weights *y = &m->w->layers[l];
-        exec_rmsnorm(m->x, y->attn_norm, d, m->xn);
+        exec_rmsnorm(m->x, y->attn_norm, d, md->rms_norm_eps, m->xn);
         if (observe)
             memcpy(m->layer_in, m->x, (size_t)d * sizeof(float)); /* kept for observe */
         attention(m, l, pos);
-        exec_rmsnorm(m->x, y->ffn_norm, d, m->xn);
+        exec_rmsnorm(m->x, y->ffn_norm, d, md->rms_norm_eps, m->xn);
         cblas_sgemv(CblasRowMajor, CblasNoTrans, E, d, 1.0f, y->router, d, m->xn, 1, 0.0f,
                     m->router, 1);
         exec_route(m->router, E, K, md->norm_topk_prob, m->router_d, m->pick, m->experts,
@@ -256,11 +280,9 @@ int exec_cpu_step(exec_cpu_model *m, int token, int pos, float *logits, exec_rou
         }
         if (run_experts(m, l, err) < 0)
             return -1;
-        for (int s = 0; s < md->num_shared_experts; s++)
-            swiglu_add(m, y->shared + (size_t)s * shared_block, md->shared_ffn_dim, d, m->xn,
-                       1.0f, m->x);
+        shared_experts(m, y, 1.0f);
     }
-    exec_rmsnorm(m->x, m->w->final_norm, d, m->xn);
+    exec_rmsnorm(m->x, m->w->final_norm, d, md->rms_norm_eps, m->xn);
     cblas_sgemv(CblasRowMajor, CblasNoTrans, md->vocab_size, d, 1.0f, m->w->lm_head, d, m->xn, 1,
                 0.0f, logits, 1);
     return 0;
@@ -281,11 +303,11 @@ static double time_op(exec_cpu_model *m, enum timed_op op, int context, int reps
         double t0 = clock_now_s();
         switch (op) {
         case TIME_ATTENTION:
-            exec_rmsnorm(m->x, y->attn_norm, d, m->xn);
+            exec_rmsnorm(m->x, y->attn_norm, d, md->rms_norm_eps, m->xn);
             attention(m, r % L, context);
             break;
         case TIME_ROUTER:
-            exec_rmsnorm(m->x, y->ffn_norm, d, m->xn);
+            exec_rmsnorm(m->x, y->ffn_norm, d, md->rms_norm_eps, m->xn);
             cblas_sgemv(CblasRowMajor, CblasNoTrans, E, d, 1.0f, y->router, d, m->xn, 1, 0.0f,
                         m->router, 1);
             exec_route(m->router, E, md->top_k, md->norm_topk_prob, m->router_d, m->pick,
@@ -296,9 +318,7 @@ static double time_op(exec_cpu_model *m, enum timed_op op, int context, int reps
                        md->expert_ffn_dim, d, m->xn, 1e-3f, m->x);
             break;
         case TIME_SHARED:
-            for (int s = 0; s < md->num_shared_experts; s++)
-                swiglu_add(m, y->shared + (size_t)s * 3 * md->shared_ffn_dim * d,
-                           md->shared_ffn_dim, d, m->xn, 1e-3f, m->x);
+            shared_experts(m, y, 1e-3f);
             break;
         }
         runs[r] = clock_now_s() - t0;
@@ -317,7 +337,8 @@ int exec_cpu_time_ops(exec_cpu_model *m, int context, int reps, exec_op_times *t
     if (!runs)
         return promoe_err_set(err, "out of memory");
     reps = reps > 0 ? reps : 1;
-    exec_rmsnorm(m->w->embed, m->w->layers[0].ffn_norm, m->w->model.hidden_size, m->xn);
+    exec_rmsnorm(m->w->embed, m->w->layers[0].ffn_norm, m->w->model.hidden_size,
+                 m->w->model.rms_norm_eps, m->xn);
     t->attention_s = time_op(m, TIME_ATTENTION, context, reps, runs);
     t->router_s = time_op(m, TIME_ROUTER, context, reps, runs);
     t->expert_s = time_op(m, TIME_EXPERT, context, reps, runs);

@@ -2,7 +2,7 @@
  * layer RMSNorm, grouped-query attention with rotary embeddings and a KV
  * cache, RMSNorm, a softmax router choosing the top-k experts (their
  * weights renormalised when the model family does), SwiGLU experts and
- * shared experts, each block added to the residual stream; then the final
+ * shared experts (gated where the checkpoint has a gate), each block added to the residual stream; then the final
  * norm and the output head.  One token at a time.
  *
  * An observer sees, per layer, what a trace records: the hidden state
@@ -15,8 +15,6 @@
 #include "common/error.h"
 #include "exec/weights.h"
 
-#define EXEC_RMS_EPS 1e-6f
-#define EXEC_ROPE_THETA 10000.0
 
 typedef struct exec_routing {
     int layer;
@@ -72,8 +70,8 @@ int exec_cpu_time_ops(exec_cpu_model *m, int context, int reps, exec_op_times *t
                       promoe_err *err);
 
 /* Helpers, public for the tests that check them by hand. */
-void exec_rmsnorm(const float *x, const float *w, int n, float *out);
-void exec_rope(float *v, int head_dim, int pos);
+void exec_rmsnorm(const float *x, const float *w, int n, double eps, float *out);
+void exec_rope(float *v, int head_dim, int pos, double theta);
 /* Softmax of E logits, the top k (descending), and their weights
  * (renormalised over the k when normalize); prob and pick are scratch of
  * E entries each. */

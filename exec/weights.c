@@ -148,8 +148,52 @@ int exec_weights_synthetic(const model_desc *m, unsigned long seed, exec_weights
     return 0;
 }
 
+int exec_weights_add_extras(exec_weights *w, unsigned which, int qk_norm_width, promoe_err *err)
+{
+    const model_desc *m = &w->model;
+    size_t q = (size_t)m->num_heads * m->head_dim, kv = (size_t)m->num_kv_heads * m->head_dim;
+    size_t d = (size_t)m->hidden_size;
+    if ((which & EXEC_QK_NORM) && qk_norm_width != m->head_dim && (size_t)qk_norm_width != q)
+        return promoe_err_set(err, "a query norm of %d floats is neither per head (%d) nor over "
+                              "the projection (%zu)", qk_norm_width, m->head_dim, q);
+    if ((which & EXEC_SHARED_GATE) && m->num_shared_experts != 1)
+        return promoe_err_set(err, "a shared-expert gate needs one shared expert, %s has %d",
+                              m->name, m->num_shared_experts);
+    size_t kn = (size_t)qk_norm_width == q ? kv : (size_t)m->head_dim;
+    size_t per = ((which & EXEC_QK_NORM) ? (size_t)qk_norm_width + kn : 0) +
+                 ((which & EXEC_QKV_BIAS) ? q + 2 * kv : 0) +
+                 ((which & EXEC_SHARED_GATE) ? d : 0);
+    free(w->extras);
+    w->extras = malloc((per ? per : 1) * (size_t)m->num_layers * sizeof(float));
+    if (!w->extras)
+        return promoe_err_set(err, "out of memory");
+    w->qk_norm_width = (which & EXEC_QK_NORM) ? qk_norm_width : 0;
+    float *p = w->extras;
+    for (int l = 0; l < m->num_layers; l++) {
+        exec_layer_weights *y = &w->layers[l];
+        y->q_norm = y->k_norm = y->bq = y->bk = y->bv = y->shared_gate = NULL;
+        if (which & EXEC_QK_NORM) {
+            y->q_norm = p;
+            y->k_norm = p + qk_norm_width;
+            p += (size_t)qk_norm_width + kn;
+        }
+        if (which & EXEC_QKV_BIAS) {
+            y->bq = p;
+            y->bk = p + q;
+            y->bv = p + q + kv;
+            p += q + 2 * kv;
+        }
+        if (which & EXEC_SHARED_GATE) {
+            y->shared_gate = p;
+            p += d;
+        }
+    }
+    return 0;
+}
+
 void exec_weights_free(exec_weights *w)
 {
+    free(w->extras);
     free(w->arena);
     free(w->layers);
     memset(w, 0, sizeof *w);

@@ -22,6 +22,13 @@ typedef struct exec_layer_weights {
     float *ffn_norm, *router;
     float *experts; /* [E][3 * F * d]: expert e's block at e * exec_expert_floats */
     float *shared;  /* [S][3 * Fs * d] */
+    /* parts some families have (NULL when absent): norms of the query and
+     * key projections (OLMoE: over the whole projection, q_norm [H*hd];
+     * Qwen3: per head, [hd]), attention biases (Qwen), and a gate on the
+     * shared expert, sigmoid(shared_gate . x) (Qwen-MoE) */
+    float *q_norm, *k_norm;
+    float *bq, *bk, *bv;
+    float *shared_gate;
 } exec_layer_weights;
 
 typedef struct exec_weights {
@@ -30,7 +37,16 @@ typedef struct exec_weights {
     exec_layer_weights *layers; /* [L] */
     float *arena;               /* every array above lives in it */
     size_t floats;
+    float *extras;              /* the optional parts, when present */
+    int qk_norm_width;          /* floats a query/key norm spans: hd or H*hd */
 } exec_weights;
+
+/* The optional parts of exec_layer_weights. */
+enum exec_extra {
+    EXEC_QK_NORM = 1 << 0,
+    EXEC_QKV_BIAS = 1 << 1,
+    EXEC_SHARED_GATE = 1 << 2,
+};
 
 /* Floats of one routed expert (3 * F * d) and of the whole model. */
 size_t exec_expert_floats(const model_desc *m);
@@ -50,6 +66,12 @@ int exec_weights_alloc(const model_desc *m, exec_weights *w, promoe_err *err);
 int exec_weights_synthetic(const model_desc *m, unsigned long seed, exec_weights *w,
                            promoe_err *err);
 void exec_weights_free(exec_weights *w);
+
+/* Room for the optional parts `which` (enum exec_extra) in every layer,
+ * unfilled; qk_norm_width is the model's head_dim or H * head_dim (the
+ * key norm spans the same share of the key projection).  A gated shared
+ * expert needs exactly one shared expert. */
+int exec_weights_add_extras(exec_weights *w, unsigned which, int qk_norm_width, promoe_err *err);
 
 /* Every layer's router, stacked [L][E][d] as traces and predictors hold
  * them; the caller frees it.  NULL when out of memory. */

@@ -131,20 +131,45 @@ static int load_split(const checkpoint *c, const char *name, int part, int64_t S
     return rc;
 }
 
-/* Architectures whose extra parts the executor's model does not have:
- * loading them would run a different model, so they are refused. */
-static int refuse_unsupported(const checkpoint *c, promoe_err *err)
+/* The optional parts the checkpoint has (enum exec_extra), judged by
+ * layer 0, and the width of its query norm. */
+static unsigned extras_of(const checkpoint *c, int *qk_norm_width)
 {
-    static const struct { const char *name, *what; } extras[] = {
-        {"model.layers.0.self_attn.q_norm.weight", "per-head query/key norms (OLMoE)"},
-        {"model.layers.0.mlp.shared_expert_gate.weight", "a gated shared expert (Qwen-MoE)"},
-        {"model.layers.0.self_attn.q_proj.bias", "attention biases (Qwen)"},
-    };
-    for (size_t i = 0; i < sizeof extras / sizeof extras[0]; i++)
-        if (find(c, extras[i].name))
-            return promoe_err_set(err, "%s: has %s (%s), which the executor's model does not "
-                                  "compute yet", c->where, extras[i].name, extras[i].what);
-    return 0;
+    const st_tensor *qn = find(c, "model.layers.0.self_attn.q_norm.weight");
+    *qk_norm_width = qn && qn->rank == 1 ? (int)qn->shape[0] : 0;
+    return (qn ? EXEC_QK_NORM : 0u) |
+           (find(c, "model.layers.0.self_attn.q_proj.bias") ? EXEC_QKV_BIAS : 0u) |
+           (find(c, "model.layers.0.mlp.shared_expert_gate.weight") ? EXEC_SHARED_GATE : 0u);
+}
+
+/* Layer l's optional parts. */
+static int load_extras(const checkpoint *c, const exec_weights *w, int l, promoe_err *err)
+{
+    const model_desc *m = &w->model;
+    const exec_layer_weights *y = &w->layers[l];
+    int64_t q = (int64_t)m->num_heads * m->head_dim, kv = (int64_t)m->num_kv_heads * m->head_dim;
+    int64_t qw = w->qk_norm_width, kw = qw == q ? kv : qw;
+    char n[256];
+    int rc = 0;
+#define NAME(...) (snprintf(n, sizeof n, __VA_ARGS__), n)
+    if (y->q_norm) {
+        rc = load(c, NAME("model.layers.%d.self_attn.q_norm.weight", l), qw, 0, y->q_norm, err);
+        if (rc == 0)
+            rc = load(c, NAME("model.layers.%d.self_attn.k_norm.weight", l), kw, 0, y->k_norm,
+                      err);
+    }
+    if (rc == 0 && y->bq) {
+        rc = load(c, NAME("model.layers.%d.self_attn.q_proj.bias", l), q, 0, y->bq, err);
+        if (rc == 0)
+            rc = load(c, NAME("model.layers.%d.self_attn.k_proj.bias", l), kv, 0, y->bk, err);
+        if (rc == 0)
+            rc = load(c, NAME("model.layers.%d.self_attn.v_proj.bias", l), kv, 0, y->bv, err);
+    }
+    if (rc == 0 && y->shared_gate)
+        rc = load(c, NAME("model.layers.%d.mlp.shared_expert_gate.weight", l), 1,
+                  m->hidden_size, y->shared_gate, err);
+#undef NAME
+    return rc;
 }
 
 int exec_weights_load(const model_desc *m, const char *path, exec_weights *w, promoe_err *err)
@@ -152,9 +177,13 @@ int exec_weights_load(const model_desc *m, const char *path, exec_weights *w, pr
     checkpoint c;
     if (checkpoint_open(&c, path, err) < 0)
         return -1;
-    int rc = refuse_unsupported(&c, err);
-    if (rc == 0)
-        rc = exec_weights_alloc(m, w, err);
+    int qk_norm_width;
+    unsigned extras = extras_of(&c, &qk_norm_width);
+    int rc = exec_weights_alloc(m, w, err);
+    if (rc == 0 && extras && (rc = exec_weights_add_extras(w, extras, qk_norm_width, err)) < 0) {
+        exec_weights_free(w);
+        promoe_err_prefix(err, "%s", path);
+    }
     if (rc < 0) {
         checkpoint_close(&c);
         return -1;
@@ -183,6 +212,8 @@ int exec_weights_load(const model_desc *m, const char *path, exec_weights *w, pr
                       y->ffn_norm, err);
         if (rc == 0)
             rc = load(&c, NAME("model.layers.%d.%s.gate.weight", l, moe), E, d, y->router, err);
+        if (rc == 0)
+            rc = load_extras(&c, w, l, err);
         /* an expert's block: gate [F][d], up [F][d], down [d][F] */
         static const char *const mixtral_parts[3] = {"w1", "w3", "w2"};
         static const char *const mlp_parts[3] = {"gate_proj", "up_proj", "down_proj"};
@@ -230,10 +261,14 @@ int exec_weights_save(const exec_weights *w, const char *path, int half, promoe_
     const model_desc *m = &w->model;
     int64_t d = m->hidden_size, V = m->vocab_size, q = (int64_t)m->num_heads * m->head_dim;
     int64_t kv = (int64_t)m->num_kv_heads * m->head_dim, F = m->expert_ffn_dim;
-    int64_t E = m->num_experts, L = m->num_layers;
-    if (m->num_shared_experts)
-        return promoe_err_set(err, "saving shared experts is not built (Mixtral naming has none)");
-    size_t count = 3 + (size_t)L * (7 + 3 * (size_t)E);
+    int64_t E = m->num_experts, L = m->num_layers, Fs = m->shared_ffn_dim;
+    int64_t qw = w->qk_norm_width, kw = qw == q ? kv : qw;
+    if (m->num_shared_experts > 1)
+        return promoe_err_set(err, "saving %d shared experts is not built (one is saved as "
+                              "Qwen-MoE names it)", m->num_shared_experts);
+    /* per layer: 7 attention and router tensors, 3 per expert, up to 3
+     * shared, 2 norms, 3 biases and a gate */
+    size_t count = 3 + (size_t)L * (7 + 3 * (size_t)E + 9);
     st_out *t = calloc(count, sizeof *t);
     char (*names)[96] = calloc(count, sizeof *names);
     if (!t || !names) {
@@ -267,6 +302,26 @@ int exec_weights_save(const exec_weights *w, const char *path, int half, promoe_
             ADD(b + 2 * F * d, d, F, "model.layers.%lld.block_sparse_moe.experts.%lld.w2.weight",
                 (long long)l, (long long)e);
         }
+        if (m->num_shared_experts) {
+            ADD(y->shared, Fs, d, "model.layers.%lld.mlp.shared_expert.gate_proj.weight",
+                (long long)l);
+            ADD(y->shared + Fs * d, Fs, d, "model.layers.%lld.mlp.shared_expert.up_proj.weight",
+                (long long)l);
+            ADD(y->shared + 2 * Fs * d, d, Fs,
+                "model.layers.%lld.mlp.shared_expert.down_proj.weight", (long long)l);
+        }
+        if (y->q_norm) {
+            ADD(y->q_norm, qw, 0, "model.layers.%lld.self_attn.q_norm.weight", (long long)l);
+            ADD(y->k_norm, kw, 0, "model.layers.%lld.self_attn.k_norm.weight", (long long)l);
+        }
+        if (y->bq) {
+            ADD(y->bq, q, 0, "model.layers.%lld.self_attn.q_proj.bias", (long long)l);
+            ADD(y->bk, kv, 0, "model.layers.%lld.self_attn.k_proj.bias", (long long)l);
+            ADD(y->bv, kv, 0, "model.layers.%lld.self_attn.v_proj.bias", (long long)l);
+        }
+        if (y->shared_gate)
+            ADD(y->shared_gate, 1, d, "model.layers.%lld.mlp.shared_expert_gate.weight",
+                (long long)l);
     }
     ADD(w->final_norm, d, 0, "model.norm.weight");
     ADD(w->lm_head, V, d, "lm_head.weight");

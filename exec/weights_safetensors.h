@@ -9,10 +9,12 @@
  * OLMoE, Qwen-MoE and DeepSeek-MoE do (mlp.gate, mlp.experts.E.{gate,up,
  * down}_proj), shared experts as Qwen (mlp.shared_expert.*) or DeepSeek
  * (mlp.shared_experts.*, one MLP as wide as all of them: split) name them,
- * model.norm and lm_head (the embedding when tied).  F32, F16 and BF16 are
- * read into fp32.  Shapes must match the model preset; parts the executor's
- * model does not compute (OLMoE's QK norms, Qwen's shared-expert gate and
- * attention biases) are refused, not ignored.
+ * model.norm and lm_head (the embedding when tied); and where a family has
+ * them, self_attn.{q,k}_norm (OLMoE: over the projection; per head as
+ * Qwen3 has them), self_attn.{q,k,v}_proj.bias (Qwen) and
+ * mlp.shared_expert_gate (Qwen-MoE).  F32, F16 and BF16 are read into
+ * fp32.  Shapes must match the model preset (whose rope_theta and
+ * rms_norm_eps the model computes with).
  */
 #ifndef PROMOE_EXEC_WEIGHTS_SAFETENSORS_H
 #define PROMOE_EXEC_WEIGHTS_SAFETENSORS_H
@@ -27,8 +29,9 @@ int exec_weights_load(const model_desc *m, const char *path, exec_weights *w, pr
 int exec_weights_from(const model_desc *m, const char *spec, unsigned long seed, exec_weights *w,
                       promoe_err *err);
 
-/* Writes w (no shared experts) in Mixtral's naming, F32 or (half) F16, as
- * one file: how the tests make a checkpoint of their own. */
+/* Writes w in Mixtral's naming (a shared expert, norms, biases and gate as
+ * Qwen-MoE and OLMoE name them; at most one shared expert), F32 or (half)
+ * F16, as one file: how the tests make a checkpoint of their own. */
 int exec_weights_save(const exec_weights *w, const char *path, int half, promoe_err *err);
 
 #endif

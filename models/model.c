@@ -22,6 +22,8 @@ static const preset_key model_keys[] = {
     INT_KEY(vocab_size, 1, 1 << 24, 1),
     INT_KEY(bits_per_weight, 2, 32, 1),
     INT_KEY(norm_topk_prob, 0, 1, 1),
+    {"rope_theta", PRESET_DOUBLE, offsetof(model_desc, rope_theta), 0, 1, 1e12, 0},
+    {"rms_norm_eps", PRESET_DOUBLE, offsetof(model_desc, rms_norm_eps), 0, 1e-12, 1, 0},
 };
 
 static const preset_kind model_kind = {"models", "model", model_keys,
@@ -32,6 +34,10 @@ int model_load(const char *name_or_path, model_desc *m, promoe_err *err)
     *m = (model_desc){0};
     if (preset_load(&model_kind, name_or_path, m, err) < 0)
         return -1;
+    if (m->rope_theta == 0)
+        m->rope_theta = 10000;
+    if (m->rms_norm_eps == 0)
+        m->rms_norm_eps = 1e-6;
     if (m->top_k > m->num_experts)
         return promoe_err_set(err, "model %s: top_k %d exceeds num_experts %d", m->name, m->top_k,
                               m->num_experts);

@@ -30,6 +30,9 @@ typedef struct model_desc {
     int vocab_size;
     int bits_per_weight;     /* 16 (fp16/bf16), 8 or 4 */
     int norm_topk_prob;      /* 1: gate weights renormalised over the top-k */
+    /* what the executor computes with (the simulator does not need them) */
+    double rope_theta;       /* rotary base (default 10000) */
+    double rms_norm_eps;     /* RMSNorm epsilon (default 1e-6) */
 } model_desc;
 
 /* Loads a preset by name (searching $PROMOE_DATADIR/models, the source

@@ -21,20 +21,28 @@ START_TEST(rmsnorm_rope_route_by_hand)
 {
     /* (3, 4): root mean square sqrt(12.5); weights (1, 2) */
     float x[2] = {3, 4}, w[2] = {1, 2}, out[2];
-    exec_rmsnorm(x, w, 2, out);
+    exec_rmsnorm(x, w, 2, 1e-6, out);
     ck_assert_double_eq_tol(out[0], 3 / sqrt(12.5), 1e-6);
     ck_assert_double_eq_tol(out[1], 8 / sqrt(12.5), 1e-6);
     /* position 0 leaves a vector as it is; position 1 turns the first pair
      * (x[0], x[2]) by 1 radian and the second (x[1], x[3]) by 10000^-0.5 */
     float v[4] = {1, 0.5f, 0, 2};
-    exec_rope(v, 4, 0);
+    exec_rope(v, 4, 0, 10000);
     ck_assert(v[0] == 1 && v[1] == 0.5f && v[2] == 0 && v[3] == 2);
-    exec_rope(v, 4, 1);
+    exec_rope(v, 4, 1, 10000);
     double a = 0.01;
     ck_assert_double_eq_tol(v[0], cos(1.0), 1e-6);
     ck_assert_double_eq_tol(v[2], sin(1.0), 1e-6);
     ck_assert_double_eq_tol(v[1], 0.5 * cos(a) - 2 * sin(a), 1e-6);
     ck_assert_double_eq_tol(v[3], 0.5 * sin(a) + 2 * cos(a), 1e-6);
+    /* a base of 100 turns the second pair by 100^-0.5 = 0.1 at position 1 */
+    float u[4] = {0, 1, 0, 0};
+    exec_rope(u, 4, 1, 100);
+    ck_assert_double_eq_tol(u[1], cos(0.1), 1e-6);
+    ck_assert_double_eq_tol(u[3], sin(0.1), 1e-6);
+    /* epsilon: (3, 4) with eps 2.5 has rms sqrt(15) */
+    exec_rmsnorm(x, w, 2, 2.5, out);
+    ck_assert_double_eq_tol(out[0], 3 / sqrt(15.0), 1e-6);
     /* logits ln 1..4: probabilities 0.1, 0.2, 0.3, 0.4; the top 2 are
      * experts 3 and 2, weighted 4/7 and 3/7 renormalised, else 0.4, 0.3 */
     float logits[4] = {0, (float)log(2), (float)log(3), (float)log(4)}, gw[2];
@@ -75,19 +83,19 @@ static void ref_matvec(const float *W, int rows, int cols, const double *x, doub
     }
 }
 
-static void ref_norm(const double *x, const float *w, int n, double *out)
+static void ref_norm(const double *x, const float *w, int n, double eps, double *out)
 {
     double ss = 0;
     for (int i = 0; i < n; i++)
         ss += x[i] * x[i];
     for (int i = 0; i < n; i++)
-        out[i] = x[i] / sqrt(ss / n + EXEC_RMS_EPS) * w[i];
+        out[i] = x[i] / sqrt(ss / n + eps) * w[i];
 }
 
-static void ref_rotate(double *v, int hd, int pos)
+static void ref_rotate(double *v, int hd, int pos, double theta)
 {
     for (int i = 0; i < hd / 2; i++) {
-        double f = pos / pow(EXEC_ROPE_THETA, 2.0 * i / hd), a = v[i], b = v[i + hd / 2];
+        double f = pos / pow(theta, 2.0 * i / hd), a = v[i], b = v[i + hd / 2];
         v[i] = a * cos(f) - b * sin(f);
         v[i + hd / 2] = a * sin(f) + b * cos(f);
     }
@@ -127,17 +135,32 @@ static void reference(const exec_weights *w, const int *tokens, int P, double *l
     for (int t = 0; t < P; t++)
         for (int i = 0; i < d; i++)
             x[(size_t)t * d + i] = w->embed[(size_t)tokens[t] * d + i];
+    double eps = m->rms_norm_eps, theta = m->rope_theta;
     for (int l = 0; l < L; l++) {
         const exec_layer_weights *y = &w->layers[l];
         for (int t = 0; t < P; t++) {
-            ref_norm(x + (size_t)t * d, y->attn_norm, d, xn);
-            ref_matvec(y->wq, H * hd, d, xn, q + (size_t)t * H * hd);
-            ref_matvec(y->wk, KV * hd, d, xn, k + (size_t)t * KV * hd);
-            ref_matvec(y->wv, KV * hd, d, xn, v + (size_t)t * KV * hd);
+            double *qt = q + (size_t)t * H * hd, *kt = k + (size_t)t * KV * hd;
+            double *vt = v + (size_t)t * KV * hd;
+            ref_norm(x + (size_t)t * d, y->attn_norm, d, eps, xn);
+            ref_matvec(y->wq, H * hd, d, xn, qt);
+            ref_matvec(y->wk, KV * hd, d, xn, kt);
+            ref_matvec(y->wv, KV * hd, d, xn, vt);
+            for (int i = 0; y->bq && i < H * hd; i++)
+                qt[i] += y->bq[i];
+            for (int i = 0; y->bq && i < KV * hd; i++) {
+                kt[i] += y->bk[i];
+                vt[i] += y->bv[i];
+            }
+            /* query/key norms: over all of q and of k, or head by head */
+            int per_head = w->qk_norm_width == hd;
+            for (int h = 0; y->q_norm && h < (per_head ? H : 1); h++)
+                ref_norm(qt + h * hd, y->q_norm, per_head ? hd : H * hd, eps, qt + h * hd);
+            for (int h = 0; y->q_norm && h < (per_head ? KV : 1); h++)
+                ref_norm(kt + h * hd, y->k_norm, per_head ? hd : KV * hd, eps, kt + h * hd);
             for (int h = 0; h < H; h++)
-                ref_rotate(q + ((size_t)t * H + h) * hd, hd, t);
+                ref_rotate(qt + (size_t)h * hd, hd, t, theta);
             for (int h = 0; h < KV; h++)
-                ref_rotate(k + ((size_t)t * KV + h) * hd, hd, t);
+                ref_rotate(kt + (size_t)h * hd, hd, t, theta);
         }
         for (int t = 0; t < P; t++) {
             for (int h = 0; h < H; h++) {
@@ -163,7 +186,7 @@ static void reference(const exec_weights *w, const int *tokens, int P, double *l
             for (int i = 0; i < d; i++)
                 x[(size_t)t * d + i] += o[i];
             /* the FFN block */
-            ref_norm(x + (size_t)t * d, y->ffn_norm, d, xn);
+            ref_norm(x + (size_t)t * d, y->ffn_norm, d, eps, xn);
             ref_matvec(y->router, E, d, xn, rl);
             double mx = -1e300, sum = 0, p[64];
             for (int e = 0; e < E; e++)
@@ -190,15 +213,22 @@ static void reference(const exec_weights *w, const int *tokens, int P, double *l
             for (int j = 0; j < K; j++)
                 ref_swiglu(y->experts + (size_t)top[j] * block, m->expert_ffn_dim, d, xn,
                            p[top[j]] / (m->norm_topk_prob ? chosen_sum : sum), acc);
+            double gate = 1;
+            if (y->shared_gate) {
+                double g = 0;
+                for (int i = 0; i < d; i++)
+                    g += y->shared_gate[i] * xn[i];
+                gate = 1 / (1 + exp(-g));
+            }
             for (int s2 = 0; s2 < m->num_shared_experts; s2++)
                 ref_swiglu(y->shared + (size_t)s2 * 3 * m->shared_ffn_dim * d, m->shared_ffn_dim, d,
-                           xn, 1.0, acc);
+                           xn, gate, acc);
             for (int i = 0; i < d; i++)
                 x[(size_t)t * d + i] += acc[i];
             free(acc);
         }
     }
-    ref_norm(x + (size_t)(P - 1) * d, w->final_norm, d, xn);
+    ref_norm(x + (size_t)(P - 1) * d, w->final_norm, d, eps, xn);
     for (int r = 0; r < m->vocab_size; r++) {
         double s = 0;
         for (int c = 0; c < d; c++)
@@ -229,33 +259,104 @@ static int record(void *ctx, const exec_routing *r, promoe_err *err)
     return 0;
 }
 
-START_TEST(steps_match_a_second_implementation)
+/* Steps the CPU model through 7 tokens of the mini model with weights w
+ * and checks each position's logits and every choice of experts against
+ * the reference. */
+static void check_against_reference(const exec_weights *w)
 {
     enum { P = 7 };
     const int tokens[P] = {3, 17, 42, 0, 49, 8, 8};
+    const model_desc *m = &w->model;
+    promoe_err err = {{0}};
+    exec_cpu_model *cm = exec_cpu_create(w, 16, &err);
+    ck_assert_ptr_nonnull(cm);
+    float logits[50];
+    int experts[P * 3 * 2], want_experts[P * 3 * 2];
+    seen s = {.L = m->num_layers, .K = m->top_k, .experts = experts};
+    for (int t = 0; t < P; t++) {
+        s.pos = t;
+        ck_assert_int_eq(exec_cpu_step(cm, tokens[t], t, logits, record, &s, &err), 0);
+        double want[50];
+        reference(w, tokens, t + 1, want, want_experts);
+        double worst = 0;
+        for (int i = 0; i < m->vocab_size; i++)
+            worst = fmax(worst, fabs(logits[i] - want[i]) / (1 + fabs(want[i])));
+        ck_assert_msg(worst < 1e-4, "position %d: logits differ by %g", t, worst);
+    }
+    ck_assert_mem_eq(experts, want_experts, sizeof experts);
+    exec_cpu_free(cm);
+}
+
+START_TEST(steps_match_a_second_implementation)
+{
     for (int normalize = 0; normalize <= 1; normalize++) {
         model_desc m;
         mini_model(&m, normalize);
         exec_weights w;
         promoe_err err = {{0}};
         ck_assert_msg(exec_weights_synthetic(&m, 5, &w, &err) == 0, "%s", err.msg);
-        exec_cpu_model *cm = exec_cpu_create(&w, 16, &err);
-        ck_assert_ptr_nonnull(cm);
-        float logits[50];
-        int experts[P * 3 * 2], want_experts[P * 3 * 2];
-        seen s = {.L = m.num_layers, .K = m.top_k, .experts = experts};
-        for (int t = 0; t < P; t++) {
-            s.pos = t;
-            ck_assert_int_eq(exec_cpu_step(cm, tokens[t], t, logits, record, &s, &err), 0);
-            double want[50];
-            reference(&w, tokens, t + 1, want, want_experts);
-            double worst = 0;
-            for (int i = 0; i < m.vocab_size; i++)
-                worst = fmax(worst, fabs(logits[i] - want[i]) / (1 + fabs(want[i])));
-            ck_assert_msg(worst < 1e-4, "position %d: logits differ by %g", t, worst);
+        check_against_reference(&w);
+        exec_weights_free(&w);
+    }
+}
+END_TEST
+
+/* Random values near `centre` for the optional parts. */
+static void fill_near(float *v, int n, float centre, unsigned *state)
+{
+    for (int i = 0; i < n; i++) {
+        *state = *state * 1103515245u + 12345u;
+        v[i] = centre + ((float)(*state >> 16 & 0x7fff) / 32768.0f - 0.5f) * 0.8f;
+    }
+}
+
+/* The families' extra parts (query/key norms over the projection as OLMoE
+ * has them, or per head; attention biases; a gated shared expert) and
+ * another rotary base and epsilon: the model matches the reference, and a
+ * checkpoint holding them loads back to the same numbers. */
+START_TEST(family_extras_match_the_reference)
+{
+    for (int per_head = 0; per_head <= 1; per_head++) {
+        model_desc m;
+        mini_model(&m, 1);
+        m.rope_theta = 1e6;
+        m.rms_norm_eps = 1e-5;
+        exec_weights w, back;
+        promoe_err err = {{0}};
+        ck_assert_int_eq(exec_weights_synthetic(&m, 6, &w, &err), 0);
+        int width = per_head ? m.head_dim : m.num_heads * m.head_dim;
+        ck_assert_msg(exec_weights_add_extras(&w, EXEC_QK_NORM | EXEC_QKV_BIAS | EXEC_SHARED_GATE,
+                                              width, &err) == 0, "%s", err.msg);
+        unsigned state = 7;
+        int kw = per_head ? m.head_dim : m.num_kv_heads * m.head_dim;
+        for (int l = 0; l < m.num_layers; l++) {
+            exec_layer_weights *y = &w.layers[l];
+            fill_near(y->q_norm, width, 1, &state);
+            fill_near(y->k_norm, kw, 1, &state);
+            fill_near(y->bq, m.num_heads * m.head_dim, 0, &state);
+            fill_near(y->bk, m.num_kv_heads * m.head_dim, 0, &state);
+            fill_near(y->bv, m.num_kv_heads * m.head_dim, 0, &state);
+            fill_near(y->shared_gate, m.hidden_size, 0, &state);
         }
-        ck_assert_mem_eq(experts, want_experts, sizeof experts);
-        exec_cpu_free(cm);
+        check_against_reference(&w);
+        ck_assert_msg(exec_weights_save(&w, tu_path("extras.safetensors"), 0, &err) == 0, "%s",
+                      err.msg);
+        ck_assert_msg(exec_weights_load(&m, tu_path("extras.safetensors"), &back, &err) == 0,
+                      "%s", err.msg);
+        ck_assert_int_eq(back.qk_norm_width, width);
+        ck_assert_mem_eq(back.arena, w.arena, w.floats * sizeof(float));
+        for (int l = 0; l < m.num_layers; l++) {
+            ck_assert_mem_eq(back.layers[l].q_norm, w.layers[l].q_norm, width * sizeof(float));
+            ck_assert_mem_eq(back.layers[l].k_norm, w.layers[l].k_norm, kw * sizeof(float));
+            ck_assert_mem_eq(back.layers[l].bv, w.layers[l].bv, 16 * sizeof(float));
+            ck_assert_mem_eq(back.layers[l].shared_gate, w.layers[l].shared_gate,
+                             32 * sizeof(float));
+        }
+        exec_weights_free(&back);
+        /* without the gate, the shared expert counts fully */
+        for (int l = 0; l < m.num_layers; l++)
+            w.layers[l].shared_gate = NULL;
+        check_against_reference(&w);
         exec_weights_free(&w);
     }
 }
@@ -431,7 +532,7 @@ START_TEST(safetensors_checkpoints_load)
     ds.num_shared_experts = 2;
     ck_assert_int_eq(exec_weights_synthetic(&ds, 4, &w, &err), 0);
     ck_assert_int_eq(exec_weights_save(&w, tu_path("ds.safetensors"), 0, &err), -1);
-    ck_assert_msg(strstr(err.msg, "saving shared experts is not built"), "%s", err.msg);
+    ck_assert_msg(strstr(err.msg, "saving 2 shared experts is not built"), "%s", err.msg);
     /* the plain part from a model without them, the merged MLP added */
     model_desc plain = ds;
     plain.num_shared_experts = 0;
@@ -518,13 +619,14 @@ START_TEST(bad_checkpoints_are_refused)
     ck_assert_int_eq(exec_weights_load(&wider, tu_path("ok.safetensors"), &back, &err), -1);
     ck_assert_msg(strstr(err.msg, "experts.0.w1.weight has shape [24, 32], the model needs [32, 32]"),
                   "%s", err.msg);
-    /* a part the executor's model lacks (OLMoE's QK norm), and a missing tensor */
+    /* a query norm of a width no family has, and a missing tensor */
     float norm[32] = {0};
-    st_out extra[2] = {{"model.layers.0.self_attn.q_norm.weight", norm, 1, {32}},
+    st_out extra[2] = {{"model.layers.0.self_attn.q_norm.weight", norm, 1, {5}},
                        {"model.norm.weight", norm, 1, {32}}};
-    ck_assert_int_eq(st_write(tu_path("olmoe.safetensors"), extra, 2, ST_F32, &err), 0);
-    ck_assert_int_eq(exec_weights_load(&m, tu_path("olmoe.safetensors"), &back, &err), -1);
-    ck_assert_msg(strstr(err.msg, "per-head query/key norms (OLMoE)"), "%s", err.msg);
+    ck_assert_int_eq(st_write(tu_path("odd.safetensors"), extra, 2, ST_F32, &err), 0);
+    ck_assert_int_eq(exec_weights_load(&m, tu_path("odd.safetensors"), &back, &err), -1);
+    ck_assert_msg(strstr(err.msg, "a query norm of 5 floats is neither per head (8) nor over the "
+                                  "projection (32)"), "%s", err.msg);
     ck_assert_int_eq(st_write(tu_path("partial.safetensors"), extra + 1, 1, ST_F32, &err), 0);
     ck_assert_int_eq(exec_weights_load(&m, tu_path("partial.safetensors"), &back, &err), -1);
     ck_assert_msg(strstr(err.msg, "no tensor model.embed_tokens.weight"), "%s", err.msg);
@@ -540,6 +642,7 @@ int main(void)
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, rmsnorm_rope_route_by_hand);
     tcase_add_test(tc, steps_match_a_second_implementation);
+    tcase_add_test(tc, family_extras_match_the_reference);
     tcase_add_test(tc, weights_are_deterministic_and_sized);
     tcase_add_test(tc, recorded_trace_is_what_the_model_did);
     tcase_add_test(tc, safetensors_checkpoints_load);

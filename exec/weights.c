@@ -1,10 +1,12 @@
 #include "exec/weights.h"
 
-#include <gsl/gsl_randist.h>
-#include <gsl/gsl_rng.h>
 #include <math.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/memory.h"
 
@@ -50,17 +52,36 @@ static float *take(exec_weights *w, size_t *used, size_t n)
     return p;
 }
 
-static void fill_matrix(gsl_rng *rng, float *a, size_t rows, size_t in)
+/* SplitMix64's finaliser: a bijection that scrambles every bit. */
+static uint64_t mix(uint64_t x)
 {
-    double sd = 1.0 / sqrt((double)in);
-    for (size_t i = 0; i < rows * in; i++)
-        a[i] = (float)gsl_ran_gaussian_ziggurat(rng, sd);
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+    return x ^ (x >> 31);
 }
 
-static void fill_norm(gsl_rng *rng, float *a, size_t n)
+/* Tensor `id` of n values, uniform with mean `mean` and standard deviation
+ * sd: value i a hash of (seed, id, i), so that any thread fills any tensor
+ * and the weights do not depend on how many did. */
+static void fill(float *a, size_t n, unsigned long seed, uint64_t id, double mean, double sd)
 {
-    for (size_t i = 0; i < n; i++)
-        a[i] = (float)(1.0 + gsl_ran_gaussian_ziggurat(rng, 0.1));
+    double half = sd * sqrt(3.0); /* U(-h, h) has variance h^2 / 3 */
+    uint64_t base = mix(mix((uint64_t)seed + 0x9e3779b97f4a7c15ull) ^ (id * 0xd1b54a32d192ed03ull));
+    for (size_t i = 0; i < n; i++) {
+        double u = (double)(mix(base + i) >> 11) * 0x1.0p-53;
+        a[i] = (float)(mean + (2 * u - 1) * half);
+    }
+}
+
+/* A matrix of `in` inputs: variance 1/in, so activations keep their scale. */
+static void fill_matrix(float *a, size_t rows, size_t in, unsigned long seed, uint64_t id)
+{
+    fill(a, rows * in, seed, id, 0, 1.0 / sqrt((double)in));
+}
+
+static void fill_norm(float *a, size_t n, unsigned long seed, uint64_t id)
+{
+    fill(a, n, seed, id, 1, 0.1);
 }
 
 int exec_weights_alloc(const model_desc *m, exec_weights *w, promoe_err *err)
@@ -104,47 +125,85 @@ int exec_weights_alloc(const model_desc *m, exec_weights *w, promoe_err *err)
     return 0;
 }
 
+/* One thread's share of the synthetic weights: layers first, .. last. */
+typedef struct fill_job {
+    exec_weights *w;
+    unsigned long seed;
+    int first, step;   /* layers first, first + step, ...; layer L is the rest */
+} fill_job;
+
+static void fill_layer(exec_weights *w, unsigned long seed, int l)
+{
+    const model_desc *m = &w->model;
+    size_t d = (size_t)m->hidden_size;
+    size_t q = (size_t)m->num_heads * m->head_dim, kv = (size_t)m->num_kv_heads * m->head_dim;
+    size_t E = (size_t)m->num_experts, F = (size_t)m->expert_ffn_dim;
+    size_t S = (size_t)m->num_shared_experts, Fs = (size_t)m->shared_ffn_dim;
+    exec_layer_weights *y = &w->layers[l];
+    uint64_t id = ((uint64_t)l + 1) << 32; /* tensor ids: layer, then a count */
+    fill_norm(y->attn_norm, d, seed, id++);
+    fill_matrix(y->wq, q, d, seed, id++);
+    fill_matrix(y->wk, kv, d, seed, id++);
+    fill_matrix(y->wv, kv, d, seed, id++);
+    fill_matrix(y->wo, d, q, seed, id++);
+    fill_norm(y->ffn_norm, d, seed, id++);
+    fill_matrix(y->router, E, d, seed, id++);
+    for (size_t e = 0; e < E; e++) {
+        float *b = y->experts + e * 3 * F * d;
+        fill_matrix(b, F, d, seed, id++);             /* gate */
+        fill_matrix(b + F * d, F, d, seed, id++);     /* up */
+        fill_matrix(b + 2 * F * d, d, F, seed, id++); /* down */
+    }
+    for (size_t s = 0; s < S; s++) {
+        float *b = y->shared + s * 3 * Fs * d;
+        fill_matrix(b, Fs, d, seed, id++);
+        fill_matrix(b + Fs * d, Fs, d, seed, id++);
+        fill_matrix(b + 2 * Fs * d, d, Fs, seed, id++);
+    }
+}
+
+static void *fill_share(void *arg)
+{
+    fill_job *j = arg;
+    const model_desc *m = &j->w->model;
+    size_t d = (size_t)m->hidden_size, V = (size_t)m->vocab_size;
+    for (int l = j->first; l <= m->num_layers; l += j->step) {
+        if (l < m->num_layers) {
+            fill_layer(j->w, j->seed, l);
+            continue;
+        }
+        fill(j->w->embed, V * d, j->seed, 1, 0, 1); /* embeddings: unit variance */
+        fill_norm(j->w->final_norm, d, j->seed, 2);
+        fill_matrix(j->w->lm_head, V, d, j->seed, 3);
+    }
+    return NULL;
+}
+
 int exec_weights_synthetic(const model_desc *m, unsigned long seed, exec_weights *w,
                            promoe_err *err)
 {
     if (exec_weights_alloc(m, w, err) < 0)
         return -1;
-    gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
-    if (!rng) {
-        exec_weights_free(w);
-        return promoe_err_set(err, "out of memory for %s's weights", m->name);
+    /* a thread per share of the layers: Mixtral-sized weights are tens of
+     * GB of values; a thread that cannot start leaves its share to this one */
+    enum { MAX_THREADS = 64 };
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    int n = (int)(cpus < 1 ? 1 : cpus > MAX_THREADS ? MAX_THREADS : cpus);
+    if (n > m->num_layers + 1)
+        n = m->num_layers + 1;
+    fill_job jobs[MAX_THREADS];
+    pthread_t threads[MAX_THREADS];
+    int started[MAX_THREADS] = {0};
+    for (int i = 0; i < n; i++) {
+        jobs[i] = (fill_job){w, seed, i, n};
+        started[i] = i > 0 && pthread_create(&threads[i], NULL, fill_share, &jobs[i]) == 0;
     }
-    gsl_rng_set(rng, seed);
-    size_t d = (size_t)m->hidden_size, V = (size_t)m->vocab_size;
-    size_t q = (size_t)m->num_heads * m->head_dim, kv = (size_t)m->num_kv_heads * m->head_dim;
-    size_t E = (size_t)m->num_experts, F = (size_t)m->expert_ffn_dim;
-    size_t S = (size_t)m->num_shared_experts, Fs = (size_t)m->shared_ffn_dim;
-    fill_matrix(rng, w->embed, V * d, 1); /* embeddings: unit variance */
-    for (int l = 0; l < m->num_layers; l++) {
-        exec_layer_weights *y = &w->layers[l];
-        fill_norm(rng, y->attn_norm, d);
-        fill_matrix(rng, y->wq, q, d);
-        fill_matrix(rng, y->wk, kv, d);
-        fill_matrix(rng, y->wv, kv, d);
-        fill_matrix(rng, y->wo, d, q);
-        fill_norm(rng, y->ffn_norm, d);
-        fill_matrix(rng, y->router, E, d);
-        for (size_t e = 0; e < E; e++) {
-            float *b = y->experts + e * 3 * F * d;
-            fill_matrix(rng, b, F, d);             /* gate */
-            fill_matrix(rng, b + F * d, F, d);     /* up */
-            fill_matrix(rng, b + 2 * F * d, d, F); /* down */
-        }
-        for (size_t s = 0; s < S; s++) {
-            float *b = y->shared + s * 3 * Fs * d;
-            fill_matrix(rng, b, Fs, d);
-            fill_matrix(rng, b + Fs * d, Fs, d);
-            fill_matrix(rng, b + 2 * Fs * d, d, Fs);
-        }
-    }
-    fill_norm(rng, w->final_norm, d);
-    fill_matrix(rng, w->lm_head, V, d);
-    gsl_rng_free(rng);
+    for (int i = 0; i < n; i++)
+        if (!started[i])
+            fill_share(&jobs[i]);
+    for (int i = 1; i < n; i++)
+        if (started[i])
+            pthread_join(threads[i], NULL);
     return 0;
 }
 

@@ -60,9 +60,10 @@ int exec_model_check(const model_desc *m, promoe_err *err);
  * Refused up front if they do not fit in memory. */
 int exec_weights_alloc(const model_desc *m, exec_weights *w, promoe_err *err);
 
-/* Deterministic random weights with the model's shapes: N(0, 1/in) for a
- * matrix of `in` inputs, norms near 1.  Refused up front if they do not
- * fit in memory. */
+/* Deterministic random weights with the model's shapes: uniform, with
+ * variance 1/in for a matrix of `in` inputs, norms near 1; each value a hash
+ * of (seed, tensor, index), filled by a thread per share of the layers.
+ * Refused up front if they do not fit in memory. */
 int exec_weights_synthetic(const model_desc *m, unsigned long seed, exec_weights *w,
                            promoe_err *err);
 void exec_weights_free(exec_weights *w);

@@ -1,5 +1,6 @@
 #include "cli/cli.h"
 #include "common/clock.h"
+#include "exec/backend.h"
 #include "traces/trace.h"
 
 #include <errno.h>
@@ -153,6 +154,18 @@ int cli_load_hw(const char *cmd, const char *name, const char *const *sets, int 
         if (hw_set(hw, sets[i], &err) < 0)
             return cli_usage_error(cmd, "%s", err.msg); /* it names --set */
     return CLI_OK;
+}
+
+int cli_find_backend(const char *cmd, const char *name, const exec_backend_ops **ops)
+{
+    if ((*ops = exec_backend_find(name)))
+        return CLI_OK;
+    if (strcmp(name, "cuda") == 0)
+        return cli_usage_error(cmd, "--backend cuda: this build has no CUDA (configure found no "
+                               "toolkit; install it in /usr/local/cuda or give --with-cuda=DIR "
+                               "and build again)");
+    return cli_usage_error(cmd, "--backend %s: no such backend (this build has: %s)", name,
+                           exec_backend_names());
 }
 
 void cli_print_json(json_t *o, int precision)

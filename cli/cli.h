@@ -54,6 +54,11 @@ int cli_parse_compression(const char *cmd, const char *s, int *out);
  * CLI_FAILED (the preset) or CLI_USAGE (an override). */
 int cli_load_hw(const char *cmd, const char *name, const char *const *sets, int n, hw_desc *hw);
 
+struct exec_backend_ops;
+/* The executor backend NAME (--backend) into *ops; CLI_OK, or a usage
+ * error saying which backends this build has. */
+int cli_find_backend(const char *cmd, const char *name, const struct exec_backend_ops **ops);
+
 /* A progress line on stderr (only when it is a terminal), at most a few
  * times a second; cli_progress_done ends it. */
 void cli_progress(const char *what, int64_t done, int64_t total);

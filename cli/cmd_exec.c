@@ -37,7 +37,10 @@ static const char usage[] =
     "first.  The predictor sees hidden states rounded to fp16, as a trace holds\n"
     "them.\n"
     "\n"
-    "Built: the CPU backend (fp32, OpenBLAS; host memory stands in for the GPU's).\n"
+    "Backends: cpu (fp32, OpenBLAS; host memory stands in for the GPU's, copies\n"
+    "are memcpy) and, where built with CUDA, cuda (fp16 weights, fp32\n"
+    "accumulation in cuBLAS; experts in pinned host memory copied to slots in\n"
+    "GPU memory on a copy stream, beside the compute stream).\n"
     "\n"
     "  -m, --model NAME       model preset or .ini (required); 'tiny' runs in a\n"
     "                         blink, a real model's shapes need its fp32 weights in\n"
@@ -50,7 +53,7 @@ static const char usage[] =
     "                         --model)\n"
     "      --save-weights F   also write the weights used to F (.safetensors, F32,\n"
     "                         Mixtral naming; models without shared experts)\n"
-    "      --backend B        cpu (default)\n"
+    "      --backend B        cpu (default) or cuda\n"
     "      --seed N           seed of the synthetic weights (default 1)\n"
     "      --prompt-ids IDS   one request's prompt as token ids, '1,2,3' (may be\n"
     "                         repeated: a request each)\n"
@@ -268,7 +271,7 @@ static void show_progress(int64_t done, int64_t total)
 
 /* What ran, for the report. */
 typedef struct run_desc {
-    const char *system, *weights, *policy, *scope, *predictor;
+    const char *system, *backend, *weights, *policy, *scope, *predictor;
     const sim_config *sc;
     int max_new;
 } run_desc;
@@ -282,7 +285,8 @@ static void print_result(const exec_gen_result *r, const model_desc *m, const pr
     double gbps = r->copy_s > 0 ? r->copied_bytes / r->copy_s / 1e9 : 0;
     if (json) {
         json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:f, s:f, s:f, s:f, s:f}",
-                              "model", m->name, "system", d->system, "backend", "cpu", "weights",
+                              "model", m->name, "system", d->system, "backend", d->backend,
+                              "weights",
                               d->weights, "requests", (json_int_t)r->requests, "tokens",
                               (json_int_t)(r->prefill_tokens + r->decode_tokens),
                               "prefill_tokens", (json_int_t)r->prefill_tokens, "decode_tokens",
@@ -331,8 +335,8 @@ static void print_result(const exec_gen_result *r, const model_desc *m, const pr
         cli_print_json(o, 10);
         return;
     }
-    printf("%s on the CPU, system %s: %lld requests, %lld prompt tokens, %lld decode tokens\n",
-           m->name, d->system, (long long)r->requests, (long long)r->prefill_tokens,
+    printf("%s on the %s backend, system %s: %lld requests, %lld prompt tokens, %lld decode "
+           "tokens\n", m->name, d->backend, d->system, (long long)r->requests, (long long)r->prefill_tokens,
            (long long)r->decode_tokens);
     if (r->slots) {
         printf("cache %lld slots (%s, %s), predictor %s", (long long)r->slots, d->policy,
@@ -471,9 +475,6 @@ static int parse(int argc, char **argv, exec_cli *o)
         return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
     if (!o->model)
         return cli_usage_error(cmd, "no model: give --model NAME (e.g. tiny)");
-    if (strcmp(o->backend, "cpu") != 0)
-        return cli_usage_error(cmd, "--backend %s: only the cpu backend is built so far",
-                               o->backend);
     if ((o->n_ids > 0) == (o->prompts != NULL))
         return cli_usage_error(cmd, "give the prompts with --prompt-ids or with --prompts, one "
                                "of them");
@@ -579,6 +580,9 @@ int cmd_exec(int argc, char **argv)
     int rc = parse(argc, argv, &o);
     if (rc != CLI_OK)
         return rc;
+    const exec_backend_ops *backend;
+    if ((rc = cli_find_backend(cmd, o.backend, &backend)) != CLI_OK)
+        return rc;
     promoe_err err;
     model_desc m;
     if (model_load(o.model, &m, &err) < 0)
@@ -638,11 +642,13 @@ int cmd_exec(int argc, char **argv)
         goto out;
     char source[128];
     if (synthetic)
-        snprintf(source, sizeof source, "promoe exec (cpu backend, synthetic weights, seed %lld)",
-                 o.seed);
+        snprintf(source, sizeof source, "promoe exec (%s backend, synthetic weights, seed %lld)",
+                 backend->name, o.seed);
     else
-        snprintf(source, sizeof source, "promoe exec (cpu backend, weights %.80s)", o.weights);
-    exec_gen_config cfg = {.max_new = o.max_new, .record = o.record, .record_hidden = o.hidden,
+        snprintf(source, sizeof source, "promoe exec (%s backend, weights %.80s)", backend->name,
+                 o.weights);
+    exec_gen_config cfg = {.backend = backend, .max_new = o.max_new, .record = o.record,
+                           .record_hidden = o.hidden,
                            .source = source, .dataset = o.prompts ? "prompts" : "ids",
                            .cache_slots = slots, .policy = sc.policy,
                            .policy_options = sc.policy_options, .per_layer = sc.per_layer,
@@ -661,6 +667,7 @@ int cmd_exec(int argc, char **argv)
         goto out;
     }
     run_desc d = {.system = o.system ? sd.name : slots ? "reactive" : "all-gpu",
+                  .backend = backend->name,
                   .weights = o.weights, .policy = sc.policy,
                   .scope = sc.per_layer ? "per-layer" : "global", .predictor = predictor,
                   .sc = &sc, .max_new = o.max_new};

@@ -1,7 +1,6 @@
 /* cmd_profile.c - `promoe profile`: measure this machine for the
  * simulator's cost model. */
 #include <string.h>
-#include <unistd.h>
 
 #include "cli/cli.h"
 #include "exec/profile_writer.h"
@@ -16,14 +15,15 @@ static const char usage[] =
     "one routed expert and the shared experts for 1 to 64 tokens, and copies of\n"
     "a chunk, an expert and four experts through the copy worker; writes them as\n"
     "the table 'promoe sim --profile PROFILE.json' reads, so the simulator prices\n"
-    "runs with this machine's times.  The CPU backend runs tokens one at a time:\n"
-    "t tokens cost t times one.\n"
+    "runs with this machine's times.  The backends run tokens one at a time: t\n"
+    "tokens cost t times one.\n"
     "\n"
     "  -m, --model NAME       model preset or .ini (required; its fp32 weights must\n"
     "                         fit in memory)\n"
     "      --weights W        synthetic (default) or a checkpoint, as 'promoe exec\n"
     "                         --weights' takes it\n"
-    "      --backend B        cpu (default; the only one built so far)\n"
+    "      --backend B        cpu (default), or cuda where built: fp16 on the GPU,\n"
+    "                         copies from pinned host memory on a copy stream\n"
     "      --seed N           seed of the synthetic weights (default 1)\n"
     "      --context C        cached tokens at the first attention point (default\n"
     "                         256; the second is 4 C)\n"
@@ -80,8 +80,9 @@ int cmd_profile(int argc, char **argv)
         return cli_usage_error(cmd, "no model: give --model NAME (e.g. tiny)");
     if (!out)
         return cli_usage_error(cmd, "no output: give -o PROFILE.json");
-    if (strcmp(backend, "cpu") != 0)
-        return cli_usage_error(cmd, "--backend %s: only the cpu backend is built so far", backend);
+    int rc = cli_find_backend(cmd, backend, &cfg.backend);
+    if (rc != CLI_OK)
+        return rc;
     promoe_err err;
     model_desc m;
     if (model_load(model, &m, &err) < 0)
@@ -89,14 +90,10 @@ int cmd_profile(int argc, char **argv)
     exec_weights w;
     if (exec_weights_from(&m, weights, (unsigned long)seed, &w, &err) < 0)
         return cli_fail(&err);
-    char device[128];
-    snprintf(device, sizeof device, "cpu (%ld online processors, fp32 OpenBLAS)",
-             sysconf(_SC_NPROCESSORS_ONLN));
-    cfg.device = device;
-    int rc = exec_profile_write(&w, &cfg, out, &err);
+    rc = exec_profile_write(&w, &cfg, out, &err);
     exec_weights_free(&w);
     if (rc < 0)
         return cli_fail(&err);
-    printf("wrote %s: %s on %s\n", out, m.name, device);
+    printf("wrote %s: %s on the %s backend\n", out, m.name, backend);
     return CLI_OK;
 }

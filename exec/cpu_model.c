@@ -5,7 +5,9 @@
 #include <gsl/gsl_statistics_double.h>
 #include <math.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/clock.h"
 #include "common/topk.h"
@@ -347,3 +349,49 @@ int exec_cpu_time_ops(exec_cpu_model *m, int context, int reps, exec_op_times *t
     free(runs);
     return 0;
 }
+
+/* The backend's table. */
+static void *cpu_create(const exec_weights *w, int max_positions, int offload, promoe_err *err)
+{
+    (void)offload; /* host memory holds every expert either way */
+    return exec_cpu_create(w, max_positions, err);
+}
+
+static void cpu_destroy(void *m) { exec_cpu_free(m); }
+
+static int cpu_step(void *m, int token, int pos, float *logits, exec_route_fn observe, void *ctx,
+                    promoe_err *err)
+{
+    return exec_cpu_step(m, token, pos, logits, observe, ctx, err);
+}
+
+static void cpu_set_source(void *m, const exec_expert_source *src)
+{
+    exec_cpu_set_expert_source(m, src);
+}
+
+static expert_mover cpu_mover(void *m) { return expert_mover_cpu(((exec_cpu_model *)m)->w); }
+
+static int cpu_time_ops(void *m, int context, int reps, exec_op_times *t, promoe_err *err)
+{
+    return exec_cpu_time_ops(m, context, reps, t, err);
+}
+
+static void cpu_describe(void *m, char *buf, size_t len)
+{
+    (void)m;
+    snprintf(buf, len, "cpu (%ld online processors, fp32 OpenBLAS)",
+             sysconf(_SC_NPROCESSORS_ONLN));
+}
+
+const exec_backend_ops exec_backend_cpu = {
+    .name = "cpu",
+    .summary = "fp32 on the CPU (OpenBLAS); host memory stands in for the GPU's",
+    .create = cpu_create,
+    .destroy = cpu_destroy,
+    .step = cpu_step,
+    .set_expert_source = cpu_set_source,
+    .mover = cpu_mover,
+    .time_ops = cpu_time_ops,
+    .describe = cpu_describe,
+};

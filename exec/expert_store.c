@@ -302,6 +302,8 @@ void expert_store_release(expert_store *s, int key)
     pthread_mutex_lock(&s->lock);
     int64_t slot = s->slot_of[key];
     if (slot >= 0 && s->owner[slot] == key && s->next_of[key] >= 0) {
+        if (s->mv.fence)
+            s->mv.fence(s->mv.ctx); /* key's computation has read its slot to the end */
         s->owner[slot] = s->next_of[key]; /* the slot was promised on */
         s->slot_of[key] = -1;
         s->next_of[key] = -1;

@@ -35,6 +35,10 @@ typedef struct expert_mover {
     /* copies bytes, returning when done (run by the copy thread); -1 with
      * err on failure */
     int (*copy)(void *ctx, void *dst, const void *src, size_t bytes, promoe_err *err);
+    /* optional: waits until the computation launched so far has stopped
+     * reading slots (a device computing asynchronously), before a slot
+     * passes to another expert */
+    void (*fence)(void *ctx);
     void *ctx;
 } expert_mover;
 

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "common/clock.h"
-#include "exec/cpu_model.h"
+#include "exec/backend.h"
 #include "exec/expert_store.h"
 #include "sim/access_stream.h"
 #include "traces/trace.h"
@@ -154,7 +154,7 @@ static int next_ready(void *ctx, int layer, const int *experts, const int *pendi
     return 0;
 }
 
-static const float *acquire(void *ctx, int layer, int expert, promoe_err *err)
+static const void *acquire(void *ctx, int layer, int expert, promoe_err *err)
 {
     offload *o = ctx;
     return expert_store_acquire(o->store, layer * o->E + expert, err);
@@ -166,8 +166,8 @@ static void release(void *ctx, int layer, int expert)
     expert_store_release(o->store, layer * o->E + expert);
 }
 
-static int offload_start(offload *o, const exec_weights *w, const exec_gen_config *cfg,
-                         exec_gen_result *r, promoe_err *err)
+static int offload_start(offload *o, const exec_weights *w, expert_mover mv,
+                         const exec_gen_config *cfg, exec_gen_result *r, promoe_err *err)
 {
     const model_desc *m = &w->model;
     int keys = m->num_layers * m->num_experts;
@@ -183,7 +183,6 @@ static int offload_start(offload *o, const exec_weights *w, const exec_gen_confi
     if (!(o->stream = access_stream_create(&sc, err)))
         return -1;
     r->slots = access_stream_capacity(o->stream);
-    expert_mover mv = expert_mover_cpu(w);
     if (!(o->store = expert_store_create(&mv, keys, r->slots, cfg->chunks > 0 ? cfg->chunks : 1,
                                          cfg->preempt, err)))
         return -1;
@@ -267,7 +266,13 @@ static int argmax(const float *v, int n)
 }
 
 /* Feeds one token; buffers its routing when recording. */
-static int feed(exec_cpu_model *cm, watcher *wt, int request, int token, int pos, int phase,
+/* The model being run, on its backend. */
+typedef struct runner {
+    const exec_backend_ops *ops;
+    void *model;
+} runner;
+
+static int feed(const runner *rn, watcher *wt, int request, int token, int pos, int phase,
                 float *logits, promoe_err *err)
 {
     recorder *rc = wt->rc;
@@ -282,8 +287,8 @@ static int feed(exec_cpu_model *cm, watcher *wt, int request, int token, int pos
         wt->off->position = pos;
         access_stream_begin_token(wt->off->stream);
     }
-    return exec_cpu_step(cm, token, pos, logits, wt->rc || wt->off ? watch_layer : NULL, wt,
-                         err);
+    return rn->ops->step(rn->model, token, pos, logits, wt->rc || wt->off ? watch_layer : NULL,
+                         wt, err);
 }
 
 static trace_writer *open_recording(const exec_weights *w, const exec_gen_config *cfg,
@@ -327,22 +332,23 @@ int exec_generate(const exec_weights *w, const exec_prompt *prompts, int n,
     }
     float *logits = malloc((size_t)m->vocab_size * sizeof *logits);
     r->output = calloc((size_t)n * (size_t)cfg->max_new + 1, sizeof *r->output);
-    exec_cpu_model *cm = exec_cpu_create(w, longest + cfg->max_new, err);
+    runner rn = {.ops = cfg->backend ? cfg->backend : exec_backend_find("cpu")};
+    rn.model = rn.ops->create(w, longest + cfg->max_new, cfg->cache_slots > 0, err);
     recorder rc = {.m = m, .record_hidden = cfg->record_hidden};
     trace_writer *tw = NULL;
     offload off = {0};
     int status = -1;
-    if (!logits || !r->output || !cm) {
-        if (cm)
+    if (!logits || !r->output || !rn.model) {
+        if (rn.model)
             promoe_err_set(err, "out of memory");
         goto out;
     }
     watcher wt = {0};
     if (cfg->cache_slots > 0) {
-        if (offload_start(&off, w, cfg, r, err) < 0)
+        if (offload_start(&off, w, rn.ops->mover(rn.model), cfg, r, err) < 0)
             goto out;
         exec_expert_source src = {next_ready, acquire, release, &off};
-        exec_cpu_set_expert_source(cm, &src);
+        rn.ops->set_expert_source(rn.model, &src);
         wt.off = &off;
     }
     if (cfg->record && !(tw = open_recording(w, cfg, err)))
@@ -359,7 +365,7 @@ int exec_generate(const exec_weights *w, const exec_prompt *prompts, int n,
         const exec_prompt *p = &prompts[i];
         double t0 = clock_now_s(), w0 = waited_s(&off);
         for (int j = 0; j < p->n; j++)
-            if (feed(cm, &wt, i, p->ids[j], j, TRACE_PREFILL, logits, err) < 0)
+            if (feed(&rn, &wt, i, p->ids[j], j, TRACE_PREFILL, logits, err) < 0)
                 goto out;
         int32_t *out = r->output + (size_t)i * cfg->max_new;
         out[0] = argmax(logits, m->vocab_size);
@@ -372,7 +378,7 @@ int exec_generate(const exec_weights *w, const exec_prompt *prompts, int n,
             goto out;
         for (int j = 1; j < cfg->max_new; j++) {
             double s0 = clock_now_s(), w1 = waited_s(&off);
-            if (feed(cm, &wt, i, out[j - 1], p->n + j - 1, TRACE_DECODE, logits, err) < 0)
+            if (feed(&rn, &wt, i, out[j - 1], p->n + j - 1, TRACE_DECODE, logits, err) < 0)
                 goto out;
             out[j] = argmax(logits, m->vocab_size);
             r->decode_s += clock_now_s() - s0;
@@ -406,7 +412,8 @@ out:
     offload_end(&off, r);
     if (tw)
         trace_writer_abort(tw);
-    exec_cpu_free(cm);
+    if (rn.model)
+        rn.ops->destroy(rn.model);
     recorder_free(&rc);
     free(logits);
     if (status < 0) {

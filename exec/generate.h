@@ -1,4 +1,4 @@
-/* generate.h - requests run through the CPU model one after another
+/* generate.h - requests run through a backend's model one after another
  * (batch 1, greedy decoding), timed, and optionally recorded as a trace
  * v1: for every token fed to the model (prompt tokens as one prefill
  * iteration, then each generated token but the last as a decode
@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "common/error.h"
+#include "exec/backend.h"
 #include "exec/weights.h"
 #include "predictors/predictor.h"
 
@@ -29,6 +30,7 @@ typedef struct exec_prompt {
 } exec_prompt;
 
 typedef struct exec_gen_config {
+    const exec_backend_ops *backend; /* NULL: cpu */
     int max_new;           /* tokens generated per request (>= 1) */
     const char *record;    /* trace to write (atomically), or NULL */
     int record_hidden;     /* also hidden/input and model/router_weight */

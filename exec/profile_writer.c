@@ -3,7 +3,7 @@
 #include <jansson.h>
 
 #include "common/atomic_file.h"
-#include "exec/cpu_model.h"
+#include "exec/backend.h"
 #include "exec/expert_store.h"
 
 /* [[t, t * per_token], ...] for t = 1, 2, 4, ..., 64. */
@@ -19,30 +19,22 @@ static int measure(const exec_weights *w, const exec_profile_config *cfg, json_t
                    promoe_err *err)
 {
     exec_op_times near, far;
-    exec_cpu_model *m = exec_cpu_create(w, 4 * cfg->context + 2, err);
+    const exec_backend_ops *ops = cfg->backend;
+    void *m = ops->create(w, 4 * cfg->context + 2, 1, err);
     if (!m)
         return -1;
-    int rc = exec_cpu_time_ops(m, cfg->context, cfg->reps, &near, err);
+    char device[256];
+    ops->describe(m, device, sizeof device);
+    json_object_set_new(o, "device", json_string(device));
+    int rc = ops->time_ops(m, cfg->context, cfg->reps, &near, err);
     if (rc == 0)
-        rc = exec_cpu_time_ops(m, 4 * cfg->context, cfg->reps, &far, err);
-    exec_cpu_free(m);
-    if (rc < 0)
-        return -1;
-    double slope = cfg->context > 0
-                       ? (far.attention_s - near.attention_s) / (3.0 * cfg->context) : 0;
-    json_object_set_new(o, "attention", per_token_table(near.attention_s));
-    json_object_set_new(o, "attention_context", json_integer(cfg->context));
-    json_object_set_new(o, "attention_per_context_s", json_real(slope > 0 ? slope : 0));
-    json_object_set_new(o, "router", per_token_table(near.router_s));
-    json_object_set_new(o, "expert", per_token_table(near.expert_s));
-    if (w->model.num_shared_experts)
-        json_object_set_new(o, "shared_experts", per_token_table(near.shared_s));
-    expert_mover mv = expert_mover_cpu(w);
+        rc = ops->time_ops(m, 4 * cfg->context, cfg->reps, &far, err);
+    expert_mover mv = ops->mover(m);
+    expert_store *s = NULL;
     const model_desc *md = &w->model;
-    expert_store *s = expert_store_create(&mv, md->num_layers * md->num_experts, 1, 1, 0,
-                                          err);
-    if (!s)
-        return -1;
+    if (rc == 0 &&
+        !(s = expert_store_create(&mv, md->num_layers * md->num_experts, 1, 1, 0, err)))
+        rc = -1;
     size_t expert = mv.expert_bytes;
     size_t sizes[3] = {expert / 3, expert, 4 * expert};
     json_t *transfer = json_array();
@@ -53,15 +45,29 @@ static int measure(const exec_weights *w, const exec_profile_config *cfg, json_t
         json_array_append_new(transfer, json_pack("[I, f]", (json_int_t)sizes[i], t));
     }
     expert_store_free(s);
+    ops->destroy(m);
+    if (rc < 0) {
+        json_decref(transfer);
+        return -1;
+    }
+    double slope = cfg->context > 0
+                       ? (far.attention_s - near.attention_s) / (3.0 * cfg->context) : 0;
+    json_object_set_new(o, "attention", per_token_table(near.attention_s));
+    json_object_set_new(o, "attention_context", json_integer(cfg->context));
+    json_object_set_new(o, "attention_per_context_s", json_real(slope > 0 ? slope : 0));
+    json_object_set_new(o, "router", per_token_table(near.router_s));
+    json_object_set_new(o, "expert", per_token_table(near.expert_s));
+    if (w->model.num_shared_experts)
+        json_object_set_new(o, "shared_experts", per_token_table(near.shared_s));
     json_object_set_new(o, "transfer", transfer);
-    return rc;
+    return 0;
 }
 
 int exec_profile_write(const exec_weights *w, const exec_profile_config *cfg, const char *path,
                        promoe_err *err)
 {
-    json_t *o = json_pack("{s:s, s:i, s:s, s:s}", "format", "promoe-profile", "version", 1,
-                          "model", w->model.name, "device", cfg->device ? cfg->device : "cpu");
+    json_t *o = json_pack("{s:s, s:i, s:s}", "format", "promoe-profile", "version", 1,
+                          "model", w->model.name);
     if (!o)
         return promoe_err_set(err, "out of memory");
     int rc = measure(w, cfg, o, err);

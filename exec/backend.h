@@ -1,0 +1,77 @@
+/* backend.h - where the executor's model runs: a table of operations per
+ * backend and a registry by name ("cpu"; "cuda" where this build has the
+ * CUDA toolkit).  Adding a backend means one file and one registry line.
+ *
+ * A backend steps one token at a time through the MoE decoder.  An
+ * observer sees each layer's routing right after its router (what a trace
+ * records, and when the offloading decides); then the layer's routed
+ * experts run one by one from where an expert source says they are.
+ */
+#ifndef PROMOE_EXEC_BACKEND_H
+#define PROMOE_EXEC_BACKEND_H
+
+#include "common/error.h"
+#include "exec/expert_store.h"
+#include "exec/weights.h"
+
+typedef struct exec_routing {
+    int layer;
+    const float *hidden;  /* [d]: the residual stream entering the layer */
+    const float *logits;  /* [E]: the router's logits */
+    const int *experts;   /* [K], in rank order (highest weight first) */
+    const float *weights; /* [K] */
+} exec_routing;
+
+/* Returns 0, or -1 with err set to stop the step. */
+typedef int (*exec_route_fn)(void *ctx, const exec_routing *r, promoe_err *err);
+
+/* Where a routed expert's block (gate, up, down, in the backend's
+ * precision) is read from when it runs: by default the backend's own copy
+ * of every expert; the offloading executor gives its slots instead.  After
+ * the observer of a layer, its experts run one by one: `next` picks which
+ * of those still pending (indices into the rank order, pending[0..n)) runs
+ * next (NULL: rank order), `acquire` returns its block once there (NULL on
+ * failure, with err), `release` says it has run.  The experts' outputs are
+ * summed in rank order whatever order they ran in, so the order changes no
+ * result. */
+typedef struct exec_expert_source {
+    int (*next)(void *ctx, int layer, const int *experts, const int *pending, int n);
+    const void *(*acquire)(void *ctx, int layer, int expert, promoe_err *err);
+    void (*release)(void *ctx, int layer, int expert);
+    void *ctx;
+} exec_expert_source;
+
+/* One token's operations, each the median of several runs on other layers
+ * and experts (weights from memory, as in a real step): attention at a
+ * context, the router, one routed expert, all shared experts (0 if none). */
+typedef struct exec_op_times {
+    double attention_s, router_s, expert_s, shared_s;
+} exec_op_times;
+
+typedef struct exec_backend_ops {
+    const char *name;
+    const char *summary;
+    /* A model over w (which must outlive it) with a KV cache of
+     * max_positions tokens; with offload, routed experts stay in host
+     * memory and run only from an expert source's slots. */
+    void *(*create)(const exec_weights *w, int max_positions, int offload, promoe_err *err);
+    void (*destroy)(void *m);
+    /* Runs token `token` at position pos (positions 0..pos-1 of the request
+     * ran before) and writes the vocabulary's logits to host memory;
+     * observe may be NULL. */
+    int (*step)(void *m, int token, int pos, float *logits, exec_route_fn observe, void *ctx,
+                promoe_err *err);
+    void (*set_expert_source)(void *m, const exec_expert_source *src);
+    /* How this backend's expert slots are allocated and filled. */
+    expert_mover (*mover)(void *m);
+    /* context must be below max_positions */
+    int (*time_ops)(void *m, int context, int reps, exec_op_times *t, promoe_err *err);
+    /* The device, in words ("cpu (16 processors, fp32 OpenBLAS)"). */
+    void (*describe)(void *m, char *buf, size_t len);
+} exec_backend_ops;
+
+const exec_backend_ops *exec_backend_find(const char *name);
+/* The backends this build has, comma-separated. */
+const char *exec_backend_names(void);
+
+#endif

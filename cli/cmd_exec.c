@@ -93,9 +93,12 @@ static const char usage[] =
     "      --cache-scope S    global (default) or per-layer\n"
     "  -o, --record OUT.h5    write the run as a trace (atomically): experts, gate\n"
     "                         weights and router logits of every token and layer\n"
-    "      --record-hidden    also the hidden state entering each layer and the\n"
+    "      --record-hidden[=N]\n"
+    "                         also the hidden state entering each layer and the\n"
     "                         router weights (for the learned and gate-reuse\n"
-    "                         predictors)\n"
+    "                         predictors); =N keeps every N-th layer's (0, N, 2N...;\n"
+    "                         the others zeros, marked in the file), a smaller file\n"
+    "                         that predictors needing every layer refuse\n"
     "  -j, --json             print one JSON object on one line\n"
     "  -h, --help             show this help\n";
 
@@ -114,7 +117,7 @@ static const struct option options[] = {
     {"max-prompt", required_argument, NULL, OPT_MAX_PROMPT},
     {"max-new", required_argument, NULL, 'n'},
     {"record", required_argument, NULL, 'o'},
-    {"record-hidden", no_argument, NULL, OPT_HIDDEN},
+    {"record-hidden", optional_argument, NULL, OPT_HIDDEN},
     {"cache", required_argument, NULL, 'c'},
     {"policy", required_argument, NULL, 'p'},
     {"cache-scope", required_argument, NULL, OPT_SCOPE},
@@ -443,7 +446,12 @@ static int parse(int argc, char **argv, exec_cli *o)
                 return CLI_USAGE;
             break;
         case 'o': o->record = optarg; break;
-        case OPT_HIDDEN: o->hidden = 1; break;
+        case OPT_HIDDEN:
+            o->hidden = 1;
+            if (optarg &&
+                cli_parse_int_to(cmd, "--record-hidden", optarg, 1, 1024, &o->hidden) < 0)
+                return CLI_USAGE;
+            break;
         case 'c': o->cache = optarg; break;
         case 'p': o->policy = optarg; break;
         case OPT_SCOPE: o->scope = optarg; break;

@@ -463,7 +463,8 @@ int cmd_sim(int argc, char **argv)
 
     /* the system first, then what was said explicitly */
     char predictor[128] = "none", sysname[64] = "";
-    int has_hidden = (meta.content & TRACE_HIDDEN) && (meta.content & TRACE_ROUTER_WEIGHT);
+    int has_hidden = (meta.content & TRACE_HIDDEN) && (meta.content & TRACE_ROUTER_WEIGHT) &&
+                     meta.hidden_layer_stride <= 1;
     system_desc sys; /* cfg points into it */
     if (o.system) {
         int fell_back;

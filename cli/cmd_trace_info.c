@@ -74,6 +74,8 @@ static void print_info(FILE *out, const char *path, const trace_stats *s)
     fprintf(out, "optional     %s", content);
     if (m->hidden_dim)
         fprintf(out, " (hidden dim %d)", m->hidden_dim);
+    if (m->hidden_layer_stride > 1)
+        fprintf(out, " (hidden states of one layer in %d)", m->hidden_layer_stride);
     fputc('\n', out);
     if (s->missing)
         fprintf(out, "missing      %lld (token, layer, rank) entries are -1\n",
@@ -133,6 +135,8 @@ static int print_info_json(FILE *out, const char *path, const trace_stats *s)
         "cross_layer_per_layer", array(s->cross_layer_layer, L > 1 ? L - 1 : 0));
     if (!o)
         return -1;
+    if (m->hidden_layer_stride > 1)
+        json_object_set_new(o, "hidden_layer_stride", json_integer(m->hidden_layer_stride));
     char *text = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(6));
     json_decref(o);
     if (!text)

@@ -72,8 +72,10 @@ static void record_layer(recorder *rc, const exec_routing *r)
         rc->weights[at * K + k] = r->weights[k];
     }
     memcpy(rc->logits + at * E, r->logits, E * sizeof(float));
-    if (rc->record_hidden)
+    if (rc->record_hidden && r->layer % rc->record_hidden == 0)
         memcpy(rc->hidden + at * D, r->hidden, D * sizeof(float));
+    else if (rc->record_hidden) /* a layer between those kept */
+        memset(rc->hidden + at * D, 0, D * sizeof(float));
 }
 
 static int flush(recorder *rc, trace_writer *tw, int32_t iteration, promoe_err *err)
@@ -298,7 +300,8 @@ static trace_writer *open_recording(const exec_weights *w, const exec_gen_config
     trace_meta meta = {.num_layers = m->num_layers, .num_experts = m->num_experts,
                        .top_k = m->top_k, .hidden_dim = cfg->record_hidden ? m->hidden_size : 0,
                        .content = TRACE_WEIGHTS | TRACE_LOGITS |
-                                  (cfg->record_hidden ? TRACE_HIDDEN | TRACE_ROUTER_WEIGHT : 0u)};
+                                  (cfg->record_hidden ? TRACE_HIDDEN | TRACE_ROUTER_WEIGHT : 0u),
+                       .hidden_layer_stride = cfg->record_hidden};
     snprintf(meta.model, sizeof meta.model, "%s", m->name);
     snprintf(meta.source, sizeof meta.source, "%s", cfg->source ? cfg->source : "promoe exec");
     trace_writer *tw = trace_writer_create(cfg->record, &meta, err);

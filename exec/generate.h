@@ -3,8 +3,8 @@
  * v1: for every token fed to the model (prompt tokens as one prefill
  * iteration, then each generated token but the last as a decode
  * iteration), each layer's chosen experts, gate weights and router logits,
- * and with record_hidden the hidden state entering each layer plus the
- * router weights.  This is the project's recorder of real runs.
+ * and with record_hidden the hidden state entering each layer (or every
+ * n-th) plus the router weights.  This is the project's recorder of real runs.
  *
  * With a cache, the routed experts live in slots whose contents the
  * simulator's access stream decides (sim/access_stream.h: its cache,
@@ -33,7 +33,8 @@ typedef struct exec_gen_config {
     const exec_backend_ops *backend; /* NULL: cpu */
     int max_new;           /* tokens generated per request (>= 1) */
     const char *record;    /* trace to write (atomically), or NULL */
-    int record_hidden;     /* also hidden/input and model/router_weight */
+    int record_hidden;     /* also hidden/input (of every record_hidden-th layer,
+                              the others zeros) and model/router_weight; 0: not */
     const char *source;    /* the trace's source attribute */
     const char *dataset;   /* requests/dataset */
     /* offloading: a cache of cache_slots experts (0: every expert

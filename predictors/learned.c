@@ -317,6 +317,13 @@ static int train(learned *n, const learned_options *o, const predictor_env *env,
         return promoe_err_set(err, "%s has no hidden states to train on (generate it without "
                               "--no-hidden, or record it with hidden states)", o->train);
     }
+    if (tm->hidden_layer_stride > 1) {
+        int every = tm->hidden_layer_stride;
+        trace_reader_close(r);
+        return promoe_err_set(err, "%s holds the hidden states of one layer in %d, training "
+                              "needs every layer's (record it with --record-hidden)", o->train,
+                              every);
+    }
     predictor_split split;
     if (predictor_split_init(&split, r, o->split >= 1 ? 0 : o->split, err) < 0) {
         trace_reader_close(r);

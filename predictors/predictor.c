@@ -49,6 +49,12 @@ void *predictor_create_for_trace(const predictor_ops *ops, const char *options,
     env.top_k = m->top_k;
     env.hidden_dim = m->hidden_dim;
     env.router_weight = NULL;
+    if (ops->needs_hidden && m->hidden_layer_stride > 1) {
+        promoe_err_set(err, "%s: predictor %s needs every layer's hidden state, and the trace "
+                       "holds one layer in %d (record it with --record-hidden, every layer)", path,
+                       ops->name, m->hidden_layer_stride);
+        return NULL;
+    }
     if (ops->needs_hidden && !(env.router_weight = trace_reader_router_weight(r, err))) {
         if (!(m->content & TRACE_ROUTER_WEIGHT))
             promoe_err_set(err, "%s: predictor %s needs the router weights (model/router_weight)",

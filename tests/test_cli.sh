@@ -250,6 +250,15 @@ for sys in promoe mixtral-offloading moe-infinity; do
          { echo "FAIL: exec ($sys) '$exec_counts', sim --hits-only '$sim_counts'"; fails=$((fails + 1)); } ;;
   esac
 done
+# hidden states of one layer in 2: marked in the file; predictors that
+# need every layer refuse it, systems fall back past them
+expect 0 "exec --record-hidden=2" -- "$PROMOE" exec -m tiny --prompt-ids 1,2,3 -n 4 -o "$tmp/h2.h5" --record-hidden=2
+expect 0 "trace info of every 2nd layer" -- "$PROMOE" trace info --json "$tmp/h2.h5"
+contains '"hidden_layer_stride":2' "$tmp/out" "hidden layer stride in trace info"
+expect 1 "gate-reuse on every 2nd layer" -- "$PROMOE" predict eval -t "$tmp/h2.h5" -p gate-reuse --stride 1 --split 0
+contains "needs every layer's hidden state, and the trace holds one layer in 2" "$tmp/err" "every-2nd-layer message"
+expect 0 "a system falls back on every 2nd layer" -- "$PROMOE" sim -t "$tmp/h2.h5" -c 0.5 --system mixtral-offloading --json
+contains '"predictor":"cross-layer"' "$tmp/out" "fallback past gate-reuse"
 expect 0 "exec --system promoe without training data" -- "$PROMOE" exec -m tiny --prompt-ids 1 --system promoe -c 0.5
 contains "system promoe prefers predictor learned, which needs training data" "$tmp/err" "exec promoe fallback note"
 expect 1 "exec --system fiddler" -- "$PROMOE" exec -m tiny --prompt-ids 1 --system fiddler -c 0.5

@@ -326,6 +326,7 @@ static void edit_shrink(hid_t f)
     H5Dclose(d);
 }
 static void edit_topk_shape(hid_t f) { set_int_attr(f, "top_k", 1); }
+static void edit_hidden_stride(hid_t f) { set_int_attr(f, "hidden_layer_stride", 0); }
 /* every token dataset claims 10^12 rows (unwritten rows read as zeros) */
 static void edit_trillion_tokens(hid_t f)
 {
@@ -375,6 +376,8 @@ START_TEST(validation_errors)
                     "inconsistent shapes: tokens/position has dimension 0 = 10, expected 25");
     assert_rejected(damaged("topk.h5", edit_topk_shape),
                     "inconsistent shapes: routing/experts has dimension 2 = 2, expected 1");
+    assert_rejected(damaged("stride.h5", edit_hidden_stride),
+                    "hidden_layer_stride is not a whole number in [1, num_layers]");
     /* a claim of 10^12 tokens is streamed, not allocated, and its first
      * unwritten row breaks the iteration order: refused in a moment */
     assert_rejected(damaged("trillion.h5", edit_trillion_tokens),

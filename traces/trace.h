@@ -12,7 +12,10 @@
  * tokens/{request,position,phase,iteration}, routing/experts [N,L,K] int16,
  * routing/weights [N,L,K] float32, routing/logits [N,L,E] float32,
  * hidden/input [N,L,D] float16, model/router_weight [L,E,D] float16,
- * requests/{id,prompt_len,output_len,arrival_s,dataset}.
+ * requests/{id,prompt_len,output_len,arrival_s,dataset}.  An optional root
+ * attribute hidden_layer_stride = S (> 1) says hidden/input holds layers 0,
+ * S, 2S, ... only, the others zeros (a recorder keeping every S-th layer);
+ * readers that need every layer's hidden state refuse such a trace.
  *
  * This module promises: one writer that every producer uses (atomic: the
  * file appears complete or not at all), a streaming reader that holds about
@@ -61,6 +64,7 @@ typedef struct trace_meta {
     int num_experts;  /* E */
     int top_k;        /* K */
     int hidden_dim;   /* D, 0 when the trace has no hidden states */
+    int hidden_layer_stride; /* hidden states of every S-th layer (0 or 1: all) */
     unsigned content; /* enum trace_content bits present in the file */
     int64_t num_tokens;
     int64_t num_requests;

@@ -86,6 +86,13 @@ static int read_attributes(trace_reader *r, promoe_err *err)
         r->meta.model[0] = '\0';
     if (h5_read_str_attr(r->h5, "source", r->meta.source, sizeof r->meta.source) < 0)
         r->meta.source[0] = '\0';
+    r->meta.hidden_layer_stride = 1;
+    if (H5Aexists(r->h5, "hidden_layer_stride") > 0) {
+        if (h5_read_int_attr(r->h5, "hidden_layer_stride", &v) < 0 || v < 1 ||
+            v > r->meta.num_layers)
+            return fail(r, err, "hidden_layer_stride is not a whole number in [1, num_layers]");
+        r->meta.hidden_layer_stride = (int)v;
+    }
     return 0;
 }
 

@@ -399,7 +399,10 @@ static int write_attributes(trace_writer *w)
             h5_write_int_attr(f, "top_k", m->top_k) |
             h5_write_int_attr(f, "hidden_dim",
                                     (m->content & (TRACE_HIDDEN | TRACE_ROUTER_WEIGHT)) ? m->hidden_dim : 0) |
-            h5_write_str_attr(f, "source", m->source)) ? -1 : 0;
+            h5_write_str_attr(f, "source", m->source) |
+            (m->hidden_layer_stride > 1 && (m->content & TRACE_HIDDEN)
+                 ? h5_write_int_attr(f, "hidden_layer_stride", m->hidden_layer_stride)
+                 : 0)) ? -1 : 0;
 }
 
 int trace_writer_commit(trace_writer *w, promoe_err *err)

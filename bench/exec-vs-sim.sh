@@ -1,17 +1,43 @@
 #!/bin/sh
-# exec-vs-sim.sh - the simulator against the executor on this machine's CPU:
-# profile the machine, run a model for real (every expert resident, then
-# half of them offloaded under LRU) recording each run, replay the recorded
-# traces in the simulator priced by the profile, and print measured and
-# simulated times side by side.  `make bench` runs it; PROMOE=path.
+# exec-vs-sim.sh - the simulator against the executor on this machine:
+# profile the backend, run a model for real under each system and cache
+# size (recording each run), replay the recorded traces in the simulator
+# priced by the profile, and print measured and simulated times side by
+# side, with the copy bandwidth the executor reached.
+#
+# `make bench` runs it on the CPU backend (a 4-layer model, 32-bit
+# weights); `make bench-gpu` on the cuda backend with Mixtral-8x7B's shapes
+# (LAYERS of its 32 layers, fp16).  Settings, from the environment:
+#   PROMOE      the binary (./promoe)
+#   BACKEND     cpu or cuda (cpu)
+#   MODEL       a model .ini (cpu: a bench model written here; cuda:
+#               mixtral-8x7b cut to LAYERS layers, default 4)
+#   SYSTEMS     systems run ("all-gpu reactive-lru mixtral-offloading promoe")
+#   CACHES      cache sizes for the offloading systems ("0.5")
+#   REQUESTS, MAX_PROMPT, MAX_NEW   MT-Bench prompts run (8, 64, 32)
+#   NOMINAL_GBPS  the host-to-device bandwidth to compare copies against
+#   OUT         a folder to keep results.csv and the runs' JSON in
+# Exits 77 (skipped) when the cuda backend cannot run here.
 set -u
 PROMOE=${PROMOE:-./promoe}
+BACKEND=${BACKEND:-cpu}
+SYSTEMS=${SYSTEMS:-all-gpu reactive-lru mixtral-offloading promoe}
+CACHES=${CACHES:-0.5}
+REQUESTS=${REQUESTS:-8}
+MAX_PROMPT=${MAX_PROMPT:-64}
+MAX_NEW=${MAX_NEW:-32}
 shared=${PROMOE_SHARED_DATA:-$(dirname "$0")/../../shared/data}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-# a model big enough that a step takes milliseconds on a CPU; 32 bits a
-# weight, as the CPU backend holds and copies them (fp32: 214 MB)
-cat >"$tmp/bench-moe.ini" <<'INI'
+out=${OUT:-$tmp}
+mkdir -p "$out" || exit 1
+srcdir=$(dirname "$0")/..
+
+if [ -z "${MODEL:-}" ] && [ "$BACKEND" = cpu ]; then
+  # big enough that a step takes milliseconds on a CPU; 32 bits a weight,
+  # as the CPU backend holds and copies them (fp32: 214 MB)
+  MODEL=$tmp/bench-moe.ini
+  cat >"$MODEL" <<'INI'
 [model]
 name = bench-moe
 num_layers = 4
@@ -28,24 +54,71 @@ vocab_size = 4096
 bits_per_weight = 32
 norm_topk_prob = 1
 INI
+elif [ -z "${MODEL:-}" ]; then
+  # Mixtral-8x7B's shapes, fewer layers so that its fp32 host copy (5.8 GB
+  # a layer) and its fp16 GPU copy fit
+  MODEL=$tmp/mixtral-8x7b-${LAYERS:-4}l.ini
+  sed -e "s/^name = .*/name = mixtral-8x7b-${LAYERS:-4}l/" \
+      -e "s/^num_layers = .*/num_layers = ${LAYERS:-4}/" \
+      "$srcdir/models/mixtral-8x7b.ini" >"$MODEL" || exit 1
+fi
+if [ "$BACKEND" != cpu ] &&
+   ! "$PROMOE" exec -m tiny --prompt-ids 1 --backend "$BACKEND" >"$tmp/probe" 2>&1; then
+  echo "SKIP: the $BACKEND backend cannot run here: $(cat "$tmp/probe")"
+  exit 77
+fi
 if [ -r "$shared/mt-bench-questions.jsonl" ]; then
-  prompts="--prompts $shared/mt-bench-questions.jsonl --requests 8 --max-prompt 64"
+  prompts="--prompts $shared/mt-bench-questions.jsonl --requests $REQUESTS --max-prompt $MAX_PROMPT"
 else
   prompts="--prompt-ids 1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16"
 fi
-"$PROMOE" profile -m "$tmp/bench-moe.ini" --context 64 --reps 31 -o "$tmp/hw.json" >/dev/null || exit 1
-field() { sed "s/.*\"$1\":\\([-0-9.e+]*\\).*/\\1/" "$2"; }
-printf '%-28s %12s %12s %7s %12s %12s %7s\n' "system" "TTFT ms" "sim" "error" "TPOT ms" "sim" "error"
-for run in "all-gpu|" "reactive-lru|-c 0.5 --policy lru"; do
-  system=${run%%|*}
-  cache=${run#*|}
-  # shellcheck disable=SC2086
-  "$PROMOE" exec -m "$tmp/bench-moe.ini" $prompts -n 32 $cache -o "$tmp/run.h5" --json \
-    >"$tmp/exec.json" || exit 1
-  "$PROMOE" sim -t "$tmp/run.h5" -m "$tmp/bench-moe.ini" --system "$system" -c 0.5 \
-    --profile "$tmp/hw.json" --json >"$tmp/sim.json" || exit 1
-  awk -v s="$system${cache:+ (cache 50%)}" \
-      -v mt="$(field prefill_ttft_ms_mean "$tmp/exec.json")" -v st="$(field prefill_ttft_ms_mean "$tmp/sim.json")" \
-      -v mp="$(field decode_tpot_ms_mean "$tmp/exec.json")" -v sp="$(field decode_tpot_ms_mean "$tmp/sim.json")" \
-      'BEGIN { printf "%-28s %12.3f %12.3f %6.1f%% %12.3f %12.3f %6.1f%%\n", s, mt, st, 100 * (st - mt) / mt, mp, sp, 100 * (sp - mp) / mp }'
+run="-m $MODEL --backend $BACKEND $prompts -n $MAX_NEW"
+
+echo "backend $BACKEND, model $(sed -n 's/^name = //p' "$MODEL"); profiling..."
+"$PROMOE" profile -m "$MODEL" --backend "$BACKEND" --context "$MAX_PROMPT" --reps 31 \
+  -o "$out/hw.json" || exit 1
+# the learned predictor's training data: an all-gpu run with hidden states
+# (the same prompts as the runs measured: the predictor is not the subject)
+# shellcheck disable=SC2086
+"$PROMOE" exec $run -o "$out/train.h5" --record-hidden --json >/dev/null || exit 1
+
+field() { sed -n "s/.*\"$1\":\\([-0-9.e+]*\\).*/\\1/p" "$2"; }
+printf 'system,cache,prefill_tokens_per_s,decode_tokens_per_s,ttft_ms,sim_ttft_ms,tpot_ms,sim_tpot_ms,copy_gbps,hit_rate\n' \
+  >"$out/results.csv"
+printf '%-20s %5s %9s %9s %9s %9s %7s %9s %9s %7s %8s\n' system cache "prefill/s" "decode/s" \
+  "TTFT ms" sim error "TPOT ms" sim error "copy GB/s"
+for system in $SYSTEMS; do
+  caches=$CACHES
+  [ "$system" = all-gpu ] && caches=1
+  for cache in $caches; do
+    name=$system-$cache
+    opts="--system $system --train $out/train.h5"
+    [ "$system" = all-gpu ] || opts="$opts -c $cache"
+    # shellcheck disable=SC2086
+    "$PROMOE" exec $run $opts -o "$tmp/run.h5" --record-hidden --json >"$out/$name.exec.json" ||
+      exit 1
+    # shellcheck disable=SC2086
+    "$PROMOE" sim -t "$tmp/run.h5" -m "$MODEL" $opts -c "$cache" --profile "$out/hw.json" --json \
+      >"$out/$name.sim.json" || exit 1
+    e=$out/$name.exec.json
+    s=$out/$name.sim.json
+    awk -v sys="$system" -v c="$cache" \
+        -v pf="$(field prefill_tokens_per_s "$e")" -v dc="$(field decode_tokens_per_s "$e")" \
+        -v mt="$(field prefill_ttft_ms_mean "$e")" -v st="$(field prefill_ttft_ms_mean "$s")" \
+        -v mp="$(field decode_tpot_ms_mean "$e")" -v sp="$(field decode_tpot_ms_mean "$s")" \
+        -v bw="$(field copy_gbps "$e")" -v hr="$(field hit_rate "$e")" -v csv="$out/results.csv" \
+        'BEGIN {
+           bw = bw == "" ? 0 : bw; hr = hr == "" ? 1 : hr
+           printf "%-20s %5s %9.1f %9.1f %9.3f %9.3f %6.1f%% %9.3f %9.3f %6.1f%% %8.2f\n",
+                  sys, c, pf, dc, mt, st, 100 * (st - mt) / mt, mp, sp, 100 * (sp - mp) / mp, bw
+           printf "%s,%s,%g,%g,%g,%g,%g,%g,%g,%g\n", sys, c, pf, dc, mt, st, mp, sp, bw, hr >> csv
+         }'
+  done
 done
+if [ -n "${NOMINAL_GBPS:-}" ]; then
+  awk -F, -v n="$NOMINAL_GBPS" 'NR > 1 && $9 > m { m = $9 }
+    END { printf "copy stream: best %.2f GB/s, %.0f%% of the nominal %s GB/s\n", m, 100 * m / n, n }' \
+    "$out/results.csv"
+fi
+[ -n "${OUT:-}" ] && echo "results in $out/results.csv"
+exit 0

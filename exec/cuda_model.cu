@@ -61,8 +61,7 @@ struct cuda_model {
     int *pick, *experts, *pending;
     float *gate_w;
     exec_expert_source source;
-    char device[256];
-    size_t free_at_start;
+    char device[512];
 };
 
 // ---- errors ---------------------------------------------------------------
@@ -292,7 +291,7 @@ static int dev_alloc(void **p, size_t bytes, const char *what, promoe_err *err)
 // n fp32 values to fp16 on the device at dst, through a host buffer.
 static int upload_half(__half *dst, const float *src, size_t n, promoe_err *err)
 {
-    enum { CHUNK = 1 << 22 };
+    const size_t CHUNK = (size_t)1 << 22;
     __half *tmp = (__half *)malloc((n < CHUNK ? n : CHUNK) * sizeof *tmp + 1);
     if (!tmp)
         return promoe_err_set(err, "out of memory");
@@ -452,9 +451,8 @@ static int setup(cuda_model *m, promoe_err *err)
     CK(cudaGetDeviceProperties(&prop, 0), "cudaGetDeviceProperties");
     size_t free_b = 0, total = 0;
     CK(cudaMemGetInfo(&free_b, &total), "cudaMemGetInfo");
-    m->free_at_start = free_b;
     snprintf(m->device, sizeof m->device,
-             "cuda: %s (compute capability %d.%d, %.0f GiB), fp16 weights, fp32 cuBLAS "
+             "cuda: %.256s (compute capability %d.%d, %.0f GiB), fp16 weights, fp32 cuBLAS "
              "accumulation", prop.name, prop.major, prop.minor, (double)total / (1 << 30));
     CK(cudaStreamCreateWithFlags(&m->compute, cudaStreamNonBlocking), "a compute stream");
     CK(cudaStreamCreateWithFlags(&m->copy, cudaStreamNonBlocking), "a copy stream");

@@ -112,6 +112,15 @@ error 1 "line 1: expected the header 'layer,expert,count'" -- "$P" trace popular
 printf 'layer,expert,count\n0,0,1\n' >"$tmp/counts.csv"
 error 1 "has no layer ... (its layers: ...)" -- "$P" trace popularity "$tmp/counts.csv" --layer 3
 
+error 2 "--backend ...: no such backend (this build has: ...)" -- "$P" exec -m tiny --prompt-ids 1 --backend tpu
+error 1 "system ... needs ..., which the executor does not run" -- \
+  "$P" exec -m tiny --prompt-ids 1 -c 0.5 --system hobbit
+error 2 "predictor ... reads the future, which a running model does not know" -- \
+  "$P" exec -m tiny --prompt-ids 1 -c 0.5 --predictor oracle
+"$P" exec -m tiny --prompt-ids 1,2 -n 2 -o "$tmp/h3.h5" --record-hidden=3 >/dev/null 2>&1 || fail "exec h3"
+error 1 "needs every layer's hidden state, and the trace holds one layer in ..." -- \
+  "$P" predict eval -t "$tmp/h3.h5" -p learned --split 0.5
+
 # the table and this test list the same messages
 sed -n 's/^| `\([^`]*\)` |.*/\1/p' "$doc" | sort >"$tmp/documented"
 sort "$tmp/tried" >"$tmp/tried.sorted"

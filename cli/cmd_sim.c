@@ -510,6 +510,7 @@ int cmd_sim(int argc, char **argv)
     const char *scope = cfg.per_layer ? "per-layer" : "global";
 
     report rep = {.n = 0};
+    char digest[17]; /* the report points at it until printed */
     name(&rep, "trace", o.trace);
     if (sysname[0])
         name(&rep, "system", sysname);
@@ -528,7 +529,6 @@ int cmd_sim(int argc, char **argv)
                               .prefetch_limit = cfg.prefetch_limit,
                               .prefetch_min_prob = cfg.prefetch_min_prob, .seed = cfg.seed};
         sim_hits_result r;
-        char digest[17];
         if (sim_hits_replay(o.trace, &hc, &r, &err) < 0)
             return cli_fail(&err);
         report_hits(&rep, &r, digest);

@@ -510,6 +510,9 @@ static int setup(cuda_model *m, promoe_err *err)
     m->gate_w = (float *)malloc(K * sizeof *m->gate_w);
     if (!m->prob || !m->pick || !m->experts || !m->pending || !m->gate_w)
         return promoe_err_set(err, "out of memory");
+    // the memsets ran on the legacy stream, which the non-blocking compute
+    // stream does not wait for
+    CK(cudaDeviceSynchronize(), "setting up the model");
     return 0;
 }
 

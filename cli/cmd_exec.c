@@ -313,17 +313,17 @@ static void print_result(const exec_gen_result *r, const model_desc *m, const pr
             json_object_set_new(o, "chunks_per_expert", json_integer(sc->chunks));
             json_object_set_new(o, "preempt", json_integer(sc->preempt));
             json_object_set_new(o, "reorder", json_integer(sc->reorder));
-            json_object_set_new(o, "accesses", json_integer(r->accesses));
-            json_object_set_new(o, "hits", json_integer(r->hits));
+            json_object_set_new(o, "accesses", json_integer(r->stream.accesses));
+            json_object_set_new(o, "hits", json_integer(r->stream.hits));
             json_object_set_new(o, "late_hits", json_integer(r->late_hits));
-            json_object_set_new(o, "misses", json_integer(r->misses));
-            json_object_set_new(o, "evictions", json_integer(r->evictions));
+            json_object_set_new(o, "misses", json_integer(r->stream.misses));
+            json_object_set_new(o, "evictions", json_integer(r->stream.evictions));
             json_object_set_new(o, "hit_rate", json_real(r->hit_rate));
             char digest[17];
-            snprintf(digest, sizeof digest, "%016llx", (unsigned long long)r->decisions_digest);
+            snprintf(digest, sizeof digest, "%016llx", (unsigned long long)r->stream.digest);
             json_object_set_new(o, "decisions_digest", json_string(digest));
-            json_object_set_new(o, "prefetch_issued", json_integer(r->prefetch_issued));
-            json_object_set_new(o, "prefetch_useful", json_integer(r->prefetch_useful));
+            json_object_set_new(o, "prefetch_issued", json_integer(r->stream.prefetch_issued));
+            json_object_set_new(o, "prefetch_useful", json_integer(r->stream.prefetch_useful));
             json_object_set_new(o, "preemptions", json_integer(r->preemptions));
             json_object_set_new(o, "copies", json_integer(r->copies));
             json_object_set_new(o, "copies_cancelled", json_integer(r->cancelled));
@@ -350,12 +350,12 @@ static void print_result(const exec_gen_result *r, const model_desc *m, const pr
                sc->preempt ? ", preempted by demands" : "",
                sc->reorder ? ", reordered experts" : "");
         printf("%lld accesses: %lld hits (%lld late), %lld misses (hit rate %.4f), "
-               "%lld evictions\n", (long long)r->accesses, (long long)r->hits,
-               (long long)r->late_hits, (long long)r->misses, r->hit_rate,
-               (long long)r->evictions);
-        if (r->prefetch_issued)
+               "%lld evictions\n", (long long)r->stream.accesses, (long long)r->stream.hits,
+               (long long)r->late_hits, (long long)r->stream.misses, r->hit_rate,
+               (long long)r->stream.evictions);
+        if (r->stream.prefetch_issued)
             printf("%lld prefetches issued, %lld useful; %lld preemptions\n",
-                   (long long)r->prefetch_issued, (long long)r->prefetch_useful,
+                   (long long)r->stream.prefetch_issued, (long long)r->stream.prefetch_useful,
                    (long long)r->preemptions);
         printf("%lld copies (%lld cancelled), %.1f MB at %.2f GB/s; waiting for copies: "
                "%.1f%% of prefill, %.1f%% of decode\n", (long long)r->copies,

@@ -240,17 +240,18 @@ static void print_report(const report *r, int json, int csv)
 /* digest: room for 17 characters, alive until the report is printed */
 static void report_hits(report *rep, const sim_hits_result *r, char *digest)
 {
-    snprintf(digest, 17, "%016llx", (unsigned long long)r->decisions_digest);
+    const access_stream_stats *s = &r->stream;
+    snprintf(digest, 17, "%016llx", (unsigned long long)s->digest);
     name(rep, "decisions_digest", digest);
     fig(rep, "cache_slots", "cache slots", (double)r->slots, 1);
-    fig(rep, "tokens", "tokens", (double)r->tokens, 1);
-    fig(rep, "accesses", "accesses", (double)r->accesses, 1);
-    fig(rep, "hits", "hits", (double)r->hits, 1);
-    fig(rep, "misses", "misses", (double)r->misses, 1);
-    fig(rep, "evictions", "evictions", (double)r->evictions, 1);
+    fig(rep, "tokens", "tokens", (double)s->tokens, 1);
+    fig(rep, "accesses", "accesses", (double)s->accesses, 1);
+    fig(rep, "hits", "hits", (double)s->hits, 1);
+    fig(rep, "misses", "misses", (double)s->misses, 1);
+    fig(rep, "evictions", "evictions", (double)s->evictions, 1);
     fig(rep, "hit_rate", "hit rate", r->hit_rate, 0);
-    fig(rep, "prefetch_issued", "prefetches issued", (double)r->prefetch_issued, 1);
-    fig(rep, "prefetch_useful", "prefetches useful", (double)r->prefetch_useful, 1);
+    fig(rep, "prefetch_issued", "prefetches issued", (double)s->prefetch_issued, 1);
+    fig(rep, "prefetch_useful", "prefetches useful", (double)s->prefetch_useful, 1);
 }
 
 static void report_timed(report *rep, const sim_config *c, const sim_result *r)

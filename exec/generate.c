@@ -210,15 +210,8 @@ static int offload_start(offload *o, const exec_weights *w, expert_mover mv,
 static void offload_end(offload *o, exec_gen_result *r)
 {
     if (o->stream) {
-        const access_stream_stats *ss = access_stream_stats_of(o->stream);
-        r->accesses = ss->accesses;
-        r->hits = ss->hits;
-        r->misses = ss->misses;
-        r->evictions = ss->evictions;
-        r->prefetch_issued = ss->prefetch_issued;
-        r->prefetch_useful = ss->prefetch_useful;
+        r->stream = *access_stream_stats_of(o->stream);
         r->late_hits = o->late;
-        r->decisions_digest = ss->digest;
     }
     if (o->store) {
         const expert_store_stats *st = expert_store_stats_of(o->store);
@@ -228,7 +221,7 @@ static void offload_end(offload *o, exec_gen_result *r)
         r->preemptions = st->preemptions;
         r->cancelled = st->cancelled;
     }
-    r->hit_rate = r->accesses ? (double)r->hits / (double)r->accesses : 0;
+    r->hit_rate = r->stream.accesses ? (double)r->stream.hits / (double)r->stream.accesses : 0;
     expert_store_free(o->store);
     access_stream_free(o->stream);
     free(o->decisions);

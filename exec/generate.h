@@ -23,6 +23,7 @@
 #include "exec/backend.h"
 #include "exec/weights.h"
 #include "predictors/predictor.h"
+#include "sim/access_stream.h"
 
 typedef struct exec_prompt {
     const int32_t *ids;
@@ -62,10 +63,10 @@ typedef struct exec_gen_result {
     int32_t *output;                 /* [requests][max_new] generated ids; caller frees */
     /* offloading: the plain access stream's figures (as sim --hits-only
      * counts them) and the copies made (preloaded experts included) */
-    int64_t slots, accesses, hits, misses, evictions, copies;
+    access_stream_stats stream;      /* the decisions, as sim --hits-only counts them */
+    int64_t slots, copies;
     double hit_rate, copied_bytes, copy_s;
-    int64_t prefetch_issued, prefetch_useful, late_hits, preemptions, cancelled;
-    uint64_t decisions_digest;       /* the access stream's, as sim --hits-only reports it */
+    int64_t late_hits, preemptions, cancelled; /* hits still copying; copies overtaken, stopped */
     double prefill_wait_s, decode_wait_s; /* computing waiting for copies */
 } exec_gen_result;
 

@@ -118,16 +118,9 @@ int sim_hits_replay(const char *trace_path, const sim_hits_config *cfg, sim_hits
     }
     if (got < 0)
         goto out;
-    const access_stream_stats *ss = access_stream_stats_of(st);
-    out->tokens = ss->tokens;
-    out->accesses = ss->accesses;
-    out->hits = ss->hits;
-    out->misses = ss->misses;
-    out->evictions = ss->evictions;
-    out->prefetch_issued = ss->prefetch_issued;
-    out->prefetch_useful = ss->prefetch_useful;
-    out->decisions_digest = ss->digest;
-    out->hit_rate = out->accesses ? (double)out->hits / (double)out->accesses : 0.0;
+    out->stream = *access_stream_stats_of(st);
+    out->hit_rate = out->stream.accesses
+                        ? (double)out->stream.hits / (double)out->stream.accesses : 0.0;
     rc = 0;
 out:
     free(keys);

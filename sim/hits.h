@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "common/error.h"
+#include "sim/access_stream.h"
 
 typedef struct sim_hits_config {
     const char *policy;          /* registry name */
@@ -32,9 +33,7 @@ typedef struct sim_hits_config {
 } sim_hits_config;
 
 typedef struct sim_hits_result {
-    int64_t tokens, accesses, hits, misses, evictions;
-    int64_t prefetch_issued, prefetch_useful; /* loaded by predictions; accesses they served */
-    uint64_t decisions_digest;   /* access_stream_stats.digest */
+    access_stream_stats stream;  /* the decisions' counts and digest */
     int64_t slots;               /* effective capacity */
     double hit_rate;             /* hits / accesses */
 } sim_hits_result;

@@ -176,17 +176,17 @@ START_TEST(offloaded_cuda_runs_like_resident)
                            .preempt = 1, .reorder = 1};
     ck_assert_msg(exec_generate(&w, prompts, 2, &off, &r1, &err) == 0, "%s", err.msg);
     ck_assert_mem_eq(r0.output, r1.output, 2 * 10 * sizeof *r0.output);
-    ck_assert_int_gt(r1.prefetch_issued, 0);
+    ck_assert_int_gt(r1.stream.prefetch_issued, 0);
     /* every load ends copied or cancelled, but the last predictions' */
-    ck_assert_int_ge(r1.copies, r1.misses);
-    ck_assert_int_le(r1.copies + r1.cancelled, r1.misses + r1.prefetch_issued);
+    ck_assert_int_ge(r1.copies, r1.stream.misses);
+    ck_assert_int_le(r1.copies + r1.cancelled, r1.stream.misses + r1.stream.prefetch_issued);
     sim_hits_config hc = {.policy = "lru", .slots = 16, .per_layer = 1,
                           .predictor = "gate-reuse", .predictor_options = "", .stride = 1,
                           .seed = 1};
     sim_hits_result h;
     ck_assert_msg(sim_hits_replay(tu_path("cuda.h5"), &hc, &h, &err) == 0, "%s", err.msg);
-    ck_assert_uint_eq(h.decisions_digest, r1.decisions_digest);
-    ck_assert_int_eq(h.hits, r1.hits);
+    ck_assert_uint_eq(h.stream.digest, r1.stream.digest);
+    ck_assert_int_eq(h.stream.hits, r1.stream.hits);
     pops->destroy(pst);
     free(routers);
     free(r0.output);

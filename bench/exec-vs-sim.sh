@@ -30,7 +30,6 @@ shared=${PROMOE_SHARED_DATA:-$(dirname "$0")/../../shared/data}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 out=${OUT:-$tmp}
-mkdir -p "$out" || exit 1
 srcdir=$(dirname "$0")/..
 
 if [ -z "${MODEL:-}" ] && [ "$BACKEND" = cpu ]; then
@@ -67,6 +66,7 @@ if [ "$BACKEND" != cpu ] &&
   echo "SKIP: the $BACKEND backend cannot run here: $(cat "$tmp/probe")"
   exit 77
 fi
+mkdir -p "$out" || exit 1
 if [ -r "$shared/mt-bench-questions.jsonl" ]; then
   prompts="--prompts $shared/mt-bench-questions.jsonl --requests $REQUESTS --max-prompt $MAX_PROMPT"
 else

@@ -318,7 +318,7 @@ static void print_result(const exec_gen_result *r, const model_desc *m, const pr
             json_object_set_new(o, "late_hits", json_integer(r->late_hits));
             json_object_set_new(o, "misses", json_integer(r->stream.misses));
             json_object_set_new(o, "evictions", json_integer(r->stream.evictions));
-            json_object_set_new(o, "hit_rate", json_real(r->hit_rate));
+            json_object_set_new(o, "hit_rate", json_real(access_stream_hit_rate(&r->stream)));
             char digest[17];
             snprintf(digest, sizeof digest, "%016llx", (unsigned long long)r->stream.digest);
             json_object_set_new(o, "decisions_digest", json_string(digest));
@@ -351,7 +351,7 @@ static void print_result(const exec_gen_result *r, const model_desc *m, const pr
                sc->reorder ? ", reordered experts" : "");
         printf("%lld accesses: %lld hits (%lld late), %lld misses (hit rate %.4f), "
                "%lld evictions\n", (long long)r->stream.accesses, (long long)r->stream.hits,
-               (long long)r->late_hits, (long long)r->stream.misses, r->hit_rate,
+               (long long)r->late_hits, (long long)r->stream.misses, access_stream_hit_rate(&r->stream),
                (long long)r->stream.evictions);
         if (r->stream.prefetch_issued)
             printf("%lld prefetches issued, %lld useful; %lld preemptions\n",
@@ -390,33 +390,27 @@ static int executor_runs(const system_desc *s, promoe_err *err)
     promoe_err_set(err, "system %s needs %s, which the executor does not run (it runs an "
                    "expert cache with prediction, chunked and preempted copies and "
                    "reordering: all-gpu, reactive-lru, static, mixtral-offloading, "
-                   "moe-infinity, pre-gated, promoe...; replay a recorded trace in 'promoe sim "
+                   "moe-infinity, promoe...; replay a recorded trace in 'promoe sim "
                    "--system %s')", s->name, lacks, s->name);
     return 0;
-}
-
-static void show_training(const char *what, int64_t done, int64_t total)
-{
-    cli_progress(what, done, total);
 }
 
 /* What the command line said; -1 or NULL: not given (the system's, or
  * the default, stands). */
 typedef struct exec_cli {
-    const char *model, *weights, *backend, *prompts, *record, *cache, *policy, *scope, *save;
-    const char *system, *train, *predictor;
+    system_overrides ov;  /* policy, scope, predictor, stride, chunks, limit, preempt, reorder */
+    const char *model, *weights, *backend, *prompts, *record, *cache, *save;
+    const char *system, *train;
     const char *ids[256];
     int n_ids, requests, max_prompt, max_new, hidden, json;
-    int stride, chunks, preempt, reorder, prefetch_limit;
     long long seed;
 } exec_cli;
 
 static int parse(int argc, char **argv, exec_cli *o)
 {
     const char *cmd = "exec";
-    *o = (exec_cli){.weights = "synthetic", .backend = "cpu", .max_prompt = 512, .max_new = 16,
-                    .stride = -1, .chunks = -1, .preempt = -1, .reorder = -1,
-                    .prefetch_limit = -1, .seed = 1};
+    *o = (exec_cli){.ov = SYSTEM_OVERRIDES_NONE, .weights = "synthetic", .backend = "cpu",
+                    .max_prompt = 512, .max_new = 16, .seed = 1};
     int c;
     while ((c = cli_getopt(argc, argv, "m:n:o:c:p:s:jh", options, cmd)) != -1) {
         switch (c) {
@@ -453,27 +447,27 @@ static int parse(int argc, char **argv, exec_cli *o)
                 return CLI_USAGE;
             break;
         case 'c': o->cache = optarg; break;
-        case 'p': o->policy = optarg; break;
-        case OPT_SCOPE: o->scope = optarg; break;
+        case 'p': o->ov.policy = optarg; break;
+        case OPT_SCOPE: o->ov.scope = optarg; break;
         case OPT_SAVE: o->save = optarg; break;
         case 's': o->system = optarg; break;
         case OPT_TRAIN: o->train = optarg; break;
-        case OPT_PREDICTOR: o->predictor = optarg; break;
+        case OPT_PREDICTOR: o->ov.predictor = optarg; break;
         case OPT_STRIDE:
-            if (cli_parse_int_to(cmd, "--stride", optarg, 1, 1024, &o->stride) < 0)
+            if (cli_parse_int_to(cmd, "--stride", optarg, 1, 1024, &o->ov.stride) < 0)
                 return CLI_USAGE;
             break;
         case OPT_LIMIT:
             if (cli_parse_int_to(cmd, "--prefetch-limit", optarg, 1, 32767,
-                                 &o->prefetch_limit) < 0)
+                                 &o->ov.prefetch_limit) < 0)
                 return CLI_USAGE;
             break;
         case OPT_CHUNKS:
-            if (cli_parse_int_to(cmd, "--chunks", optarg, 1, 1024, &o->chunks) < 0)
+            if (cli_parse_int_to(cmd, "--chunks", optarg, 1, 1024, &o->ov.chunks) < 0)
                 return CLI_USAGE;
             break;
-        case OPT_PREEMPT: o->preempt = 1; break;
-        case OPT_REORDER: o->reorder = 1; break;
+        case OPT_PREEMPT: o->ov.preempt = 1; break;
+        case OPT_REORDER: o->ov.reorder = 1; break;
         case 'j': o->json = 1; break;
         case 'h': fputs(usage, stdout); exit(CLI_OK);
         default: return CLI_USAGE;
@@ -488,9 +482,9 @@ static int parse(int argc, char **argv, exec_cli *o)
                                "of them");
     if (o->hidden && !o->record)
         return cli_usage_error(cmd, "--record-hidden needs --record OUT.h5");
-    if (o->scope && strcmp(o->scope, "global") != 0 && strcmp(o->scope, "per-layer") != 0)
+    if (o->ov.scope && strcmp(o->ov.scope, "global") != 0 && strcmp(o->ov.scope, "per-layer") != 0)
         return cli_usage_error(cmd, "--cache-scope: '%s' is neither global nor per-layer",
-                               o->scope);
+                               o->ov.scope);
     return CLI_OK;
 }
 
@@ -521,34 +515,21 @@ static int configure(const exec_cli *o, const model_desc *m, system_desc *sd, si
         /* a running model has its hidden states and router weights */
         if (system_apply(sd, sc, 1, o->train, predictor, pred_len, &fell_back, &err) < 0)
             return cli_fail(&err);
-        if (fell_back && !o->predictor)
+        if (fell_back && !o->ov.predictor)
             fprintf(stderr, "promoe exec: note: system %s prefers predictor %.*s, which needs "
                     "training data (give --train T.h5, a trace recorded with "
                     "--record-hidden); running with %s\n", sd->name,
                     (int)strcspn(sd->predictor, "|"), sd->predictor, predictor);
     }
-    snprintf(policy_name, policy_len, "%s", sc->policy);
-    if (o->policy) {
-        sc->policy_options = options_split_spec(o->policy, policy_name, policy_len);
-    }
-    sc->policy = policy_name;
-    if (o->scope)
-        sc->per_layer = strcmp(o->scope, "per-layer") == 0;
-    if (o->predictor)
-        snprintf(predictor, pred_len, "%s", o->predictor);
-    if (o->stride >= 0) sc->stride = o->stride;
-    if (o->chunks >= 0) sc->chunks = o->chunks;
-    if (o->preempt >= 0) sc->preempt = o->preempt;
-    if (o->reorder >= 0) sc->reorder = o->reorder;
-    if (o->prefetch_limit >= 0) sc->prefetch_limit = o->prefetch_limit;
-    const cache_policy_ops *pops = policy_find(policy_name);
+    system_override(sc, &o->ov, policy_name, policy_len, predictor, pred_len);
+    const cache_policy_ops *pops = policy_find(sc->policy);
     if (!pops)
-        return cli_usage_error(cmd, "unknown policy '%s' (policies: %s)", policy_name,
+        return cli_usage_error(cmd, "unknown policy '%s' (policies: %s)", sc->policy,
                                policy_names());
     if (pops->needs_future)
         return cli_usage_error(cmd, "policy %s reads the future, which a running model does "
                                "not know: record the run and replay it in 'promoe sim'",
-                               policy_name);
+                               sc->policy);
     return CLI_OK;
 }
 
@@ -574,7 +555,7 @@ static int make_predictor(const char *spec, const exec_weights *w, const sim_con
     predictor_env env = {.num_layers = m->num_layers, .num_experts = m->num_experts,
                          .top_k = m->top_k, .hidden_dim = m->hidden_size,
                          .stride_lo = sc->stride, .stride_hi = sc->stride, .seed = sc->seed,
-                         .router_weight = routers, .progress = show_training};
+                         .router_weight = routers, .progress = cli_progress};
     promoe_err err;
     *st = (*ops)->create(&env, options, &err);
     cli_progress_done();

@@ -126,12 +126,12 @@ enum {
 /* What the command line said; unset values leave the system's (or the
  * default) in place. */
 typedef struct sim_cli {
-    const char *trace, *cache, *policy, *model, *scope, *hw, *predictor, *system, *chunk_bytes;
+    system_overrides ov;  /* policy, scope, predictor, stride, chunks, limit, preempt, reorder */
+    const char *trace, *cache, *model, *hw, *system, *chunk_bytes;
     const char *profile, *train, *lowbit;
     const char *sets[32];
     int num_sets, hits_only, json, csv;
-    int stride, chunks, prefetch_limit, preempt, reorder, cpu; /* -1: not given */
-    int batch, staging, bits;                             /* -1: not given */
+    int cpu, batch, staging, bits;                         /* -1: not given */
     double predictor_us, min_prob, fault_us;               /* < 0: not given */
     long long seed;
 } sim_cli;
@@ -249,7 +249,7 @@ static void report_hits(report *rep, const sim_hits_result *r, char *digest)
     fig(rep, "hits", "hits", (double)s->hits, 1);
     fig(rep, "misses", "misses", (double)s->misses, 1);
     fig(rep, "evictions", "evictions", (double)s->evictions, 1);
-    fig(rep, "hit_rate", "hit rate", r->hit_rate, 0);
+    fig(rep, "hit_rate", "hit rate", access_stream_hit_rate(s), 0);
     fig(rep, "prefetch_issued", "prefetches issued", (double)s->prefetch_issued, 1);
     fig(rep, "prefetch_useful", "prefetches useful", (double)s->prefetch_useful, 1);
 }
@@ -322,17 +322,17 @@ static int parse(int argc, char **argv, sim_cli *o)
     const char *cmd = "sim";
     long long v;
     int c;
-    *o = (sim_cli){.hw = "rtx4090-pcie4", .stride = -1, .chunks = -1, .prefetch_limit = -1,
-                   .preempt = -1, .reorder = -1, .cpu = -1, .predictor_us = -1, .min_prob = -1, .staging = -1, .seed = 1, .bits = -1, .fault_us = -1,
-                   .batch = 1};
+    *o = (sim_cli){.ov = SYSTEM_OVERRIDES_NONE, .hw = "rtx4090-pcie4", .cpu = -1,
+                   .predictor_us = -1, .min_prob = -1, .staging = -1, .seed = 1, .bits = -1,
+                   .fault_us = -1, .batch = 1};
     while ((c = cli_getopt(argc, argv, "t:s:c:p:m:jh", options, cmd)) != -1) {
         switch (c) {
         case 't': o->trace = optarg; break;
         case 's': o->system = optarg; break;
         case OPT_HITS: o->hits_only = 1; break;
         case 'c': o->cache = optarg; break;
-        case OPT_SCOPE: o->scope = optarg; break;
-        case 'p': o->policy = optarg; break;
+        case OPT_SCOPE: o->ov.scope = optarg; break;
+        case 'p': o->ov.policy = optarg; break;
         case 'm': o->model = optarg; break;
         case OPT_HW: o->hw = optarg; break;
         case OPT_SET:
@@ -340,17 +340,17 @@ static int parse(int argc, char **argv, sim_cli *o)
                 return cli_usage_error(cmd, "too many --set options");
             o->sets[o->num_sets++] = optarg;
             break;
-        case OPT_PREDICTOR: o->predictor = optarg; break;
+        case OPT_PREDICTOR: o->ov.predictor = optarg; break;
         case OPT_STRIDE:
-            if (cli_parse_int_to(cmd, "--stride", optarg, 1, 1024, &o->stride) < 0)
+            if (cli_parse_int_to(cmd, "--stride", optarg, 1, 1024, &o->ov.stride) < 0)
                 return CLI_USAGE;
             break;
         case OPT_LIMIT:
-            if (cli_parse_int_to(cmd, "--prefetch-limit", optarg, 1, 32767, &o->prefetch_limit) < 0)
+            if (cli_parse_int_to(cmd, "--prefetch-limit", optarg, 1, 32767, &o->ov.prefetch_limit) < 0)
                 return CLI_USAGE;
             break;
         case OPT_CHUNKS:
-            if (cli_parse_int_to(cmd, "--chunks", optarg, 1, 1024, &o->chunks) < 0)
+            if (cli_parse_int_to(cmd, "--chunks", optarg, 1, 1024, &o->ov.chunks) < 0)
                 return CLI_USAGE;
             break;
         case OPT_TRAIN: o->train = optarg; break;
@@ -360,8 +360,8 @@ static int parse(int argc, char **argv, sim_cli *o)
                 return CLI_USAGE;
             break;
         case OPT_CHUNK_BYTES: o->chunk_bytes = optarg; break;
-        case OPT_PREEMPT: o->preempt = 1; break;
-        case OPT_REORDER: o->reorder = 1; break;
+        case OPT_PREEMPT: o->ov.preempt = 1; break;
+        case OPT_REORDER: o->ov.reorder = 1; break;
         case OPT_CPU:
             if (!optarg || strcmp(optarg, "sooner") == 0)
                 o->cpu = CPU_COMPUTE_SOONER;
@@ -407,22 +407,22 @@ static int parse(int argc, char **argv, sim_cli *o)
         return cli_usage_error(cmd, "no trace: give --trace T.h5");
     if (!o->cache)
         return cli_usage_error(cmd, "no cache size: give --cache (e.g. 0.25, 256 or 12GiB)");
-    if (o->scope && strcmp(o->scope, "global") != 0 && strcmp(o->scope, "per-layer") != 0)
+    if (o->ov.scope && strcmp(o->ov.scope, "global") != 0 && strcmp(o->ov.scope, "per-layer") != 0)
         return cli_usage_error(cmd, "--cache-scope: expected global or per-layer, got '%s'",
-                               o->scope);
-    if (o->chunks >= 0 && o->chunk_bytes)
+                               o->ov.scope);
+    if (o->ov.chunks >= 0 && o->chunk_bytes)
         return cli_usage_error(cmd, "choose one of --chunks and --chunk-bytes");
     if (o->json && o->csv)
         return cli_usage_error(cmd, "choose one of --json and --csv");
     char name[64];
-    if (o->policy) {
-        options_split_spec(o->policy, name, sizeof name);
+    if (o->ov.policy) {
+        options_split_spec(o->ov.policy, name, sizeof name);
         if (!policy_find(name))
             return cli_usage_error(cmd, "unknown policy '%s' (policies: %s)", name,
                                    policy_names());
     }
-    if (o->predictor) {
-        options_split_spec(o->predictor, name, sizeof name);
+    if (o->ov.predictor) {
+        options_split_spec(o->ov.predictor, name, sizeof name);
         if (!predictor_find(name))
             return cli_usage_error(cmd, "unknown predictor '%s' (predictors: %s)", name,
                                    predictor_names());
@@ -474,32 +474,20 @@ int cmd_sim(int argc, char **argv)
                          &err) < 0)
             return cli_fail(&err);
         snprintf(sysname, sizeof sysname, "%s", sys.name);
-        if (fell_back && !o.predictor)
+        if (fell_back && !o.ov.predictor)
             fprintf(stderr, "promoe sim: note: system %s prefers predictor %.*s, which cannot "
                     "run here as named (not built, no hidden states in the trace, or it needs "
                     "training data: give --train TRAIN.h5); running with %s\n",
                     sys.name, (int)strcspn(sys.predictor, "|"), sys.predictor, predictor);
     }
     char policy_name[64];
-    if (o.policy) {
-        cfg.policy_options = options_split_spec(o.policy, policy_name, sizeof policy_name);
-        cfg.policy = policy_name;
-    }
-    if (o.scope)
-        cfg.per_layer = strcmp(o.scope, "per-layer") == 0;
-    if (o.predictor)
-        snprintf(predictor, sizeof predictor, "%s", o.predictor);
-    if (o.stride >= 0) cfg.stride = o.stride;
-    if (o.chunks >= 0) cfg.chunks = o.chunks;
+    system_override(&cfg, &o.ov, policy_name, sizeof policy_name, predictor, sizeof predictor);
     if (o.chunk_bytes) {
         if (!have_model)
             return cli_usage_error(cmd, "--chunk-bytes needs a model to size experts");
         if (system_chunks_for_size(&cfg.cost.model, o.chunk_bytes, &cfg.chunks, &err) < 0)
             return cli_usage_error(cmd, "--chunk-bytes: %s", err.msg);
     }
-    if (o.prefetch_limit >= 0) cfg.prefetch_limit = o.prefetch_limit;
-    if (o.preempt >= 0) cfg.preempt = o.preempt;
-    if (o.reorder >= 0) cfg.reorder = o.reorder;
     if (o.cpu >= 0) cfg.cpu_compute = o.cpu;
     cfg.batch = o.batch;
     if (o.predictor_us >= 0) cfg.predictor_us = o.predictor_us;

@@ -1,5 +1,7 @@
 #include "exec/backend.h"
 
+#include <string.h>
+
 #include "common/registry.h"
 #include "config.h"
 
@@ -15,6 +17,27 @@ static const exec_backend_ops *const registry[] = {
 #endif
     NULL,
 };
+
+int exec_run_experts(const exec_expert_source *src, int layer, const int *experts, int K,
+                     int *pending, int (*compute)(void *ctx, const void *block, int rank,
+                                                  promoe_err *err),
+                     void *ctx, promoe_err *err)
+{
+    int n = K;
+    for (int j = 0; j < K; j++)
+        pending[j] = j;
+    while (n > 0) {
+        int at = src->next ? src->next(src->ctx, layer, experts, pending, n) : 0;
+        int j = pending[at];
+        const void *block = src->acquire(src->ctx, layer, experts[j], err);
+        if (!block || compute(ctx, block, j, err) < 0)
+            return -1;
+        if (src->release)
+            src->release(src->ctx, layer, experts[j]);
+        memmove(pending + at, pending + at + 1, (size_t)(--n - at) * sizeof *pending);
+    }
+    return 0;
+}
 
 const exec_backend_ops *exec_backend_find(const char *name)
 {

@@ -70,6 +70,15 @@ typedef struct exec_backend_ops {
     void (*describe)(void *m, char *buf, size_t len);
 } exec_backend_ops;
 
+/* Runs a layer's K routed experts (experts[], rank order) in the order
+ * src picks: each one's block acquired, computed by compute(ctx, block,
+ * its rank), released.  pending is scratch of K.  0, or -1 with err when
+ * an acquire or a computation fails.  Both backends schedule through it. */
+int exec_run_experts(const exec_expert_source *src, int layer, const int *experts, int K,
+                     int *pending, int (*compute)(void *ctx, const void *block, int rank,
+                                                  promoe_err *err),
+                     void *ctx, promoe_err *err);
+
 const exec_backend_ops *exec_backend_find(const char *name);
 /* The backends this build has, comma-separated. */
 const char *exec_backend_names(void);

@@ -23,8 +23,10 @@ struct exec_cpu_model {
     float *gate_w;
     float *expert_out;        /* [K][d]: each routed expert's output */
     int *pending;
-    exec_expert_source source; /* acquire NULL: the weights themselves */
+    exec_expert_source source; /* by default the weights themselves */
 };
+
+static const void *resident_block(void *ctx, int layer, int expert, promoe_err *err);
 
 void exec_cpu_set_expert_source(exec_cpu_model *m, const exec_expert_source *src)
 {
@@ -67,6 +69,7 @@ exec_cpu_model *exec_cpu_create(const exec_weights *w, int max_positions, promoe
     }
     m->w = w;
     m->max_positions = max_positions;
+    m->source = (exec_expert_source){.acquire = resident_block, .ctx = m};
     size_t d = (size_t)md->hidden_size, q = (size_t)md->num_heads * md->head_dim;
     size_t kv = (size_t)md->num_kv_heads * md->head_dim, E = (size_t)md->num_experts;
     size_t F = (size_t)(md->expert_ffn_dim > md->shared_ffn_dim ? md->expert_ffn_dim
@@ -158,29 +161,34 @@ static void swiglu_add(exec_cpu_model *m, const float *block, int F, int d, cons
     cblas_sgemv(CblasRowMajor, CblasNoTrans, d, F, weight, dn, F, m->gate, 1, 1.0f, out, 1);
 }
 
+/* The default expert source: every expert resident in the weights. */
+static const void *resident_block(void *ctx, int layer, int expert, promoe_err *err)
+{
+    (void)err;
+    exec_cpu_model *m = ctx;
+    return m->w->layers[layer].experts + (size_t)expert * exec_expert_floats(&m->w->model);
+}
+
+/* Expert `rank` of the running layer, into its row of expert_out. */
+static int compute_expert(void *ctx, const void *block, int rank, promoe_err *err)
+{
+    (void)err;
+    exec_cpu_model *m = ctx;
+    const model_desc *md = &m->w->model;
+    float *out = m->expert_out + (size_t)rank * md->hidden_size;
+    memset(out, 0, (size_t)md->hidden_size * sizeof(float));
+    swiglu_add(m, block, md->expert_ffn_dim, md->hidden_size, m->xn, m->gate_w[rank], out);
+    return 0;
+}
+
 /* The layer's routed experts, in the source's order, each into its row
  * of expert_out; then their sum, in rank order, into the residual. */
 static int run_experts(exec_cpu_model *m, int l, promoe_err *err)
 {
     const model_desc *md = &m->w->model;
-    int d = md->hidden_size, K = md->top_k, n = K;
-    size_t block = exec_expert_floats(md);
-    for (int j = 0; j < K; j++)
-        m->pending[j] = j;
-    while (n > 0) {
-        int at = m->source.next ? m->source.next(m->source.ctx, l, m->experts, m->pending, n) : 0;
-        int j = m->pending[at], e = m->experts[j];
-        const float *b = m->source.acquire ? m->source.acquire(m->source.ctx, l, e, err)
-                                           : m->w->layers[l].experts + (size_t)e * block;
-        if (!b)
-            return -1;
-        float *out = m->expert_out + (size_t)j * d;
-        memset(out, 0, (size_t)d * sizeof(float));
-        swiglu_add(m, b, md->expert_ffn_dim, d, m->xn, m->gate_w[j], out);
-        if (m->source.release)
-            m->source.release(m->source.ctx, l, e);
-        memmove(m->pending + at, m->pending + at + 1, (size_t)(--n - at) * sizeof(int));
-    }
+    int d = md->hidden_size, K = md->top_k;
+    if (exec_run_experts(&m->source, l, m->experts, K, m->pending, compute_expert, m, err) < 0)
+        return -1;
     for (int j = 0; j < K; j++)
         cblas_saxpy(d, 1.0f, m->expert_out + (size_t)j * d, 1, m->x, 1);
     return 0;

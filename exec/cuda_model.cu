@@ -15,6 +15,8 @@
 #include <cublas_v2.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
+#include <gsl/gsl_sort.h>
+#include <gsl/gsl_statistics_double.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -601,6 +603,13 @@ static int one_expert(cuda_model *m, const __half *block, int F, int j, promoe_e
     return gemv(m, block + 2 * (size_t)F * d, d, F, h, m->out + (size_t)j * d, 0.0f, err);
 }
 
+// One offloaded expert, from the slot its source handed over (rank `rank`).
+static int offloaded_expert(void *ctx, const void *block, int rank, promoe_err *err)
+{
+    cuda_model *m = (cuda_model *)ctx;
+    return one_expert(m, (const __half *)block, m->w->model.expert_ffn_dim, rank, err);
+}
+
 // The layer's routed experts: resident ones as batched GEMMs, offloaded
 // ones one by one as the source hands them over; then their weighted sum.
 static int routed_experts(cuda_model *m, int l, promoe_err *err)
@@ -628,21 +637,9 @@ static int routed_experts(cuda_model *m, int l, promoe_err *err)
         k_swiglu<<<grid_for((size_t)F * K), THREADS, 0, m->compute>>>(m->gu, F, K, m->h16);
         if (gemv_batched(m, dp + 3 * K, d, F, dp + 4 * K, (void *const *)(dp + 5 * K), K, err) < 0)
             return -1;
-    } else {
-        int n = K;
-        for (int j = 0; j < K; j++)
-            m->pending[j] = j;
-        while (n > 0) {
-            int at = m->source.next ? m->source.next(m->source.ctx, l, m->experts, m->pending, n)
-                                    : 0;
-            int j = m->pending[at], e = m->experts[j];
-            const __half *b = (const __half *)m->source.acquire(m->source.ctx, l, e, err);
-            if (!b || one_expert(m, b, F, j, err) < 0)
-                return -1;
-            if (m->source.release)
-                m->source.release(m->source.ctx, l, e);
-            memmove(m->pending + at, m->pending + at + 1, (size_t)(--n - at) * sizeof(int));
-        }
+    } else if (exec_run_experts(&m->source, l, m->experts, K, m->pending, offloaded_expert, m,
+                                err) < 0) {
+        return -1;
     }
     gate_weights gw;
     for (int j = 0; j < K; j++)
@@ -767,12 +764,6 @@ static expert_mover cuda_mover(void *p)
 
 enum timed_op { T_ATTENTION, T_ROUTER, T_EXPERT, T_SHARED };
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
 // The median of reps runs of op, timed by events on the compute stream,
 // on layer r % L (and expert r / L % E, copied to a scratch block).
 static int time_op(cuda_model *m, enum timed_op op, int context, int reps, double *runs,
@@ -810,8 +801,8 @@ static int time_op(cuda_model *m, enum timed_op op, int context, int reps, doubl
         CK(cudaEventElapsedTime(&ms, m->start, m->stop), "an event");
         runs[r] = ms * 1e-3;
     }
-    qsort(runs, (size_t)reps, sizeof *runs, cmp_double);
-    *median = reps % 2 ? runs[reps / 2] : 0.5 * (runs[reps / 2 - 1] + runs[reps / 2]);
+    gsl_sort(runs, 1, (size_t)reps);
+    *median = gsl_stats_median_from_sorted_data(runs, 1, (size_t)reps);
     return 0;
 }
 

@@ -312,7 +312,13 @@ void expert_store_release(expert_store *s, int key)
     pthread_mutex_unlock(&s->lock);
 }
 
-const expert_store_stats *expert_store_stats_of(const expert_store *s) { return &s->stats; }
+expert_store_stats expert_store_stats_of(expert_store *s)
+{
+    pthread_mutex_lock(&s->lock);
+    expert_store_stats st = s->stats;
+    pthread_mutex_unlock(&s->lock);
+    return st;
+}
 
 /* Has the copy thread copy bytes from src to dst, and waits for it. */
 static int copy_raw(expert_store *s, const void *src, void *dst, size_t bytes, promoe_err *err)

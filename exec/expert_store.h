@@ -80,7 +80,8 @@ int expert_store_ready(expert_store *s, int key);
 const void *expert_store_acquire(expert_store *s, int key, promoe_err *err);
 /* key has computed: a slot promised to another expert passes on. */
 void expert_store_release(expert_store *s, int key);
-const expert_store_stats *expert_store_stats_of(const expert_store *s);
+/* The figures so far (read under the lock: the copy thread updates them). */
+expert_store_stats expert_store_stats_of(expert_store *s);
 /* The median time of `reps` copies of `bytes` (at most a layer's experts)
  * from the experts, another layer each time, through the copy thread,
  * hand-over included: what `promoe profile` tabulates.  -1 with err when

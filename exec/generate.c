@@ -97,7 +97,8 @@ typedef struct offload {
     expert_store *store;
     stream_decision *decisions;  /* [K + E] */
     int16_t *ids;                /* [K] the layer's experts, as observed */
-    float *hidden;               /* [d] the hidden state, as a trace holds it */
+    float *hidden;               /* [d] the hidden state, as a trace holds it (NULL: no
+                                    predictor reads it) */
     int *layer_keys, n_layer_keys; /* accessed in the running layer */
     int E, K, D, reorder;
     int32_t request, position;   /* of the token running */
@@ -113,18 +114,18 @@ static int in_layer(const offload *o, int key)
 }
 
 /* The layer's accesses and prediction, then the copies they ask for. */
-static int offload_layer(offload *o, const exec_routing *rt, promoe_err *err)
+static void offload_layer(offload *o, const exec_routing *rt)
 {
     for (int k = 0; k < o->K; k++)
         o->ids[k] = (int16_t)rt->experts[k];
-    memcpy(o->hidden, rt->hidden, (size_t)o->D * sizeof *o->hidden);
-    trace_round_stored(o->hidden, (size_t)o->D);
+    if (o->hidden) {
+        memcpy(o->hidden, rt->hidden, (size_t)o->D * sizeof *o->hidden);
+        trace_round_stored(o->hidden, (size_t)o->D);
+    }
     predictor_obs obs = {.layer = rt->layer, .num_tokens = 1, .request = &o->request,
                          .position = &o->position, .experts = o->ids, .weights = rt->weights,
                          .hidden = o->hidden};
     int n = access_stream_layer(o->stream, &obs, o->decisions);
-    if (n < 0)
-        return promoe_err_set(err, "out of memory predicting experts");
     o->n_layer_keys = 0;
     for (int i = 0; i < n; i++) {
         const stream_decision *d = &o->decisions[i];
@@ -143,7 +144,6 @@ static int offload_layer(offload *o, const exec_routing *rt, promoe_err *err)
         if (d->kind != STREAM_PREFETCH)
             o->layer_keys[o->n_layer_keys++] = d->key;
     }
-    return 0;
 }
 
 /* Reordered inference: an expert already in its slot runs first. */
@@ -190,21 +190,21 @@ static int offload_start(offload *o, const exec_weights *w, expert_mover mv,
         return -1;
     o->decisions = malloc((size_t)(m->top_k + m->num_experts) * sizeof *o->decisions);
     o->ids = malloc((size_t)m->top_k * sizeof *o->ids);
-    o->hidden = malloc((size_t)m->hidden_size * sizeof *o->hidden);
+    o->hidden = cfg->pops ? malloc((size_t)m->hidden_size * sizeof *o->hidden) : NULL;
     o->layer_keys = malloc((size_t)m->top_k * sizeof *o->layer_keys);
     int *fixed = malloc((size_t)keys * sizeof *fixed);
-    int n = fixed && o->decisions && o->ids && o->hidden && o->layer_keys
-                ? access_stream_preload(o->stream, fixed) : -1;
+    if (!fixed || !o->decisions || !o->ids || (cfg->pops && !o->hidden) || !o->layer_keys) {
+        free(fixed);
+        return promoe_err_set(err, "out of memory");
+    }
     /* a policy's fixed set (static) is copied before serving starts */
+    int n = access_stream_preload(o->stream, fixed), rc = 0;
     for (int i = 0; i < n; i++)
         expert_store_load(o->store, fixed[i], -1, EXPERT_COPY_HIGH, 0, 0);
-    for (int i = 0; i < n; i++)
-        if (!expert_store_acquire(o->store, fixed[i], err)) {
-            free(fixed);
-            return -1;
-        }
+    for (int i = 0; i < n && rc == 0; i++)
+        rc = expert_store_acquire(o->store, fixed[i], err) ? 0 : -1;
     free(fixed);
-    return n < 0 ? promoe_err_set(err, "out of memory") : 0;
+    return rc;
 }
 
 static void offload_end(offload *o, exec_gen_result *r)
@@ -214,14 +214,13 @@ static void offload_end(offload *o, exec_gen_result *r)
         r->late_hits = o->late;
     }
     if (o->store) {
-        const expert_store_stats *st = expert_store_stats_of(o->store);
-        r->copies = st->copies;
-        r->copied_bytes = st->bytes;
-        r->copy_s = st->copy_s;
-        r->preemptions = st->preemptions;
-        r->cancelled = st->cancelled;
+        expert_store_stats st = expert_store_stats_of(o->store);
+        r->copies = st.copies;
+        r->copied_bytes = st.bytes;
+        r->copy_s = st.copy_s;
+        r->preemptions = st.preemptions;
+        r->cancelled = st.cancelled;
     }
-    r->hit_rate = r->stream.accesses ? (double)r->stream.hits / (double)r->stream.accesses : 0;
     expert_store_free(o->store);
     access_stream_free(o->stream);
     free(o->decisions);
@@ -239,16 +238,19 @@ typedef struct watcher {
 
 static int watch_layer(void *ctx, const exec_routing *r, promoe_err *err)
 {
+    (void)err; /* neither can fail */
     watcher *wt = ctx;
     if (wt->rc)
         record_layer(wt->rc, r);
-    return wt->off ? offload_layer(wt->off, r, err) : 0;
+    if (wt->off)
+        offload_layer(wt->off, r);
+    return 0;
 }
 
 /* Time computing has waited for copies so far. */
-static double waited_s(const offload *o)
+static double waited_s(offload *o)
 {
-    return o->store ? expert_store_stats_of(o->store)->wait_s : 0;
+    return o->store ? expert_store_stats_of(o->store).wait_s : 0;
 }
 
 static int argmax(const float *v, int n)
@@ -260,13 +262,13 @@ static int argmax(const float *v, int n)
     return best;
 }
 
-/* Feeds one token; buffers its routing when recording. */
 /* The model being run, on its backend. */
 typedef struct runner {
     const exec_backend_ops *ops;
     void *model;
 } runner;
 
+/* Feeds one token; buffers its routing when recording. */
 static int feed(const runner *rn, watcher *wt, int request, int token, int pos, int phase,
                 float *logits, promoe_err *err)
 {
@@ -356,7 +358,6 @@ int exec_generate(const exec_weights *w, const exec_prompt *prompts, int n,
     }
     wt.rc = tw ? &rc : NULL;
     int32_t iteration = 0;
-    double ttft_sum = 0;
     for (int i = 0; i < n; i++) {
         const exec_prompt *p = &prompts[i];
         double t0 = clock_now_s(), w0 = waited_s(&off);
@@ -368,7 +369,6 @@ int exec_generate(const exec_weights *w, const exec_prompt *prompts, int n,
         double t1 = clock_now_s();
         r->prefill_s += t1 - t0;
         r->prefill_wait_s += waited_s(&off) - w0;
-        ttft_sum += t1 - t0;
         r->prefill_tokens += p->n;
         if (flush(&rc, tw, iteration++, err) < 0)
             goto out;
@@ -399,7 +399,7 @@ int exec_generate(const exec_weights *w, const exec_prompt *prompts, int n,
         if (trace_writer_commit(done, err) < 0)
             goto out;
     }
-    r->ttft_ms_mean = n ? 1e3 * ttft_sum / n : 0;
+    r->ttft_ms_mean = n ? 1e3 * r->prefill_s / n : 0; /* a request's prefill ends at its first token */
     r->tpot_ms_mean = r->decode_tokens ? 1e3 * r->decode_s / (double)r->decode_tokens : 0;
     r->prefill_tokens_per_s = r->prefill_s > 0 ? (double)r->prefill_tokens / r->prefill_s : 0;
     r->decode_tokens_per_s = r->decode_s > 0 ? (double)r->decode_tokens / r->decode_s : 0;

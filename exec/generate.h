@@ -65,7 +65,7 @@ typedef struct exec_gen_result {
      * counts them) and the copies made (preloaded experts included) */
     access_stream_stats stream;      /* the decisions, as sim --hits-only counts them */
     int64_t slots, copies;
-    double hit_rate, copied_bytes, copy_s;
+    double copied_bytes, copy_s;
     int64_t late_hits, preemptions, cancelled; /* hits still copying; copies overtaken, stopped */
     double prefill_wait_s, decode_wait_s; /* computing waiting for copies */
 } exec_gen_result;

@@ -9,7 +9,6 @@ struct access_stream {
     int L, E;
     int64_t token;           /* tokens begun, the current one being token - 1 */
     int64_t now_pos;         /* the policy's clock: token * L + layer */
-    int64_t access_index;
     uint8_t *from_prefetch;  /* [L * E] loaded by a prediction, not used since */
     double *scores;
     int *ranked;
@@ -32,7 +31,6 @@ access_stream *access_stream_create(const access_stream_config *cfg, promoe_err 
     s->L = cfg->cache.num_layers;
     s->E = cfg->cache.num_experts;
     s->now_pos = -1;
-    s->access_index = -1;
     s->stats.digest = 14695981039346656037ull;
     cache_config cc = cfg->cache;
     cc.clock = &s->now_pos;
@@ -64,15 +62,7 @@ void access_stream_free(access_stream *s)
     free(s);
 }
 
-int access_stream_preload(access_stream *s, int *keys)
-{
-    int n = cache_initial_keys(s->cache, keys);
-    for (int i = 0; i < n; i++) {
-        int evicted;
-        cache_load(s->cache, keys[i], &evicted);
-    }
-    return n;
-}
+int access_stream_preload(access_stream *s, int *keys) { return cache_preload(s->cache, keys); }
 
 void access_stream_begin_token(access_stream *s)
 {
@@ -146,9 +136,9 @@ int access_stream_layer(access_stream *s, const predictor_obs *obs, stream_decis
         if (obs->experts[k] < 0)
             continue;
         int key = obs->layer * s->E + obs->experts[k], evicted;
-        s->access_index++;
+        int hit = cache_access(s->cache, key, &evicted); /* stats.accesses: this one's index */
         s->stats.accesses++;
-        if (cache_access(s->cache, key, &evicted)) {
+        if (hit) {
             s->stats.hits++;
             s->stats.prefetch_useful += s->from_prefetch[key];
             out[n++] = (stream_decision){STREAM_HIT, key, -1, s->now_pos};
@@ -168,6 +158,11 @@ int access_stream_layer(access_stream *s, const predictor_obs *obs, stream_decis
     return n;
 }
 
-const int64_t *access_stream_access_index(const access_stream *s) { return &s->access_index; }
+const int64_t *access_stream_access_index(const access_stream *s) { return &s->stats.accesses; }
+
+double access_stream_hit_rate(const access_stream_stats *s)
+{
+    return s->accesses ? (double)s->hits / (double)s->accesses : 0;
+}
 const access_stream_stats *access_stream_stats_of(const access_stream *s) { return &s->stats; }
 int64_t access_stream_capacity(const access_stream *s) { return cache_capacity(s->cache); }

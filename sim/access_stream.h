@@ -56,21 +56,23 @@ access_stream *access_stream_create(const access_stream_config *cfg, promoe_err 
 void access_stream_free(access_stream *s);
 
 /* Loads the keys the policy wants resident from the start (static's fixed
- * set) and writes them to keys (room for L * E); returns how many, -1 when
- * out of memory. */
+ * set) and writes them to keys (room for L * E); returns how many. */
 int access_stream_preload(access_stream *s, int *keys);
 
 /* A new token begins. */
 void access_stream_begin_token(access_stream *s);
 
 /* One layer of the current token: obs holds one token (its experts in rank
- * order, -1 = none; weights and hidden state when known).  Writes the
- * decisions to out (room for K + E) and returns how many, or -1 when out
- * of memory. */
+ * order, -1 = none; weights and hidden state when known; the hidden state
+ * is read only by a predictor).  Writes the decisions to out (room for
+ * K + E) and returns how many. */
 int access_stream_layer(access_stream *s, const predictor_obs *obs, stream_decision *out);
 
-/* The index of the access being made (for offline policies' futures). */
+/* The accesses made so far, which is the index of the one being made when
+ * a policy chooses a victim (for offline policies' futures). */
 const int64_t *access_stream_access_index(const access_stream *s);
+/* hits / accesses (0 before any access). */
+double access_stream_hit_rate(const access_stream_stats *s);
 const access_stream_stats *access_stream_stats_of(const access_stream *s);
 int64_t access_stream_capacity(const access_stream *s);
 

@@ -131,17 +131,22 @@ int cache_access(expert_cache *c, int key, int *evicted)
     return 0;
 }
 
-int cache_preload(expert_cache *c)
+/* The keys the policies want resident before serving starts. */
+static int cache_initial_keys(expert_cache *c, int *keys)
 {
-    int *keys = malloc((size_t)c->L * (size_t)c->E * sizeof *keys);
-    if (!keys)
-        return -1;
+    int n = 0;
+    for (int p = 0; c->ops->initial && p < c->num_pools; p++)
+        n += c->ops->initial(c->pools[p].policy, keys + n, (int)c->pools[p].capacity);
+    return n;
+}
+
+int cache_preload(expert_cache *c, int *keys)
+{
     int n = cache_initial_keys(c, keys);
     for (int i = 0; i < n; i++) {
         int evicted;
         cache_load(c, keys[i], &evicted);
     }
-    free(keys);
     return n;
 }
 
@@ -161,13 +166,6 @@ void cache_hint(expert_cache *c, int key, int64_t when)
         c->ops->on_predict(pool_of(c, key)->policy, key, when);
 }
 
-int cache_initial_keys(expert_cache *c, int *keys)
-{
-    int n = 0;
-    for (int p = 0; c->ops->initial && p < c->num_pools; p++)
-        n += c->ops->initial(c->pools[p].policy, keys + n, (int)c->pools[p].capacity);
-    return n;
-}
 
 void cache_pin(expert_cache *c, int key) { c->pinned[key]++; }
 void cache_unpin(expert_cache *c, int key) { c->pinned[key]--; }

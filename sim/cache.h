@@ -37,15 +37,13 @@ int cache_load(expert_cache *c, int key, int *evicted);
  * policy's victim (*evicted, or -1), and 0 is returned.  Nothing pinned. */
 int cache_access(expert_cache *c, int key, int *evicted);
 /* Loads the keys the policy wants resident from the start (static's
- * fixed set); returns how many, or -1 when out of memory. */
-int cache_preload(expert_cache *c);
+ * fixed set) and writes them to keys (room for every key of the model);
+ * returns how many. */
+int cache_preload(expert_cache *c, int *keys);
 /* Frees key's slot (an unpinned resident key; no effect otherwise). */
 void cache_drop(expert_cache *c, int key);
 /* A predictor expects key at position `when` (for policies that care). */
 void cache_hint(expert_cache *c, int key, int64_t when);
-/* The keys the policies want resident before serving starts; returns how
- * many were written to keys (room for every key of the model). */
-int cache_initial_keys(expert_cache *c, int *keys);
 /* Pins nest: a key pinned twice needs two unpins. */
 void cache_pin(expert_cache *c, int key);
 void cache_unpin(expert_cache *c, int key);

@@ -764,12 +764,9 @@ static int engine_init(engine *e, const sim_config *cfg, const char *path, trace
         return -1;
     e->pinfo = predictor_get_info(e->pops, e->pst);
     /* a policy's fixed set (static) is loaded before serving starts */
-    int n_initial = cache_initial_keys(e->cache, e->need);
-    for (int i = 0; i < n_initial; i++) {
-        int victim;
-        if (cache_load(e->cache, e->need[i], &victim))
-            e->state[e->need[i]] = READY;
-    }
+    int n_initial = cache_preload(e->cache, e->need);
+    for (int i = 0; i < n_initial; i++)
+        e->state[e->need[i]] = READY;
     if (cfg->preload) {
         if (cfg->slots < (int64_t)keys)
             return promoe_err_set(err, "a preloaded cache must hold every expert (%zu)", keys);

@@ -95,11 +95,11 @@ int sim_hits_replay(const char *trace_path, const sim_hits_config *cfg, sim_hits
     out->slots = access_stream_capacity(st);
     keys = malloc((size_t)L * (size_t)E * sizeof *keys);
     decisions = malloc((size_t)(K + E) * sizeof *decisions);
-    /* a policy's fixed set (static) is resident before the replay starts */
-    if (!keys || !decisions || access_stream_preload(st, keys) < 0) {
+    if (!keys || !decisions) {
         promoe_err_set(err, "out of memory");
         goto out;
     }
+    access_stream_preload(st, keys); /* a policy's fixed set (static), before the replay */
     trace_iteration it;
     int got;
     while ((got = trace_read_iteration(r, &it, err)) > 0) {
@@ -119,8 +119,6 @@ int sim_hits_replay(const char *trace_path, const sim_hits_config *cfg, sim_hits
     if (got < 0)
         goto out;
     out->stream = *access_stream_stats_of(st);
-    out->hit_rate = out->stream.accesses
-                        ? (double)out->stream.hits / (double)out->stream.accesses : 0.0;
     rc = 0;
 out:
     free(keys);

@@ -35,7 +35,6 @@ typedef struct sim_hits_config {
 typedef struct sim_hits_result {
     access_stream_stats stream;  /* the decisions' counts and digest */
     int64_t slots;               /* effective capacity */
-    double hit_rate;             /* hits / accesses */
 } sim_hits_result;
 
 int sim_hits_replay(const char *trace_path, const sim_hits_config *cfg, sim_hits_result *out,

@@ -172,3 +172,26 @@ int system_apply(system_desc *s, sim_config *cfg, int has_hidden, const char *tr
         cfg->slots = (int64_t)cfg->cost.model.num_layers * cfg->cost.model.num_experts;
     return 0;
 }
+
+void system_override(sim_config *cfg, const system_overrides *o, char *policy_buf,
+                     size_t policy_len, char *predictor, size_t predictor_len)
+{
+    if (o->policy) {
+        cfg->policy_options = options_split_spec(o->policy, policy_buf, policy_len);
+        cfg->policy = policy_buf;
+    }
+    if (o->scope)
+        cfg->per_layer = strcmp(o->scope, "per-layer") == 0;
+    if (o->predictor)
+        snprintf(predictor, predictor_len, "%s", o->predictor);
+    if (o->stride >= 0)
+        cfg->stride = o->stride;
+    if (o->chunks >= 0)
+        cfg->chunks = o->chunks;
+    if (o->prefetch_limit >= 0)
+        cfg->prefetch_limit = o->prefetch_limit;
+    if (o->preempt >= 0)
+        cfg->preempt = o->preempt;
+    if (o->reorder >= 0)
+        cfg->reorder = o->reorder;
+}

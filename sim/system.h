@@ -31,6 +31,23 @@ int system_load(const char *name_or_path, system_desc *s, promoe_err *err);
 
 void system_list_presets(char *buf, size_t len);
 
+/* What a command line said of the cache and prefetching, to go over a
+ * system's settings (or the defaults): NULL or -1 where it said nothing. */
+typedef struct system_overrides {
+    const char *policy;      /* "NAME[:options]" */
+    const char *scope;       /* global or per-layer */
+    const char *predictor;   /* "NAME[:options]" */
+    int stride, chunks, prefetch_limit, preempt, reorder;
+} system_overrides;
+#define SYSTEM_OVERRIDES_NONE                                                                \
+    {.stride = -1, .chunks = -1, .prefetch_limit = -1, .preempt = -1, .reorder = -1}
+
+/* Applies what o says over cfg: a policy's name goes to policy_buf (which
+ * cfg->policy then points at, its options into o->policy), a predictor's
+ * spec to predictor. */
+void system_override(sim_config *cfg, const system_overrides *o, char *policy_buf,
+                     size_t policy_len, char *predictor, size_t predictor_len);
+
 /* The chunks per expert of model m when copies are cut into pieces of at
  * most `size` ("32MiB", or bytes); -1 with a message if it is malformed or
  * gives more than 1024 chunks. */

@@ -143,11 +143,11 @@ START_TEST(demands_preempt_prefetches_between_chunks)
         char got[LOG * 3];
         log_string(&g, got);
         ck_assert_str_eq(got, want[preempt]);
-        const expert_store_stats *st = expert_store_stats_of(s);
-        ck_assert_int_eq(st->copies, 3);
-        ck_assert_int_eq(st->chunks, 9);
-        ck_assert_int_eq(st->preemptions, preempt);
-        ck_assert_int_eq(st->cancelled, 0);
+        expert_store_stats st = expert_store_stats_of(s);
+        ck_assert_int_eq(st.copies, 3);
+        ck_assert_int_eq(st.chunks, 9);
+        ck_assert_int_eq(st.preemptions, preempt);
+        ck_assert_int_eq(st.cancelled, 0);
         finish(s, &g);
     }
 }
@@ -190,7 +190,7 @@ START_TEST(evictions_cancel_or_wait)
     char got[LOG * 3];
     log_string(&g, got);
     ck_assert_str_eq(got, "A0 B0 B1 B2");
-    ck_assert_int_eq(expert_store_stats_of(s)->cancelled, 1);
+    ck_assert_int_eq(expert_store_stats_of(s).cancelled, 1);
     ck_assert_int_eq(expert_store_ready(s, 0), 0);
 
     /* B holds the slot for its computation: C's copy waits for release */
@@ -234,7 +234,7 @@ START_TEST(cpu_mover_copies_experts)
         ck_assert_mem_eq(slot, want, block * sizeof(float));
         expert_store_release(s, key);
     }
-    ck_assert_int_eq(expert_store_stats_of(s)->copies, keys);
+    ck_assert_int_eq(expert_store_stats_of(s).copies, keys);
     ck_assert(expert_store_time_copy(s, m.num_layers, mv.expert_bytes, 3, &err) > 0);
     expert_store_free(s);
     exec_weights_free(&w);

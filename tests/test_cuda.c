@@ -55,20 +55,6 @@ static void round_weights(exec_weights *w)
     }
 }
 
-typedef struct choices {
-    int L, K, pos;
-    int *experts; /* [positions][L][K] */
-} choices;
-
-static int note(void *ctx, const exec_routing *r, promoe_err *err)
-{
-    (void)err;
-    choices *c = ctx;
-    memcpy(c->experts + ((size_t)c->pos * c->L + r->layer) * c->K, r->experts,
-           (size_t)c->K * sizeof(int));
-    return 0;
-}
-
 /* Steps both backends through the same tokens. */
 static void compare_backends(const exec_weights *w)
 {
@@ -84,12 +70,12 @@ static void compare_backends(const exec_weights *w)
     int *ea = calloc(n, sizeof *ea), *eb = calloc(n, sizeof *eb);
     float *la = malloc((size_t)m->vocab_size * sizeof *la);
     float *lb = malloc((size_t)m->vocab_size * sizeof *lb);
-    choices ca = {m->num_layers, m->top_k, 0, ea}, cb = {m->num_layers, m->top_k, 0, eb};
+    tu_expert_log ca = {m->num_layers, m->top_k, 0, ea}, cb = {m->num_layers, m->top_k, 0, eb};
     for (int t = 0; t < P; t++) {
         ca.pos = cb.pos = t;
-        ck_assert_msg(cpu->step(a, tokens[t] % m->vocab_size, t, la, note, &ca, &err) == 0, "%s",
+        ck_assert_msg(cpu->step(a, tokens[t] % m->vocab_size, t, la, tu_log_experts, &ca, &err) == 0, "%s",
                       err.msg);
-        ck_assert_msg(cuda->step(b, tokens[t] % m->vocab_size, t, lb, note, &cb, &err) == 0, "%s",
+        ck_assert_msg(cuda->step(b, tokens[t] % m->vocab_size, t, lb, tu_log_experts, &cb, &err) == 0, "%s",
                       err.msg);
         double worst = 0, scale = 0;
         for (int i = 0; i < m->vocab_size; i++) {

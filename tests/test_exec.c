@@ -245,20 +245,6 @@ static void reference(const exec_weights *w, const int *tokens, int P, double *l
     free(rl);
 }
 
-typedef struct seen {
-    int L, K, pos;
-    int *experts; /* [P][L][K] */
-} seen;
-
-static int record(void *ctx, const exec_routing *r, promoe_err *err)
-{
-    (void)err;
-    seen *s = ctx;
-    memcpy(s->experts + ((size_t)s->pos * s->L + r->layer) * s->K, r->experts,
-           (size_t)s->K * sizeof(int));
-    return 0;
-}
-
 /* Steps the CPU model through 7 tokens of the mini model with weights w
  * and checks each position's logits and every choice of experts against
  * the reference. */
@@ -272,10 +258,10 @@ static void check_against_reference(const exec_weights *w)
     ck_assert_ptr_nonnull(cm);
     float logits[50];
     int experts[P * 3 * 2], want_experts[P * 3 * 2];
-    seen s = {.L = m->num_layers, .K = m->top_k, .experts = experts};
+    tu_expert_log s = {.L = m->num_layers, .K = m->top_k, .experts = experts};
     for (int t = 0; t < P; t++) {
         s.pos = t;
-        ck_assert_int_eq(exec_cpu_step(cm, tokens[t], t, logits, record, &s, &err), 0);
+        ck_assert_int_eq(exec_cpu_step(cm, tokens[t], t, logits, tu_log_experts, &s, &err), 0);
         double want[50];
         reference(w, tokens, t + 1, want, want_experts);
         double worst = 0;
@@ -439,10 +425,10 @@ START_TEST(recorded_trace_is_what_the_model_did)
     ck_assert_int_eq(t, T);
     exec_cpu_model *cm = exec_cpu_create(&w, 16, &err);
     float logits[50];
-    seen s = {.L = 3, .K = 2, .experts = want};
+    tu_expert_log s = {.L = 3, .K = 2, .experts = want};
     for (t = 0; t < T; t++) {
         s.pos = t;
-        ck_assert_int_eq(exec_cpu_step(cm, tok[t], pos[t], logits, record, &s, &err), 0);
+        ck_assert_int_eq(exec_cpu_step(cm, tok[t], pos[t], logits, tu_log_experts, &s, &err), 0);
         /* greedy: a token fed back is the argmax of the step before it */
         if (t + 1 < T && req[t + 1] == req[t] && pos[t + 1] >= prompts[req[t]].n) {
             int best = 0;

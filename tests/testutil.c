@@ -233,3 +233,12 @@ const char *tu_gen_mixtral(const char *name, int requests, int prompt_mean, int 
     ck_assert_msg(trace_gen_write(&g, &m, t, NULL, &err) == 0, "%s", err.msg);
     return t;
 }
+
+int tu_log_experts(void *ctx, const exec_routing *r, promoe_err *err)
+{
+    (void)err;
+    tu_expert_log *log = ctx;
+    memcpy(log->experts + ((size_t)log->pos * log->L + r->layer) * log->K, r->experts,
+           (size_t)log->K * sizeof(int));
+    return 0;
+}

@@ -5,6 +5,7 @@
 #include <check.h>
 #include <stddef.h>
 
+#include "exec/backend.h"
 #include "sim/cost.h"
 #include "traces/trace.h"
 
@@ -63,5 +64,13 @@ void tu_trace_load(const char *path, tu_trace *t);
 void tu_trace_free(tu_trace *t);
 /* Asserts two traces hold the same tokens, experts and weights. */
 void tu_trace_assert_same(const tu_trace *a, const tu_trace *b);
+
+/* An executor observer's log of the experts chosen: set pos before each
+ * step; tu_log_experts writes each layer's [K] at experts[pos][layer]. */
+typedef struct tu_expert_log {
+    int L, K, pos;
+    int *experts; /* [positions][L][K] */
+} tu_expert_log;
+int tu_log_experts(void *ctx, const exec_routing *r, promoe_err *err);
 
 #endif

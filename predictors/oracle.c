@@ -1,5 +1,6 @@
 /* oracle.c - reads the trace's future: the experts each target layer will
- * really choose, scored by how many tokens choose them.  An upper bound, not
+ * really choose, scored by how many tokens choose them (ties in the
+ * router's rank order).  An upper bound, not
  * a predictor a real system could run.  accuracy=p (default 1) degrades it
  * for sensitivity studies: each true choice is kept with probability p and
  * otherwise replaced by a random expert the token did not choose. */
@@ -82,7 +83,9 @@ static void oracle_predict(void *st, int ahead, int layer, double *scores)
                     }
                 }
             }
-            scores[e] += 1.0;
+            /* one per token choosing it; ties broken by rank (the bonuses of
+             * n tokens sum below 1), so the ranking is the router's order */
+            scores[e] += 1.0 + (double)(K - k) / ((double)K * (double)(n + 1));
         }
     }
 }

@@ -1,5 +1,6 @@
 #include "predictors/predictor.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,6 +83,20 @@ int predictor_pick(const predictor_ops *ops, void *st, int ahead, int layer, int
     if (n > limit)
         n = limit;
     topk_select(scores, E, n, ranked);
+    return n;
+}
+
+int predictor_expected(const double *scores, int E, int K, int tokens, int *out)
+{
+    double total = 0;
+    for (int x = 0; x < E; x++)
+        total += scores[x] > 0 ? scores[x] : 0;
+    int n = 0;
+    for (int x = 0; x < E; x++) {
+        double p = scores[x] > 0 ? (double)K * scores[x] / total : 0;
+        if (p > 0 && (p >= 1 || 1 - pow(1 - p, tokens) >= 0.5))
+            out[n++] = x;
+    }
     return n;
 }
 

@@ -126,6 +126,12 @@ void *predictor_create_for_trace(const predictor_ops *ops, const char *options,
  * returns how many.  scores is scratch of E entries. */
 int predictor_pick(const predictor_ops *ops, void *st, int ahead, int layer, int E, int K,
                    int limit, double min_prob, double *scores, int *ranked);
+/* The experts the prediction predictor_pick left in scores makes more
+ * likely than not to be chosen by one of the target step's `tokens`
+ * tokens (each token chooses x with chance K * score / total, at most 1;
+ * at least one does with 1 - (1 - p)^tokens >= 1/2), written to out;
+ * returns how many.  A prefetch must not evict one of them for another. */
+int predictor_expected(const double *scores, int E, int K, int tokens, int *out);
 
 /* The predictor's info, zeros when it has none. */
 predictor_info predictor_get_info(const predictor_ops *ops, void *st);

@@ -10,9 +10,13 @@ struct access_stream {
     int64_t token;           /* tokens begun, the current one being token - 1 */
     int64_t now_pos;         /* the policy's clock: token * L + layer */
     uint8_t *from_prefetch;  /* [L * E] loaded by a prediction, not used since */
+    /* [L * E] the position whose access a prediction already counted for
+     * the policy (using or loading the expert): not counted again there */
+    int64_t *used_for;
     double *scores;
     int *ranked;
-    int *pinned;             /* [E] the observed layer's, while prefetching */
+    int *expected;           /* [E] predictor_expected's list */
+    int *pinned;             /* [K + 2E] the observed layer's and the predicted, while prefetching */
     access_stream_stats stats;
 };
 
@@ -35,14 +39,18 @@ access_stream *access_stream_create(const access_stream_config *cfg, promoe_err 
     cache_config cc = cfg->cache;
     cc.clock = &s->now_pos;
     s->from_prefetch = calloc((size_t)s->L * (size_t)s->E, 1);
+    s->used_for = malloc((size_t)s->L * (size_t)s->E * sizeof *s->used_for);
     s->scores = malloc((size_t)s->E * sizeof *s->scores);
     s->ranked = malloc((size_t)s->E * sizeof *s->ranked);
-    s->pinned = malloc((size_t)s->E * sizeof *s->pinned);
-    if (!s->from_prefetch || !s->scores || !s->ranked || !s->pinned) {
+    s->expected = malloc((size_t)s->E * sizeof *s->expected);
+    s->pinned = malloc((size_t)(cfg->top_k + 2 * s->E) * sizeof *s->pinned);
+    if (!s->from_prefetch || !s->used_for || !s->scores || !s->ranked || !s->expected || !s->pinned) {
         promoe_err_set(err, "out of memory");
         access_stream_free(s);
         return NULL;
     }
+    for (int k = 0; k < s->L * s->E; k++)
+        s->used_for[k] = -1;
     if (!(s->cache = cache_create(&cc, err))) {
         access_stream_free(s);
         return NULL;
@@ -56,8 +64,10 @@ void access_stream_free(access_stream *s)
         return;
     cache_free(s->cache);
     free(s->from_prefetch);
+    free(s->used_for);
     free(s->scores);
     free(s->ranked);
+    free(s->expected);
     free(s->pinned);
     free(s);
 }
@@ -90,7 +100,9 @@ static void retire(access_stream *s, int victim)
 
 /* The prediction for the layer `stride` after the observed one: its
  * experts loaded (or, when resident, used) while the observed layer's
- * resident experts are pinned. */
+ * resident experts are pinned, and so are the target layer's resident
+ * experts it predicts or expects past the limit (predictor_expected):
+ * replacing one expected expert by another gains nothing. */
 static int prefetch(access_stream *s, const predictor_obs *obs, stream_decision *out)
 {
     int K = s->cfg.top_k, target = obs->layer + s->cfg.stride;
@@ -110,16 +122,28 @@ static int prefetch(access_stream *s, const predictor_obs *obs, stream_decision 
         }
     }
     for (int i = 0; i < n; i++) {
-        int key = layer * s->E + s->ranked[i], evicted;
+        int key = layer * s->E + s->ranked[i];
         cache_hint(s->cache, key, when);
-        if (cache_resident(s->cache, key)) {
-            cache_use(s->cache, key); /* a prediction of a resident expert counts as a use */
-            continue;
+        if (cache_resident(s->cache, key) && s->used_for[key] != when) {
+            cache_use(s->cache, key); /* a prediction of a resident expert counts as the access */
+            s->used_for[key] = when;
         }
-        if (!cache_load(s->cache, key, &evicted))
-            continue; /* every slot of its pool is pinned */
+    }
+    int expected = n > 0 ? predictor_expected(s->scores, s->E, K, 1, s->expected) : 0;
+    for (int i = 0; i < n + expected; i++) {
+        int key = layer * s->E + (i < n ? s->ranked[i] : s->expected[i - n]);
+        if (cache_resident(s->cache, key)) {
+            cache_pin(s->cache, key);
+            s->pinned[n_pinned++] = key;
+        }
+    }
+    for (int i = 0; i < n; i++) {
+        int key = layer * s->E + s->ranked[i], evicted;
+        if (cache_resident(s->cache, key) || !cache_load(s->cache, key, &evicted))
+            continue; /* used above, or every slot of its pool is pinned */
         retire(s, evicted);
         s->from_prefetch[key] = 1;
+        s->used_for[key] = when;
         s->stats.prefetch_issued++;
         out[made++] = (stream_decision){STREAM_PREFETCH, key, evicted, when};
     }
@@ -136,7 +160,12 @@ int access_stream_layer(access_stream *s, const predictor_obs *obs, stream_decis
         if (obs->experts[k] < 0)
             continue;
         int key = obs->layer * s->E + obs->experts[k], evicted;
-        int hit = cache_access(s->cache, key, &evicted); /* stats.accesses: this one's index */
+        int hit = cache_resident(s->cache, key);
+        evicted = -1;
+        if (hit && s->used_for[key] != s->now_pos)
+            cache_use(s->cache, key);
+        else if (!hit) /* stats.accesses: this one's index, for offline policies */
+            cache_load(s->cache, key, &evicted);
         s->stats.accesses++;
         if (hit) {
             s->stats.hits++;

@@ -120,17 +120,6 @@ int cache_load(expert_cache *c, int key, int *evicted)
     return 1;
 }
 
-int cache_access(expert_cache *c, int key, int *evicted)
-{
-    *evicted = -1;
-    if (c->resident[key]) {
-        cache_use(c, key);
-        return 1;
-    }
-    cache_load(c, key, evicted);
-    return 0;
-}
-
 /* The keys the policies want resident before serving starts. */
 static int cache_initial_keys(expert_cache *c, int *keys)
 {

@@ -32,10 +32,6 @@ void cache_use(expert_cache *c, int key);
  * Returns 1 if loaded (*evicted = the victim or -1), 0 if every candidate
  * is pinned so the expert cannot be cached (it is used uncached). */
 int cache_load(expert_cache *c, int key, int *evicted);
-/* One access of a plain stream (sim --hits-only, the executor): a
- * resident key is used (returns 1); otherwise it is loaded, evicting the
- * policy's victim (*evicted, or -1), and 0 is returned.  Nothing pinned. */
-int cache_access(expert_cache *c, int key, int *evicted);
 /* Loads the keys the policy wants resident from the start (static's
  * fixed set) and writes them to keys (room for every key of the model);
  * returns how many. */

@@ -18,10 +18,12 @@ enum { EV_PREFETCH = 2, EV_CPU_DONE = 3 }; /* events besides the copy engine's *
  * a prefetch waiting for the copy engine, holding no GPU slot yet. */
 enum expert_state { ABSENT, LOADING, READY, STREAMING, STREAMED, ON_CPU, ON_CPU_DONE, QUEUED };
 
-/* Experts a prediction chose, waiting for the predictor's CPU time. */
+/* Experts a prediction chose, waiting for the predictor's CPU time:
+ * keys[0..count) to prefetch, then keys[count..predicted) those past the
+ * prefetch limit that it makes more likely than not (predictor_expected). */
 typedef struct prefetch_set {
     int64_t when;      /* the target's position, step * L + layer */
-    int count;
+    int count, predicted;
     int *keys;
 } prefetch_set;
 
@@ -35,6 +37,15 @@ typedef struct engine {
     uint8_t *state, *from_prefetch;
     uint8_t *staged;       /* [key] held in a staging buffer, not in the cache */
     int64_t *prefetch_when; /* [key] the position a queued prefetch is for */
+    /* [key] the target position of the last prediction that expected key
+     * while resident: a prefetch for that position must not evict it */
+    int64_t *claimed_for;
+    int *claim_pins;       /* [E] scratch: the claimed keys pinned for a load */
+    /* [key] the position whose access a prediction already counted for
+     * the policy (using a resident expert, or loading it): the access at
+     * that gate is then not counted again, so every access is one use
+     * whether predicted or not */
+    int64_t *used_for;
     int staging_free;
     int64_t *ready_ns;
     const predictor_ops *pops;
@@ -114,6 +125,24 @@ static void drop_prediction(engine *e, int key)
     e->r->prefetch_wasted++;
 }
 
+/* Loads a prefetched key into the cache without evicting an expert that
+ * its own prediction expects in the target layer (replacing one needed
+ * expert by another gains nothing): those are pinned meanwhile. */
+static int load_unclaimed(engine *e, int key, int *victim)
+{
+    int layer = key / e->E, n = 0;
+    int64_t when = e->prefetch_when[key];
+    for (int k = layer * e->E; k < (layer + 1) * e->E; k++)
+        if (k != key && e->claimed_for[k] == when && e->state[k] == READY && !e->staged[k]) {
+            cache_pin(e->cache, k);
+            e->claim_pins[n++] = k;
+        }
+    int loaded = cache_load(e->cache, key, victim);
+    while (n > 0)
+        cache_unpin(e->cache, e->claim_pins[--n]);
+    return loaded;
+}
+
 /* The copy engine is about to copy a prefetch's first chunk: only now does
  * it need a slot, so a prefetch dropped while queued evicts nothing.  It is
  * not copied if its layer has chosen without it (stale) or there is no room:
@@ -131,9 +160,10 @@ static int on_copy_start(void *ctx, int key)
         e->state[key] = LOADING;
         return 1;
     }
-    if (!stale && e->cfg->staging == 0 && cache_load(e->cache, key, &victim)) {
+    if (!stale && e->cfg->staging == 0 && load_unclaimed(e, key, &victim)) {
         evict(e, victim);
         e->state[key] = LOADING;
+        e->used_for[key] = e->prefetch_when[key];
         cache_pin(e->cache, key);
         return 1;
     }
@@ -222,13 +252,21 @@ static int submit_prefetch_set(engine *e, int64_t now, const prefetch_set *s)
 {
     if (s->when <= e->gated_pos)
         return 0; /* the target layer's router has chosen already: too late */
+    /* the predicted experts already resident are claimed (and those
+     * prefetched used) first, as a layer claims its resident experts
+     * before its misses: the prefetches' copies must not evict them */
+    for (int i = 0; i < s->predicted; i++) {
+        int key = s->keys[i];
+        if (e->state[key] != READY || e->staged[key])
+            continue;
+        e->claimed_for[key] = s->when;
+        if (i < s->count && e->used_for[key] != s->when) {
+            cache_use(e->cache, key); /* a queued prefetch counts as the access */
+            e->used_for[key] = s->when;
+        }
+    }
     for (int i = 0; i < s->count; i++) {
         int key = s->keys[i];
-        if (e->state[key] == READY) {
-            if (!e->staged[key])
-                cache_use(e->cache, key); /* a queued prefetch counts as a use */
-            continue;
-        }
         if (e->state[key] != ABSENT)
             continue;
         e->state[key] = QUEUED; /* its slot is taken when its copy starts */
@@ -239,6 +277,14 @@ static int submit_prefetch_set(engine *e, int64_t now, const prefetch_set *s)
         copy_engine_submit(e->ce, &e->q, now, key, COPY_LOW, (int)s->when);
         e->r->prefetch_issued++;
     }
+    return 0;
+}
+
+static int in_set(const prefetch_set *s, int key)
+{
+    for (int i = 0; i < s->count; i++)
+        if (s->keys[i] == key)
+            return 1;
     return 0;
 }
 
@@ -262,6 +308,12 @@ static int predict_and_schedule(engine *e, int target)
         s->keys[i] = layer * e->E + e->ranked[i];
         cache_hint(e->cache, s->keys[i], s->when);
     }
+    s->predicted = n;
+    int tokens = (int)e->it[ahead == 0 ? e->cur : 1 - e->cur].n;
+    int expected = predictor_expected(e->scores, e->E, e->K, tokens, e->ranked);
+    for (int i = 0; i < expected; i++)
+        if (!in_set(s, layer * e->E + e->ranked[i]))
+            s->keys[s->predicted++] = layer * e->E + e->ranked[i];
     /* the predictor runs on the CPU, one call after another */
     int64_t start = e->cpu_free_ns > e->gpu_ns ? e->cpu_free_ns : e->gpu_ns;
     e->cpu_free_ns = start + sim_ns(cost_prediction_s(&e->cfg->cost, e->cfg->predictor_us * 1e-6,
@@ -392,6 +444,14 @@ static void take_slot(engine *e, int key)
     }
 }
 
+/* A resident expert is accessed at the gate, unless its prediction
+ * counted this access already. */
+static void use(engine *e, int key)
+{
+    if (e->used_for[key] != e->now_pos)
+        cache_use(e->cache, key);
+}
+
 static void demand(engine *e, int key, int tokens, float weight)
 {
     sim_result *r = e->r;
@@ -409,13 +469,13 @@ static void demand(engine *e, int key, int tokens, float weight)
         copy_engine_promote(e->ce, key);
     } else if (e->state[key] == READY) {
         r->hits++;
-        cache_use(e->cache, key);
+        use(e, key);
         r->prefetch_useful += e->from_prefetch[key];
     } else if (e->state[key] == LOADING) {
         r->late_hits++;
         r->prefetch_late += e->from_prefetch[key];
         r->prefetch_useful += e->from_prefetch[key];
-        cache_use(e->cache, key);
+        use(e, key);
         copy_engine_promote(e->ce, key);
     } else if (e->state[key] == QUEUED) {
         /* predicted, but its copy has not started: a miss that takes over
@@ -660,6 +720,9 @@ static void engine_free(engine *e)
     free(e->from_prefetch);
     free(e->staged);
     free(e->prefetch_when);
+    free(e->claimed_for);
+    free(e->claim_pins);
+    free(e->used_for);
     free(e->ready_ns);
     step_buf_free(&e->it[0]);
     step_buf_free(&e->it[1]);
@@ -743,6 +806,9 @@ static int engine_init(engine *e, const sim_config *cfg, const char *path, trace
     e->from_prefetch = calloc(keys, 1);
     e->staged = calloc(keys, 1);
     e->prefetch_when = calloc(keys, sizeof *e->prefetch_when);
+    e->claimed_for = malloc(keys * sizeof *e->claimed_for);
+    e->claim_pins = malloc((size_t)e->E * sizeof *e->claim_pins);
+    e->used_for = malloc(keys * sizeof *e->used_for);
     e->ready_ns = calloc(keys, sizeof *e->ready_ns);
     e->need = malloc(keys * sizeof *e->need);
     e->need_count = malloc(keys * sizeof *e->need_count);
@@ -751,10 +817,12 @@ static int engine_init(engine *e, const sim_config *cfg, const char *path, trace
     e->scores = malloc((size_t)e->E * sizeof *e->scores);
     e->ranked = malloc((size_t)e->E * sizeof *e->ranked);
     int have_stats = step_stats_init(&e->stats) == 0;
-    if (!have_stats || !e->ce || !e->state || !e->from_prefetch || !e->staged || !e->prefetch_when || !e->ready_ns || !e->need || !e->need_count || !e->need_weight ||
+    if (!have_stats || !e->ce || !e->state || !e->from_prefetch || !e->staged || !e->prefetch_when || !e->claimed_for || !e->claim_pins || !e->used_for || !e->ready_ns || !e->need || !e->need_count || !e->need_weight ||
         !e->order || !e->scores || !e->ranked)
         return promoe_err_set(err, "out of memory");
     e->limit = cfg->prefetch_limit > 0 ? cfg->prefetch_limit : e->K;
+    for (size_t k = 0; k < keys; k++)
+        e->claimed_for[k] = e->used_for[k] = -1;
     e->future = (predictor_future){future_experts, e};
     predictor_env penv = {.stride_lo = cfg->stride, .stride_hi = cfg->stride,
                           .seed = cfg->seed,

@@ -22,7 +22,11 @@
  * among the step's tokens is below it is copied in low precision instead:
  * lowbit_ratio of its bytes, into a scratch buffer, used by this layer only
  * (the cache keeps full-precision experts).  Queuing a
- * prefetch for a resident expert counts as a use (for LRU).  The experts
+ * prefetch for a resident expert counts as a use: as the target's access,
+ * which the gate then does not count again (so LFU and LRU-K see one use
+ * per access, predicted or not).  A prefetch's copy never evicts an
+ * expert its prediction expects in the target layer (predictor_expected):
+ * replacing one needed expert by another gains nothing.  The experts
  * of the running layer and those being copied are pinned; a layer claims
  * its resident experts before its misses take slots, so it never evicts
  * an expert it uses.  With reordering, a layer's experts are claimed and

@@ -29,12 +29,12 @@ static int run_child(const char *path, const char *label, int prefetching)
             fprintf(stderr, "bench_sim: %s\n", err.msg);
             _exit(1);
         }
-        c.slots = 128;
+        c.offload.slots = 128;
         if (prefetching) {
-            c.predictor = "oracle";
-            c.chunks = 3;
-            c.preempt = 1;
-            c.reorder = 1;
+            c.offload.predictor = "oracle";
+            c.offload.chunks = 3;
+            c.offload.preempt = 1;
+            c.offload.reorder = 1;
         }
         sim_result r;
         double t0 = clock_now_s();

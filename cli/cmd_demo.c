@@ -10,9 +10,9 @@
 #include "cli/cli.h"
 #include "common/options.h"
 #include "models/model.h"
-#include "sim/cache.h"
+#include "offload/cache.h"
+#include "offload/system.h"
 #include "sim/engine.h"
-#include "sim/system.h"
 #include "traces/trace.h"
 #include "traces/trace_gen.h"
 
@@ -69,11 +69,11 @@ static int compare_systems(const char *path, const char *train, sim_config *base
         sim_config cfg = *base;
         char name[64];
         if (system_load(demo_systems[i], &sys, err) < 0 ||
-            system_apply(&sys, &cfg, has_hidden, train, predictor[i], sizeof predictor[i],
+            system_apply(&sys, &cfg.offload, &cfg.cost.model, has_hidden, train, predictor[i], sizeof predictor[i],
                          &fell_back[i], err) < 0)
             return -1;
-        cfg.predictor_options = options_split_spec(predictor[i], name, sizeof name);
-        cfg.predictor = name;
+        cfg.offload.predictor_options = options_split_spec(predictor[i], name, sizeof name);
+        cfg.offload.predictor = name;
         if (sim_run(path, &cfg, &res[i], err) < 0)
             return promoe_err_prefix(err, "system %s", demo_systems[i]);
     }
@@ -142,7 +142,7 @@ int cmd_demo(int argc, char **argv)
     if (model_load(model_name, &base.cost.model, &err) < 0 || hw_load(hw, &base.cost.hw, &err) < 0)
         return cli_fail(&err);
     const model_desc *m = &base.cost.model;
-    if (cache_size_parse(cache, m->num_layers, m->num_experts, model_expert_bytes(m), &base.slots,
+    if (cache_size_parse(cache, m->num_layers, m->num_experts, model_expert_bytes(m), &base.offload.slots,
                          &err) < 0)
         return cli_fail(&err);
     /* the replay trace (kept with -o) and, in a temporary folder, a trace
@@ -169,7 +169,7 @@ int cmd_demo(int argc, char **argv)
         printf("promoe demo: %s on %s, expert cache of %lld of %d experts (%s)\n"
                "synthetic trace: %d requests, %lld tokens, seed %lu; the learned predictor is "
                "trained on %lld tokens of other requests\n\n", m->name, base.cost.hw.name,
-               (long long)base.slots, m->num_layers * m->num_experts, cache, p.num_requests,
+               (long long)base.offload.slots, m->num_layers * m->num_experts, cache, p.num_requests,
                (long long)tokens, p.seed, (long long)train_tokens);
         fflush(stdout);
         if (compare_systems(path, train, &base, (p.content & TRACE_HIDDEN) != 0, &err) < 0)

@@ -7,15 +7,16 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/offload_options.h"
 #include "common/grow.h"
 #include "common/options.h"
-#include "policies/policy.h"
-#include "sim/cache.h"
-#include "sim/system.h"
-#include "traces/trace.h"
 #include "exec/generate.h"
 #include "exec/weights.h"
 #include "exec/weights_safetensors.h"
+#include "offload/cache.h"
+#include "offload/system.h"
+#include "policies/policy.h"
+#include "traces/trace.h"
 
 static const char usage[] =
     "usage: promoe exec --model NAME (--prompt-ids IDS | --prompts FILE) [OPTIONS]\n"
@@ -103,8 +104,7 @@ static const char usage[] =
     "  -h, --help             show this help\n";
 
 enum { OPT_WEIGHTS = 256, OPT_BACKEND, OPT_SEED, OPT_IDS, OPT_PROMPTS, OPT_REQUESTS,
-       OPT_MAX_PROMPT, OPT_HIDDEN, OPT_SCOPE, OPT_SAVE, OPT_TRAIN, OPT_PREDICTOR, OPT_STRIDE,
-       OPT_CHUNKS, OPT_PREEMPT, OPT_REORDER, OPT_LIMIT };
+       OPT_MAX_PROMPT, OPT_HIDDEN, OPT_SAVE, OPT_TRAIN };
 
 static const struct option options[] = {
     {"model", required_argument, NULL, 'm'},
@@ -119,17 +119,10 @@ static const struct option options[] = {
     {"record", required_argument, NULL, 'o'},
     {"record-hidden", optional_argument, NULL, OPT_HIDDEN},
     {"cache", required_argument, NULL, 'c'},
-    {"policy", required_argument, NULL, 'p'},
-    {"cache-scope", required_argument, NULL, OPT_SCOPE},
     {"save-weights", required_argument, NULL, OPT_SAVE},
     {"system", required_argument, NULL, 's'},
     {"train", required_argument, NULL, OPT_TRAIN},
-    {"predictor", required_argument, NULL, OPT_PREDICTOR},
-    {"stride", required_argument, NULL, OPT_STRIDE},
-    {"prefetch-limit", required_argument, NULL, OPT_LIMIT},
-    {"chunks", required_argument, NULL, OPT_CHUNKS},
-    {"preempt", no_argument, NULL, OPT_PREEMPT},
-    {"reorder", no_argument, NULL, OPT_REORDER},
+    OFFLOAD_LONG_OPTIONS,
     {"json", no_argument, NULL, 'j'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -275,7 +268,7 @@ static void show_progress(int64_t done, int64_t total)
 /* What ran, for the report. */
 typedef struct run_desc {
     const char *system, *backend, *weights, *policy, *scope, *predictor;
-    const sim_config *sc;
+    const offload_config *oc;
     int max_new;
 } run_desc;
 
@@ -284,7 +277,7 @@ static double share(double part, double whole) { return whole > 0 ? part / whole
 static void print_result(const exec_gen_result *r, const model_desc *m, const prompt_set *ps,
                          const run_desc *d, int json)
 {
-    const sim_config *sc = d->sc;
+    const offload_config *oc = d->oc;
     double gbps = r->copy_s > 0 ? r->copied_bytes / r->copy_s / 1e9 : 0;
     if (json) {
         json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:f, s:f, s:f, s:f, s:f}",
@@ -309,10 +302,10 @@ static void print_result(const exec_gen_result *r, const model_desc *m, const pr
             json_object_set_new(o, "cache_scope", json_string(d->scope));
             json_object_set_new(o, "predictor", json_string(d->predictor));
             json_object_set_new(o, "cache_slots", json_integer(r->slots));
-            json_object_set_new(o, "stride", json_integer(sc->stride));
-            json_object_set_new(o, "chunks_per_expert", json_integer(sc->chunks));
-            json_object_set_new(o, "preempt", json_integer(sc->preempt));
-            json_object_set_new(o, "reorder", json_integer(sc->reorder));
+            json_object_set_new(o, "stride", json_integer(oc->stride));
+            json_object_set_new(o, "chunks_per_expert", json_integer(oc->chunks));
+            json_object_set_new(o, "preempt", json_integer(oc->preempt));
+            json_object_set_new(o, "reorder", json_integer(oc->reorder));
             json_object_set_new(o, "accesses", json_integer(r->stream.accesses));
             json_object_set_new(o, "hits", json_integer(r->stream.hits));
             json_object_set_new(o, "late_hits", json_integer(r->late_hits));
@@ -345,10 +338,10 @@ static void print_result(const exec_gen_result *r, const model_desc *m, const pr
         printf("cache %lld slots (%s, %s), predictor %s", (long long)r->slots, d->policy,
                d->scope, d->predictor);
         if (strcmp(d->predictor, "none") != 0)
-            printf(" at stride %d", sc->stride);
-        printf("; copies in %d chunk%s%s%s\n", sc->chunks, sc->chunks > 1 ? "s" : "",
-               sc->preempt ? ", preempted by demands" : "",
-               sc->reorder ? ", reordered experts" : "");
+            printf(" at stride %d", oc->stride);
+        printf("; copies in %d chunk%s%s%s\n", oc->chunks, oc->chunks > 1 ? "s" : "",
+               oc->preempt ? ", preempted by demands" : "",
+               oc->reorder ? ", reordered experts" : "");
         printf("%lld accesses: %lld hits (%lld late), %lld misses (hit rate %.4f), "
                "%lld evictions\n", (long long)r->stream.accesses, (long long)r->stream.hits,
                (long long)r->late_hits, (long long)r->stream.misses, access_stream_hit_rate(&r->stream),
@@ -447,30 +440,15 @@ static int parse(int argc, char **argv, exec_cli *o)
                 return CLI_USAGE;
             break;
         case 'c': o->cache = optarg; break;
-        case 'p': o->ov.policy = optarg; break;
-        case OPT_SCOPE: o->ov.scope = optarg; break;
         case OPT_SAVE: o->save = optarg; break;
         case 's': o->system = optarg; break;
         case OPT_TRAIN: o->train = optarg; break;
-        case OPT_PREDICTOR: o->ov.predictor = optarg; break;
-        case OPT_STRIDE:
-            if (cli_parse_int_to(cmd, "--stride", optarg, 1, 1024, &o->ov.stride) < 0)
-                return CLI_USAGE;
-            break;
-        case OPT_LIMIT:
-            if (cli_parse_int_to(cmd, "--prefetch-limit", optarg, 1, 32767,
-                                 &o->ov.prefetch_limit) < 0)
-                return CLI_USAGE;
-            break;
-        case OPT_CHUNKS:
-            if (cli_parse_int_to(cmd, "--chunks", optarg, 1, 1024, &o->ov.chunks) < 0)
-                return CLI_USAGE;
-            break;
-        case OPT_PREEMPT: o->ov.preempt = 1; break;
-        case OPT_REORDER: o->ov.reorder = 1; break;
         case 'j': o->json = 1; break;
         case 'h': fputs(usage, stdout); exit(CLI_OK);
-        default: return CLI_USAGE;
+        default:
+            if (offload_option(cmd, c, optarg, &o->ov) <= 0)
+                return CLI_USAGE;
+            break;
         }
     }
     if (optind < argc)
@@ -482,22 +460,18 @@ static int parse(int argc, char **argv, exec_cli *o)
                                "of them");
     if (o->hidden && !o->record)
         return cli_usage_error(cmd, "--record-hidden needs --record OUT.h5");
-    if (o->ov.scope && strcmp(o->ov.scope, "global") != 0 && strcmp(o->ov.scope, "per-layer") != 0)
-        return cli_usage_error(cmd, "--cache-scope: '%s' is neither global nor per-layer",
-                               o->ov.scope);
-    return CLI_OK;
+    return offload_options_check(cmd, &o->ov);
 }
 
 /* The run's configuration as the simulator reads it: the system's, then
  * what the command line said.  predictor receives the predictor's spec. */
-static int configure(const exec_cli *o, const model_desc *m, system_desc *sd, sim_config *sc,
+static int configure(const exec_cli *o, const model_desc *m, system_desc *sd, offload_config *oc,
                      char *policy_name, size_t policy_len, char *predictor, size_t pred_len,
                      const char **cache)
 {
     const char *cmd = "exec";
     promoe_err err;
-    sim_config_defaults(sc);
-    sc->cost.model = *m;
+    offload_config_defaults(oc);
     snprintf(predictor, pred_len, "none");
     if (o->system) {
         int fell_back;
@@ -513,7 +487,7 @@ static int configure(const exec_cli *o, const model_desc *m, system_desc *sd, si
             return cli_usage_error(cmd, "system %s learns its fixed experts from a trace: "
                                    "give --train T.h5", sd->name);
         /* a running model has its hidden states and router weights */
-        if (system_apply(sd, sc, 1, o->train, predictor, pred_len, &fell_back, &err) < 0)
+        if (system_apply(sd, oc, m, 1, o->train, predictor, pred_len, &fell_back, &err) < 0)
             return cli_fail(&err);
         if (fell_back && !o->ov.predictor)
             fprintf(stderr, "promoe exec: note: system %s prefers predictor %.*s, which needs "
@@ -521,21 +495,21 @@ static int configure(const exec_cli *o, const model_desc *m, system_desc *sd, si
                     "--record-hidden); running with %s\n", sd->name,
                     (int)strcspn(sd->predictor, "|"), sd->predictor, predictor);
     }
-    system_override(sc, &o->ov, policy_name, policy_len, predictor, pred_len);
-    const cache_policy_ops *pops = policy_find(sc->policy);
+    system_override(oc, &o->ov, policy_name, policy_len, predictor, pred_len);
+    const cache_policy_ops *pops = policy_find(oc->policy);
     if (!pops)
-        return cli_usage_error(cmd, "unknown policy '%s' (policies: %s)", sc->policy,
+        return cli_usage_error(cmd, "unknown policy '%s' (policies: %s)", oc->policy,
                                policy_names());
     if (pops->needs_future)
         return cli_usage_error(cmd, "policy %s reads the future, which a running model does "
                                "not know: record the run and replay it in 'promoe sim'",
-                               sc->policy);
+                               oc->policy);
     return CLI_OK;
 }
 
 /* The predictor named by spec ("none": NULL, with *ops NULL), for the
  * model of w; routers must outlive it. */
-static int make_predictor(const char *spec, const exec_weights *w, const sim_config *sc,
+static int make_predictor(const char *spec, const exec_weights *w, const offload_config *oc,
                           const float *routers, const predictor_ops **ops, void **st)
 {
     const char *cmd = "exec";
@@ -554,7 +528,8 @@ static int make_predictor(const char *spec, const exec_weights *w, const sim_con
     const model_desc *m = &w->model;
     predictor_env env = {.num_layers = m->num_layers, .num_experts = m->num_experts,
                          .top_k = m->top_k, .hidden_dim = m->hidden_size,
-                         .stride_lo = sc->stride, .stride_hi = sc->stride, .seed = sc->seed,
+                         .stride_lo = oc->stride, .stride_hi = oc->stride,
+                         .seed = 1, /* the simulator's default --seed: a replay predicts alike */
                          .router_weight = routers, .progress = cli_progress};
     promoe_err err;
     *st = (*ops)->create(&env, options, &err);
@@ -576,16 +551,16 @@ int cmd_exec(int argc, char **argv)
     model_desc m;
     if (model_load(o.model, &m, &err) < 0)
         return cli_fail(&err);
-    system_desc sd; /* sc points into it */
-    sim_config sc;
+    system_desc sd; /* oc points into it */
+    offload_config oc;
     char policy_name[64], predictor[1200];
     const char *cache = o.cache;
-    if ((rc = configure(&o, &m, &sd, &sc, policy_name, sizeof policy_name, predictor,
+    if ((rc = configure(&o, &m, &sd, &oc, policy_name, sizeof policy_name, predictor,
                         sizeof predictor, &cache)) != CLI_OK)
         return rc;
-    int64_t slots = 0;
+    oc.slots = 0; /* every expert resident */
     if (cache && cache_size_parse(cache, m.num_layers, m.num_experts,
-                                  exec_expert_floats(&m) * sizeof(float), &slots, &err) < 0)
+                                  exec_expert_floats(&m) * sizeof(float), &oc.slots, &err) < 0)
         return cli_fail(&err);
     if (!cache && strcmp(predictor, "none") != 0)
         return cli_usage_error(cmd, "predictor %s prefetches into a cache: give --cache SIZE",
@@ -627,7 +602,7 @@ int cmd_exec(int argc, char **argv)
         rc = cli_fail(&err);
         goto out;
     }
-    if ((rc = make_predictor(predictor, &w, &sc, routers, &pred_ops, &pred)) != CLI_OK)
+    if ((rc = make_predictor(predictor, &w, &oc, routers, &pred_ops, &pred)) != CLI_OK)
         goto out;
     char source[128];
     if (synthetic)
@@ -639,12 +614,7 @@ int cmd_exec(int argc, char **argv)
     exec_gen_config cfg = {.backend = backend, .max_new = o.max_new, .record = o.record,
                            .record_hidden = o.hidden,
                            .source = source, .dataset = o.prompts ? "prompts" : "ids",
-                           .cache_slots = slots, .policy = sc.policy,
-                           .policy_options = sc.policy_options, .per_layer = sc.per_layer,
-                           .pops = pred_ops, .pst = pred, .stride = sc.stride,
-                           .prefetch_limit = sc.prefetch_limit,
-                           .prefetch_min_prob = sc.prefetch_min_prob, .chunks = sc.chunks,
-                           .preempt = sc.preempt, .reorder = sc.reorder,
+                           .offload = oc, .pops = pred_ops, .pst = pred,
                            .progress = show_progress};
     exec_gen_result r;
     for (int i = 0; i < ps.count; i++)
@@ -655,11 +625,11 @@ int cmd_exec(int argc, char **argv)
         rc = cli_fail(&err);
         goto out;
     }
-    run_desc d = {.system = o.system ? sd.name : slots ? "reactive" : "all-gpu",
+    run_desc d = {.system = o.system ? sd.name : oc.slots ? "reactive" : "all-gpu",
                   .backend = backend->name,
-                  .weights = o.weights, .policy = sc.policy,
-                  .scope = sc.per_layer ? "per-layer" : "global", .predictor = predictor,
-                  .sc = &sc, .max_new = o.max_new};
+                  .weights = o.weights, .policy = oc.policy,
+                  .scope = oc.per_layer ? "per-layer" : "global", .predictor = predictor,
+                  .oc = &oc, .max_new = o.max_new};
     print_result(&r, &m, &ps, &d, o.json);
     if (o.record && !o.json)
         printf("wrote %s\n", o.record);

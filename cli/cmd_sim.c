@@ -6,16 +6,17 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/offload_options.h"
 #include "common/csv.h"
 #include "common/options.h"
 #include "common/units.h"
 #include "models/model.h"
+#include "offload/cache.h"
+#include "offload/system.h"
 #include "policies/policy.h"
 #include "predictors/predictor.h"
-#include "sim/cache.h"
 #include "sim/engine.h"
 #include "sim/hits.h"
-#include "sim/system.h"
 #include "traces/trace.h"
 
 static const char usage[] =
@@ -119,8 +120,9 @@ static const char usage[] =
     "  -h, --help             show this help\n";
 
 enum {
-    OPT_HITS = 256, OPT_SCOPE, OPT_CSV, OPT_HW, OPT_SET, OPT_PREDICTOR, OPT_STRIDE, OPT_LIMIT,
-    OPT_CHUNKS, OPT_CHUNK_BYTES, OPT_PREEMPT, OPT_CPU, OPT_BATCH, OPT_PROFILE, OPT_REORDER, OPT_PRED_US, OPT_MIN_PROB, OPT_STAGING, OPT_TRAIN, OPT_LOWBIT, OPT_SEED, OPT_BITS, OPT_FAULT_US,
+    OPT_HITS = 256, OPT_CSV, OPT_HW, OPT_SET, OPT_CHUNK_BYTES, OPT_CPU, OPT_BATCH, OPT_PROFILE,
+    OPT_PRED_US, OPT_MIN_PROB, OPT_STAGING, OPT_TRAIN, OPT_LOWBIT, OPT_SEED, OPT_BITS,
+    OPT_FAULT_US,
 };
 
 /* What the command line said; unset values leave the system's (or the
@@ -141,18 +143,10 @@ static const struct option options[] = {
     {"system", required_argument, NULL, 's'},
     {"hits-only", no_argument, NULL, OPT_HITS},
     {"cache", required_argument, NULL, 'c'},
-    {"cache-scope", required_argument, NULL, OPT_SCOPE},
-    {"policy", required_argument, NULL, 'p'},
     {"model", required_argument, NULL, 'm'},
     {"hw", required_argument, NULL, OPT_HW},
     {"set", required_argument, NULL, OPT_SET},
-    {"predictor", required_argument, NULL, OPT_PREDICTOR},
-    {"stride", required_argument, NULL, OPT_STRIDE},
-    {"prefetch-limit", required_argument, NULL, OPT_LIMIT},
-    {"chunks", required_argument, NULL, OPT_CHUNKS},
     {"chunk-bytes", required_argument, NULL, OPT_CHUNK_BYTES},
-    {"preempt", no_argument, NULL, OPT_PREEMPT},
-    {"reorder", no_argument, NULL, OPT_REORDER},
     {"cpu-compute", optional_argument, NULL, OPT_CPU},
     {"batch", required_argument, NULL, OPT_BATCH},
     {"profile", required_argument, NULL, OPT_PROFILE},
@@ -164,6 +158,7 @@ static const struct option options[] = {
     {"seed", required_argument, NULL, OPT_SEED},
     {"bits", required_argument, NULL, OPT_BITS},
     {"fault-us", required_argument, NULL, OPT_FAULT_US},
+    OFFLOAD_LONG_OPTIONS,
     {"json", no_argument, NULL, 'j'},
     {"csv", no_argument, NULL, OPT_CSV},
     {"help", no_argument, NULL, 'h'},
@@ -258,17 +253,17 @@ static void report_timed(report *rep, const sim_config *c, const sim_result *r)
 {
     fig(rep, "cache_slots", "cache slots", (double)r->slots, 1);
     fig(rep, "batch", "batch", c->batch, 1);
-    fig(rep, "stride", "stride", c->stride, 1);
-    fig(rep, "staging", "staging buffers", c->staging, 1);
-    fig(rep, "chunks_per_expert", "chunks per expert", c->chunks, 1);
-    fig(rep, "fault_us", "fixed cost per chunk (us)", c->fault_us, 0);
-    if (c->layer_offload) {
-        name(rep, "layer_offload", c->layer_offload == LAYER_OFFLOAD_STREAM ? "stream" : "cpu");
+    fig(rep, "stride", "stride", c->offload.stride, 1);
+    fig(rep, "staging", "staging buffers", c->offload.staging, 1);
+    fig(rep, "chunks_per_expert", "chunks per expert", c->offload.chunks, 1);
+    fig(rep, "fault_us", "fixed cost per chunk (us)", c->offload.fault_us, 0);
+    if (c->offload.layer_offload) {
+        name(rep, "layer_offload", c->offload.layer_offload == LAYER_OFFLOAD_STREAM ? "stream" : "cpu");
         fig(rep, "resident_layers", "layers resident on the GPU", r->resident_layers, 1);
     }
-    fig(rep, "preempt", "preempt", c->preempt, 1);
-    fig(rep, "reorder", "reorder", c->reorder, 1);
-    fig(rep, "cpu_compute", "cpu compute", c->cpu_compute, 1);
+    fig(rep, "preempt", "preempt", c->offload.preempt, 1);
+    fig(rep, "reorder", "reorder", c->offload.reorder, 1);
+    fig(rep, "cpu_compute", "cpu compute", c->offload.cpu_compute, 1);
     fig(rep, "tokens", "tokens", (double)r->tokens, 1);
     fig(rep, "prefill_tokens", "prefill tokens", (double)r->prefill_tokens, 1);
     fig(rep, "decode_tokens", "decode tokens", (double)r->decode_tokens, 1);
@@ -331,27 +326,12 @@ static int parse(int argc, char **argv, sim_cli *o)
         case 's': o->system = optarg; break;
         case OPT_HITS: o->hits_only = 1; break;
         case 'c': o->cache = optarg; break;
-        case OPT_SCOPE: o->ov.scope = optarg; break;
-        case 'p': o->ov.policy = optarg; break;
         case 'm': o->model = optarg; break;
         case OPT_HW: o->hw = optarg; break;
         case OPT_SET:
             if (o->num_sets == 32)
                 return cli_usage_error(cmd, "too many --set options");
             o->sets[o->num_sets++] = optarg;
-            break;
-        case OPT_PREDICTOR: o->ov.predictor = optarg; break;
-        case OPT_STRIDE:
-            if (cli_parse_int_to(cmd, "--stride", optarg, 1, 1024, &o->ov.stride) < 0)
-                return CLI_USAGE;
-            break;
-        case OPT_LIMIT:
-            if (cli_parse_int_to(cmd, "--prefetch-limit", optarg, 1, 32767, &o->ov.prefetch_limit) < 0)
-                return CLI_USAGE;
-            break;
-        case OPT_CHUNKS:
-            if (cli_parse_int_to(cmd, "--chunks", optarg, 1, 1024, &o->ov.chunks) < 0)
-                return CLI_USAGE;
             break;
         case OPT_TRAIN: o->train = optarg; break;
         case OPT_LOWBIT: o->lowbit = optarg; break;
@@ -360,8 +340,6 @@ static int parse(int argc, char **argv, sim_cli *o)
                 return CLI_USAGE;
             break;
         case OPT_CHUNK_BYTES: o->chunk_bytes = optarg; break;
-        case OPT_PREEMPT: o->ov.preempt = 1; break;
-        case OPT_REORDER: o->ov.reorder = 1; break;
         case OPT_CPU:
             if (!optarg || strcmp(optarg, "sooner") == 0)
                 o->cpu = CPU_COMPUTE_SOONER;
@@ -398,7 +376,10 @@ static int parse(int argc, char **argv, sim_cli *o)
                 return CLI_USAGE;
             break;
         case 'h': fputs(usage, stdout); exit(CLI_OK);
-        default: return CLI_USAGE;
+        default:
+            if (offload_option(cmd, c, optarg, &o->ov) <= 0)
+                return CLI_USAGE;
+            break;
         }
     }
     if (optind < argc)
@@ -407,27 +388,11 @@ static int parse(int argc, char **argv, sim_cli *o)
         return cli_usage_error(cmd, "no trace: give --trace T.h5");
     if (!o->cache)
         return cli_usage_error(cmd, "no cache size: give --cache (e.g. 0.25, 256 or 12GiB)");
-    if (o->ov.scope && strcmp(o->ov.scope, "global") != 0 && strcmp(o->ov.scope, "per-layer") != 0)
-        return cli_usage_error(cmd, "--cache-scope: expected global or per-layer, got '%s'",
-                               o->ov.scope);
     if (o->ov.chunks >= 0 && o->chunk_bytes)
         return cli_usage_error(cmd, "choose one of --chunks and --chunk-bytes");
     if (o->json && o->csv)
         return cli_usage_error(cmd, "choose one of --json and --csv");
-    char name[64];
-    if (o->ov.policy) {
-        options_split_spec(o->ov.policy, name, sizeof name);
-        if (!policy_find(name))
-            return cli_usage_error(cmd, "unknown policy '%s' (policies: %s)", name,
-                                   policy_names());
-    }
-    if (o->ov.predictor) {
-        options_split_spec(o->ov.predictor, name, sizeof name);
-        if (!predictor_find(name))
-            return cli_usage_error(cmd, "unknown predictor '%s' (predictors: %s)", name,
-                                   predictor_names());
-    }
-    return CLI_OK;
+    return offload_options_check(cmd, &o->ov);
 }
 
 int cmd_sim(int argc, char **argv)
@@ -459,7 +424,7 @@ int cmd_sim(int argc, char **argv)
         return cli_usage_error(cmd, "--bits needs a model: give --model, or leave out --hits-only");
     }
     if (cache_size_parse(o.cache, meta.num_layers, meta.num_experts,
-                         have_model ? model_expert_bytes(&cfg.cost.model) : 0, &cfg.slots, &err) < 0)
+                         have_model ? model_expert_bytes(&cfg.cost.model) : 0, &cfg.offload.slots, &err) < 0)
         return cli_fail(&err);
 
     /* the system first, then what was said explicitly */
@@ -470,7 +435,7 @@ int cmd_sim(int argc, char **argv)
     if (o.system) {
         int fell_back;
         if (system_load(o.system, &sys, &err) < 0 ||
-            system_apply(&sys, &cfg, has_hidden, o.train, predictor, sizeof predictor, &fell_back,
+            system_apply(&sys, &cfg.offload, &cfg.cost.model, has_hidden, o.train, predictor, sizeof predictor, &fell_back,
                          &err) < 0)
             return cli_fail(&err);
         snprintf(sysname, sizeof sysname, "%s", sys.name);
@@ -481,42 +446,38 @@ int cmd_sim(int argc, char **argv)
                     sys.name, (int)strcspn(sys.predictor, "|"), sys.predictor, predictor);
     }
     char policy_name[64];
-    system_override(&cfg, &o.ov, policy_name, sizeof policy_name, predictor, sizeof predictor);
+    system_override(&cfg.offload, &o.ov, policy_name, sizeof policy_name, predictor, sizeof predictor);
     if (o.chunk_bytes) {
         if (!have_model)
             return cli_usage_error(cmd, "--chunk-bytes needs a model to size experts");
-        if (system_chunks_for_size(&cfg.cost.model, o.chunk_bytes, &cfg.chunks, &err) < 0)
+        if (system_chunks_for_size(&cfg.cost.model, o.chunk_bytes, &cfg.offload.chunks, &err) < 0)
             return cli_usage_error(cmd, "--chunk-bytes: %s", err.msg);
     }
-    if (o.cpu >= 0) cfg.cpu_compute = o.cpu;
+    if (o.cpu >= 0) cfg.offload.cpu_compute = o.cpu;
     cfg.batch = o.batch;
-    if (o.predictor_us >= 0) cfg.predictor_us = o.predictor_us;
-    if (o.min_prob >= 0) cfg.prefetch_min_prob = o.min_prob;
-    if (o.staging >= 0) cfg.staging = o.staging;
-    if (o.fault_us >= 0) cfg.fault_us = o.fault_us;
-    if (o.lowbit && system_parse_lowbit(o.lowbit, &cfg.lowbit_weight, &cfg.lowbit_ratio, &err) < 0)
+    if (o.predictor_us >= 0) cfg.offload.predictor_us = o.predictor_us;
+    if (o.min_prob >= 0) cfg.offload.prefetch_min_prob = o.min_prob;
+    if (o.staging >= 0) cfg.offload.staging = o.staging;
+    if (o.fault_us >= 0) cfg.offload.fault_us = o.fault_us;
+    if (o.lowbit && system_parse_lowbit(o.lowbit, &cfg.offload.lowbit_weight, &cfg.offload.lowbit_ratio, &err) < 0)
         return cli_usage_error(cmd, "--lowbit-on-miss: %s", err.msg);
-    const char *scope = cfg.per_layer ? "per-layer" : "global";
+    const char *scope = cfg.offload.per_layer ? "per-layer" : "global";
 
     report rep = {.n = 0};
     char digest[17]; /* the report points at it until printed */
     name(&rep, "trace", o.trace);
     if (sysname[0])
         name(&rep, "system", sysname);
-    name(&rep, "policy", cfg.policy);
+    name(&rep, "policy", cfg.offload.policy);
     name(&rep, "cache_scope", scope);
     if (o.hits_only) {
-        if (cfg.layer_offload || cfg.preload)
+        if (cfg.offload.layer_offload || cfg.offload.preload)
             return cli_usage_error(cmd, "system %s keeps no expert cache to count hits in; "
                                    "drop --hits-only", sysname);
         char pred_name[64];
-        sim_hits_config hc = {.policy = cfg.policy, .policy_options = cfg.policy_options,
-                              .slots = cfg.slots, .per_layer = cfg.per_layer,
-                              .predictor_options = options_split_spec(predictor, pred_name,
-                                                                      sizeof pred_name),
-                              .predictor = pred_name, .stride = cfg.stride,
-                              .prefetch_limit = cfg.prefetch_limit,
-                              .prefetch_min_prob = cfg.prefetch_min_prob, .seed = cfg.seed};
+        sim_hits_config hc = {.offload = cfg.offload, .seed = cfg.seed};
+        hc.offload.predictor_options = options_split_spec(predictor, pred_name, sizeof pred_name);
+        hc.offload.predictor = pred_name;
         sim_hits_result r;
         if (sim_hits_replay(o.trace, &hc, &r, &err) < 0)
             return cli_fail(&err);
@@ -535,8 +496,8 @@ int cmd_sim(int argc, char **argv)
                         o.profile, prof.model, cfg.cost.model.name);
         }
         char pred_name[64];
-        cfg.predictor_options = options_split_spec(predictor, pred_name, sizeof pred_name);
-        cfg.predictor = pred_name;
+        cfg.offload.predictor_options = options_split_spec(predictor, pred_name, sizeof pred_name);
+        cfg.offload.predictor = pred_name;
         cfg.progress = show_progress;
         sim_result r;
         int failed = sim_run(o.trace, &cfg, &r, &err) < 0;

@@ -19,12 +19,8 @@ struct expert_store {
      * the slot next wait in line behind it (next_of), tail last */
     int *owner, *tail;      /* [capacity] */
     int *next_of;           /* [key] */
-    /* copies: per key its chunks done, whether queued, priority, order */
-    int *done;
-    uint8_t *queued, *prio;
-    int64_t *order, *seq;
-    int *queue, n_queue;    /* queued keys, any order */
-    int64_t next_seq;
+    int *done;              /* [key] chunks copied */
+    copy_queue *queue;      /* the copies not finished, in the simulator's order */
     int last_key;           /* the key the thread copied last */
     int failed;
     promoe_err copy_err;
@@ -46,39 +42,11 @@ static size_t chunk_at(const expert_store *s, int c, size_t *bytes)
     return each * (size_t)c;
 }
 
-/* The queued copy to run next: with preemption, HIGH before LOW, HIGH in
- * the order asked, LOW lowest target first; without, the copy begun
- * last, then the oldest asked.  Only a slot's owner may copy into it.
- * Returns its index in the queue, or -1. */
-static int pick(const expert_store *s)
+/* Only a slot's owner may copy into it. */
+static int owns_slot(void *ctx, int key)
 {
-    int best = -1;
-    for (int i = 0; i < s->n_queue; i++) {
-        int k = s->queue[i];
-        if (s->owner[s->slot_of[k]] != k)
-            continue;
-        if (!s->preempt && k == s->last_key)
-            return i; /* a copy runs to its end */
-        if (best < 0)
-            best = i;
-        int b = s->queue[best];
-        if (!s->preempt ? s->seq[k] < s->seq[b]
-            : s->prio[k] != s->prio[b] ? s->prio[k] < s->prio[b]
-            : s->order[k] != s->order[b] ? s->order[k] < s->order[b]
-                                         : s->seq[k] < s->seq[b])
-            best = i;
-    }
-    return best;
-}
-
-static void unqueue(expert_store *s, int key)
-{
-    for (int i = 0; i < s->n_queue; i++)
-        if (s->queue[i] == key) {
-            s->queue[i] = s->queue[--s->n_queue];
-            break;
-        }
-    s->queued[key] = 0;
+    const expert_store *s = ctx;
+    return s->owner[s->slot_of[key]] == key;
 }
 
 static void *copy_thread(void *arg)
@@ -86,8 +54,9 @@ static void *copy_thread(void *arg)
     expert_store *s = arg;
     pthread_mutex_lock(&s->lock);
     for (;;) {
-        int at = -1;
-        while (!s->stop && !s->raw_pending && (s->failed || (at = pick(s)) < 0))
+        int key = -1;
+        while (!s->stop && !s->raw_pending &&
+               (s->failed || (key = copy_queue_next(s->queue, s->last_key, owns_slot, s)) < 0))
             pthread_cond_wait(&s->posted, &s->lock);
         if (s->stop)
             break;
@@ -107,10 +76,11 @@ static void *copy_thread(void *arg)
             pthread_cond_broadcast(&s->progressed);
             continue;
         }
-        int key = s->queue[at];
         int64_t slot = s->slot_of[key];
-        if (s->last_key >= 0 && s->last_key != key && s->queued[s->last_key])
-            s->stats.preemptions++; /* a copy left part-done for a more urgent one */
+        if (s->last_key >= 0 && s->last_key != key && copy_queue_has(s->queue, s->last_key)) {
+            copy_queue_set_aside(s->queue, s->last_key); /* left part-done for a demand */
+            s->stats.preemptions++;
+        }
         s->last_key = key;
         size_t bytes, off = chunk_at(s, s->done[key], &bytes);
         const char *src = (const char *)s->mv.source(s->mv.ctx, key) + off;
@@ -126,9 +96,10 @@ static void *copy_thread(void *arg)
         if (rc < 0) {
             s->failed = 1;
             s->copy_err = err;
-        } else if (s->queued[key] && s->slot_of[key] == slot && s->owner[slot] == key &&
-                   ++s->done[key] == s->chunks) {
-            unqueue(s, key); /* (a key evicted meanwhile was unqueued: its chunk is void) */
+        } else if (copy_queue_has(s->queue, key) && s->slot_of[key] == slot &&
+                   s->owner[slot] == key && ++s->done[key] == s->chunks) {
+            /* (a key evicted meanwhile was unqueued: its chunk is void) */
+            copy_queue_remove(s->queue, key);
             s->stats.copies++;
         }
         pthread_cond_broadcast(&s->progressed);
@@ -147,11 +118,7 @@ static void release_all(expert_store *s)
     free(s->tail);
     free(s->next_of);
     free(s->done);
-    free(s->queued);
-    free(s->prio);
-    free(s->order);
-    free(s->seq);
-    free(s->queue);
+    copy_queue_free(s->queue);
     free(s);
 }
 
@@ -180,13 +147,9 @@ expert_store *expert_store_create(const expert_mover *mv, int num_keys, int64_t 
     s->tail = malloc(cap * sizeof *s->tail);
     s->next_of = malloc(keys * sizeof *s->next_of);
     s->done = calloc(keys, sizeof *s->done);
-    s->queued = calloc(keys, 1);
-    s->prio = calloc(keys, 1);
-    s->order = calloc(keys, sizeof *s->order);
-    s->seq = calloc(keys, sizeof *s->seq);
-    s->queue = malloc(keys * sizeof *s->queue);
+    s->queue = copy_queue_create(num_keys, preempt);
     if (!s->slot_of || !s->free_slots || !s->owner || !s->tail || !s->next_of || !s->done ||
-        !s->queued || !s->prio || !s->order || !s->seq || !s->queue) {
+        !s->queue) {
         release_all(s);
         promoe_err_set(err, "out of memory");
         return NULL;
@@ -238,8 +201,7 @@ void expert_store_load(expert_store *s, int key, int evicted, int prio, int64_t 
         if (after_release) {
             s->next_of[s->tail[slot]] = key; /* in line behind the slot's last */
         } else {
-            if (s->queued[evicted])
-                unqueue(s, evicted); /* its copy stops after the chunk in flight */
+            copy_queue_remove(s->queue, evicted); /* its copy stops after the chunk in flight */
             s->stats.cancelled += s->done[evicted] < s->chunks;
             s->slot_of[evicted] = -1;
             s->owner[slot] = key;
@@ -252,11 +214,7 @@ void expert_store_load(expert_store *s, int key, int evicted, int prio, int64_t 
     s->slot_of[key] = slot;
     s->next_of[key] = -1;
     s->done[key] = 0;
-    s->queued[key] = 1;
-    s->prio[key] = (uint8_t)prio;
-    s->order[key] = prio == EXPERT_COPY_HIGH ? 0 : order;
-    s->seq[key] = s->next_seq++;
-    s->queue[s->n_queue++] = key;
+    copy_queue_push(s->queue, key, prio, order);
     pthread_cond_signal(&s->posted);
     pthread_mutex_unlock(&s->lock);
 }
@@ -264,19 +222,15 @@ void expert_store_load(expert_store *s, int key, int evicted, int prio, int64_t 
 void expert_store_promote(expert_store *s, int key)
 {
     pthread_mutex_lock(&s->lock);
-    if (s->preempt && s->queued[key] && s->prio[key] != EXPERT_COPY_HIGH) {
-        s->prio[key] = EXPERT_COPY_HIGH;
-        s->order[key] = 0;
-        s->seq[key] = s->next_seq++;
+    if (copy_queue_promote(s->queue, key))
         pthread_cond_signal(&s->posted);
-    }
     pthread_mutex_unlock(&s->lock);
 }
 
 int expert_store_ready(expert_store *s, int key)
 {
     pthread_mutex_lock(&s->lock);
-    int ready = s->slot_of[key] >= 0 && !s->queued[key];
+    int ready = s->slot_of[key] >= 0 && !copy_queue_has(s->queue, key);
     pthread_mutex_unlock(&s->lock);
     return ready;
 }
@@ -285,7 +239,7 @@ const void *expert_store_acquire(expert_store *s, int key, promoe_err *err)
 {
     pthread_mutex_lock(&s->lock);
     double t0 = clock_now_s();
-    while (s->queued[key] && !s->failed)
+    while (copy_queue_has(s->queue, key) && !s->failed)
         pthread_cond_wait(&s->progressed, &s->lock);
     s->stats.wait_s += clock_now_s() - t0;
     const void *at = NULL;

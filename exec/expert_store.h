@@ -2,11 +2,10 @@
  * copy engine that fills them: a thread of its own that moves experts in
  * chunks, one chunk at a time, always the most urgent first, so that a
  * demand load overtakes queued prefetch chunks (the paper's early
- * preemption, for real: a preempted prefetch resumes where it stopped).
- * Demand copies (HIGH) go in the order asked; prefetches (LOW) lowest
- * target position first.
+ * preemption, for real: a preempted prefetch resumes where it stopped),
+ * in the copy queue's order (offload/copy_queue.h), the simulator's own.
  *
- * Which expert a slot holds is the cache's decision (sim/access_stream);
+ * Which expert a slot holds is the cache's decision (offload/access_stream);
  * the store moves the bytes.  A slot handed to a new expert stops its old
  * copy at once, except when the old expert still has to compute in the
  * running layer (`after_release`): then the new copy waits until it has.
@@ -23,6 +22,7 @@
 
 #include "common/error.h"
 #include "exec/weights.h"
+#include "offload/copy_queue.h"
 
 typedef struct expert_mover {
     size_t expert_bytes;
@@ -46,8 +46,6 @@ typedef struct expert_mover {
  * (fp32), chunks copied by memcpy. */
 expert_mover expert_mover_cpu(const exec_weights *w);
 
-enum { EXPERT_COPY_HIGH = 0, EXPERT_COPY_LOW = 1 };
-
 typedef struct expert_store expert_store;
 
 typedef struct expert_store_stats {
@@ -66,9 +64,9 @@ expert_store *expert_store_create(const expert_mover *mv, int num_keys, int64_t 
 void expert_store_free(expert_store *s);
 
 /* Gives expert `key` a slot (the one `evicted` held, or a free one when
- * evicted < 0) and queues its copy at priority `prio`, prefetches ordered
- * by `order` (the target's position).  With after_release, evicted keeps
- * its slot until expert_store_release(evicted). */
+ * evicted < 0) and queues its copy at priority `prio` (COPY_HIGH or
+ * COPY_LOW), prefetches ordered by `order` (the target's position).  With
+ * after_release, evicted keeps its slot until expert_store_release(evicted). */
 void expert_store_load(expert_store *s, int key, int evicted, int prio, int64_t order,
                        int after_release);
 /* A queued or running prefetch is now needed: it becomes a demand copy. */

@@ -7,7 +7,7 @@
 #include "common/clock.h"
 #include "exec/backend.h"
 #include "exec/expert_store.h"
-#include "sim/access_stream.h"
+#include "offload/access_stream.h"
 #include "traces/trace.h"
 
 /* The routing of the iteration being run, kept until it is appended. */
@@ -138,7 +138,7 @@ static void offload_layer(offload *o, const exec_routing *rt)
             /* an expert this layer still computes keeps its slot until it has */
             int after = d->kind == STREAM_MISS && d->evicted >= 0 && in_layer(o, d->evicted);
             expert_store_load(o->store, d->key, d->evicted,
-                              d->kind == STREAM_MISS ? EXPERT_COPY_HIGH : EXPERT_COPY_LOW,
+                              d->kind == STREAM_MISS ? COPY_HIGH : COPY_LOW,
                               d->when, after);
         }
         if (d->kind != STREAM_PREFETCH)
@@ -173,20 +173,17 @@ static int offload_start(offload *o, const exec_weights *w, expert_mover mv,
 {
     const model_desc *m = &w->model;
     int keys = m->num_layers * m->num_experts;
-    access_stream_config sc = {
-        .cache = {.num_layers = m->num_layers, .num_experts = m->num_experts,
-                  .slots = cfg->cache_slots, .per_layer = cfg->per_layer,
-                  .policy = cfg->policy ? cfg->policy : "lru",
-                  .policy_options = cfg->policy_options},
-        .top_k = m->top_k, .pops = cfg->pops, .pst = cfg->pst, .stride = cfg->stride,
-        .prefetch_limit = cfg->prefetch_limit, .prefetch_min_prob = cfg->prefetch_min_prob};
+    access_stream_config sc = {.offload = &cfg->offload, .num_layers = m->num_layers,
+                               .num_experts = m->num_experts, .top_k = m->top_k,
+                               .pops = cfg->pops, .pst = cfg->pst};
     *o = (offload){.E = m->num_experts, .K = m->top_k, .D = m->hidden_size,
-                   .reorder = cfg->reorder};
+                   .reorder = cfg->offload.reorder};
     if (!(o->stream = access_stream_create(&sc, err)))
         return -1;
     r->slots = access_stream_capacity(o->stream);
-    if (!(o->store = expert_store_create(&mv, keys, r->slots, cfg->chunks > 0 ? cfg->chunks : 1,
-                                         cfg->preempt, err)))
+    if (!(o->store = expert_store_create(&mv, keys, r->slots,
+                                         cfg->offload.chunks > 0 ? cfg->offload.chunks : 1,
+                                         cfg->offload.preempt, err)))
         return -1;
     o->decisions = malloc((size_t)(m->top_k + m->num_experts) * sizeof *o->decisions);
     o->ids = malloc((size_t)m->top_k * sizeof *o->ids);
@@ -200,7 +197,7 @@ static int offload_start(offload *o, const exec_weights *w, expert_mover mv,
     /* a policy's fixed set (static) is copied before serving starts */
     int n = access_stream_preload(o->stream, fixed), rc = 0;
     for (int i = 0; i < n; i++)
-        expert_store_load(o->store, fixed[i], -1, EXPERT_COPY_HIGH, 0, 0);
+        expert_store_load(o->store, fixed[i], -1, COPY_HIGH, 0, 0);
     for (int i = 0; i < n && rc == 0; i++)
         rc = expert_store_acquire(o->store, fixed[i], err) ? 0 : -1;
     free(fixed);
@@ -331,7 +328,7 @@ int exec_generate(const exec_weights *w, const exec_prompt *prompts, int n,
     float *logits = malloc((size_t)m->vocab_size * sizeof *logits);
     r->output = calloc((size_t)n * (size_t)cfg->max_new + 1, sizeof *r->output);
     runner rn = {.ops = cfg->backend ? cfg->backend : exec_backend_find("cpu")};
-    rn.model = rn.ops->create(w, longest + cfg->max_new, cfg->cache_slots > 0, err);
+    rn.model = rn.ops->create(w, longest + cfg->max_new, cfg->offload.slots > 0, err);
     recorder rc = {.m = m, .record_hidden = cfg->record_hidden};
     trace_writer *tw = NULL;
     offload off = {0};
@@ -342,7 +339,7 @@ int exec_generate(const exec_weights *w, const exec_prompt *prompts, int n,
         goto out;
     }
     watcher wt = {0};
-    if (cfg->cache_slots > 0) {
+    if (cfg->offload.slots > 0) {
         if (offload_start(&off, w, rn.ops->mover(rn.model), cfg, r, err) < 0)
             goto out;
         exec_expert_source src = {next_ready, acquire, release, &off};

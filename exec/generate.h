@@ -7,7 +7,7 @@
  * n-th) plus the router weights.  This is the project's recorder of real runs.
  *
  * With a cache, the routed experts live in slots whose contents the
- * simulator's access stream decides (sim/access_stream.h: its cache,
+ * simulator's access stream decides (offload/access_stream.h: its cache,
  * policy and, when given, predictor, on the same tokens in the same order
  * as sim --hits-only, so both make the same decisions); the expert store's
  * copy thread carries them out: a miss is a demand copy the layer waits
@@ -22,8 +22,9 @@
 #include "common/error.h"
 #include "exec/backend.h"
 #include "exec/weights.h"
+#include "offload/access_stream.h"
+#include "offload/config.h"
 #include "predictors/predictor.h"
-#include "sim/access_stream.h"
 
 typedef struct exec_prompt {
     const int32_t *ids;
@@ -38,19 +39,12 @@ typedef struct exec_gen_config {
                               the others zeros) and model/router_weight; 0: not */
     const char *source;    /* the trace's source attribute */
     const char *dataset;   /* requests/dataset */
-    /* offloading: a cache of cache_slots experts (0: every expert
-     * resident), its policy and scope, as 'promoe sim' takes them */
-    int64_t cache_slots;
-    const char *policy, *policy_options;
-    int per_layer;
-    /* prediction (pops NULL: none; pst is the caller's) and the copies */
+    /* offloading: the system, as 'promoe sim' takes it (slots 0: every
+     * expert resident; its predictor runs as pops with state pst, the
+     * caller's, NULL: none) */
+    offload_config offload;
     const predictor_ops *pops;
     void *pst;
-    int stride, prefetch_limit;
-    double prefetch_min_prob;
-    int chunks;            /* per expert copy (0: 1) */
-    int preempt;           /* demand copies overtake prefetches between chunks */
-    int reorder;           /* experts already copied run first */
     /* called after each request with those done, or NULL */
     void (*progress)(int64_t done, int64_t total);
 } exec_gen_config;

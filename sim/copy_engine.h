@@ -1,26 +1,24 @@
-/* copy_engine.h - the PCIe host-to-device copy engine: one copy at a time,
- * each expert moved in `chunks` pieces (1 = unchunked).
- *
- * With preempt off, tasks run in the order submitted.  With preempt on,
- * demand (HIGH) tasks run before predictions (LOW), LOW tasks run lowest
- * rank first, and a HIGH task submitted while a LOW copy is in flight
- * starts at the end of the current chunk: the LOW copy goes back to the
- * front of its queue with the chunks it has (a preemption).  Promoting a
- * queued LOW task makes it HIGH; dropping one withdraws it (an in-flight
- * one stops at the end of its chunk: a DMA cannot be recalled).  Chunk
- * completions are events in the simulator's queue; the engine tells which
- * expert finished.  An optional start hook is asked before a task's first
- * chunk is copied, so its owner can take a GPU slot only then (a queued
- * prefetch overwrites nothing) or withdraw it.
+/* copy_engine.h - the PCIe host-to-device copy engine on the simulator's
+ * clock: one copy at a time, each expert moved in `chunks` pieces (1 =
+ * unchunked), in the copy queue's order (offload/copy_queue.h, which the
+ * executor's copy thread follows too): with preempt on, a demand (HIGH)
+ * submitted while a prefetch (LOW) is in flight starts at the end of the
+ * current chunk, the prefetch keeping its place in line (a preemption).
+ * Promoting a queued LOW task makes it HIGH; dropping one withdraws it (an
+ * in-flight one stops at the end of its chunk: a DMA cannot be recalled).
+ * Chunk completions are events in the simulator's queue; the engine tells
+ * which expert finished.  An optional start hook is asked before a task's
+ * first chunk is copied, so its owner can take a GPU slot only then (a
+ * queued prefetch overwrites nothing) or withdraw it.
  */
 #ifndef PROMOE_SIM_COPY_ENGINE_H
 #define PROMOE_SIM_COPY_ENGINE_H
 
 #include <stdint.h>
 
+#include "offload/copy_queue.h"
 #include "sim/event_queue.h"
 
-enum copy_priority { COPY_LOW = 0, COPY_HIGH = 1 };
 enum { COPY_EVENT_CHUNK_DONE = 1 }; /* event kind the engine schedules */
 
 typedef struct copy_stats {

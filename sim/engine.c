@@ -5,11 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "offload/cache.h"
+#include "offload/next_use.h"
 #include "sim/batcher.h"
-#include "sim/cache.h"
 #include "sim/copy_engine.h"
 #include "sim/event_queue.h"
-#include "sim/next_use.h"
 #include "traces/trace.h"
 
 enum { EV_PREFETCH = 2, EV_CPU_DONE = 3 }; /* events besides the copy engine's */
@@ -82,10 +82,7 @@ typedef struct engine {
 void sim_config_defaults(sim_config *c)
 {
     memset(c, 0, sizeof *c);
-    c->policy = "lru";
-    c->predictor = "none";
-    c->stride = 1;
-    c->chunks = 1;
+    offload_config_defaults(&c->offload);
     c->seed = 1;
 }
 
@@ -154,13 +151,13 @@ static int on_copy_start(void *ctx, int key)
     if (e->state[key] != QUEUED)
         return 1; /* a demand copy: its slot was taken when it was asked for */
     int stale = e->prefetch_when[key] <= e->gated_pos;
-    if (!stale && e->cfg->staging > 0 && e->staging_free > 0) {
+    if (!stale && e->cfg->offload.staging > 0 && e->staging_free > 0) {
         e->staging_free--;
         e->staged[key] = 1;
         e->state[key] = LOADING;
         return 1;
     }
-    if (!stale && e->cfg->staging == 0 && load_unclaimed(e, key, &victim)) {
+    if (!stale && e->cfg->offload.staging == 0 && load_unclaimed(e, key, &victim)) {
         evict(e, victim);
         e->state[key] = LOADING;
         e->used_for[key] = e->prefetch_when[key];
@@ -296,7 +293,7 @@ static int predict_and_schedule(engine *e, int target)
     if (ahead > 1 || (ahead == 1 && !e->it[1 - e->cur].valid))
         return 0;
     int n = predictor_pick(e->pops, e->pst, ahead, layer, e->E, e->K, e->limit,
-                           e->cfg->prefetch_min_prob, e->scores, e->ranked);
+                           e->cfg->offload.prefetch_min_prob, e->scores, e->ranked);
     if (n == 0)
         return 0;
     prefetch_set *s = pending_tail(e);
@@ -316,7 +313,7 @@ static int predict_and_schedule(engine *e, int target)
             s->keys[s->predicted++] = layer * e->E + e->ranked[i];
     /* the predictor runs on the CPU, one call after another */
     int64_t start = e->cpu_free_ns > e->gpu_ns ? e->cpu_free_ns : e->gpu_ns;
-    e->cpu_free_ns = start + sim_ns(cost_prediction_s(&e->cfg->cost, e->cfg->predictor_us * 1e-6,
+    e->cpu_free_ns = start + sim_ns(cost_prediction_s(&e->cfg->cost, e->cfg->offload.predictor_us * 1e-6,
                                                       e->pinfo.flops, e->pinfo.bytes,
                                                       (double)e->it[e->cur].n));
     if (e->cpu_free_ns == e->gpu_ns) /* no CPU time: submit now */
@@ -395,7 +392,7 @@ static int try_cpu(engine *e, int key, int tokens)
     int64_t act = sim_ns(cost_transfer_s(c, (double)tokens * c->model.hidden_size * 2));
     int64_t start = e->cpu_free_ns > e->gpu_ns ? e->cpu_free_ns : e->gpu_ns;
     int64_t done = start + act + sim_ns(cost_expert_cpu_s(c, tokens)) + act;
-    if (e->cfg->cpu_compute == CPU_COMPUTE_SOONER &&
+    if (e->cfg->offload.cpu_compute == CPU_COMPUTE_SOONER &&
         done >= copy_engine_estimate_high_done(e->ce, e->gpu_ns))
         return 0;
     e->cpu_free_ns = done - act;
@@ -487,11 +484,11 @@ static void demand(engine *e, int key, int tokens, float weight)
         copy_engine_promote(e->ce, key);
     } else {
         r->misses++;
-        if (e->cfg->cpu_compute && try_cpu(e, key, tokens)) {
+        if (e->cfg->offload.cpu_compute && try_cpu(e, key, tokens)) {
             e->from_prefetch[key] = 0;
             return; /* computed where it lives: nothing to pin */
         }
-        if (weight < e->cfg->lowbit_weight) {
+        if (weight < e->cfg->offload.lowbit_weight) {
             /* unimportant for these tokens: a low-precision copy, used once */
             r->lowbit_loads++;
             r->lowbit_computations += tokens;
@@ -536,7 +533,7 @@ static void retire_unchosen(engine *e, int layer)
             e->from_prefetch[key] = 0;
             continue;
         }
-        if (!e->cfg->preempt || (e->state[key] != LOADING && e->state[key] != QUEUED) ||
+        if (!e->cfg->offload.preempt || (e->state[key] != LOADING && e->state[key] != QUEUED) ||
             !e->from_prefetch[key] || !copy_engine_drop(e->ce, key))
             continue;
         if (e->staged[key])
@@ -578,7 +575,7 @@ static void compute_experts(engine *e)
         e->order[i] = i;
     while (left > 0) {
         int pick = 0;
-        if (e->cfg->reorder) {
+        if (e->cfg->offload.reorder) {
             const sim_event *next;
             while ((pick = first_ready(e, left)) < 0 && (next = event_queue_peek(&e->q))) {
                 stall_until(e, next->time_ns);
@@ -617,7 +614,7 @@ static int run_iteration(engine *e)
         if (run_until(e, e->gpu_ns) < 0)
             return -1;
         gather(e, b, l);
-        if (e->cfg->reorder)
+        if (e->cfg->offload.reorder)
             sort_by_load_class(e);
         demand_layer(e);
         e->gated_pos = e->now_pos;
@@ -628,7 +625,7 @@ static int run_iteration(engine *e)
                                b->position, b->experts, b->hidden) < 0)
             return -1;
         e->pops->observe(e->pst, &obs);
-        if (predict_and_schedule(e, l + e->cfg->stride) < 0)
+        if (predict_and_schedule(e, l + e->cfg->offload.stride) < 0)
             return -1;
         e->gpu_ns += shared;
         compute_experts(e);
@@ -745,7 +742,7 @@ static void engine_free(engine *e)
 /* One chunk's copy: its transfer plus the fixed cost per chunk (a fault). */
 static int64_t chunk_ns(const sim_config *cfg, double bytes)
 {
-    return sim_ns(cost_transfer_s(&cfg->cost, bytes) + cfg->fault_us * 1e-6);
+    return sim_ns(cost_transfer_s(&cfg->cost, bytes) + cfg->offload.fault_us * 1e-6);
 }
 
 static int engine_init(engine *e, const sim_config *cfg, const char *path, trace_reader *rd,
@@ -761,23 +758,23 @@ static int engine_init(engine *e, const sim_config *cfg, const char *path, trace
     e->E = m->num_experts;
     e->K = m->top_k;
     event_queue_init(&e->q);
-    if (cfg->stride < 1)
-        return promoe_err_set(err, "stride %d must be at least 1", cfg->stride);
-    if (cfg->chunks < 1 || cfg->chunks > 1024)
-        return promoe_err_set(err, "chunks per expert %d must be in [1, 1024]", cfg->chunks);
-    e->pops = cfg->predictor_ops ? cfg->predictor_ops : predictor_find(cfg->predictor);
+    if (cfg->offload.stride < 1)
+        return promoe_err_set(err, "stride %d must be at least 1", cfg->offload.stride);
+    if (cfg->offload.chunks < 1 || cfg->offload.chunks > 1024)
+        return promoe_err_set(err, "chunks per expert %d must be in [1, 1024]", cfg->offload.chunks);
+    e->pops = cfg->offload.predictor_ops ? cfg->offload.predictor_ops : predictor_find(cfg->offload.predictor);
     if (!e->pops)
-        return promoe_err_set(err, "unknown predictor '%s' (predictors: %s)", cfg->predictor,
+        return promoe_err_set(err, "unknown predictor '%s' (predictors: %s)", cfg->offload.predictor,
                               predictor_names());
     size_t keys = (size_t)e->L * (size_t)e->E;
-    if (cfg->staging < 0 || cfg->staging >= cfg->slots)
+    if (cfg->offload.staging < 0 || cfg->offload.staging >= cfg->offload.slots)
         return promoe_err_set(err, "%d staging buffers leave no cache slot of %lld (use fewer)",
-                              cfg->staging, (long long)cfg->slots);
-    e->staging_free = cfg->staging;
-    cache_config cc = {.num_layers = e->L, .num_experts = e->E, .slots = cfg->slots - cfg->staging,
-                       .per_layer = cfg->per_layer, .policy = cfg->policy,
-                       .policy_options = cfg->policy_options, .clock = &e->now_pos};
-    const cache_policy_ops *pol = policy_find(cfg->policy);
+                              cfg->offload.staging, (long long)cfg->offload.slots);
+    e->staging_free = cfg->offload.staging;
+    cache_config cc = {.num_layers = e->L, .num_experts = e->E, .slots = cfg->offload.slots - cfg->offload.staging,
+                       .per_layer = cfg->offload.per_layer, .policy = cfg->offload.policy,
+                       .policy_options = cfg->offload.policy_options, .clock = &e->now_pos};
+    const cache_policy_ops *pol = policy_find(cfg->offload.policy);
     if (pol && pol->needs_future) {
         if (build_use_index(e, path, err) < 0)
             return -1;
@@ -788,20 +785,20 @@ static int engine_init(engine *e, const sim_config *cfg, const char *path, trace
         return -1;
     r->slots = cache_capacity(e->cache);
     double bytes = (double)model_expert_bytes(&cfg->cost.model);
-    double chunk_bytes = bytes / cfg->chunks;
-    e->ce = copy_engine_create((int)keys, cfg->chunks, chunk_ns(cfg, chunk_bytes), chunk_bytes,
-                               cfg->preempt);
+    double chunk_bytes = bytes / cfg->offload.chunks;
+    e->ce = copy_engine_create((int)keys, cfg->offload.chunks, chunk_ns(cfg, chunk_bytes), chunk_bytes,
+                               cfg->offload.preempt);
     if (e->ce)
         copy_engine_set_start_hook(e->ce, on_copy_start, e);
-    e->lowbit_chunk_bytes = chunk_bytes * cfg->lowbit_ratio;
+    e->lowbit_chunk_bytes = chunk_bytes * cfg->offload.lowbit_ratio;
     e->lowbit_chunk_ns = chunk_ns(cfg, e->lowbit_chunk_bytes);
-    if (cfg->lowbit_weight > 0 && !(m->content & TRACE_WEIGHTS))
+    if (cfg->offload.lowbit_weight > 0 && !(m->content & TRACE_WEIGHTS))
         return promoe_err_set(err, "low-precision loads on a miss choose by gate weight: %s has "
                               "no routing/weights (record or import them, or drop "
                               "--lowbit-on-miss)", path);
-    if (cfg->lowbit_weight > 0 && !(cfg->lowbit_ratio > 0 && cfg->lowbit_ratio <= 1))
+    if (cfg->offload.lowbit_weight > 0 && !(cfg->offload.lowbit_ratio > 0 && cfg->offload.lowbit_ratio <= 1))
         return promoe_err_set(err, "low-precision byte ratio %g must be in (0, 1]",
-                              cfg->lowbit_ratio);
+                              cfg->offload.lowbit_ratio);
     e->state = calloc(keys, 1);
     e->from_prefetch = calloc(keys, 1);
     e->staged = calloc(keys, 1);
@@ -820,14 +817,14 @@ static int engine_init(engine *e, const sim_config *cfg, const char *path, trace
     if (!have_stats || !e->ce || !e->state || !e->from_prefetch || !e->staged || !e->prefetch_when || !e->claimed_for || !e->claim_pins || !e->used_for || !e->ready_ns || !e->need || !e->need_count || !e->need_weight ||
         !e->order || !e->scores || !e->ranked)
         return promoe_err_set(err, "out of memory");
-    e->limit = cfg->prefetch_limit > 0 ? cfg->prefetch_limit : e->K;
+    e->limit = cfg->offload.prefetch_limit > 0 ? cfg->offload.prefetch_limit : e->K;
     for (size_t k = 0; k < keys; k++)
         e->claimed_for[k] = e->used_for[k] = -1;
     e->future = (predictor_future){future_experts, e};
-    predictor_env penv = {.stride_lo = cfg->stride, .stride_hi = cfg->stride,
+    predictor_env penv = {.stride_lo = cfg->offload.stride, .stride_hi = cfg->offload.stride,
                           .seed = cfg->seed,
                           .future = e->pops->needs_future ? &e->future : NULL};
-    if (!(e->pst = predictor_create_for_trace(e->pops, cfg->predictor_options, rd, path, &penv,
+    if (!(e->pst = predictor_create_for_trace(e->pops, cfg->offload.predictor_options, rd, path, &penv,
                                               err)))
         return -1;
     e->pinfo = predictor_get_info(e->pops, e->pst);
@@ -835,8 +832,8 @@ static int engine_init(engine *e, const sim_config *cfg, const char *path, trace
     int n_initial = cache_preload(e->cache, e->need);
     for (int i = 0; i < n_initial; i++)
         e->state[e->need[i]] = READY;
-    if (cfg->preload) {
-        if (cfg->slots < (int64_t)keys)
+    if (cfg->offload.preload) {
+        if (cfg->offload.slots < (int64_t)keys)
             return promoe_err_set(err, "a preloaded cache must hold every expert (%zu)", keys);
         for (size_t k = 0; k < keys; k++) {
             int victim;
@@ -870,13 +867,13 @@ static void finish(engine *e, sim_result *r)
 int sim_run(const char *trace_path, const sim_config *cfg, sim_result *out, promoe_err *err)
 {
     memset(out, 0, sizeof *out);
-    const predictor_ops *pops = cfg->predictor_ops ? cfg->predictor_ops
-                                                   : predictor_find(cfg->predictor);
+    const predictor_ops *pops = cfg->offload.predictor_ops ? cfg->offload.predictor_ops
+                                                   : predictor_find(cfg->offload.predictor);
     trace_reader *rd = trace_reader_open(trace_path,
                                          (pops && pops->needs_hidden ? TRACE_HIDDEN : 0) |
-                                             (cfg->lowbit_weight > 0 ? TRACE_WEIGHTS : 0),
+                                             (cfg->offload.lowbit_weight > 0 ? TRACE_WEIGHTS : 0),
                                          err);
-    if (!rd && cfg->lowbit_weight > 0)
+    if (!rd && cfg->offload.lowbit_weight > 0)
         return promoe_err_prefix(err, "low-precision loads on a miss (HOBBIT)");
     if (!rd)
         return pops && pops->needs_hidden ? promoe_err_prefix(err, "predictor %s", pops->name)
@@ -895,7 +892,7 @@ int sim_run(const char *trace_path, const sim_config *cfg, sim_result *out, prom
         memset(&e, 0, sizeof e);
         goto out;
     }
-    if (cfg->layer_offload) { /* no expert cache: whole layers move or run on the CPU */
+    if (cfg->offload.layer_offload) { /* no expert cache: whole layers move or run on the CPU */
         memset(&e, 0, sizeof e);
         out->requests = m->num_requests;
         rc = layer_offload_run(rd, cfg, out, err);

@@ -40,55 +40,21 @@
 #include <stdint.h>
 
 #include "common/error.h"
-#include "predictors/predictor.h"
+#include "offload/config.h"
 #include "sim/cost.h"
 
 typedef struct sim_config {
     cost_model cost;
-    int64_t slots;               /* cache size in experts */
-    int per_layer;               /* cache scope */
-    int preload;                 /* start with the cache full (all-gpu) */
-    const char *policy, *policy_options;
-    const char *predictor, *predictor_options;
-    const predictor_ops *predictor_ops; /* if set, used instead of the name */
-    int stride;                  /* layers ahead that predictions target (>= 1) */
-    int prefetch_limit;          /* experts prefetched per prediction; 0 = top-k */
-    /* prefetch only experts whose share of the prediction's scores, times
-     * top-k, is at least this (an estimate of the chance that the expert is
-     * chosen); 0 = all */
-    double prefetch_min_prob;
-    /* prefetch buffers taken from the cache budget: a prefetch copies into
-     * one and joins the cache only when its expert is used (a wrong
-     * prediction evicts nothing); 0 = prefetches go straight to the cache */
-    int staging;
-    int chunks;                  /* chunks per expert copy (1 = unchunked) */
-    int preempt;                 /* demand copies overtake prefetches */
-    int reorder;                 /* compute resident experts first */
-    /* compute a miss where it lives (the host) instead of copying it:
-     * CPU_COMPUTE_SOONER when that ends first (Fiddler), CPU_COMPUTE_ALWAYS
-     * for every miss (MoNDE's cold experts) */
-    int cpu_compute;
-    double lowbit_weight;        /* HOBBIT: misses below this gate weight load low-bit (0: off) */
-    double lowbit_ratio;         /* their bytes, as a share of the expert's */
+    offload_config offload;      /* the system simulated */
     int batch;                   /* requests per step (0 or 1: as recorded) */
-    double predictor_us;         /* CPU time of one prediction */
-    /* fixed cost of each chunk's copy on top of its transfer: a page fault's
-     * handling when chunks are the pages of unified memory */
-    double fault_us;
-    /* the paper's layer-granular baselines instead of an expert cache
-     * (sim/layer_offload.h): LAYER_OFFLOAD_STREAM (TO), LAYER_OFFLOAD_CPU (LO) */
-    int layer_offload;
     unsigned long seed;
     /* Called after each iteration with tokens done and the total. */
     void (*progress)(int64_t done, int64_t total);
 } sim_config;
 
-/* Sets everything but cost, slots and the names: LRU, per-layer off, no
- * predictor, stride 1, unchunked, no preemption or reordering. */
+/* Sets everything but cost and the cache size: offload_config_defaults,
+ * batch as recorded, seed 1. */
 void sim_config_defaults(sim_config *c);
-
-enum { CPU_COMPUTE_OFF = 0, CPU_COMPUTE_SOONER = 1, CPU_COMPUTE_ALWAYS = 2 };
-enum { LAYER_OFFLOAD_NONE = 0, LAYER_OFFLOAD_STREAM = 1, LAYER_OFFLOAD_CPU = 2 };
 
 typedef struct sim_result {
     int64_t tokens, prefill_tokens, decode_tokens, iterations, requests;

@@ -3,8 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sim/access_stream.h"
-#include "sim/next_use.h"
+#include "offload/access_stream.h"
+#include "offload/next_use.h"
 #include "traces/trace.h"
 
 /* Next-use knowledge for offline policies: positions are access indices. */
@@ -53,9 +53,9 @@ int sim_hits_replay(const char *trace_path, const sim_hits_config *cfg, sim_hits
 {
     memset(out, 0, sizeof *out);
     const predictor_ops *pops = NULL;
-    if (cfg->predictor && strcmp(cfg->predictor, "none") != 0) {
-        if (!(pops = predictor_find(cfg->predictor)))
-            return promoe_err_set(err, "unknown predictor '%s' (predictors: %s)", cfg->predictor,
+    if (cfg->offload.predictor && strcmp(cfg->offload.predictor, "none") != 0) {
+        if (!(pops = predictor_find(cfg->offload.predictor)))
+            return promoe_err_set(err, "unknown predictor '%s' (predictors: %s)", cfg->offload.predictor,
                                   predictor_names());
         if (pops->needs_future)
             return promoe_err_set(err, "predictor %s reads the future, which the access stream "
@@ -75,20 +75,16 @@ int sim_hits_replay(const char *trace_path, const sim_hits_config *cfg, sim_hits
     int *keys = NULL;
     stream_decision *decisions = NULL;
     int rc = -1;
-    const cache_policy_ops *ops = policy_find(cfg->policy);
+    const cache_policy_ops *ops = policy_find(cfg->offload.policy);
     if (ops && ops->needs_future && build_future(r, &fut, err) < 0)
         goto out;
-    predictor_env penv = {.stride_lo = cfg->stride, .stride_hi = cfg->stride, .seed = cfg->seed};
-    if (pops && !(pst = predictor_create_for_trace(pops, cfg->predictor_options, r, trace_path,
+    predictor_env penv = {.stride_lo = cfg->offload.stride, .stride_hi = cfg->offload.stride, .seed = cfg->seed};
+    if (pops && !(pst = predictor_create_for_trace(pops, cfg->offload.predictor_options, r, trace_path,
                                                    &penv, err)))
         goto out;
-    access_stream_config sc = {
-        .cache = {.num_layers = L, .num_experts = E, .slots = cfg->slots,
-                  .per_layer = cfg->per_layer, .policy = cfg->policy,
-                  .policy_options = cfg->policy_options,
-                  .future = ops && ops->needs_future ? &future : NULL},
-        .top_k = K, .pops = pops, .pst = pst, .stride = cfg->stride,
-        .prefetch_limit = cfg->prefetch_limit, .prefetch_min_prob = cfg->prefetch_min_prob};
+    access_stream_config sc = {.offload = &cfg->offload, .num_layers = L, .num_experts = E,
+                               .top_k = K, .future = ops && ops->needs_future ? &future : NULL,
+                               .pops = pops, .pst = pst};
     if (!(st = access_stream_create(&sc, err)))
         goto out;
     fut.now = access_stream_access_index(st);

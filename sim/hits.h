@@ -2,7 +2,7 @@
  * timing (`promoe sim --hits-only`).
  *
  * Accesses are taken token by token, layer by layer, experts in rank order,
- * as a plain access stream (NOTICE.md's convention; sim/access_stream.h,
+ * as a plain access stream (NOTICE.md's convention; offload/access_stream.h,
  * which the executor also runs): a resident expert is a hit; otherwise a
  * miss, and the expert is loaded, evicting the policy's victim, which may
  * be any resident expert.  (The timed simulator also pins the running
@@ -17,18 +17,12 @@
 #include <stdint.h>
 
 #include "common/error.h"
-#include "sim/access_stream.h"
+#include "offload/access_stream.h"
 
 typedef struct sim_hits_config {
-    const char *policy;          /* registry name */
-    const char *policy_options;  /* "k=v,..." or NULL */
-    int64_t slots;               /* cache size in experts */
-    int per_layer;               /* cache scope */
-    /* prediction: a registry name ("none" or NULL: none), its options,
-     * and the stream's prefetch switches */
-    const char *predictor, *predictor_options;
-    int stride, prefetch_limit;
-    double prefetch_min_prob;
+    /* the cache (slots, scope, policy) and, with a predictor ("none" or
+     * NULL: none), the stream's prefetch switches */
+    offload_config offload;
     unsigned long seed;
 } sim_hits_config;
 

@@ -13,19 +13,19 @@ int layer_offload_plan(const sim_config *cfg, int *resident, int *buffers, promo
     int L = c->model.num_layers;
     double layer = cost_layer_weight_bytes(c);
     double experts = (double)c->model.num_experts * (double)model_expert_bytes(&c->model);
-    double budget = (double)cfg->slots * (double)model_expert_bytes(&c->model) +
+    double budget = (double)cfg->offload.slots * (double)model_expert_bytes(&c->model) +
                     L * (layer - experts); /* what cache systems hold */
     *buffers = 0;
     if (L * layer <= budget) {
         *resident = L;
         return 0;
     }
-    int spare = cfg->layer_offload == LAYER_OFFLOAD_STREAM ? 2 : 0;
+    int spare = cfg->offload.layer_offload == LAYER_OFFLOAD_STREAM ? 2 : 0;
     int n = (int)(budget / layer) - spare;
     if (n < 0)
         n = 0;
     *resident = n;
-    if (cfg->layer_offload == LAYER_OFFLOAD_STREAM) {
+    if (cfg->offload.layer_offload == LAYER_OFFLOAD_STREAM) {
         *buffers = (int)((budget - n * layer) / layer);
         if (*buffers > 2)
             *buffers = 2;
@@ -100,7 +100,7 @@ static void run_step(offload_run *o, const step_buf *b)
     const sim_config *cfg = o->cfg;
     sim_result *r = o->r;
     int64_t start = o->gpu_ns, stalled = r->gpu_stall_ns;
-    int streamed = o->L - o->resident, stream = cfg->layer_offload == LAYER_OFFLOAD_STREAM;
+    int streamed = o->L - o->resident, stream = cfg->offload.layer_offload == LAYER_OFFLOAD_STREAM;
     o->copy_free_ns = start;
     for (int j = 0; stream && j < streamed && j < o->buffers; j++)
         issue_copy(o, j, start);
@@ -168,7 +168,7 @@ int layer_offload_run(trace_reader *rd, const sim_config *cfg, sim_result *out, 
     if (got < 0)
         goto out;
     out->total_ns = o.gpu_ns;
-    out->slots = cfg->slots;
+    out->slots = cfg->offload.slots;
     out->resident_layers = o.resident;
     step_stats_finish(&o.s, out);
     rc = 0;

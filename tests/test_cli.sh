@@ -200,7 +200,7 @@ head -c 5000 "$tmp/tiny.safetensors" >"$tmp/cut.safetensors"
 expect 1 "exec from a cut checkpoint" -- "$PROMOE" exec -m tiny --prompt-ids 1 --weights "$tmp/cut.safetensors"
 
 # exec --cache: the executor's offloading is driven by the simulator's cache
-# and policies (sim/access_stream), so on the trace it records, sim
+# and policies (offload/access_stream), so on the trace it records, sim
 # --hits-only makes the same decisions: the same hits, misses, evictions
 # and prefetches, and the same digest of the decisions one by one, for
 # every policy and scope; and offloading changes no output

@@ -157,17 +157,18 @@ START_TEST(offloaded_cuda_runs_like_resident)
     void *pst = pops->create(&env, "", &err);
     ck_assert_ptr_nonnull(pst);
     exec_gen_config off = {.backend = cuda, .max_new = 10, .record = tu_path("cuda.h5"),
-                           .record_hidden = 1, .cache_slots = 16, .policy = "lru",
-                           .per_layer = 1, .pops = pops, .pst = pst, .stride = 1, .chunks = 3,
-                           .preempt = 1, .reorder = 1};
+                           .record_hidden = 1, .pops = pops, .pst = pst,
+                           .offload = {.slots = 16, .policy = "lru", .per_layer = 1,
+                                       .stride = 1, .chunks = 3, .preempt = 1, .reorder = 1}};
     ck_assert_msg(exec_generate(&w, prompts, 2, &off, &r1, &err) == 0, "%s", err.msg);
     ck_assert_mem_eq(r0.output, r1.output, 2 * 10 * sizeof *r0.output);
     ck_assert_int_gt(r1.stream.prefetch_issued, 0);
     /* every load ends copied or cancelled, but the last predictions' */
     ck_assert_int_ge(r1.copies, r1.stream.misses);
     ck_assert_int_le(r1.copies + r1.cancelled, r1.stream.misses + r1.stream.prefetch_issued);
-    sim_hits_config hc = {.policy = "lru", .slots = 16, .per_layer = 1,
-                          .predictor = "gate-reuse", .predictor_options = "", .stride = 1,
+    sim_hits_config hc = {.offload = {.policy = "lru", .slots = 16, .per_layer = 1,
+                                      .predictor = "gate-reuse", .predictor_options = "",
+                                      .stride = 1},
                           .seed = 1};
     sim_hits_result h;
     ck_assert_msg(sim_hits_replay(tu_path("cuda.h5"), &hc, &h, &err) == 0, "%s", err.msg);

@@ -19,11 +19,11 @@
 
 #include <gsl/gsl_rng.h>
 
-#include "sim/copy_engine.h"
 #include "common/options.h"
+#include "offload/system.h"
+#include "sim/copy_engine.h"
 #include "sim/engine.h"
 #include "sim/layer_offload.h"
-#include "sim/system.h"
 #include "tests/testutil.h"
 #include "traces/trace_gen.h"
 
@@ -42,7 +42,7 @@ static void setup(sim_config *c, const char *pcie_gbps)
     sim_config_defaults(c);
     tu_unit_cost(&c->cost);
     ck_assert_int_eq(hw_set(&c->cost.hw, pcie_gbps, &err), 0);
-    c->slots = 8;
+    c->offload.slots = 8;
     use_trace("warp-jsonl", "unit",
               "{\"tok\": 0, \"layers\": [[0], [1]]}\n{\"tok\": 1, \"layers\": [[0], [2]]}\n", 0);
 }
@@ -96,8 +96,8 @@ START_TEST(to_one_buffer_timeline)
 {
     sim_config c;
     setup(&c, "pcie_gbps=0.5");
-    c.layer_offload = LAYER_OFFLOAD_STREAM;
-    c.slots = 4;
+    c.offload.layer_offload = LAYER_OFFLOAD_STREAM;
+    c.offload.slots = 4;
     int resident, buffers;
     promoe_err err = {{0}};
     ck_assert_int_eq(layer_offload_plan(&c, &resident, &buffers, &err), 0);
@@ -111,10 +111,10 @@ START_TEST(to_one_buffer_timeline)
     ck_assert_int_eq(r.misses, 4);
     ck_assert_int_eq(r.hits, 0);
     ck_assert_double_eq_tol(r.tpot_ms_mean, 32992 / 2.0 / 1e6, 1e-15);
-    c.slots = 2; /* 2960 B: not one layer */
+    c.offload.slots = 2; /* 2960 B: not one layer */
     ck_assert_int_eq(layer_offload_plan(&c, &resident, &buffers, &err), -1);
     ck_assert_msg(strstr(err.msg, "cannot hold one layer"), "%s", err.msg);
-    c.slots = 8; /* the whole model */
+    c.offload.slots = 8; /* the whole model */
     ck_assert_int_eq(layer_offload_plan(&c, &resident, &buffers, &err), 0);
     ck_assert_int_eq(resident, 2);
 }
@@ -131,8 +131,8 @@ START_TEST(to_two_buffers_timeline)
     setup(&c, "pcie_gbps=0.5");
     use_trace("warp-jsonl", "four", "{\"tok\": 0, \"layers\": [[0], [1], [2], [3]]}\n", 0);
     c.cost.model.num_layers = 4;
-    c.layer_offload = LAYER_OFFLOAD_STREAM;
-    c.slots = 6;
+    c.offload.layer_offload = LAYER_OFFLOAD_STREAM;
+    c.offload.slots = 6;
     int resident, buffers;
     promoe_err err = {{0}};
     ck_assert_int_eq(layer_offload_plan(&c, &resident, &buffers, &err), 0);
@@ -142,7 +142,7 @@ START_TEST(to_two_buffers_timeline)
     ck_assert_int_eq(r.total_ns, 27908);
     ck_assert_int_eq(r.gpu_stall_ns, 6560 + 3 * 4892);
     /* 12 slots: 7200 + 3520 = 10720 B: one resident layer and two buffers */
-    c.slots = 12;
+    c.offload.slots = 12;
     ck_assert_int_eq(layer_offload_plan(&c, &resident, &buffers, &err), 0);
     ck_assert_int_eq(resident, 1);
     ck_assert_int_eq(buffers, 2);
@@ -160,8 +160,8 @@ START_TEST(lo_timeline)
     setup(&c, "pcie_gbps=0.5");
     promoe_err err = {{0}};
     ck_assert_int_eq(hw_set(&c.cost.hw, "cpu_mem_gbps=0.5", &err), 0);
-    c.layer_offload = LAYER_OFFLOAD_CPU;
-    c.slots = 3;
+    c.offload.layer_offload = LAYER_OFFLOAD_CPU;
+    c.offload.slots = 3;
     sim_result r = run(&c);
     ck_assert_int_eq(r.resident_layers, 1);
     ck_assert_int_eq(r.total_ns, 10208);
@@ -194,8 +194,8 @@ START_TEST(resident_experts_claimed_first)
         "{\"request\": 1, \"token\": 0, \"phase\": \"prefill\", \"layer\": 1, \"experts\": [1]}\n"
         "{\"request\": 1, \"token\": 1, \"phase\": \"prefill\", \"layer\": 0, \"experts\": [0]}\n"
         "{\"request\": 1, \"token\": 1, \"phase\": \"prefill\", \"layer\": 1, \"experts\": [1]}\n", 0);
-    c.slots = 2;
-    c.reorder = 1;
+    c.offload.slots = 2;
+    c.offload.reorder = 1;
     sim_result r = run(&c);
     ck_assert_int_eq(r.hits, 1);
     ck_assert_int_eq(r.misses, 4);
@@ -204,7 +204,7 @@ START_TEST(resident_experts_claimed_first)
     /* two prefill steps, no decode: all the stall is prefill's */
     ck_assert_double_eq_tol(r.prefill_stall_share, (2400 + 520 + 1200) / 11768.0, 1e-15);
     ck_assert_double_eq(r.decode_stall_share, 0);
-    c.reorder = 0;
+    c.offload.reorder = 0;
     r = run(&c);
     ck_assert_int_eq(r.hits, 1);
     ck_assert_int_eq(r.total_ns, 12448);
@@ -220,8 +220,8 @@ START_TEST(fault_cost_per_page)
 {
     sim_config c;
     setup(&c, "pcie_gbps=0.5");
-    c.chunks = 2;
-    c.fault_us = 0.1;
+    c.offload.chunks = 2;
+    c.offload.fault_us = 0.1;
     sim_result r = run(&c);
     ck_assert_int_eq(r.gpu_stall_ns, 4200);
     ck_assert_int_eq(r.total_ns, 10952);
@@ -238,7 +238,7 @@ START_TEST(prefetch_fully_hidden)
 {
     sim_config c;
     setup(&c, "pcie_gbps=0.5");
-    c.predictor = "oracle";
+    c.offload.predictor = "oracle";
     sim_result r = run(&c);
     ck_assert_int_eq(r.total_ns, 7952);
     ck_assert_int_eq(r.gpu_stall_ns, 1200);
@@ -261,12 +261,12 @@ START_TEST(predictor_cpu_time)
 {
     sim_config c;
     setup(&c, "pcie_gbps=0.5");
-    c.predictor = "oracle";
-    c.predictor_us = 0.5;
+    c.offload.predictor = "oracle";
+    c.offload.predictor_us = 0.5;
     sim_result r = run(&c);
     ck_assert_int_eq(r.total_ns, 7952);
     ck_assert_int_eq(r.late_hits, 0);
-    c.predictor_us = 0.51;
+    c.offload.predictor_us = 0.51;
     r = run(&c);
     ck_assert_int_eq(r.total_ns, 7954);
     ck_assert_int_eq(r.late_hits, 1);
@@ -284,7 +284,7 @@ START_TEST(prefetch_late_by_known_amount)
 {
     sim_config c;
     setup(&c, "pcie_gbps=0.25");
-    c.predictor = "oracle";
+    c.offload.predictor = "oracle";
     sim_result r = run(&c);
     ck_assert_int_eq(r.total_ns, 10576);
     ck_assert_int_eq(r.gpu_stall_ns, 2400 + 732 + 692);
@@ -311,7 +311,7 @@ START_TEST(cpu_compute_timeline)
 {
     sim_config c;
     setup(&c, "pcie_gbps=0.5");
-    c.cpu_compute = 1;
+    c.offload.cpu_compute = 1;
     sim_result r = run(&c);
     ck_assert_int_eq(r.total_ns, 7072);
     ck_assert_int_eq(r.gpu_stall_ns, 4 * 760);
@@ -328,7 +328,7 @@ START_TEST(cpu_compute_timeline)
      * each, nothing cached.  Token 0: gate 988, done 7868; gate 8856, done
      * 15736.  Token 1: gate 16764, (0,0) again, done 23644; gate 24672,
      * done 31552. */
-    c.cpu_compute = CPU_COMPUTE_ALWAYS;
+    c.offload.cpu_compute = CPU_COMPUTE_ALWAYS;
     r = run(&c);
     ck_assert_int_eq(r.total_ns, 31552);
     ck_assert_int_eq(r.cpu_computed, 4);
@@ -354,17 +354,17 @@ START_TEST(preemption_timeline)
     setup(&c, "pcie_gbps=0.25");
     use_trace("warp-jsonl", "distinct",
               "{\"tok\": 0, \"layers\": [[0], [1]]}\n{\"tok\": 1, \"layers\": [[2], [3]]}\n", 0);
-    c.predictor = "oracle";
-    c.stride = 2;
-    c.chunks = 6;
-    c.preempt = 1;
+    c.offload.predictor = "oracle";
+    c.offload.stride = 2;
+    c.offload.chunks = 6;
+    c.offload.preempt = 1;
     sim_result r = run(&c);
     ck_assert_int_eq(r.total_ns, 11884);
     ck_assert_int_eq(r.preemptions, 1);
     ck_assert_int_eq(r.gpu_stall_ns, 2400 + (7788 - 5056));
     ck_assert_int_eq(r.misses, 2);
     ck_assert_int_eq(r.hits, 2);
-    c.preempt = 0;
+    c.offload.preempt = 0;
     r = run(&c);
     ck_assert_int_eq(r.total_ns, 12284);
     ck_assert_int_eq(r.preemptions, 0);
@@ -410,10 +410,10 @@ START_TEST(early_preemption_drops_unchosen_prefetches)
 {
     sim_config c;
     setup(&c, "pcie_gbps=0.25");
-    c.predictor_ops = &wrong_ops;
-    c.chunks = 6;
-    c.preempt = 1;
-    c.prefetch_min_prob = 0.7;
+    c.offload.predictor_ops = &wrong_ops;
+    c.offload.chunks = 6;
+    c.offload.preempt = 1;
+    c.offload.prefetch_min_prob = 0.7;
     sim_result r = run(&c);
     ck_assert_int_eq(r.total_ns, 14468);
     ck_assert_int_eq(r.gpu_stall_ns, 2400 + (7788 - 5056) + (13788 - 11204));
@@ -424,7 +424,7 @@ START_TEST(early_preemption_drops_unchosen_prefetches)
     ck_assert_int_eq(r.misses, 3);
     ck_assert_int_eq(r.hits, 1);
     ck_assert_int_eq(r.preemptions, 0);
-    c.prefetch_min_prob = 0.8;
+    c.offload.prefetch_min_prob = 0.8;
     r = run(&c);
     ck_assert_int_eq(r.prefetch_issued, 0);
     ck_assert_int_eq(r.total_ns, 13952);
@@ -443,8 +443,8 @@ START_TEST(stale_queued_prefetch_is_skipped)
 {
     sim_config c;
     setup(&c, "pcie_gbps=0.25");
-    c.predictor_ops = &wrong_ops;
-    c.prefetch_limit = 2;
+    c.offload.predictor_ops = &wrong_ops;
+    c.offload.prefetch_limit = 2;
     sim_result r = run(&c);
     ck_assert_int_eq(r.total_ns, 16068);
     ck_assert_int_eq(r.gpu_stall_ns, 2400 + (8188 - 5056) + (15388 - 11604));
@@ -471,16 +471,16 @@ START_TEST(staging_keeps_wrong_prefetches_out_of_the_cache)
 {
     sim_config c;
     setup(&c, "pcie_gbps=0.5");
-    c.predictor_ops = &wrong_ops;
-    c.slots = 2;
+    c.offload.predictor_ops = &wrong_ops;
+    c.offload.slots = 2;
     sim_result r = run(&c);
     ck_assert_int_eq(r.total_ns, 11552);
     ck_assert_int_eq(r.misses, 4);
     ck_assert_int_eq(r.hits, 0);
     ck_assert_int_eq(r.prefetch_issued, 3);
     ck_assert_int_eq(r.prefetch_wasted, 3);
-    c.slots = 3;
-    c.staging = 1;
+    c.offload.slots = 3;
+    c.offload.staging = 1;
     r = run(&c);
     ck_assert_int_eq(r.slots, 2);
     ck_assert_int_eq(r.total_ns, 10352);
@@ -492,7 +492,7 @@ START_TEST(staging_keeps_wrong_prefetches_out_of_the_cache)
     ck_assert_int_eq(r.prefetch_dropped, 0);
     /* a buffer must leave the cache a slot */
     promoe_err err = {{0}};
-    c.staging = 3;
+    c.offload.staging = 3;
     ck_assert_int_eq(sim_run(trace_path, &c, &r, &err), -1);
     ck_assert_msg(strstr(err.msg, "3 staging buffers leave no cache slot of 3"), "%s", err.msg);
 }
@@ -550,7 +550,7 @@ START_TEST(continuous_batching)
     for (int i = 0; i < 8; i++)
         snprintf(text + strlen(text), sizeof text - strlen(text), "%s\n", lines[i]);
     use_trace("jsonl", "two", text, 0);
-    c.preload = 1;
+    c.offload.preload = 1;
     c.batch = 2;
     sim_result r = run(&c);
     ck_assert_int_eq(r.total_ns, 11984);
@@ -693,16 +693,17 @@ static sim_result run_system(const sim_config *base, int64_t slots, const char *
     char pred[1200], pred_name[64];
     int fell_back;
     trace_meta m;
-    c.slots = slots;
+    c.offload.slots = slots;
     ck_assert_msg(trace_read_meta(trace_path, &m, &err) == 0, "%s", err.msg);
     int has_hidden = (m.content & TRACE_HIDDEN) && (m.content & TRACE_ROUTER_WEIGHT);
     ck_assert_msg(system_load(name, &sys, &err) == 0 &&
-                  system_apply(&sys, &c, has_hidden, NULL, pred, sizeof pred, &fell_back, &err) == 0,
+                  system_apply(&sys, &c.offload, &c.cost.model, has_hidden, NULL, pred, sizeof pred,
+                               &fell_back, &err) == 0,
                   "%s", err.msg);
     if (predictor)
         snprintf(pred, sizeof pred, "%s", predictor);
-    c.predictor_options = options_split_spec(pred, pred_name, sizeof pred_name);
-    c.predictor = pred_name;
+    c.offload.predictor_options = options_split_spec(pred, pred_name, sizeof pred_name);
+    c.offload.predictor = pred_name;
     return run(&c);
 }
 
@@ -761,8 +762,8 @@ START_TEST(lowbit_on_miss_timeline)
               0);
     sim_result r = run(&c);
     ck_assert_int_eq(r.total_ns, 10352); /* the reactive timeline without the rule */
-    c.lowbit_weight = 0.2;
-    c.lowbit_ratio = 0.25;
+    c.offload.lowbit_weight = 0.2;
+    c.offload.lowbit_ratio = 0.25;
     r = run(&c);
     ck_assert_int_eq(r.total_ns, 8552);
     ck_assert_int_eq(r.gpu_stall_ns, 1200 + 300 + 300);
@@ -773,8 +774,8 @@ START_TEST(lowbit_on_miss_timeline)
     /* the rule needs gate weights */
     promoe_err err = {{0}};
     setup(&c, "pcie_gbps=0.5");
-    c.lowbit_weight = 0.2;
-    c.lowbit_ratio = 0.25;
+    c.offload.lowbit_weight = 0.2;
+    c.offload.lowbit_ratio = 0.25;
     ck_assert_int_eq(sim_run(trace_path, &c, &r, &err), -1);
     ck_assert_msg(strstr(err.msg, "weights"), "%s", err.msg);
 }
@@ -944,18 +945,18 @@ START_TEST(exact_prediction_moves_no_more_bytes)
                 for (int si = 0; si < 4; si++)
                     for (int per_layer = 1; per_layer >= (pi == 0 ? 0 : 1); per_layer--) {
                         sim_config c = base;
-                        c.policy = policies[pi];
-                        c.per_layer = per_layer;
-                        c.slots = sizes[si];
+                        c.offload.policy = policies[pi];
+                        c.offload.per_layer = per_layer;
+                        c.offload.slots = sizes[si];
                         sim_result none = run(&c);
-                        c.predictor = "oracle";
+                        c.offload.predictor = "oracle";
                         sim_result exact = run(&c);
                         ck_assert_msg(exact.pcie_bytes <= none.pcie_bytes &&
                                           exact.total_ns <= none.total_ns,
                                       "%s seed %lu, %s %s, %lld slots: %.0f bytes and %lld ns "
                                       "with the exact predictor, %.0f and %lld without",
                                       models[mi], seed, policies[pi],
-                                      per_layer ? "per-layer" : "global", (long long)c.slots,
+                                      per_layer ? "per-layer" : "global", (long long)c.offload.slots,
                                       exact.pcie_bytes, (long long)exact.total_ns,
                                       none.pcie_bytes, (long long)none.total_ns);
                         ck_assert_int_gt(exact.prefetch_issued, 0);
@@ -1030,9 +1031,9 @@ START_TEST(predictor_sees_only_the_past)
     setup(&c, "pcie_gbps=0.5");
     int16_t ids[] = {0, 1, 0, 2}; /* the unit trace: [token][layer] */
     the_spy = (spy){.trace_ids = ids};
-    c.predictor_ops = &spy_ops;
+    c.offload.predictor_ops = &spy_ops;
     for (int stride = 1; stride <= 3; stride++) {
-        c.stride = stride;
+        c.offload.stride = stride;
         the_spy.token = 0;
         run(&c);
     }

@@ -125,18 +125,20 @@ static void finish(expert_store *s, gated *g)
 
 /* A prefetch of A (target 10) is copying its first chunk when a prefetch
  * of B (target 5) and a demand for C arrive: C's three chunks go first
- * (A is preempted), then B's (the lower target), then A resumes where it
- * stopped.  Without preemption: in the order asked, each copy whole. */
+ * (A is preempted), then A resumes where it stopped, ahead of the
+ * prefetches not begun (the copy queue's rule, the simulator's too: the
+ * same order as tests/test_engine.c's copy_engine_queue_order), then B.
+ * Without preemption: in the order asked, each copy whole. */
 START_TEST(demands_preempt_prefetches_between_chunks)
 {
-    const char *want[2] = {"A0 A1 A2 B0 B1 B2 C0 C1 C2", "A0 C0 C1 C2 B0 B1 B2 A1 A2"};
+    const char *want[2] = {"A0 A1 A2 B0 B1 B2 C0 C1 C2", "A0 C0 C1 C2 A1 A2 B0 B1 B2"};
     for (int preempt = 0; preempt <= 1; preempt++) {
         gated g;
         expert_store *s = gated_store(&g, 4, preempt);
-        expert_store_load(s, 0, -1, EXPERT_COPY_LOW, 10, 0);
+        expert_store_load(s, 0, -1, COPY_LOW, 10, 0);
         wait_entered(&g, 1); /* A's first chunk is in flight */
-        expert_store_load(s, 1, -1, EXPERT_COPY_LOW, 5, 0);
-        expert_store_load(s, 2, -1, EXPERT_COPY_HIGH, 0, 0);
+        expert_store_load(s, 1, -1, COPY_LOW, 5, 0);
+        expert_store_load(s, 2, -1, COPY_HIGH, 0, 0);
         permit(&g, 9);
         for (int k = 0; k < 3; k++)
             check_slot(s, k, &g);
@@ -159,10 +161,10 @@ START_TEST(promoted_prefetch_goes_first)
 {
     gated g;
     expert_store *s = gated_store(&g, 4, 1);
-    expert_store_load(s, 0, -1, EXPERT_COPY_LOW, 1, 0);
+    expert_store_load(s, 0, -1, COPY_LOW, 1, 0);
     wait_entered(&g, 1);
-    expert_store_load(s, 1, -1, EXPERT_COPY_LOW, 2, 0);
-    expert_store_load(s, 3, -1, EXPERT_COPY_LOW, 3, 0);
+    expert_store_load(s, 1, -1, COPY_LOW, 2, 0);
+    expert_store_load(s, 3, -1, COPY_LOW, 3, 0);
     expert_store_promote(s, 3);
     permit(&g, 9);
     check_slot(s, 0, &g);
@@ -182,9 +184,9 @@ START_TEST(evictions_cancel_or_wait)
 {
     gated g;
     expert_store *s = gated_store(&g, 1, 1);
-    expert_store_load(s, 0, -1, EXPERT_COPY_LOW, 1, 0);
+    expert_store_load(s, 0, -1, COPY_LOW, 1, 0);
     wait_entered(&g, 1);
-    expert_store_load(s, 1, 0, EXPERT_COPY_HIGH, 0, 0); /* A evicted mid-copy */
+    expert_store_load(s, 1, 0, COPY_HIGH, 0, 0); /* A evicted mid-copy */
     permit(&g, 4);
     check_slot(s, 1, &g);
     char got[LOG * 3];
@@ -197,7 +199,7 @@ START_TEST(evictions_cancel_or_wait)
     promoe_err err = {{0}};
     const float *b = expert_store_acquire(s, 1, &err);
     ck_assert_ptr_nonnull(b);
-    expert_store_load(s, 2, 1, EXPERT_COPY_HIGH, 0, 1);
+    expert_store_load(s, 2, 1, COPY_HIGH, 0, 1);
     permit(&g, 3);
     ck_assert_int_eq(expert_store_ready(s, 2), 0);
     log_string(&g, got);
@@ -226,7 +228,7 @@ START_TEST(cpu_mover_copies_experts)
     size_t block = exec_expert_floats(&m);
     for (int key = 0; key < keys; key++) {
         expert_store_load(s, key, key >= 5 ? key - 5 : -1,
-                          key % 2 ? EXPERT_COPY_LOW : EXPERT_COPY_HIGH, key, 0);
+                          key % 2 ? COPY_LOW : COPY_HIGH, key, 0);
         const float *slot = expert_store_acquire(s, key, &err);
         ck_assert_ptr_nonnull(slot);
         const float *want = w.layers[key / m.num_experts].experts +

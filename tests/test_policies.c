@@ -6,14 +6,14 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "sim/cache.h"
+#include "offload/cache.h"
 #include "sim/engine.h"
 #include "sim/hits.h"
 #include "tests/testutil.h"
 
 static int64_t hits(const char *trace, const char *policy, int64_t slots, int per_layer)
 {
-    sim_hits_config cfg = {.policy = policy, .slots = slots, .per_layer = per_layer};
+    sim_hits_config cfg = {.offload = {.policy = policy, .slots = slots, .per_layer = per_layer}};
     sim_hits_result r;
     promoe_err err = {{0}};
     ck_assert_msg(sim_hits_replay(trace, &cfg, &r, &err) == 0, "%s", err.msg);
@@ -64,7 +64,7 @@ START_TEST(lru_k_and_static_sequences)
         "{\"tok\": 4, \"layers\": [[0]]}\n", 3, 0);
     ck_assert_int_eq(hits(t, "lru", 2, 0), 1);
     ck_assert_int_eq(hits(t, "lru-k", 2, 0), 2);
-    sim_hits_config k1 = {.policy = "lru-k", .policy_options = "k=1", .slots = 2};
+    sim_hits_config k1 = {.offload = {.policy = "lru-k", .policy_options = "k=1", .slots = 2}};
     sim_hits_result r;
     promoe_err err = {{0}};
     ck_assert_msg(sim_hits_replay(t, &k1, &r, &err) == 0, "%s", err.msg);
@@ -73,16 +73,16 @@ START_TEST(lru_k_and_static_sequences)
     const char *seq = seq_trace();
     char opts[1200];
     snprintf(opts, sizeof opts, "trace=%s,spare=1", seq);
-    sim_hits_config st = {.policy = "static", .policy_options = opts, .slots = 2};
+    sim_hits_config st = {.offload = {.policy = "static", .policy_options = opts, .slots = 2}};
     ck_assert_msg(sim_hits_replay(seq, &st, &r, &err) == 0, "%s", err.msg);
     ck_assert_int_eq(r.stream.hits, 3);
     snprintf(opts, sizeof opts, "trace=%s,spare=2", seq);
     ck_assert_msg(sim_hits_replay(seq, &st, &r, &err) == 0, "%s", err.msg);
     ck_assert_int_eq(r.stream.hits, 1);
-    st.policy_options = "spare=1";
+    st.offload.policy_options = "spare=1";
     ck_assert_int_eq(sim_hits_replay(seq, &st, &r, &err), -1);
     ck_assert_msg(strstr(err.msg, "needs trace=TRAIN.h5"), "%s", err.msg);
-    k1.policy_options = "k=99";
+    k1.offload.policy_options = "k=99";
     ck_assert_int_eq(sim_hits_replay(t, &k1, &r, &err), -1);
     ck_assert_msg(strstr(err.msg, "policy lru-k: k '99' must be a whole number in [1, 16]"),
                   "%s", err.msg);
@@ -283,7 +283,7 @@ START_TEST(olmoe_hit_rates_match_notice)
         {"belady", 256, 0.7664}, {"belady", 512, 0.9131}, {"belady", 102, 0.5408},
     };
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
-        sim_hits_config cfg = {.policy = want[i].policy, .slots = want[i].slots};
+        sim_hits_config cfg = {.offload = {.policy = want[i].policy, .slots = want[i].slots}};
         sim_hits_result r;
         ck_assert_msg(sim_hits_replay(t, &cfg, &r, &err) == 0, "%s", err.msg);
         ck_assert_int_eq(r.stream.accesses, 299 * 16 * 8);
@@ -302,8 +302,8 @@ START_TEST(olmoe_hit_rates_match_notice)
     ck_assert_msg(hw_load("rtx4090-pcie4", &c.cost.hw, &err) == 0, "%s", err.msg);
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
         sim_result r;
-        c.policy = want[i].policy;
-        c.slots = want[i].slots;
+        c.offload.policy = want[i].policy;
+        c.offload.slots = want[i].slots;
         ck_assert_msg(sim_run(t, &c, &r, &err) == 0, "%s", err.msg);
         ck_assert_int_eq(r.demands, 299 * 16 * 8);
         if (strcmp(want[i].policy, "lru") == 0) {

@@ -7,9 +7,9 @@
 
 #include "common/options.h"
 #include "common/units.h"
+#include "offload/cache.h"
+#include "offload/system.h"
 #include "predictors/predictor.h"
-#include "sim/cache.h"
-#include "sim/system.h"
 
 static int accept(void *ctx, const char *key, const char *value, promoe_err *err)
 {

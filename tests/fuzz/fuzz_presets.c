@@ -6,12 +6,12 @@
 
 #include "fuzz_file.h"
 
-#include "hardware/hardware.h"
-#include "models/model.h"
-#include "sim/profile.h"
-#include "sim/system.h"
 #include "exec/safetensors.h"
 #include "experiments/sweep.h"
+#include "hardware/hardware.h"
+#include "models/model.h"
+#include "offload/system.h"
+#include "sim/profile.h"
 #include "traces/access_curve.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

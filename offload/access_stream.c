@@ -1,10 +1,11 @@
-#include "sim/access_stream.h"
+#include "offload/access_stream.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 struct access_stream {
     access_stream_config cfg;
+    offload_config off;      /* cfg.offload's settings */
     expert_cache *cache;
     int L, E;
     int64_t token;           /* tokens begun, the current one being token - 1 */
@@ -22,8 +23,8 @@ struct access_stream {
 
 access_stream *access_stream_create(const access_stream_config *cfg, promoe_err *err)
 {
-    if (cfg->pops && cfg->stride < 1) {
-        promoe_err_set(err, "stride %d must be at least 1", cfg->stride);
+    if (cfg->pops && cfg->offload->stride < 1) {
+        promoe_err_set(err, "stride %d must be at least 1", cfg->offload->stride);
         return NULL;
     }
     access_stream *s = calloc(1, sizeof *s);
@@ -32,11 +33,14 @@ access_stream *access_stream_create(const access_stream_config *cfg, promoe_err 
         return NULL;
     }
     s->cfg = *cfg;
-    s->L = cfg->cache.num_layers;
-    s->E = cfg->cache.num_experts;
+    s->off = *cfg->offload;
+    s->cfg.offload = &s->off;
+    s->L = cfg->num_layers;
+    s->E = cfg->num_experts;
     s->now_pos = -1;
     s->stats.digest = 14695981039346656037ull;
-    cache_config cc = cfg->cache;
+    cache_config cc = offload_cache_config(&s->off, s->L, s->E);
+    cc.future = cfg->future;
     cc.clock = &s->now_pos;
     s->from_prefetch = calloc((size_t)s->L * (size_t)s->E, 1);
     s->used_for = malloc((size_t)s->L * (size_t)s->E * sizeof *s->used_for);
@@ -105,13 +109,13 @@ static void retire(access_stream *s, int victim)
  * replacing one expected expert by another gains nothing. */
 static int prefetch(access_stream *s, const predictor_obs *obs, stream_decision *out)
 {
-    int K = s->cfg.top_k, target = obs->layer + s->cfg.stride;
+    int K = s->cfg.top_k, target = obs->layer + s->off.stride;
     int ahead = target / s->L, layer = target % s->L;
     if (ahead > 1)
         return 0;
-    int limit = s->cfg.prefetch_limit > 0 ? s->cfg.prefetch_limit : K;
+    int limit = s->off.prefetch_limit > 0 ? s->off.prefetch_limit : K;
     int n = predictor_pick(s->cfg.pops, s->cfg.pst, ahead, layer, s->E, K, limit,
-                           s->cfg.prefetch_min_prob, s->scores, s->ranked);
+                           s->off.prefetch_min_prob, s->scores, s->ranked);
     int64_t when = (s->token - 1 + ahead) * s->L + layer;
     int n_pinned = 0, made = 0;
     for (int k = 0; k < K; k++) {

@@ -1,4 +1,4 @@
-#include "sim/next_use.h"
+#include "offload/next_use.h"
 
 #include <stdlib.h>
 #include <string.h>

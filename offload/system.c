@@ -1,4 +1,4 @@
-#include "sim/system.h"
+#include "offload/system.h"
 
 #include <math.h>
 #include <stddef.h>
@@ -108,8 +108,9 @@ int system_parse_lowbit(const char *spec, double *weight, double *ratio, promoe_
     return 0;
 }
 
-int system_apply(system_desc *s, sim_config *cfg, int has_hidden, const char *train,
-                 char *predictor_buf, size_t len, int *fell_back, promoe_err *err)
+int system_apply(system_desc *s, offload_config *cfg, const model_desc *m, int has_hidden,
+                 const char *train, char *predictor_buf, size_t len, int *fell_back,
+                 promoe_err *err)
 {
     char choices[sizeof s->predictor];
     snprintf(choices, sizeof choices, "%s", s->predictor);
@@ -151,8 +152,8 @@ int system_apply(system_desc *s, sim_config *cfg, int has_hidden, const char *tr
     cfg->preload = s->all_gpu;
     cfg->stride = s->stride;
     cfg->chunks = s->chunks;
-    if (s->chunk_bytes[0] && cfg->cost.model.num_layers > 0 &&
-        system_chunks_for_size(&cfg->cost.model, s->chunk_bytes, &cfg->chunks, err) < 0)
+    if (s->chunk_bytes[0] && m->num_layers > 0 &&
+        system_chunks_for_size(m, s->chunk_bytes, &cfg->chunks, err) < 0)
         return promoe_err_prefix(err, "system %s", s->name);
     cfg->staging = s->staging;
     cfg->preempt = s->preempt;
@@ -169,11 +170,11 @@ int system_apply(system_desc *s, sim_config *cfg, int has_hidden, const char *tr
                                                                     : LAYER_OFFLOAD_CPU;
     cfg->prefetch_min_prob = s->prefetch_min_prob;
     if (s->all_gpu)
-        cfg->slots = (int64_t)cfg->cost.model.num_layers * cfg->cost.model.num_experts;
+        cfg->slots = (int64_t)m->num_layers * m->num_experts;
     return 0;
 }
 
-void system_override(sim_config *cfg, const system_overrides *o, char *policy_buf,
+void system_override(offload_config *cfg, const system_overrides *o, char *policy_buf,
                      size_t policy_len, char *predictor, size_t predictor_len)
 {
     if (o->policy) {

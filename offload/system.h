@@ -3,11 +3,12 @@
  * and cost options, so that a new system is a new file, not a new code
  * path.  `predictor` lists choices in order of preference; the first one
  * this build has is used, and the choice is reported. */
-#ifndef PROMOE_SIM_SYSTEM_H
-#define PROMOE_SIM_SYSTEM_H
+#ifndef PROMOE_OFFLOAD_SYSTEM_H
+#define PROMOE_OFFLOAD_SYSTEM_H
 
 #include "common/error.h"
-#include "sim/engine.h"
+#include "models/model.h"
+#include "offload/config.h"
 
 typedef struct system_desc {
     char name[64];
@@ -45,7 +46,7 @@ typedef struct system_overrides {
 /* Applies what o says over cfg: a policy's name goes to policy_buf (which
  * cfg->policy then points at, its options into o->policy), a predictor's
  * spec to predictor. */
-void system_override(sim_config *cfg, const system_overrides *o, char *policy_buf,
+void system_override(offload_config *cfg, const system_overrides *o, char *policy_buf,
                      size_t policy_len, char *predictor, size_t predictor_len);
 
 /* The chunks per expert of model m when copies are cut into pieces of at
@@ -58,8 +59,8 @@ int system_chunks_for_size(const model_desc *m, const char *size, int *chunks, p
  * into *weight and *ratio. */
 int system_parse_lowbit(const char *spec, double *weight, double *ratio, promoe_err *err);
 
-/* Sets cfg's policy, predictor and switches from s (cfg->slots is left to
- * the caller, except for all_gpu; chunk_bytes needs cfg->cost.model).  The
+/* Sets cfg's policy, predictor and switches from s for model m (cfg->slots
+ * is left to the caller, except for all_gpu).  The
  * predictor is the first of the system's choices this build has and the
  * trace can serve (has_hidden: it holds hidden states and router weights):
  * one that must be trained only when `train` names a training trace, which
@@ -67,7 +68,8 @@ int system_parse_lowbit(const char *spec, double *weight, double *ratio, promoe_
  * policy (trace=PATH), which refuses to run without it.  predictor_buf
  * receives the choice and *fell_back is set when it is not the system's
  * first; cfg's policy options live in s. */
-int system_apply(system_desc *s, sim_config *cfg, int has_hidden, const char *train,
-                 char *predictor_buf, size_t len, int *fell_back, promoe_err *err);
+int system_apply(system_desc *s, offload_config *cfg, const model_desc *m, int has_hidden,
+                 const char *train, char *predictor_buf, size_t len, int *fell_back,
+                 promoe_err *err);
 
 #endif

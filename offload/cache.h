@@ -1,8 +1,8 @@
 /* cache.h - the GPU expert cache: which experts are resident, in slot
  * pools of a global or per-layer scope, with pinning; the policy chosen by
  * name decides victims.  Keys are layer * num_experts + expert. */
-#ifndef PROMOE_SIM_CACHE_H
-#define PROMOE_SIM_CACHE_H
+#ifndef PROMOE_OFFLOAD_CACHE_H
+#define PROMOE_OFFLOAD_CACHE_H
 
 #include <stddef.h>
 #include <stdint.h>

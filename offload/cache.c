@@ -1,4 +1,4 @@
-#include "sim/cache.h"
+#include "offload/cache.h"
 
 #include "common/units.h"
 

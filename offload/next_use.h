@@ -2,8 +2,8 @@
  * (Belady).  Built in two passes over the positions at which experts are
  * used (count, then list them in increasing order); queried with a clock
  * that never runs back, so each expert's cursor only moves forward. */
-#ifndef PROMOE_SIM_NEXT_USE_H
-#define PROMOE_SIM_NEXT_USE_H
+#ifndef PROMOE_OFFLOAD_NEXT_USE_H
+#define PROMOE_OFFLOAD_NEXT_USE_H
 
 #include <stdint.h>
 

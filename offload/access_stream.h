@@ -13,23 +13,25 @@
  * current layer's experts are pinned so a prefetch cannot evict them.
  * The decisions are listed in the order made, for the caller to act on.
  */
-#ifndef PROMOE_SIM_ACCESS_STREAM_H
-#define PROMOE_SIM_ACCESS_STREAM_H
+#ifndef PROMOE_OFFLOAD_ACCESS_STREAM_H
+#define PROMOE_OFFLOAD_ACCESS_STREAM_H
 
 #include <stdint.h>
 
 #include "common/error.h"
+#include "offload/cache.h"
+#include "offload/config.h"
 #include "predictors/predictor.h"
-#include "sim/cache.h"
 
 typedef struct access_stream_config {
-    cache_config cache;           /* its clock is set by the stream */
-    int top_k;                    /* experts a token chooses per layer */
+    /* the cache (slots, scope, policy) and prefetch settings (stride,
+     * prefetch_limit, prefetch_min_prob) it reads; copied, its strings
+     * must outlive the stream */
+    const offload_config *offload;
+    int num_layers, num_experts, top_k;
+    const policy_future *future;  /* for offline policies, else NULL */
     const predictor_ops *pops;    /* NULL: no prediction */
     void *pst;                    /* the predictor's state (the caller's) */
-    int stride;                   /* layers ahead predicted (>= 1) */
-    int prefetch_limit;           /* experts per prediction; 0 = top-k */
-    double prefetch_min_prob;     /* as the timed simulator filters them */
 } access_stream_config;
 
 enum stream_decision_kind { STREAM_HIT, STREAM_MISS, STREAM_PREFETCH };

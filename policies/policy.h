@@ -1,6 +1,6 @@
 /* policy.h - cache eviction policies: a table of operations and a registry.
  *
- * A policy decides which resident expert to evict; the cache (sim/cache.h)
+ * A policy decides which resident expert to evict; the cache (offload/cache.h)
  * owns residency and pinning and tells the policy what happened.  Keys are
  * global expert ids, layer * num_experts + expert.  Each policy keeps its
  * state private behind `void *`; adding one means one new file and one line

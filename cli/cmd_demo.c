@@ -86,12 +86,12 @@ static int compare_systems(const char *path, const char *train, sim_config *base
         /* a trained predictor's name only: its options name the training trace */
         snprintf(pred, sizeof pred, "%.*s%s", (int)strcspn(predictor[i], ":"), predictor[i],
                  fell_back[i] ? "*" : "");
-        double demands = r->demands > 0 ? (double)r->demands : 1;
+        double demands = r->counts.demands > 0 ? (double)r->counts.demands : 1;
         printf("%-19s %-13s %10.2f %10.3f %9.3f %9.2f %9.2f %8.3f %8.3f\n", demo_systems[i], pred,
                r->ttft_ms_mean, r->tpot_ms_mean, r->hit_rate,
                r->ttft_ms_mean > 0 ? b->ttft_ms_mean / r->ttft_ms_mean : 0,
                r->tpot_ms_mean > 0 ? b->tpot_ms_mean / r->tpot_ms_mean : 0, r->lowbit_share,
-               (double)r->cpu_computed / demands);
+               (double)r->counts.cpu_computed / demands);
     }
     int any = 0;
     for (int i = 0; i < NUM_SYSTEMS; i++)

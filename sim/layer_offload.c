@@ -106,12 +106,12 @@ static void run_step(offload_run *o, const step_buf *b)
         issue_copy(o, j, start);
     for (int l = 0; l < o->L; l++) {
         int chosen = count_experts(o, b, l);
-        r->demands += chosen;
+        r->counts.demands += chosen;
         int64_t ready = o->gpu_ns;
         if (l < o->resident) {
-            r->hits += chosen;
+            r->counts.hits += chosen;
         } else {
-            r->misses += chosen;
+            r->counts.misses += chosen;
             if (stream) {
                 ready = o->copy_done[l];
             } else if (l == o->resident && l > 0) { /* activations to the CPU */

@@ -52,7 +52,7 @@ static sim_result run(const sim_config *c)
     sim_result r;
     promoe_err err = {{0}};
     ck_assert_msg(sim_run(trace_path, c, &r, &err) == 0, "%s", err.msg);
-    ck_assert_int_eq(r.hits + r.late_hits + r.misses, r.demands);
+    ck_assert_int_eq(r.counts.hits + r.counts.late_hits + r.counts.misses, r.counts.demands);
     return r;
 }
 
@@ -67,14 +67,14 @@ START_TEST(reactive_timeline)
     sim_result r = run(&c);
     ck_assert_int_eq(r.total_ns, 10352);
     ck_assert_int_eq(r.gpu_stall_ns, 3600);
-    ck_assert_int_eq(r.misses, 3);
-    ck_assert_int_eq(r.hits, 1);
-    ck_assert_int_eq(r.late_hits, 0);
+    ck_assert_int_eq(r.counts.misses, 3);
+    ck_assert_int_eq(r.counts.hits, 1);
+    ck_assert_int_eq(r.counts.late_hits, 0);
     ck_assert_int_eq(r.decode_tokens, 2);
     ck_assert_double_eq_tol(r.tpot_ms_p50, (5736 + 4616) / 2.0 / 1e6, 1e-12);
     ck_assert_double_eq_tol(r.pcie_bytes, 1800, 1e-9);
     ck_assert_int_eq(r.pcie_busy_ns, 3600);
-    ck_assert_int_eq(r.prefetch_issued, 0);
+    ck_assert_int_eq(r.counts.prefetch_issued, 0);
     /* both steps decode: all the stall is decode stall, the rest compute */
     ck_assert_int_eq(r.decode_steps, 2);
     ck_assert_int_eq(r.decode_stall_ns, 3600);
@@ -108,8 +108,8 @@ START_TEST(to_one_buffer_timeline)
     ck_assert_int_eq(r.gpu_stall_ns, 4 * 6560);
     ck_assert_double_eq_tol(r.pcie_bytes, 4 * 3280, 1e-9);
     ck_assert_int_eq(r.pcie_busy_ns, 4 * 6560);
-    ck_assert_int_eq(r.misses, 4);
-    ck_assert_int_eq(r.hits, 0);
+    ck_assert_int_eq(r.counts.misses, 4);
+    ck_assert_int_eq(r.counts.hits, 0);
     ck_assert_double_eq_tol(r.tpot_ms_mean, 32992 / 2.0 / 1e6, 1e-15);
     c.offload.slots = 2; /* 2960 B: not one layer */
     ck_assert_int_eq(layer_offload_plan(&c, &resident, &buffers, &err), -1);
@@ -167,8 +167,8 @@ START_TEST(lo_timeline)
     ck_assert_int_eq(r.total_ns, 10208);
     ck_assert_int_eq(r.gpu_stall_ns, 40 + 3336 + 40 + 3416);
     ck_assert_double_eq_tol(r.pcie_bytes, 40, 1e-9);
-    ck_assert_int_eq(r.hits, 2);
-    ck_assert_int_eq(r.misses, 2);
+    ck_assert_int_eq(r.counts.hits, 2);
+    ck_assert_int_eq(r.counts.misses, 2);
 }
 END_TEST
 
@@ -197,8 +197,8 @@ START_TEST(resident_experts_claimed_first)
     c.offload.slots = 2;
     c.offload.reorder = 1;
     sim_result r = run(&c);
-    ck_assert_int_eq(r.hits, 1);
-    ck_assert_int_eq(r.misses, 4);
+    ck_assert_int_eq(r.counts.hits, 1);
+    ck_assert_int_eq(r.counts.misses, 4);
     ck_assert_int_eq(r.total_ns, 11768);
     ck_assert_int_eq(r.gpu_stall_ns, 2400 + 520 + 1200);
     /* two prefill steps, no decode: all the stall is prefill's */
@@ -206,7 +206,7 @@ START_TEST(resident_experts_claimed_first)
     ck_assert_double_eq(r.decode_stall_share, 0);
     c.offload.reorder = 0;
     r = run(&c);
-    ck_assert_int_eq(r.hits, 1);
+    ck_assert_int_eq(r.counts.hits, 1);
     ck_assert_int_eq(r.total_ns, 12448);
     ck_assert_int_eq(r.gpu_stall_ns, 2400 + 1200 + 1200);
 }
@@ -242,11 +242,11 @@ START_TEST(prefetch_fully_hidden)
     sim_result r = run(&c);
     ck_assert_int_eq(r.total_ns, 7952);
     ck_assert_int_eq(r.gpu_stall_ns, 1200);
-    ck_assert_int_eq(r.misses, 1);
-    ck_assert_int_eq(r.hits, 3);
-    ck_assert_int_eq(r.prefetch_issued, 2);
-    ck_assert_int_eq(r.prefetch_useful, 2);
-    ck_assert_int_eq(r.prefetch_wasted, 0);
+    ck_assert_int_eq(r.counts.misses, 1);
+    ck_assert_int_eq(r.counts.hits, 3);
+    ck_assert_int_eq(r.counts.prefetch_issued, 2);
+    ck_assert_int_eq(r.counts.prefetch_useful, 2);
+    ck_assert_int_eq(r.counts.prefetch_wasted, 0);
     ck_assert_double_eq(r.goodpred, 1.0); /* both used, both in time */
 }
 END_TEST
@@ -265,12 +265,12 @@ START_TEST(predictor_cpu_time)
     c.offload.predictor_us = 0.5;
     sim_result r = run(&c);
     ck_assert_int_eq(r.total_ns, 7952);
-    ck_assert_int_eq(r.late_hits, 0);
+    ck_assert_int_eq(r.counts.late_hits, 0);
     c.offload.predictor_us = 0.51;
     r = run(&c);
     ck_assert_int_eq(r.total_ns, 7954);
-    ck_assert_int_eq(r.late_hits, 1);
-    ck_assert_int_eq(r.prefetch_issued, 2);
+    ck_assert_int_eq(r.counts.late_hits, 1);
+    ck_assert_int_eq(r.counts.prefetch_issued, 2);
 }
 END_TEST
 
@@ -288,13 +288,13 @@ START_TEST(prefetch_late_by_known_amount)
     sim_result r = run(&c);
     ck_assert_int_eq(r.total_ns, 10576);
     ck_assert_int_eq(r.gpu_stall_ns, 2400 + 732 + 692);
-    ck_assert_int_eq(r.misses, 1);
-    ck_assert_int_eq(r.hits, 1);
-    ck_assert_int_eq(r.late_hits, 2);
-    ck_assert_int_eq(r.prefetch_late, 2);
-    ck_assert_int_eq(r.prefetch_useful, 2);
+    ck_assert_int_eq(r.counts.misses, 1);
+    ck_assert_int_eq(r.counts.hits, 1);
+    ck_assert_int_eq(r.counts.late_hits, 2);
+    ck_assert_int_eq(r.counts.prefetch_late, 2);
+    ck_assert_int_eq(r.counts.prefetch_useful, 2);
     /* issued: (1,1) and (1,2) */
-    ck_assert_int_eq(r.prefetch_issued, 2);
+    ck_assert_int_eq(r.counts.prefetch_issued, 2);
     ck_assert_double_eq(r.prefetch_accuracy, 1.0);
     ck_assert_double_eq(r.prefetch_fetch_rate, 0.0);
     ck_assert_double_eq(r.goodpred, 0.0);
@@ -315,14 +315,14 @@ START_TEST(cpu_compute_timeline)
     sim_result r = run(&c);
     ck_assert_int_eq(r.total_ns, 7072);
     ck_assert_int_eq(r.gpu_stall_ns, 4 * 760);
-    ck_assert_int_eq(r.misses, 4);
-    ck_assert_int_eq(r.cpu_computed, 4);
+    ck_assert_int_eq(r.counts.misses, 4);
+    ck_assert_int_eq(r.counts.cpu_computed, 4);
     ck_assert_double_eq(r.pcie_bytes, 0);
     /* a slow CPU (0.1 GB/s: 6800 ns) loses to the copy: the reactive timeline */
     promoe_err err = {{0}};
     ck_assert_int_eq(hw_set(&c.cost.hw, "cpu_mem_gbps=0.1", &err), 0);
     r = run(&c);
-    ck_assert_int_eq(r.cpu_computed, 0);
+    ck_assert_int_eq(r.counts.cpu_computed, 0);
     ck_assert_int_eq(r.total_ns, 10352);
     /* MoNDE computes every miss in place, however slow: 40 + 6800 + 40 ns
      * each, nothing cached.  Token 0: gate 988, done 7868; gate 8856, done
@@ -331,8 +331,8 @@ START_TEST(cpu_compute_timeline)
     c.offload.cpu_compute = CPU_COMPUTE_ALWAYS;
     r = run(&c);
     ck_assert_int_eq(r.total_ns, 31552);
-    ck_assert_int_eq(r.cpu_computed, 4);
-    ck_assert_int_eq(r.hits, 0);
+    ck_assert_int_eq(r.counts.cpu_computed, 4);
+    ck_assert_int_eq(r.counts.hits, 0);
     ck_assert_double_eq(r.pcie_bytes, 0);
 }
 END_TEST
@@ -362,8 +362,8 @@ START_TEST(preemption_timeline)
     ck_assert_int_eq(r.total_ns, 11884);
     ck_assert_int_eq(r.preemptions, 1);
     ck_assert_int_eq(r.gpu_stall_ns, 2400 + (7788 - 5056));
-    ck_assert_int_eq(r.misses, 2);
-    ck_assert_int_eq(r.hits, 2);
+    ck_assert_int_eq(r.counts.misses, 2);
+    ck_assert_int_eq(r.counts.hits, 2);
     c.offload.preempt = 0;
     r = run(&c);
     ck_assert_int_eq(r.total_ns, 12284);
@@ -417,16 +417,16 @@ START_TEST(early_preemption_drops_unchosen_prefetches)
     sim_result r = run(&c);
     ck_assert_int_eq(r.total_ns, 14468);
     ck_assert_int_eq(r.gpu_stall_ns, 2400 + (7788 - 5056) + (13788 - 11204));
-    ck_assert_int_eq(r.prefetch_issued, 3);
-    ck_assert_int_eq(r.prefetch_dropped, 3);
-    ck_assert_int_eq(r.prefetch_useful, 0);
+    ck_assert_int_eq(r.counts.prefetch_issued, 3);
+    ck_assert_int_eq(r.counts.prefetch_dropped, 3);
+    ck_assert_int_eq(r.counts.prefetch_useful, 0);
     ck_assert_double_eq(r.goodpred, 0.0);
-    ck_assert_int_eq(r.misses, 3);
-    ck_assert_int_eq(r.hits, 1);
+    ck_assert_int_eq(r.counts.misses, 3);
+    ck_assert_int_eq(r.counts.hits, 1);
     ck_assert_int_eq(r.preemptions, 0);
     c.offload.prefetch_min_prob = 0.8;
     r = run(&c);
-    ck_assert_int_eq(r.prefetch_issued, 0);
+    ck_assert_int_eq(r.counts.prefetch_issued, 0);
     ck_assert_int_eq(r.total_ns, 13952);
 }
 END_TEST
@@ -448,10 +448,10 @@ START_TEST(stale_queued_prefetch_is_skipped)
     sim_result r = run(&c);
     ck_assert_int_eq(r.total_ns, 16068);
     ck_assert_int_eq(r.gpu_stall_ns, 2400 + (8188 - 5056) + (15388 - 11604));
-    ck_assert_int_eq(r.prefetch_dropped, 1);
-    ck_assert_int_eq(r.prefetch_issued, 4);
-    ck_assert_int_eq(r.prefetch_useful, 0);
-    ck_assert_int_eq(r.hits, 1);
+    ck_assert_int_eq(r.counts.prefetch_dropped, 1);
+    ck_assert_int_eq(r.counts.prefetch_issued, 4);
+    ck_assert_int_eq(r.counts.prefetch_useful, 0);
+    ck_assert_int_eq(r.counts.hits, 1);
 }
 END_TEST
 
@@ -475,21 +475,21 @@ START_TEST(staging_keeps_wrong_prefetches_out_of_the_cache)
     c.offload.slots = 2;
     sim_result r = run(&c);
     ck_assert_int_eq(r.total_ns, 11552);
-    ck_assert_int_eq(r.misses, 4);
-    ck_assert_int_eq(r.hits, 0);
-    ck_assert_int_eq(r.prefetch_issued, 3);
-    ck_assert_int_eq(r.prefetch_wasted, 3);
+    ck_assert_int_eq(r.counts.misses, 4);
+    ck_assert_int_eq(r.counts.hits, 0);
+    ck_assert_int_eq(r.counts.prefetch_issued, 3);
+    ck_assert_int_eq(r.counts.prefetch_wasted, 3);
     c.offload.slots = 3;
     c.offload.staging = 1;
     r = run(&c);
     ck_assert_int_eq(r.slots, 2);
     ck_assert_int_eq(r.total_ns, 10352);
-    ck_assert_int_eq(r.misses, 3);
-    ck_assert_int_eq(r.hits, 1);
-    ck_assert_int_eq(r.evictions, 1);
-    ck_assert_int_eq(r.prefetch_issued, 3);
-    ck_assert_int_eq(r.prefetch_wasted, 3);
-    ck_assert_int_eq(r.prefetch_dropped, 0);
+    ck_assert_int_eq(r.counts.misses, 3);
+    ck_assert_int_eq(r.counts.hits, 1);
+    ck_assert_int_eq(r.counts.evictions, 1);
+    ck_assert_int_eq(r.counts.prefetch_issued, 3);
+    ck_assert_int_eq(r.counts.prefetch_wasted, 3);
+    ck_assert_int_eq(r.counts.prefetch_dropped, 0);
     /* a buffer must leave the cache a slot */
     promoe_err err = {{0}};
     c.offload.staging = 3;
@@ -767,10 +767,10 @@ START_TEST(lowbit_on_miss_timeline)
     r = run(&c);
     ck_assert_int_eq(r.total_ns, 8552);
     ck_assert_int_eq(r.gpu_stall_ns, 1200 + 300 + 300);
-    ck_assert_int_eq(r.lowbit_loads, 2);
+    ck_assert_int_eq(r.counts.lowbit_loads, 2);
     ck_assert_double_eq(r.lowbit_share, 0.5);
     ck_assert_double_eq_tol(r.pcie_bytes, 600 + 150 + 150, 1e-9);
-    ck_assert_int_eq(r.hits, 1);
+    ck_assert_int_eq(r.counts.hits, 1);
     /* the rule needs gate weights */
     promoe_err err = {{0}};
     setup(&c, "pcie_gbps=0.5");
@@ -793,10 +793,10 @@ START_TEST(pre_gated_and_fiddler_timelines)
     sim_result r = run_system(&base, 8, "pre-gated", NULL);
     ck_assert_int_eq(r.total_ns, 7952);
     ck_assert_int_eq(r.gpu_stall_ns, 1200);
-    ck_assert_int_eq(r.prefetch_useful, 2);
+    ck_assert_int_eq(r.counts.prefetch_useful, 2);
     r = run_system(&base, 8, "fiddler", NULL);
     ck_assert_int_eq(r.total_ns, 7072);
-    ck_assert_int_eq(r.cpu_computed, 4);
+    ck_assert_int_eq(r.counts.cpu_computed, 4);
     ck_assert_double_eq(r.pcie_bytes, 0);
 }
 END_TEST
@@ -856,15 +856,15 @@ START_TEST(invariants_on_random_traces)
         for (int i = 0; i < N; i++)
             res[i] = run_system(&base, all * 3 / 10, names[i], NULL);
         const sim_result *rf = &res[0], *rr = &res[1], *ro = &res[2];
-        ck_assert_int_eq(rf->misses + rf->late_hits, 0);
+        ck_assert_int_eq(rf->counts.misses + rf->counts.late_hits, 0);
         ck_assert_int_eq(rf->gpu_stall_ns, 0);
         for (int i = 1; i < N; i++)
             ck_assert_int_le(rf->total_ns, res[i].total_ns);
         ck_assert_int_le(ro->total_ns, rr->total_ns);
         for (int i = 0; i < N; i++) {
             const sim_result *x = &res[i];
-            ck_assert(x->pcie_bytes >= (double)(x->misses - x->cpu_computed) * expert_bytes - 1);
-            ck_assert_int_eq(x->prefetch_useful + x->prefetch_wasted, x->prefetch_issued);
+            ck_assert(x->pcie_bytes >= (double)(x->counts.misses - x->counts.cpu_computed) * expert_bytes - 1);
+            ck_assert_int_eq(x->counts.prefetch_useful + x->counts.prefetch_wasted, x->counts.prefetch_issued);
             ck_assert_int_eq(x->tokens, x->prefill_tokens + x->decode_tokens);
         }
     }
@@ -959,7 +959,7 @@ START_TEST(exact_prediction_moves_no_more_bytes)
                                       per_layer ? "per-layer" : "global", (long long)c.offload.slots,
                                       exact.pcie_bytes, (long long)exact.total_ns,
                                       none.pcie_bytes, (long long)none.total_ns);
-                        ck_assert_int_gt(exact.prefetch_issued, 0);
+                        ck_assert_int_gt(exact.counts.prefetch_issued, 0);
                     }
         }
     }

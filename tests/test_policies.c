@@ -305,9 +305,9 @@ START_TEST(olmoe_hit_rates_match_notice)
         c.offload.policy = want[i].policy;
         c.offload.slots = want[i].slots;
         ck_assert_msg(sim_run(t, &c, &r, &err) == 0, "%s", err.msg);
-        ck_assert_int_eq(r.demands, 299 * 16 * 8);
+        ck_assert_int_eq(r.counts.demands, 299 * 16 * 8);
         if (strcmp(want[i].policy, "lru") == 0) {
-            ck_assert_int_eq(r.hits, claim_first_lru_hits(want[i].slots));
+            ck_assert_int_eq(r.counts.hits, claim_first_lru_hits(want[i].slots));
             ck_assert_msg(r.hit_rate >= want[i].rate - 0.00005, "timed lru at %lld: %.6f",
                           (long long)want[i].slots, r.hit_rate);
         }

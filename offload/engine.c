@@ -1,0 +1,527 @@
+#include "offload/engine.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "offload/cache.h"
+#include "offload/copy_queue.h"
+
+/* STREAMED and ON_CPU_DONE are usable by the running layer only.  QUEUED:
+ * a prefetch waiting for its copy to start, holding no GPU slot yet. */
+enum expert_state { ABSENT, LOADING, READY, STREAMING, STREAMED, ON_CPU, ON_CPU_DONE, QUEUED };
+
+struct offload_engine {
+    const offload_config *c;
+    offload_clock_ops ops;
+    int L, E, K, limit;
+    expert_cache *cache;
+    uint8_t *state, *from_prefetch;
+    uint8_t *staged;        /* [key] held in a staging buffer, not in the cache */
+    int64_t *prefetch_when; /* [key] the position a queued prefetch is for */
+    /* [key] the target position of the last prediction that expected key
+     * while resident: a prefetch for that position must not evict it */
+    int64_t *claimed_for;
+    int *claim_pins;        /* [E] scratch: the claimed keys pinned for a load */
+    /* [key] the position whose access a prediction already counted for
+     * the policy (using a resident expert, or loading it): the access at
+     * that gate is then not counted again, so every access is one use
+     * whether predicted or not */
+    int64_t *used_for;
+    int staging_free;
+    /* the running layer's experts: key, tokens, largest gate weight */
+    int *need, *need_count, n_need;
+    float *need_weight;
+    uint8_t *resident;      /* [n_need] scratch: claimed first */
+    double *scores;
+    int *ranked;
+    int64_t now_pos;        /* the layer begun */
+    int64_t gated_pos;      /* the last position whose router has chosen */
+    offload_counts n;
+};
+
+static void evict(offload_engine *e, int victim)
+{
+    if (victim < 0)
+        return;
+    if (e->from_prefetch[victim])
+        e->n.prefetch_wasted++;
+    e->from_prefetch[victim] = 0;
+    e->state[victim] = ABSENT;
+    e->n.evictions++;
+}
+
+/* A prediction withdrawn before it arrived: dropped, and so wasted. */
+static void drop_prediction(offload_engine *e, int key)
+{
+    e->state[key] = ABSENT;
+    e->from_prefetch[key] = 0;
+    e->n.prefetch_dropped++;
+    e->n.prefetch_wasted++;
+}
+
+/* Loads a prefetched key into the cache without evicting an expert that
+ * its own prediction expects in the target layer (replacing one needed
+ * expert by another gains nothing): those are pinned meanwhile. */
+static int load_unclaimed(offload_engine *e, int key, int *victim)
+{
+    int layer = key / e->E, n = 0;
+    int64_t when = e->prefetch_when[key];
+    for (int k = layer * e->E; k < (layer + 1) * e->E; k++)
+        if (k != key && e->claimed_for[k] == when && e->state[k] == READY && !e->staged[k]) {
+            cache_pin(e->cache, k);
+            e->claim_pins[n++] = k;
+        }
+    int loaded = cache_load(e->cache, key, victim);
+    while (n > 0)
+        cache_unpin(e->cache, e->claim_pins[--n]);
+    return loaded;
+}
+
+int offload_engine_copy_start(offload_engine *e, int key)
+{
+    int victim;
+    if (e->state[key] != QUEUED)
+        return 1; /* a demand copy: its slot was taken when it was asked for */
+    int stale = e->prefetch_when[key] <= e->gated_pos;
+    if (!stale && e->c->staging > 0 && e->staging_free > 0) {
+        e->staging_free--;
+        e->staged[key] = 1;
+        e->state[key] = LOADING;
+        return 1;
+    }
+    if (!stale && e->c->staging == 0 && load_unclaimed(e, key, &victim)) {
+        evict(e, victim);
+        e->state[key] = LOADING;
+        e->used_for[key] = e->prefetch_when[key];
+        cache_pin(e->cache, key);
+        return 1;
+    }
+    drop_prediction(e, key);
+    return 0;
+}
+
+void offload_engine_copy_done(offload_engine *e, int key)
+{
+    if (e->state[key] == LOADING) {
+        e->state[key] = READY;
+        if (!e->staged[key])
+            cache_unpin(e->cache, key); /* the pin that held the slot while filling */
+    } else if (e->state[key] == STREAMING) {
+        e->state[key] = STREAMED;
+    }
+}
+
+void offload_engine_cpu_done(offload_engine *e, int key) { e->state[key] = ON_CPU_DONE; }
+
+void offload_engine_prefetch(offload_engine *e, const offload_prediction *p)
+{
+    if (p->when <= e->gated_pos)
+        return; /* the target layer's router has chosen already: too late */
+    /* the predicted experts already resident are claimed (and those
+     * prefetched used) first, as a layer claims its resident experts
+     * before its misses: the prefetches' copies must not evict them */
+    for (int i = 0; i < p->predicted; i++) {
+        int key = p->keys[i];
+        if (e->state[key] != READY || e->staged[key])
+            continue;
+        e->claimed_for[key] = p->when;
+        if (i < p->count && e->used_for[key] != p->when) {
+            cache_use(e->cache, key); /* a queued prefetch counts as the access */
+            e->used_for[key] = p->when;
+        }
+    }
+    for (int i = 0; i < p->count; i++) {
+        int key = p->keys[i];
+        if (e->state[key] != ABSENT)
+            continue;
+        e->state[key] = QUEUED; /* its slot is taken when its copy starts */
+        e->from_prefetch[key] = 1;
+        e->prefetch_when[key] = p->when;
+        e->n.prefetch_issued++;
+        e->ops.copy(e->ops.ctx, key, COPY_LOW, p->when, 0); /* LOW: lowest layer first */
+    }
+}
+
+static int in_prediction(const offload_prediction *p, int key)
+{
+    for (int i = 0; i < p->count; i++)
+        if (p->keys[i] == key)
+            return 1;
+    return 0;
+}
+
+int offload_engine_pick(offload_engine *e, const predictor_ops *pops, void *pst, int ahead,
+                        int layer, int tokens, offload_prediction *p)
+{
+    int n = predictor_pick(pops, pst, ahead, layer, e->E, e->K, e->limit,
+                           e->c->prefetch_min_prob, e->scores, e->ranked);
+    p->count = p->predicted = n;
+    if (n == 0)
+        return 0;
+    for (int i = 0; i < n; i++) {
+        p->keys[i] = layer * e->E + e->ranked[i];
+        cache_hint(e->cache, p->keys[i], p->when);
+    }
+    int expected = predictor_expected(e->scores, e->E, e->K, tokens, e->ranked);
+    for (int i = 0; i < expected; i++)
+        if (!in_prediction(p, layer * e->E + e->ranked[i]))
+            p->keys[p->predicted++] = layer * e->E + e->ranked[i];
+    return n;
+}
+
+/* Gathers the union of one layer's experts with token counts. */
+static void gather(offload_engine *e, const int16_t *experts, const float *weights,
+                   size_t tokens, size_t stride, int layer)
+{
+    e->n_need = 0;
+    for (size_t t = 0; t < tokens; t++) {
+        const int16_t *row = experts + t * stride;
+        for (int k = 0; k < e->K; k++) {
+            if (row[k] < 0)
+                continue;
+            int key = layer * e->E + row[k], j;
+            for (j = 0; j < e->n_need && e->need[j] != key; j++)
+                ;
+            if (j == e->n_need) {
+                e->need[e->n_need] = key;
+                e->need_weight[e->n_need] = 0;
+                e->need_count[e->n_need++] = 0;
+            }
+            e->need_count[j]++;
+            if (weights) {
+                float w = weights[t * stride + (size_t)k];
+                e->need_weight[j] = w > e->need_weight[j] ? w : e->need_weight[j];
+            }
+        }
+    }
+}
+
+int offload_engine_ready(const offload_engine *e, int key)
+{
+    uint8_t s = e->state[key];
+    return s == READY || s == STREAMED || s == ON_CPU_DONE;
+}
+
+int offload_engine_on_cpu(const offload_engine *e, int key) { return e->state[key] == ON_CPU_DONE; }
+
+/* The paper's reordering classes: resident (0), being copied (1), partly
+ * copied (2), not started (3).  With our copy engine class 2 is rare at a
+ * gate: a preempted prefetch goes back to the front of LOW and resumes as
+ * soon as the HIGH copies before it end, and a layer's compute waits for
+ * all of its own HIGH copies; so at the next gate a partly copied expert
+ * is the one in flight (class 1) unless the CPU computed a miss instead. */
+static int load_class(const offload_engine *e, int key)
+{
+    if (offload_engine_ready(e, key))
+        return 0;
+    if (e->ops.in_flight(e->ops.ctx) == key)
+        return 1;
+    return e->ops.chunks_done(e->ops.ctx, key) > 0 ? 2 : 3;
+}
+
+/* With reordering, the layer's experts are demanded (so their HIGH copies
+ * queued) and computed in class order, each class in the order the tokens
+ * chose them (a stable insertion sort: a layer needs at most E experts). */
+static void sort_by_load_class(offload_engine *e)
+{
+    for (int i = 1; i < e->n_need; i++) {
+        int key = e->need[i], count = e->need_count[i], cls = load_class(e, key), j = i;
+        float weight = e->need_weight[i];
+        for (; j > 0 && load_class(e, e->need[j - 1]) > cls; j--) {
+            e->need[j] = e->need[j - 1];
+            e->need_count[j] = e->need_count[j - 1];
+            e->need_weight[j] = e->need_weight[j - 1];
+        }
+        e->need[j] = key;
+        e->need_count[j] = count;
+        e->need_weight[j] = weight;
+    }
+}
+
+/* A staged prefetch is used: its buffer joins the cache and the victim's
+ * slot (or a free one) becomes the staging buffer, so nothing is copied.
+ * With every slot pinned it serves this layer only, from its buffer. */
+static void adopt_staged(offload_engine *e, int key)
+{
+    int victim;
+    if (!cache_load(e->cache, key, &victim)) {
+        e->state[key] = e->state[key] == READY ? STREAMED : STREAMING;
+        return;
+    }
+    evict(e, victim);
+    e->staged[key] = 0;
+    e->staging_free++;
+    if (e->state[key] == LOADING)
+        cache_pin(e->cache, key); /* the pin that holds the slot while filling */
+}
+
+/* Frees the staging buffer of key (a prediction not used, or used once). */
+static void release_staged(offload_engine *e, int key)
+{
+    e->staged[key] = 0;
+    e->staging_free++;
+    e->state[key] = ABSENT;
+}
+
+/* A demanded expert's slot (evicting a victim), or, with every slot
+ * pinned, a scratch buffer it is copied to and used from once. */
+static void take_slot(offload_engine *e, int key)
+{
+    int victim;
+    if (cache_load(e->cache, key, &victim)) {
+        evict(e, victim);
+        e->state[key] = LOADING;
+        cache_pin(e->cache, key);
+    } else {
+        e->n.uncached++;
+        e->state[key] = STREAMING;
+    }
+}
+
+/* A resident expert is accessed at the gate, unless its prediction
+ * counted this access already. */
+static void use(offload_engine *e, int key)
+{
+    if (e->used_for[key] != e->now_pos)
+        cache_use(e->cache, key);
+}
+
+static void demand(offload_engine *e, int key, int tokens, float weight)
+{
+    offload_counts *r = &e->n;
+    r->demands++;
+    r->expert_computations += tokens;
+    if (e->staged[key])
+        adopt_staged(e, key);
+    if (e->state[key] == STREAMED && e->staged[key]) {
+        r->hits++; /* arrived in time in its staging buffer */
+        r->prefetch_useful++;
+    } else if (e->state[key] == STREAMING && e->staged[key]) {
+        r->late_hits++;
+        r->prefetch_late++;
+        r->prefetch_useful++;
+        e->ops.promote(e->ops.ctx, key);
+    } else if (e->state[key] == READY) {
+        r->hits++;
+        use(e, key);
+        r->prefetch_useful += e->from_prefetch[key];
+    } else if (e->state[key] == LOADING) {
+        r->late_hits++;
+        r->prefetch_late += e->from_prefetch[key];
+        r->prefetch_useful += e->from_prefetch[key];
+        use(e, key);
+        e->ops.promote(e->ops.ctx, key);
+    } else if (e->state[key] == QUEUED) {
+        /* predicted, but its copy has not started: a miss that takes over
+         * the queued task as a demand */
+        r->misses++;
+        r->prefetch_late++;
+        r->prefetch_useful++;
+        take_slot(e, key);
+        e->ops.promote(e->ops.ctx, key);
+    } else {
+        r->misses++;
+        if (e->c->cpu_compute && e->ops.cpu_compute &&
+            e->ops.cpu_compute(e->ops.ctx, key, tokens)) {
+            e->state[key] = ON_CPU;
+            r->cpu_computed++;
+            e->from_prefetch[key] = 0;
+            return; /* computed where it lives: nothing to pin */
+        }
+        if (weight < e->c->lowbit_weight) {
+            /* unimportant for these tokens: a low-precision copy, used once */
+            r->lowbit_loads++;
+            r->lowbit_computations += tokens;
+            e->state[key] = STREAMING;
+            e->from_prefetch[key] = 0;
+            e->ops.copy(e->ops.ctx, key, COPY_HIGH, 0, 1);
+            return;
+        }
+        take_slot(e, key);
+        e->ops.copy(e->ops.ctx, key, COPY_HIGH, 0, 0);
+    }
+    e->from_prefetch[key] = 0;
+    if (e->state[key] != STREAMING && e->state[key] != STREAMED)
+        cache_pin(e->cache, key); /* in use by the running layer */
+}
+
+/* Claims the layer's experts: the resident ones first, so that the
+ * layer's misses cannot evict an expert it is about to use (as a real
+ * system pins a layer's experts before it loads any); the rest in order. */
+static void demand_layer(offload_engine *e)
+{
+    for (int i = 0; i < e->n_need; i++)
+        e->resident[i] = load_class(e, e->need[i]) == 0;
+    for (int resident = 1; resident >= 0; resident--)
+        for (int i = 0; i < e->n_need; i++)
+            if (e->resident[i] == resident)
+                demand(e, e->need[i], e->need_count[i], e->need_weight[i]);
+}
+
+/* Once the router of `layer` has chosen, its predictions not chosen are
+ * retired: arrived ones free their staging buffers and, with early
+ * preemption, queued or copying ones are withdrawn and their slots freed
+ * (a chunk in flight still ends). */
+static void retire_unchosen(offload_engine *e, int layer)
+{
+    for (int x = 0; x < e->E; x++) {
+        int key = layer * e->E + x;
+        if (e->staged[key] && e->state[key] == READY) {
+            release_staged(e, key); /* arrived, but not chosen */
+            e->n.prefetch_wasted += e->from_prefetch[key];
+            e->from_prefetch[key] = 0;
+            continue;
+        }
+        if (!e->c->preempt || (e->state[key] != LOADING && e->state[key] != QUEUED) ||
+            !e->from_prefetch[key] || !e->ops.drop(e->ops.ctx, key))
+            continue;
+        if (e->staged[key])
+            release_staged(e, key); /* the next copy starts after this chunk anyway */
+        else if (e->state[key] == LOADING) {
+            cache_unpin(e->cache, key); /* the pin that held the slot while filling */
+            cache_drop(e->cache, key);
+        }
+        drop_prediction(e, key);
+    }
+}
+
+void offload_engine_begin_layer(offload_engine *e, int64_t pos) { e->now_pos = pos; }
+int64_t offload_engine_position(const offload_engine *e) { return e->now_pos; }
+
+void offload_engine_gate(offload_engine *e, const int16_t *experts, const float *weights,
+                         size_t tokens, size_t stride)
+{
+    int layer = (int)(e->now_pos % e->L);
+    gather(e, experts, weights, tokens, stride, layer);
+    if (e->c->reorder)
+        sort_by_load_class(e);
+    demand_layer(e);
+    e->gated_pos = e->now_pos;
+    retire_unchosen(e, layer);
+}
+
+int offload_engine_layer_size(const offload_engine *e) { return e->n_need; }
+
+void offload_engine_layer_expert(const offload_engine *e, int i, int *key, int *tokens)
+{
+    *key = e->need[i];
+    *tokens = e->need_count[i];
+}
+
+void offload_engine_layer_done(offload_engine *e)
+{
+    for (int i = 0; i < e->n_need; i++) {
+        int key = e->need[i];
+        if (e->staged[key])
+            release_staged(e, key);
+        else if (e->state[key] == STREAMED || e->state[key] == ON_CPU_DONE)
+            e->state[key] = ABSENT;
+        else
+            cache_unpin(e->cache, key);
+    }
+}
+
+void offload_engine_finish(offload_engine *e)
+{
+    for (int k = 0; k < e->L * e->E; k++)
+        e->n.prefetch_wasted += e->from_prefetch[k];
+}
+
+const offload_counts *offload_engine_counts(const offload_engine *e) { return &e->n; }
+int64_t offload_engine_capacity(const offload_engine *e) { return cache_capacity(e->cache); }
+
+void offload_engine_free(offload_engine *e)
+{
+    if (!e)
+        return;
+    cache_free(e->cache);
+    free(e->state);
+    free(e->from_prefetch);
+    free(e->staged);
+    free(e->prefetch_when);
+    free(e->claimed_for);
+    free(e->claim_pins);
+    free(e->used_for);
+    free(e->need);
+    free(e->need_count);
+    free(e->need_weight);
+    free(e->resident);
+    free(e->scores);
+    free(e->ranked);
+    free(e);
+}
+
+/* Fills the cache before serving: the policy's fixed set (static), or
+ * with preload every expert. */
+static int preload(offload_engine *e, promoe_err *err)
+{
+    size_t keys = (size_t)e->L * (size_t)e->E;
+    int *fixed = malloc(keys * sizeof *fixed);
+    if (!fixed)
+        return promoe_err_set(err, "out of memory");
+    int n = cache_preload(e->cache, fixed);
+    for (int i = 0; i < n; i++)
+        e->state[fixed[i]] = READY;
+    free(fixed);
+    if (!e->c->preload)
+        return 0;
+    if (e->c->slots < (int64_t)keys)
+        return promoe_err_set(err, "a preloaded cache must hold every expert (%zu)", keys);
+    for (size_t k = 0; k < keys; k++) {
+        int victim;
+        cache_load(e->cache, (int)k, &victim);
+        e->state[k] = READY;
+    }
+    return 0;
+}
+
+offload_engine *offload_engine_create(const offload_config *c, int L, int E, int K,
+                                      const policy_future *future, const offload_clock_ops *ops,
+                                      promoe_err *err)
+{
+    if (c->staging < 0 || c->staging >= c->slots) {
+        promoe_err_set(err, "%d staging buffers leave no cache slot of %lld (use fewer)",
+                       c->staging, (long long)c->slots);
+        return NULL;
+    }
+    offload_engine *e = calloc(1, sizeof *e);
+    if (!e) {
+        promoe_err_set(err, "out of memory");
+        return NULL;
+    }
+    size_t keys = (size_t)L * (size_t)E;
+    *e = (offload_engine){.c = c, .ops = *ops, .L = L, .E = E, .K = K,
+                          .limit = c->prefetch_limit > 0 ? c->prefetch_limit : K,
+                          .staging_free = c->staging, .now_pos = -1, .gated_pos = -1};
+    e->state = calloc(keys, 1);
+    e->from_prefetch = calloc(keys, 1);
+    e->staged = calloc(keys, 1);
+    e->prefetch_when = calloc(keys, sizeof *e->prefetch_when);
+    e->claimed_for = malloc(keys * sizeof *e->claimed_for);
+    e->claim_pins = malloc((size_t)E * sizeof *e->claim_pins);
+    e->used_for = malloc(keys * sizeof *e->used_for);
+    e->need = malloc(keys * sizeof *e->need);
+    e->need_count = malloc(keys * sizeof *e->need_count);
+    e->need_weight = malloc(keys * sizeof *e->need_weight);
+    e->resident = malloc(keys);
+    e->scores = malloc((size_t)E * sizeof *e->scores);
+    e->ranked = malloc((size_t)E * sizeof *e->ranked);
+    if (!e->state || !e->from_prefetch || !e->staged || !e->prefetch_when || !e->claimed_for ||
+        !e->claim_pins || !e->used_for || !e->need || !e->need_count || !e->need_weight ||
+        !e->resident || !e->scores || !e->ranked) {
+        offload_engine_free(e);
+        promoe_err_set(err, "out of memory");
+        return NULL;
+    }
+    for (size_t k = 0; k < keys; k++)
+        e->claimed_for[k] = e->used_for[k] = -1;
+    cache_config cc = offload_cache_config(c, L, E);
+    cc.slots -= c->staging;
+    cc.future = future;
+    cc.clock = &e->now_pos;
+    if (!(e->cache = cache_create(&cc, err)) || preload(e, err) < 0) {
+        offload_engine_free(e);
+        return NULL;
+    }
+    return e;
+}

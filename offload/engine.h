@@ -1,0 +1,138 @@
+/* engine.h - the offload decision engine: one state machine that decides
+ * what a system does with its expert cache, fed with events by a clock
+ * and never reading one itself.  The simulator (sim/engine.c) feeds it the
+ * cost model's events; the executor is to feed it the real ones (issue 17:
+ * until then it runs offload/access_stream.h's plainer decisions).
+ *
+ * Events, in the order a clock meets them:
+ *  - a layer begins (offload_engine_begin_layer): the position step * L +
+ *    layer that offline and prediction-aware policies read;
+ *  - its router has chosen (offload_engine_gate): the layer's experts with
+ *    their token counts and largest gate weights are demanded, resident
+ *    ones claimed first so a miss never evicts an expert the layer uses;
+ *    with reordering they are taken resident first, then the one being
+ *    copied, then partly copied, then not started (the paper's order).  A
+ *    resident expert is a hit, one being copied a late hit, the rest misses
+ *    whose copies the engine asks for (HIGH), or computes on the CPU
+ *    (cpu_compute), or copies in low precision (HOBBIT's lowbit_weight).
+ *    Then the layer's predictions it did not choose are retired: staged
+ *    ones free their buffers and, with preemption, queued or copying ones
+ *    are withdrawn;
+ *  - a prediction is made (offload_engine_pick: the experts worth a
+ *    prefetch, and the policy told) and, after the predictor's time, is
+ *    ready (offload_engine_prefetch): its resident experts are claimed and
+ *    used (a prediction's use counts as the target's access, which the
+ *    gate then does not count again), the others queued as LOW copies;
+ *  - a copy is about to start (offload_engine_copy_start): only now does a
+ *    prefetch take a slot (or a staging buffer), never evicting an expert
+ *    its own prediction expects; a stale one (its layer has chosen) is
+ *    dropped;
+ *  - a copy ends (offload_engine_copy_done), a CPU computation ends
+ *    (offload_engine_cpu_done), the layer has computed
+ *    (offload_engine_layer_done).
+ * What it asks of the clock goes through offload_clock_ops.  Keys are
+ * layer * E + expert, positions step * L + layer.
+ */
+#ifndef PROMOE_OFFLOAD_ENGINE_H
+#define PROMOE_OFFLOAD_ENGINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/error.h"
+#include "offload/config.h"
+#include "policies/policy.h"
+#include "predictors/predictor.h"
+
+/* The decisions' counts. */
+typedef struct offload_counts {
+    int64_t demands, hits, late_hits, misses;
+    int64_t uncached;            /* misses copied to a scratch buffer: every slot pinned */
+    int64_t cpu_computed;        /* misses computed on the CPU instead of loaded */
+    int64_t lowbit_loads;        /* misses loaded in low precision */
+    /* (token, layer, expert) computations, and those done by a low-precision
+     * copy: their ratio is the share of the model's expert work that ran in
+     * low precision, HOBBIT's accuracy cost */
+    int64_t expert_computations, lowbit_computations;
+    int64_t prefetch_issued, prefetch_useful, prefetch_wasted, prefetch_late;
+    /* withdrawn before arriving (early preemption, or no slot or staging
+     * buffer when the copy would start); counted among the wasted too */
+    int64_t prefetch_dropped;
+    int64_t evictions;
+} offload_counts;
+
+/* What the engine has its clock do. */
+typedef struct offload_clock_ops {
+    /* Queue a copy of key at priority COPY_HIGH or COPY_LOW (LOW ones by
+     * `order`, the target position); lowbit: a low-precision copy, used
+     * once.  No effect if key is queued or being copied already. */
+    void (*copy)(void *ctx, int key, int priority, int64_t order, int lowbit);
+    void (*promote)(void *ctx, int key);      /* a LOW copy becomes HIGH */
+    int (*drop)(void *ctx, int key);          /* withdraw a LOW copy; 1 if it was */
+    int (*in_flight)(void *ctx);              /* the key being copied, or -1 */
+    int (*chunks_done)(void *ctx, int key);
+    /* Compute missed key (for `tokens` tokens) on the CPU, if the system
+     * does so now (cpu_compute); 1 if it will, offload_engine_cpu_done
+     * following.  NULL: never. */
+    int (*cpu_compute)(void *ctx, int key, int tokens);
+    void *ctx;
+} offload_clock_ops;
+
+/* A prediction for one target layer: keys[0..count) to prefetch, highest
+ * first, then keys[count..predicted) those past the prefetch limit that it
+ * makes more likely than not (predictor_expected).  keys has room for E. */
+typedef struct offload_prediction {
+    int64_t when;                /* the target's position */
+    int count, predicted;
+    int *keys;
+} offload_prediction;
+
+typedef struct offload_engine offload_engine;
+
+/* An engine for the system c (read, not copied: it must outlive the
+ * engine) on L layers of E experts, top-k; future for offline policies
+ * (else NULL).  The cache starts with the policy's fixed set (static) or,
+ * with preload, every expert. */
+offload_engine *offload_engine_create(const offload_config *c, int L, int E, int K,
+                                      const policy_future *future, const offload_clock_ops *ops,
+                                      promoe_err *err);
+void offload_engine_free(offload_engine *e);
+
+void offload_engine_begin_layer(offload_engine *e, int64_t pos);
+/* The position of the layer begun (-1 before the first). */
+int64_t offload_engine_position(const offload_engine *e);
+
+/* The router of the layer begun has chosen: experts[t * stride + k] is
+ * token t's k-th expert (-1: none), weights likewise (NULL: unknown). */
+void offload_engine_gate(offload_engine *e, const int16_t *experts, const float *weights,
+                         size_t tokens, size_t stride);
+/* The layer's demanded experts, in the order taken (after a gate). */
+int offload_engine_layer_size(const offload_engine *e);
+void offload_engine_layer_expert(const offload_engine *e, int i, int *key, int *tokens);
+/* 1 if key can compute now (resident, streamed or computed on the CPU). */
+int offload_engine_ready(const offload_engine *e, int key);
+/* 1 if the CPU computed key for this layer (the GPU does not). */
+int offload_engine_on_cpu(const offload_engine *e, int key);
+void offload_engine_layer_done(offload_engine *e);
+
+/* Asks the predictor about `layer`, `ahead` steps from the current one,
+ * for a target of `tokens` tokens at position p->when, and fills p;
+ * returns p->count (0: nothing to prefetch).  The policy hears of it. */
+int offload_engine_pick(offload_engine *e, const predictor_ops *pops, void *pst, int ahead,
+                        int layer, int tokens, offload_prediction *p);
+/* The prediction p is ready (its predictor has run): its prefetches are
+ * queued, unless its target's router has chosen already. */
+void offload_engine_prefetch(offload_engine *e, const offload_prediction *p);
+
+/* The clock is about to copy key's first chunk: 1 to copy it, 0 to
+ * withdraw it (a prefetch without a slot, or stale). */
+int offload_engine_copy_start(offload_engine *e, int key);
+void offload_engine_copy_done(offload_engine *e, int key);
+void offload_engine_cpu_done(offload_engine *e, int key);
+
+/* At the end: prefetched experts never used count as wasted. */
+void offload_engine_finish(offload_engine *e);
+const offload_counts *offload_engine_counts(const offload_engine *e);
+int64_t offload_engine_capacity(const offload_engine *e);
+
+#endif

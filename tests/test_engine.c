@@ -920,8 +920,9 @@ static const char *random_token_trace(const char *name, const model_desc *m, int
 
 /* An exact predictor one layer ahead never moves more bytes than no
  * predictor on the same cache, nor takes longer (the oracle costs no
- * time).  A prediction of an expert counts as its access for the policy
- * (not as a second one), ranks experts in the router's order, and its
+ * time; given 200 us a call, no longer than that time).  A prediction of
+ * an expert counts as its access for the policy (not as a second one),
+ * ranks experts in the router's order, and its
  * copies never evict an expert it expects in the same layer: so with
  * per-layer pools the exact prefetches make the demands' own decisions,
  * earlier.  Where it cannot hold, by design: a global pool, where the
@@ -960,6 +961,19 @@ START_TEST(exact_prediction_moves_no_more_bytes)
                                       exact.pcie_bytes, (long long)exact.total_ns,
                                       none.pcie_bytes, (long long)none.total_ns);
                         ck_assert_int_gt(exact.counts.prefetch_issued, 0);
+                        /* a predictor of 200 us a call on the CPU: at most its
+                         * own time slower (one call a layer) */
+                        c.offload.predictor_us = 200;
+                        sim_result slow = run(&c);
+                        int64_t calls = (int64_t)m->num_layers * slow.iterations;
+                        ck_assert_msg(slow.pcie_bytes <= none.pcie_bytes &&
+                                          slow.total_ns <= none.total_ns + calls * 200000,
+                                      "%s seed %lu, %s %s, %lld slots, a 200 us predictor: "
+                                      "%.0f bytes and %lld ns, %.0f and %lld without",
+                                      models[mi], seed, policies[pi],
+                                      per_layer ? "per-layer" : "global", (long long)c.offload.slots,
+                                      slow.pcie_bytes, (long long)slow.total_ns,
+                                      none.pcie_bytes, (long long)none.total_ns);
                     }
         }
     }

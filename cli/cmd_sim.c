@@ -117,7 +117,11 @@ static const char usage[] =
     "                         decisions 'promoe exec' makes on the same tokens\n"
     "  -j, --json             print one JSON object on one line\n"
     "      --csv              print a header line and one row\n"
-    "  -h, --help             show this help\n";
+    "  -h, --help             show this help\n"
+    "\n"
+    "The report's decisions_digest sums up every decision, one by one: equal\n"
+    "digests, the same decisions (timed: the decision engine's; --hits-only: the\n"
+    "access stream's).\n";
 
 enum {
     OPT_HITS = 256, OPT_CSV, OPT_HW, OPT_SET, OPT_CHUNK_BYTES, OPT_CPU, OPT_BATCH, OPT_PROFILE,
@@ -249,8 +253,11 @@ static void report_hits(report *rep, const sim_hits_result *r, char *digest)
     fig(rep, "prefetch_useful", "prefetches useful", (double)s->prefetch_useful, 1);
 }
 
-static void report_timed(report *rep, const sim_config *c, const sim_result *r)
+/* digest: room for 17 characters, alive until the report is printed */
+static void report_timed(report *rep, const sim_config *c, const sim_result *r, char *digest)
 {
+    snprintf(digest, 17, "%016llx", (unsigned long long)r->decisions_digest);
+    name(rep, "decisions_digest", digest);
     fig(rep, "cache_slots", "cache slots", (double)r->slots, 1);
     fig(rep, "batch", "batch", c->batch, 1);
     fig(rep, "stride", "stride", c->offload.stride, 1);
@@ -512,7 +519,7 @@ int cmd_sim(int argc, char **argv)
         if (o.profile)
             name(&rep, "profile", o.profile);
         name(&rep, "predictor", predictor);
-        report_timed(&rep, &cfg, &r);
+        report_timed(&rep, &cfg, &r, digest);
     }
     print_report(&rep, o.json, o.csv);
     return CLI_OK;

@@ -5,6 +5,7 @@
 
 #include "offload/cache.h"
 #include "offload/copy_queue.h"
+#include "offload/event_log.h"
 
 /* STREAMED and ON_CPU_DONE are usable by the running layer only.  QUEUED:
  * a prefetch waiting for its copy to start, holding no GPU slot yet. */
@@ -37,12 +38,83 @@ struct offload_engine {
     int64_t now_pos;        /* the layer begun */
     int64_t gated_pos;      /* the last position whose router has chosen */
     offload_counts n;
+    uint64_t digest;        /* FNV-1a over every decision, in order */
+    offload_log *log;       /* events and questions recorded, or NULL */
 };
+
+enum { NOTE_DEMAND, NOTE_EVICT, NOTE_DROP, NOTE_PREFETCH, NOTE_START };
+
+/* A decision, into the digest. */
+static void note(offload_engine *e, int what, int key, int detail)
+{
+    int32_t v[3] = {what, key, detail};
+    const unsigned char *b = (const unsigned char *)v;
+    for (size_t i = 0; i < sizeof v; i++)
+        e->digest = (e->digest ^ b[i]) * 1099511628211ull;
+}
+
+static void record(offload_engine *e, int kind, const int64_t *words, size_t n)
+{
+    if (e->log)
+        offload_log_put(e->log, kind, words, n);
+}
+
+/* The clock's answer to a question, recorded after what it set off. */
+static int64_t answered(offload_engine *e, int64_t answer)
+{
+    record(e, LOG_ANSWER, &answer, 1);
+    return answer;
+}
+
+/* The questions the engine asks its clock, each recorded with its answer. */
+static void ask_copy(offload_engine *e, int key, int priority, int64_t order, int lowbit)
+{
+    int64_t w[4] = {key, priority, order, lowbit};
+    record(e, LOG_ASK_COPY, w, 4);
+    e->ops.copy(e->ops.ctx, key, priority, order, lowbit);
+    answered(e, 0);
+}
+
+static void ask_promote(offload_engine *e, int key)
+{
+    int64_t w = key;
+    record(e, LOG_ASK_PROMOTE, &w, 1);
+    e->ops.promote(e->ops.ctx, key);
+    answered(e, 0);
+}
+
+static int ask_drop(offload_engine *e, int key)
+{
+    int64_t w = key;
+    record(e, LOG_ASK_DROP, &w, 1);
+    return (int)answered(e, e->ops.drop(e->ops.ctx, key));
+}
+
+static int ask_in_flight(offload_engine *e)
+{
+    record(e, LOG_ASK_IN_FLIGHT, NULL, 0);
+    return (int)answered(e, e->ops.in_flight(e->ops.ctx));
+}
+
+static int ask_chunks_done(offload_engine *e, int key)
+{
+    int64_t w = key;
+    record(e, LOG_ASK_CHUNKS, &w, 1);
+    return (int)answered(e, e->ops.chunks_done(e->ops.ctx, key));
+}
+
+static int ask_cpu_compute(offload_engine *e, int key, int tokens)
+{
+    int64_t w[2] = {key, tokens};
+    record(e, LOG_ASK_CPU, w, 2);
+    return (int)answered(e, e->ops.cpu_compute(e->ops.ctx, key, tokens));
+}
 
 static void evict(offload_engine *e, int victim)
 {
     if (victim < 0)
         return;
+    note(e, NOTE_EVICT, victim, 0);
     if (e->from_prefetch[victim])
         e->n.prefetch_wasted++;
     e->from_prefetch[victim] = 0;
@@ -53,6 +125,7 @@ static void evict(offload_engine *e, int victim)
 /* A prediction withdrawn before it arrived: dropped, and so wasted. */
 static void drop_prediction(offload_engine *e, int key)
 {
+    note(e, NOTE_DROP, key, 0);
     e->state[key] = ABSENT;
     e->from_prefetch[key] = 0;
     e->n.prefetch_dropped++;
@@ -79,6 +152,9 @@ static int load_unclaimed(offload_engine *e, int key, int *victim)
 
 int offload_engine_copy_start(offload_engine *e, int key)
 {
+    int64_t w = key;
+    record(e, LOG_COPY_START, &w, 1);
+    note(e, NOTE_START, key, e->state[key]);
     int victim;
     if (e->state[key] != QUEUED)
         return 1; /* a demand copy: its slot was taken when it was asked for */
@@ -102,6 +178,8 @@ int offload_engine_copy_start(offload_engine *e, int key)
 
 void offload_engine_copy_done(offload_engine *e, int key)
 {
+    int64_t w = key;
+    record(e, LOG_COPY_DONE, &w, 1);
     if (e->state[key] == LOADING) {
         e->state[key] = READY;
         if (!e->staged[key])
@@ -111,10 +189,36 @@ void offload_engine_copy_done(offload_engine *e, int key)
     }
 }
 
-void offload_engine_cpu_done(offload_engine *e, int key) { e->state[key] = ON_CPU_DONE; }
+void offload_engine_cpu_done(offload_engine *e, int key)
+{
+    int64_t w = key;
+    record(e, LOG_CPU_DONE, &w, 1);
+    e->state[key] = ON_CPU_DONE;
+}
+
+/* A prediction's words: when, count, predicted, keys. */
+static void record_prediction(offload_engine *e, int kind, const offload_prediction *p)
+{
+    if (!e->log)
+        return;
+    size_t n = 3 + (size_t)p->predicted;
+    int64_t *w = malloc(n * sizeof *w);
+    if (!w) {
+        e->log->failed = 1;
+        return;
+    }
+    w[0] = p->when;
+    w[1] = p->count;
+    w[2] = p->predicted;
+    for (int i = 0; i < p->predicted; i++)
+        w[3 + i] = p->keys[i];
+    offload_log_put(e->log, kind, w, n);
+    free(w);
+}
 
 void offload_engine_prefetch(offload_engine *e, const offload_prediction *p)
 {
+    record_prediction(e, LOG_PREFETCH, p);
     if (p->when <= e->gated_pos)
         return; /* the target layer's router has chosen already: too late */
     /* the predicted experts already resident are claimed (and those
@@ -138,7 +242,8 @@ void offload_engine_prefetch(offload_engine *e, const offload_prediction *p)
         e->from_prefetch[key] = 1;
         e->prefetch_when[key] = p->when;
         e->n.prefetch_issued++;
-        e->ops.copy(e->ops.ctx, key, COPY_LOW, p->when, 0); /* LOW: lowest layer first */
+        note(e, NOTE_PREFETCH, key, 0);
+        ask_copy(e, key, COPY_LOW, p->when, 0); /* LOW: lowest layer first */
     }
 }
 
@@ -158,15 +263,21 @@ int offload_engine_pick(offload_engine *e, const predictor_ops *pops, void *pst,
     p->count = p->predicted = n;
     if (n == 0)
         return 0;
-    for (int i = 0; i < n; i++) {
+    for (int i = 0; i < n; i++)
         p->keys[i] = layer * e->E + e->ranked[i];
-        cache_hint(e->cache, p->keys[i], p->when);
-    }
     int expected = predictor_expected(e->scores, e->E, e->K, tokens, e->ranked);
     for (int i = 0; i < expected; i++)
         if (!in_prediction(p, layer * e->E + e->ranked[i]))
             p->keys[p->predicted++] = layer * e->E + e->ranked[i];
+    offload_engine_predicted(e, p);
     return n;
+}
+
+void offload_engine_predicted(offload_engine *e, const offload_prediction *p)
+{
+    record_prediction(e, LOG_PREDICTED, p);
+    for (int i = 0; i < p->count; i++)
+        cache_hint(e->cache, p->keys[i], p->when);
 }
 
 /* Gathers the union of one layer's experts with token counts. */
@@ -210,13 +321,13 @@ int offload_engine_on_cpu(const offload_engine *e, int key) { return e->state[ke
  * soon as the HIGH copies before it end, and a layer's compute waits for
  * all of its own HIGH copies; so at the next gate a partly copied expert
  * is the one in flight (class 1) unless the CPU computed a miss instead. */
-static int load_class(const offload_engine *e, int key)
+static int load_class(offload_engine *e, int key)
 {
     if (offload_engine_ready(e, key))
         return 0;
-    if (e->ops.in_flight(e->ops.ctx) == key)
+    if (ask_in_flight(e) == key)
         return 1;
-    return e->ops.chunks_done(e->ops.ctx, key) > 0 ? 2 : 3;
+    return ask_chunks_done(e, key) > 0 ? 2 : 3;
 }
 
 /* With reordering, the layer's experts are demanded (so their HIGH copies
@@ -300,7 +411,7 @@ static void demand(offload_engine *e, int key, int tokens, float weight)
         r->late_hits++;
         r->prefetch_late++;
         r->prefetch_useful++;
-        e->ops.promote(e->ops.ctx, key);
+        ask_promote(e, key);
     } else if (e->state[key] == READY) {
         r->hits++;
         use(e, key);
@@ -310,7 +421,7 @@ static void demand(offload_engine *e, int key, int tokens, float weight)
         r->prefetch_late += e->from_prefetch[key];
         r->prefetch_useful += e->from_prefetch[key];
         use(e, key);
-        e->ops.promote(e->ops.ctx, key);
+        ask_promote(e, key);
     } else if (e->state[key] == QUEUED) {
         /* predicted, but its copy has not started: a miss that takes over
          * the queued task as a demand */
@@ -318,11 +429,10 @@ static void demand(offload_engine *e, int key, int tokens, float weight)
         r->prefetch_late++;
         r->prefetch_useful++;
         take_slot(e, key);
-        e->ops.promote(e->ops.ctx, key);
+        ask_promote(e, key);
     } else {
         r->misses++;
-        if (e->c->cpu_compute && e->ops.cpu_compute &&
-            e->ops.cpu_compute(e->ops.ctx, key, tokens)) {
+        if (e->c->cpu_compute && e->ops.cpu_compute && ask_cpu_compute(e, key, tokens)) {
             e->state[key] = ON_CPU;
             r->cpu_computed++;
             e->from_prefetch[key] = 0;
@@ -334,11 +444,11 @@ static void demand(offload_engine *e, int key, int tokens, float weight)
             r->lowbit_computations += tokens;
             e->state[key] = STREAMING;
             e->from_prefetch[key] = 0;
-            e->ops.copy(e->ops.ctx, key, COPY_HIGH, 0, 1);
+            ask_copy(e, key, COPY_HIGH, 0, 1);
             return;
         }
         take_slot(e, key);
-        e->ops.copy(e->ops.ctx, key, COPY_HIGH, 0, 0);
+        ask_copy(e, key, COPY_HIGH, 0, 0);
     }
     e->from_prefetch[key] = 0;
     if (e->state[key] != STREAMING && e->state[key] != STREAMED)
@@ -354,8 +464,12 @@ static void demand_layer(offload_engine *e)
         e->resident[i] = load_class(e, e->need[i]) == 0;
     for (int resident = 1; resident >= 0; resident--)
         for (int i = 0; i < e->n_need; i++)
-            if (e->resident[i] == resident)
+            if (e->resident[i] == resident) {
+                int64_t hits = e->n.hits, late = e->n.late_hits;
                 demand(e, e->need[i], e->need_count[i], e->need_weight[i]);
+                int outcome = e->n.hits > hits ? 0 : e->n.late_hits > late ? 1 : 2;
+                note(e, NOTE_DEMAND, e->need[i], outcome * 16 + e->state[e->need[i]]);
+            }
 }
 
 /* Once the router of `layer` has chosen, its predictions not chosen are
@@ -373,7 +487,7 @@ static void retire_unchosen(offload_engine *e, int layer)
             continue;
         }
         if (!e->c->preempt || (e->state[key] != LOADING && e->state[key] != QUEUED) ||
-            !e->from_prefetch[key] || !e->ops.drop(e->ops.ctx, key))
+            !e->from_prefetch[key] || !ask_drop(e, key))
             continue;
         if (e->staged[key])
             release_staged(e, key); /* the next copy starts after this chunk anyway */
@@ -385,13 +499,45 @@ static void retire_unchosen(offload_engine *e, int layer)
     }
 }
 
-void offload_engine_begin_layer(offload_engine *e, int64_t pos) { e->now_pos = pos; }
+void offload_engine_begin_layer(offload_engine *e, int64_t pos)
+{
+    record(e, LOG_BEGIN_LAYER, &pos, 1);
+    e->now_pos = pos;
+}
 int64_t offload_engine_position(const offload_engine *e) { return e->now_pos; }
+
+/* A gate's words: tokens, whether weights are known, then each token's K
+ * experts and (if known) their weights' bits. */
+static void record_gate(offload_engine *e, const int16_t *experts, const float *weights,
+                        size_t tokens, size_t stride)
+{
+    size_t n = 2 + tokens * (size_t)e->K * (weights ? 2 : 1), at = 0;
+    int64_t *w = malloc(n * sizeof *w);
+    if (!w) {
+        e->log->failed = 1;
+        return;
+    }
+    w[at++] = (int64_t)tokens;
+    w[at++] = weights != NULL;
+    for (size_t t = 0; t < tokens; t++)
+        for (int k = 0; k < e->K; k++) {
+            w[at++] = experts[t * stride + (size_t)k];
+            if (weights) {
+                uint32_t bits;
+                memcpy(&bits, &weights[t * stride + (size_t)k], sizeof bits);
+                w[at++] = bits;
+            }
+        }
+    offload_log_put(e->log, LOG_GATE, w, n);
+    free(w);
+}
 
 void offload_engine_gate(offload_engine *e, const int16_t *experts, const float *weights,
                          size_t tokens, size_t stride)
 {
     int layer = (int)(e->now_pos % e->L);
+    if (e->log)
+        record_gate(e, experts, weights, tokens, stride);
     gather(e, experts, weights, tokens, stride, layer);
     if (e->c->reorder)
         sort_by_load_class(e);
@@ -410,6 +556,7 @@ void offload_engine_layer_expert(const offload_engine *e, int i, int *key, int *
 
 void offload_engine_layer_done(offload_engine *e)
 {
+    record(e, LOG_LAYER_DONE, NULL, 0);
     for (int i = 0; i < e->n_need; i++) {
         int key = e->need[i];
         if (e->staged[key])
@@ -428,6 +575,8 @@ void offload_engine_finish(offload_engine *e)
 }
 
 const offload_counts *offload_engine_counts(const offload_engine *e) { return &e->n; }
+uint64_t offload_engine_digest(const offload_engine *e) { return e->digest; }
+void offload_engine_set_log(offload_engine *e, offload_log *log) { e->log = log; }
 int64_t offload_engine_capacity(const offload_engine *e) { return cache_capacity(e->cache); }
 
 void offload_engine_free(offload_engine *e)
@@ -492,7 +641,8 @@ offload_engine *offload_engine_create(const offload_config *c, int L, int E, int
     size_t keys = (size_t)L * (size_t)E;
     *e = (offload_engine){.c = c, .ops = *ops, .L = L, .E = E, .K = K,
                           .limit = c->prefetch_limit > 0 ? c->prefetch_limit : K,
-                          .staging_free = c->staging, .now_pos = -1, .gated_pos = -1};
+                          .staging_free = c->staging, .now_pos = -1, .gated_pos = -1,
+                          .digest = 14695981039346656037ull};
     e->state = calloc(keys, 1);
     e->from_prefetch = calloc(keys, 1);
     e->staged = calloc(keys, 1);

@@ -120,6 +120,8 @@ void offload_engine_layer_done(offload_engine *e);
  * returns p->count (0: nothing to prefetch).  The policy hears of it. */
 int offload_engine_pick(offload_engine *e, const predictor_ops *pops, void *pst, int ahead,
                         int layer, int tokens, offload_prediction *p);
+/* A prediction made elsewhere (a log's replay): the policy hears of it. */
+void offload_engine_predicted(offload_engine *e, const offload_prediction *p);
 /* The prediction p is ready (its predictor has run): its prefetches are
  * queued, unless its target's router has chosen already. */
 void offload_engine_prefetch(offload_engine *e, const offload_prediction *p);
@@ -133,6 +135,13 @@ void offload_engine_cpu_done(offload_engine *e, int key);
 /* At the end: prefetched experts never used count as wasted. */
 void offload_engine_finish(offload_engine *e);
 const offload_counts *offload_engine_counts(const offload_engine *e);
+/* FNV-1a over every decision in order (each demand's outcome, eviction,
+ * prefetch, drop and copy start): equal digests, the same decisions. */
+uint64_t offload_engine_digest(const offload_engine *e);
+/* Records every event and question from now on in log (offload/event_log.h);
+ * NULL stops. */
+struct offload_log;
+void offload_engine_set_log(offload_engine *e, struct offload_log *log);
 int64_t offload_engine_capacity(const offload_engine *e);
 
 #endif

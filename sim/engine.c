@@ -442,6 +442,7 @@ static int engine_init(engine *e, const sim_config *cfg, const char *path, trace
     if (!(e->oe = offload_engine_create(oc, e->L, e->E, e->K, future, &ops, err)))
         return -1;
     r->slots = offload_engine_capacity(e->oe);
+    offload_engine_set_log(e->oe, cfg->log);
     double bytes = (double)model_expert_bytes(&cfg->cost.model);
     double chunk_bytes = bytes / oc->chunks;
     e->ce = copy_engine_create((int)keys, oc->chunks, chunk_ns(cfg, chunk_bytes), chunk_bytes,
@@ -475,6 +476,7 @@ static void finish(engine *e, sim_result *r)
 {
     offload_engine_finish(e->oe); /* prefetched experts never used count as wasted */
     r->counts = *offload_engine_counts(e->oe);
+    r->decisions_digest = offload_engine_digest(e->oe);
     const offload_counts *n = &r->counts;
     const copy_stats *cs = copy_engine_stats(e->ce);
     r->pcie_bytes = cs->bytes;

@@ -37,6 +37,9 @@ typedef struct sim_config {
     offload_config offload;      /* the system simulated */
     int batch;                   /* requests per step (0 or 1: as recorded) */
     unsigned long seed;
+    /* if set, the decision engine's events and questions are recorded
+     * here (offload/event_log.h), for offload_log_replay */
+    struct offload_log *log;
     /* Called after each iteration with tokens done and the total. */
     void (*progress)(int64_t done, int64_t total);
 } sim_config;
@@ -48,6 +51,7 @@ void sim_config_defaults(sim_config *c);
 typedef struct sim_result {
     int64_t tokens, prefill_tokens, decode_tokens, iterations, requests;
     offload_counts counts;       /* the decision engine's */
+    uint64_t decisions_digest;   /* offload_engine_digest: the decisions, one by one */
     double lowbit_share;
     int64_t preemptions;
     int64_t total_ns, prefill_ns, decode_ns, gpu_stall_ns, pcie_busy_ns;

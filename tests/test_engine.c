@@ -20,6 +20,7 @@
 #include <gsl/gsl_rng.h>
 
 #include "common/options.h"
+#include "offload/event_log.h"
 #include "offload/system.h"
 #include "sim/copy_engine.h"
 #include "sim/engine.h"
@@ -980,6 +981,64 @@ START_TEST(exact_prediction_moves_no_more_bytes)
 }
 END_TEST
 
+/* The decision engine's event log replays to the same decisions: every
+ * system the simulator times, recorded on a synthetic Mixtral-8x7B trace
+ * (prefill and decode, batches of 3 too), is replayed through a fresh
+ * engine with no clock, the clock's answers read from the log; the
+ * digests are equal.  A log cut short, or replayed for another system,
+ * is refused. */
+START_TEST(event_log_replays_to_the_same_decisions)
+{
+    sim_config base;
+    preset_base(&base, "mixtral-8x7b");
+    const char *train = tu_gen_mixtral("log-train.h5", 6, 20, 30, 32, 100);
+    trace_path = tu_gen_mixtral_with("log-replay.h5", 4, 20, 30, 32, 200,
+                                     TRACE_HIDDEN | TRACE_ROUTER_WEIGHT | TRACE_WEIGHTS);
+    static const char *const names[] = {"reactive-lru", "static", "mixtral-offloading",
+                                        "moe-infinity", "promoe", "promoe-plus", "pre-gated",
+                                        "fiddler", "hobbit", "um"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        for (int batch = 1; batch <= 3; batch += 2) {
+            promoe_err err = {{0}};
+            system_desc sys;
+            sim_config c = base;
+            char pred[1200], pred_name[64];
+            int fell_back;
+            offload_log log = {0};
+            c.offload.slots = 96;
+            c.batch = batch;
+            c.log = &log;
+            ck_assert_msg(system_load(names[i], &sys, &err) == 0 &&
+                              system_apply(&sys, &c.offload, &c.cost.model, 1, train, pred,
+                                           sizeof pred, &fell_back, &err) == 0,
+                          "%s", err.msg);
+            c.offload.predictor_options = options_split_spec(pred, pred_name, sizeof pred_name);
+            c.offload.predictor = pred_name;
+            sim_result r = run(&c);
+            uint64_t digest = 0;
+            ck_assert_msg(offload_log_replay(&log, &c.offload, 32, 8, 2, NULL, &digest, &err) == 0,
+                          "%s, batch %d: %s", names[i], batch, err.msg);
+            ck_assert_msg(digest == r.decisions_digest, "%s, batch %d: replay %016llx, run %016llx",
+                          names[i], batch, (unsigned long long)digest,
+                          (unsigned long long)r.decisions_digest);
+            ck_assert_int_gt(r.counts.demands, 0);
+            if (strcmp(names[i], "promoe") == 0) {
+                offload_log cut = log;
+                cut.n = log.n / 2;
+                ck_assert_int_eq(offload_log_replay(&cut, &c.offload, 32, 8, 2, NULL, &digest,
+                                                    &err), -1);
+                ck_assert_msg(strstr(err.msg, "does not replay"), "%s", err.msg);
+                offload_config other = c.offload;
+                other.reorder = 0;
+                other.preempt = 0;
+                ck_assert_int_eq(offload_log_replay(&log, &other, 32, 8, 2, NULL, &digest, &err),
+                                 -1);
+            }
+            offload_log_free(&log);
+        }
+}
+END_TEST
+
 /* A predictor that checks it is shown only the past. */
 typedef struct spy {
     int L, K, last_observed, observations, predictions;
@@ -1081,6 +1140,7 @@ int main(void)
     tcase_add_test(tc, copy_engine_queue_order);
     tcase_add_test(tc, invariants_on_random_traces);
     tcase_add_test(tc, exact_prediction_moves_no_more_bytes);
+    tcase_add_test(tc, event_log_replays_to_the_same_decisions);
     tcase_add_test(tc, cpu_compute_timeline);
     tcase_add_test(tc, continuous_batching);
     tcase_add_test(tc, profile_timeline);

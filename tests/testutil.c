@@ -215,8 +215,9 @@ void tu_unit_cost(cost_model *c)
     ck_assert_msg(hw_load(hw, &c->hw, &err) == 0, "%s", err.msg);
 }
 
-const char *tu_gen_mixtral(const char *name, int requests, int prompt_mean, int output_mean,
-                           int hidden, unsigned long token_seed)
+const char *tu_gen_mixtral_with(const char *name, int requests, int prompt_mean,
+                                int output_mean, int hidden, unsigned long token_seed,
+                                unsigned content)
 {
     model_desc m;
     promoe_err err = {{0}};
@@ -228,10 +229,17 @@ const char *tu_gen_mixtral(const char *name, int requests, int prompt_mean, int 
     g.output_mean = output_mean;
     g.hidden_dim = hidden;
     g.token_seed = token_seed;
-    g.content = TRACE_HIDDEN | TRACE_ROUTER_WEIGHT;
+    g.content = content;
     const char *t = tu_path(name);
     ck_assert_msg(trace_gen_write(&g, &m, t, NULL, &err) == 0, "%s", err.msg);
     return t;
+}
+
+const char *tu_gen_mixtral(const char *name, int requests, int prompt_mean, int output_mean,
+                           int hidden, unsigned long token_seed)
+{
+    return tu_gen_mixtral_with(name, requests, prompt_mean, output_mean, hidden, token_seed,
+                               TRACE_HIDDEN | TRACE_ROUTER_WEIGHT);
 }
 
 int tu_log_experts(void *ctx, const exec_routing *r, promoe_err *err)

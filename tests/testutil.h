@@ -48,6 +48,10 @@ void tu_unit_cost(cost_model *c);
  * model seed's stream); returns the path. */
 const char *tu_gen_mixtral(const char *name, int requests, int prompt_mean, int output_mean,
                            int hidden, unsigned long token_seed);
+/* The same with the optional datasets `content` (enum trace_content). */
+const char *tu_gen_mixtral_with(const char *name, int requests, int prompt_mean,
+                                int output_mean, int hidden, unsigned long token_seed,
+                                unsigned content);
 
 /* A whole trace in memory, for comparing files. */
 typedef struct tu_trace {

@@ -54,9 +54,10 @@ static void *copy_thread(void *arg)
     expert_store *s = arg;
     pthread_mutex_lock(&s->lock);
     for (;;) {
-        int key = -1;
+        int key = -1, preempted = 0;
         while (!s->stop && !s->raw_pending &&
-               (s->failed || (key = copy_queue_next(s->queue, s->last_key, owns_slot, s)) < 0))
+               (s->failed ||
+                (key = copy_queue_take(s->queue, s->last_key, owns_slot, s, &preempted)) < 0))
             pthread_cond_wait(&s->posted, &s->lock);
         if (s->stop)
             break;
@@ -77,10 +78,7 @@ static void *copy_thread(void *arg)
             continue;
         }
         int64_t slot = s->slot_of[key];
-        if (s->last_key >= 0 && s->last_key != key && copy_queue_has(s->queue, s->last_key)) {
-            copy_queue_set_aside(s->queue, s->last_key); /* left part-done for a demand */
-            s->stats.preemptions++;
-        }
+        s->stats.preemptions += preempted; /* a copy left part-done for a demand */
         s->last_key = key;
         size_t bytes, off = chunk_at(s, s->done[key], &bytes);
         const char *src = (const char *)s->mv.source(s->mv.ctx, key) + off;

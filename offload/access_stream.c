@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/fnv1a.h"
+
 struct access_stream {
     access_stream_config cfg;
     offload_config off;      /* cfg.offload's settings */
@@ -38,7 +40,7 @@ access_stream *access_stream_create(const access_stream_config *cfg, promoe_err 
     s->L = cfg->num_layers;
     s->E = cfg->num_experts;
     s->now_pos = -1;
-    s->stats.digest = 14695981039346656037ull;
+    s->stats.digest = FNV1A_START;
     cache_config cc = offload_cache_config(&s->off, s->L, s->E);
     cc.future = cfg->future;
     cc.clock = &s->now_pos;
@@ -89,9 +91,7 @@ void access_stream_begin_token(access_stream *s)
 static void digest(access_stream *s, const stream_decision *d)
 {
     int32_t v[3] = {d->kind, d->key, d->evicted};
-    const unsigned char *b = (const unsigned char *)v;
-    for (size_t i = 0; i < sizeof v; i++)
-        s->stats.digest = (s->stats.digest ^ b[i]) * 1099511628211ull;
+    s->stats.digest = fnv1a(s->stats.digest, v, sizeof v);
 }
 
 static void retire(access_stream *s, int victim)

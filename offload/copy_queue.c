@@ -94,10 +94,11 @@ static int before(const copy_queue *q, int a, int b)
     return q->seq[a] < q->seq[b];
 }
 
-int copy_queue_next(const copy_queue *q, int last, int (*eligible)(void *ctx, int key),
-                    void *ctx)
+int copy_queue_take(copy_queue *q, int last, int (*eligible)(void *ctx, int key), void *ctx,
+                    int *preempted)
 {
     int best = -1, high_waits = 0;
+    *preempted = 0;
     for (int i = 0; i < q->n; i++) {
         int k = q->keys[i];
         if (k == last || (eligible && !eligible(ctx, k)))
@@ -109,13 +110,12 @@ int copy_queue_next(const copy_queue *q, int last, int (*eligible)(void *ctx, in
     int last_goes_on = last >= 0 && q->queued[last] && (!eligible || eligible(ctx, last));
     if (last_goes_on && !(q->preempt && q->priority[last] == COPY_LOW && high_waits))
         return last;
+    if (best >= 0 && last >= 0 && q->queued[last]) { /* passed over, part-done */
+        if (q->priority[last] == COPY_LOW)
+            q->order[last] = INT64_MIN; /* resumes before any prefetch not begun */
+        *preempted = 1;
+    }
     return best;
-}
-
-void copy_queue_set_aside(copy_queue *q, int key)
-{
-    if (q->queued[key] && q->priority[key] == COPY_LOW)
-        q->order[key] = INT64_MIN;
 }
 
 int copy_queue_keys(const copy_queue *q, const int **keys)

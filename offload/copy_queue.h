@@ -38,12 +38,12 @@ int copy_queue_has(const copy_queue *q, int key);
 int copy_queue_priority(const copy_queue *q, int key);
 /* The key to copy a chunk of next, `last` being the one whose chunk just
  * ended (-1: none; ignored unless still queued), by the rule above, among
- * the keys `eligible` accepts (NULL: all).  -1 when none is. */
-int copy_queue_next(const copy_queue *q, int last, int (*eligible)(void *ctx, int key),
-                    void *ctx);
-/* A LOW task preempted between chunks (copy_queue_next passed over it):
- * it goes to the front of the prefetches. */
-void copy_queue_set_aside(copy_queue *q, int key);
+ * the keys `eligible` accepts (NULL: all); -1 when none is.  When it
+ * passes over `last` with chunks left (a prefetch preempted between
+ * chunks), *preempted is set to 1 (else 0) and a prefetch is set aside at
+ * the front of the prefetches. */
+int copy_queue_take(copy_queue *q, int last, int (*eligible)(void *ctx, int key), void *ctx,
+                    int *preempted);
 /* The queued keys, in no particular order: *keys is valid until the next
  * change. */
 int copy_queue_keys(const copy_queue *q, const int **keys);

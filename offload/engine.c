@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/fnv1a.h"
 #include "offload/cache.h"
 #include "offload/copy_queue.h"
 #include "offload/event_log.h"
@@ -48,9 +49,7 @@ enum { NOTE_DEMAND, NOTE_EVICT, NOTE_DROP, NOTE_PREFETCH, NOTE_START };
 static void note(offload_engine *e, int what, int key, int detail)
 {
     int32_t v[3] = {what, key, detail};
-    const unsigned char *b = (const unsigned char *)v;
-    for (size_t i = 0; i < sizeof v; i++)
-        e->digest = (e->digest ^ b[i]) * 1099511628211ull;
+    e->digest = fnv1a(e->digest, v, sizeof v);
 }
 
 static void record(offload_engine *e, int kind, const int64_t *words, size_t n)
@@ -642,7 +641,7 @@ offload_engine *offload_engine_create(const offload_config *c, int L, int E, int
     *e = (offload_engine){.c = c, .ops = *ops, .L = L, .E = E, .K = K,
                           .limit = c->prefetch_limit > 0 ? c->prefetch_limit : K,
                           .staging_free = c->staging, .now_pos = -1, .gated_pos = -1,
-                          .digest = 14695981039346656037ull};
+                          .digest = FNV1A_START};
     e->state = calloc(keys, 1);
     e->from_prefetch = calloc(keys, 1);
     e->staged = calloc(keys, 1);

@@ -66,13 +66,10 @@ static void start_chunk(copy_engine *ce, event_queue *q, int64_t now, int key)
  * once the start hook agrees. */
 static void start_next(copy_engine *ce, event_queue *q, int64_t now)
 {
-    int last = ce->current, key;
+    int last = ce->current, key, preempted;
     ce->current = -1;
-    while ((key = copy_queue_next(ce->queue, last, NULL, NULL)) >= 0) {
-        if (last >= 0 && key != last && copy_queue_has(ce->queue, last)) {
-            copy_queue_set_aside(ce->queue, last); /* a prefetch preempted between chunks */
-            ce->stats.preemptions++;
-        }
+    while ((key = copy_queue_take(ce->queue, last, NULL, NULL, &preempted)) >= 0) {
+        ce->stats.preemptions += preempted; /* a prefetch set aside between chunks */
         last = -1;
         if (ce->done[key] == 0 && ce->on_start && !ce->on_start(ce->on_start_ctx, key)) {
             copy_queue_remove(ce->queue, key);
@@ -148,10 +145,6 @@ int64_t copy_engine_estimate_high_done(const copy_engine *ce, int64_t now)
     return t + (int64_t)ce->chunks * ce->chunk_ns;
 }
 
-int copy_engine_pending(const copy_engine *ce, int key)
-{
-    return copy_queue_has(ce->queue, key) || key == ce->current;
-}
 int copy_engine_chunks_done(const copy_engine *ce, int key) { return ce->done[key]; }
 
 int copy_engine_in_flight(const copy_engine *ce) { return ce->current; }

@@ -57,8 +57,6 @@ void copy_engine_promote(copy_engine *ce, int key);
  * copied chunks are lost; submitting the key again while its last chunk is
  * still in flight resumes it. */
 int copy_engine_drop(copy_engine *ce, int key);
-/* 1 if key is queued or being copied. */
-int copy_engine_pending(const copy_engine *ce, int key);
 /* Chunks of key already copied (for reordering partly loaded experts). */
 int copy_engine_chunks_done(const copy_engine *ce, int key);
 /* The key being copied now, or -1. */

@@ -1,0 +1,15 @@
+/* fnv1a.h - the 64-bit FNV-1a hash, folded in a piece at a time: the
+ * decisions digests (offload/engine.c, offload/access_stream.c) sum up a
+ * run's decisions one by one with it. */
+#ifndef PROMOE_COMMON_FNV1A_H
+#define PROMOE_COMMON_FNV1A_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define FNV1A_START 14695981039346656037ull
+
+/* h with the n bytes at data folded in. */
+uint64_t fnv1a(uint64_t h, const void *data, size_t n);
+
+#endif

@@ -5,14 +5,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "offload/copy_engine.h"
 #include "offload/engine.h"
 #include "offload/next_use.h"
 #include "sim/batcher.h"
-#include "sim/copy_engine.h"
 #include "sim/event_queue.h"
 #include "traces/trace.h"
 
-enum { EV_PREFETCH = 2, EV_CPU_DONE = 3 }; /* events besides the copy engine's */
+enum { EV_CHUNK_DONE = 1, EV_PREFETCH = 2, EV_CPU_DONE = 3 };
 
 /* The simulator's clock around the decision engine (offload/engine.h):
  * the GPU stream, the copy engine's chunks and the CPU as events in time,
@@ -36,6 +36,7 @@ typedef struct engine {
     int D;
     int64_t gpu_ns, cpu_free_ns;
     int64_t now_ns;        /* when what the decision engine is told happens */
+    int64_t chunk_end_ns;  /* when the copy engine's chunk in flight ends */
     int *order;            /* the running layer's experts not yet computed */
     int64_t lowbit_chunk_ns;  /* a low-precision copy's chunks */
     double lowbit_chunk_bytes;
@@ -84,16 +85,23 @@ static int on_copy_start(void *ctx, int key)
     return offload_engine_copy_start(e->oe, key);
 }
 
+/* A chunk the copy engine starts (key >= 0) ends after its cost. */
+static void schedule_chunk(engine *e, int key)
+{
+    if (key < 0)
+        return;
+    e->chunk_end_ns = e->now_ns + copy_engine_chunk_ns(e->ce, key);
+    event_queue_push(&e->q, e->chunk_end_ns, EV_CHUNK_DONE, key, 0);
+}
+
 /* The decision engine's requests, carried out on the simulator's clock. */
 static void clock_copy(void *ctx, int key, int priority, int64_t order, int lowbit)
 {
     engine *e = ctx;
-    /* positions fit an int for any trace a reader accepts (steps * layers < 2^31) */
-    if (lowbit)
-        copy_engine_submit_sized(e->ce, &e->q, e->now_ns, key, priority, (int)order,
-                                 e->lowbit_chunk_ns, e->lowbit_chunk_bytes);
-    else
-        copy_engine_submit(e->ce, &e->q, e->now_ns, key, priority, (int)order);
+    schedule_chunk(e, lowbit ? copy_engine_submit_sized(e->ce, key, priority, order,
+                                                        e->lowbit_chunk_ns,
+                                                        e->lowbit_chunk_bytes)
+                             : copy_engine_submit(e->ce, key, priority, order));
 }
 
 static void clock_promote(void *ctx, int key)
@@ -131,7 +139,7 @@ static int clock_cpu_compute(void *ctx, int key, int tokens)
     int64_t start = e->cpu_free_ns > e->gpu_ns ? e->cpu_free_ns : e->gpu_ns;
     int64_t done = start + act + sim_ns(cost_expert_cpu_s(c, tokens)) + act;
     if (e->cfg->offload.cpu_compute == CPU_COMPUTE_SOONER &&
-        done >= copy_engine_estimate_high_done(e->ce, e->gpu_ns))
+        done >= copy_engine_estimate_high_done(e->ce, e->gpu_ns, e->chunk_end_ns))
         return 0;
     e->cpu_free_ns = done - act;
     return event_queue_push(&e->q, done, EV_CPU_DONE, key, 0) == 0;
@@ -141,8 +149,9 @@ static int clock_cpu_compute(void *ctx, int key, int tokens)
 static void handle(engine *e, const sim_event *ev)
 {
     e->now_ns = ev->time_ns;
-    if (ev->kind == COPY_EVENT_CHUNK_DONE) {
-        int key = copy_engine_on_event(e->ce, &e->q, ev);
+    if (ev->kind == EV_CHUNK_DONE) {
+        int key;
+        schedule_chunk(e, copy_engine_chunk_done(e->ce, &key));
         if (key >= 0) {
             e->ready_ns[key] = ev->time_ns;
             offload_engine_copy_done(e->oe, key);

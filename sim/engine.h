@@ -4,7 +4,7 @@
  * happen and tells the engine.
  *
  * Resources: the GPU stream (attention, router, experts, in order), the
- * copy engine (sim/copy_engine.h), and the CPU (the predictor's cost, and
+ * copy engine (offload/copy_engine.h), and the CPU (the predictor's cost, and
  * misses computed where they live).  Steps run one after another
  * (sim/batcher.h makes them: the trace's iterations, or continuous batches
  * of up to `batch` requests; TTFT is a request's prefill step, TPOT each

@@ -20,10 +20,11 @@
 #include <gsl/gsl_rng.h>
 
 #include "common/options.h"
+#include "offload/copy_engine.h"
 #include "offload/event_log.h"
 #include "offload/system.h"
-#include "sim/copy_engine.h"
 #include "sim/engine.h"
+#include "sim/event_queue.h"
 #include "sim/layer_offload.h"
 #include "tests/testutil.h"
 #include "traces/trace_gen.h"
@@ -574,6 +575,23 @@ START_TEST(continuous_batching)
 }
 END_TEST
 
+/* The copy engine on a clock of events: a chunk starting (key >= 0) at
+ * `now` ends after its cost. */
+static void chunk_starts(event_queue *q, const copy_engine *ce, int64_t now, int key)
+{
+    if (key >= 0)
+        event_queue_push(q, now + copy_engine_chunk_ns(ce, key), 1, key, 0);
+}
+
+/* The chunk of event ev has ended: the next starts; returns the key whose
+ * copy finished, or -1. */
+static int chunk_ends(event_queue *q, copy_engine *ce, const sim_event *ev)
+{
+    int finished;
+    chunk_starts(q, ce, ev->time_ns, copy_engine_chunk_done(ce, &finished));
+    return finished;
+}
+
 /* Copy engine: LOW copy of A (3 chunks of 100 ns) at 0; HIGH copy of B
  * at 150.  With preemption B starts at 200 (end of A's second chunk) and
  * ends at 500; A resumes and ends at 600.  Without, A ends at 300, B 600. */
@@ -587,13 +605,13 @@ static void copy_scenario(int preempt, int64_t *a_done, int64_t *b_done, int64_t
     sim_event ev;
     for (int phase = 0; phase < 2; phase++) {
         if (phase == 0)
-            copy_engine_submit(ce, &q, 0, 0, COPY_LOW, 0);
+            chunk_starts(&q, ce, 0, copy_engine_submit(ce, 0, COPY_LOW, 0));
         else
-            copy_engine_submit(ce, &q, 150, 1, COPY_HIGH, 0);
+            chunk_starts(&q, ce, 150, copy_engine_submit(ce, 1, COPY_HIGH, 0));
         /* phase 0 handles events up to 150, when B arrives; phase 1 the rest */
         while (event_queue_peek(&q) && (phase == 1 || event_queue_peek(&q)->time_ns <= 150)) {
             event_queue_pop(&q, &ev);
-            int key = copy_engine_on_event(ce, &q, &ev);
+            int key = chunk_ends(&q, ce, &ev);
             if (key == 0)
                 *a_done = ev.time_ns;
             if (key == 1)
@@ -636,21 +654,21 @@ static void queue_scenario(int preempt, int64_t done[4])
     event_queue_init(&q);
     copy_engine *ce = copy_engine_create(4, 3, 100, 1.0, preempt);
     ck_assert_ptr_nonnull(ce);
-    copy_engine_submit(ce, &q, 0, 0, COPY_LOW, 5);
-    copy_engine_submit(ce, &q, 0, 1, COPY_LOW, 2);
-    copy_engine_submit(ce, &q, 0, 2, COPY_LOW, 3);
+    chunk_starts(&q, ce, 0, copy_engine_submit(ce, 0, COPY_LOW, 5));
+    chunk_starts(&q, ce, 0, copy_engine_submit(ce, 1, COPY_LOW, 2));
+    chunk_starts(&q, ce, 0, copy_engine_submit(ce, 2, COPY_LOW, 3));
     int high_sent = 0;
     sim_event ev;
     for (int k = 0; k < 4; k++)
         done[k] = -1;
     while (event_queue_peek(&q) || !high_sent) {
         if (!high_sent && (!event_queue_peek(&q) || event_queue_peek(&q)->time_ns > 50)) {
-            copy_engine_submit(ce, &q, 50, 3, COPY_HIGH, 0);
+            chunk_starts(&q, ce, 50, copy_engine_submit(ce, 3, COPY_HIGH, 0));
             high_sent = 1;
             continue;
         }
         event_queue_pop(&q, &ev);
-        int key = copy_engine_on_event(ce, &q, &ev);
+        int key = chunk_ends(&q, ce, &ev);
         if (key >= 0)
             done[key] = ev.time_ns;
     }

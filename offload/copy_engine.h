@@ -1,25 +1,27 @@
-/* copy_engine.h - the PCIe host-to-device copy engine on the simulator's
- * clock: one copy at a time, each expert moved in `chunks` pieces (1 =
- * unchunked), in the copy queue's order (offload/copy_queue.h, which the
- * executor's copy thread follows too): with preempt on, a demand (HIGH)
+/* copy_engine.h - the host-to-device copy engine's state, whatever clock
+ * moves it: one copy at a time, each expert moved in `chunks` pieces (1 =
+ * unchunked), in the copy queue's order (offload/copy_queue.h): with
+ * preempt on, a demand (HIGH)
  * submitted while a prefetch (LOW) is in flight starts at the end of the
  * current chunk, the prefetch keeping its place in line (a preemption).
  * Promoting a queued LOW task makes it HIGH; dropping one withdraws it (an
  * in-flight one stops at the end of its chunk: a DMA cannot be recalled).
- * Chunk completions are events in the simulator's queue; the engine tells
- * which expert finished.  An optional start hook is asked before a task's
- * first chunk is copied, so its owner can take a GPU slot only then (a
- * queued prefetch overwrites nothing) or withdraw it.
+ * An optional start hook is asked before a task's first chunk is copied,
+ * so its owner can take a GPU slot only then (a queued prefetch overwrites
+ * nothing) or withdraw it.
+ *
+ * The engine says which chunk starts; its clock moves it and says when it
+ * has ended: the simulator's (sim/engine.c) as an event at the chunk's
+ * cost, the executor's copy thread (exec/expert_store.c) by copying it.
+ * Both run this one piece of code, so both copy the same chunks in the
+ * same order.
  */
-#ifndef PROMOE_SIM_COPY_ENGINE_H
-#define PROMOE_SIM_COPY_ENGINE_H
+#ifndef PROMOE_OFFLOAD_COPY_ENGINE_H
+#define PROMOE_OFFLOAD_COPY_ENGINE_H
 
 #include <stdint.h>
 
 #include "offload/copy_queue.h"
-#include "sim/event_queue.h"
-
-enum { COPY_EVENT_CHUNK_DONE = 1 }; /* event kind the engine schedules */
 
 typedef struct copy_stats {
     int64_t copies;        /* experts fully copied */
@@ -43,14 +45,14 @@ void copy_engine_free(copy_engine *ce);
 typedef int (*copy_start_fn)(void *ctx, int key);
 void copy_engine_set_start_hook(copy_engine *ce, copy_start_fn fn, void *ctx);
 
-/* Queues a copy of key at time now (the engine's events before now must
- * have been handled).  No effect if key is already queued or in flight. */
-int copy_engine_submit(copy_engine *ce, event_queue *q, int64_t now, int key, int priority,
-                       int rank);
+/* Queues a copy of key (LOW ones by `order`, the target position); no
+ * effect if key is already queued or in flight.  Returns the key whose
+ * chunk starts now (the engine was idle), or -1: the clock moves it. */
+int copy_engine_submit(copy_engine *ce, int key, int priority, int64_t order);
 /* The same for a copy of another size (a low-precision expert): chunks
  * of chunk_ns each, moving chunk_bytes each. */
-int copy_engine_submit_sized(copy_engine *ce, event_queue *q, int64_t now, int key, int priority,
-                             int rank, int64_t chunk_ns, double chunk_bytes);
+int copy_engine_submit_sized(copy_engine *ce, int key, int priority, int64_t order,
+                             int64_t chunk_ns, double chunk_bytes);
 /* Makes a queued or in-flight LOW task HIGH. */
 void copy_engine_promote(copy_engine *ce, int key);
 /* Withdraws a LOW task, queued or in flight; returns 1 if it did.  Its
@@ -63,12 +65,16 @@ int copy_engine_chunks_done(const copy_engine *ce, int key);
 int copy_engine_in_flight(const copy_engine *ce);
 
 /* When a HIGH copy of one expert submitted at `now` would finish, given
- * the copy in flight and the tasks that would go before it. */
-int64_t copy_engine_estimate_high_done(const copy_engine *ce, int64_t now);
+ * the copy in flight (its chunk ending at chunk_end) and the tasks that
+ * would go before it. */
+int64_t copy_engine_estimate_high_done(const copy_engine *ce, int64_t now, int64_t chunk_end);
 
-/* Handles a COPY_EVENT_CHUNK_DONE event at its time; returns the key whose
- * copy finished, or -1. */
-int copy_engine_on_event(copy_engine *ce, event_queue *q, const sim_event *ev);
+/* The chunk in flight has ended: *finished is the key whose copy it
+ * finished, or -1.  Returns the key whose chunk starts now, or -1. */
+int copy_engine_chunk_done(copy_engine *ce, int *finished);
+/* The cost and size of one chunk of key's task (as submitted). */
+int64_t copy_engine_chunk_ns(const copy_engine *ce, int key);
+double copy_engine_chunk_bytes(const copy_engine *ce, int key);
 
 const copy_stats *copy_engine_stats(const copy_engine *ce);
 

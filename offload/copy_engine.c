@@ -1,4 +1,4 @@
-#include "sim/copy_engine.h"
+#include "offload/copy_engine.h"
 
 #include <stdlib.h>
 
@@ -14,7 +14,6 @@ struct copy_engine {
     double *task_bytes;    /* [key] bytes of one chunk of its task */
     int current;           /* key in flight, or -1 */
     int dropping;          /* the key in flight stops at the end of its chunk */
-    int64_t chunk_end;     /* when the chunk in flight ends */
     copy_start_fn on_start;
     void *on_start_ctx;
     copy_stats stats;
@@ -54,17 +53,10 @@ void copy_engine_free(copy_engine *ce)
     free(ce);
 }
 
-static void start_chunk(copy_engine *ce, event_queue *q, int64_t now, int key)
-{
-    ce->current = key;
-    ce->chunk_end = now + ce->task_ns[key];
-    event_queue_push(q, ce->chunk_end, COPY_EVENT_CHUNK_DONE, key, 0);
-}
-
-/* Picks what the engine copies next, at time now, when it is free: the
- * copy queue's order (offload/copy_queue.h); a task's first chunk only
- * once the start hook agrees. */
-static void start_next(copy_engine *ce, event_queue *q, int64_t now)
+/* Picks what the engine copies next, when it is free: the copy queue's
+ * order (offload/copy_queue.h); a task's first chunk only once the start
+ * hook agrees.  Returns the key whose chunk starts, or -1. */
+static int start_next(copy_engine *ce)
 {
     int last = ce->current, key, preempted;
     ce->current = -1;
@@ -76,9 +68,9 @@ static void start_next(copy_engine *ce, event_queue *q, int64_t now)
             ce->stats.withdrawn++;
             continue;
         }
-        start_chunk(ce, q, now, key);
-        return;
+        return ce->current = key;
     }
+    return -1;
 }
 
 void copy_engine_set_start_hook(copy_engine *ce, copy_start_fn fn, void *ctx)
@@ -87,29 +79,26 @@ void copy_engine_set_start_hook(copy_engine *ce, copy_start_fn fn, void *ctx)
     ce->on_start_ctx = ctx;
 }
 
-int copy_engine_submit(copy_engine *ce, event_queue *q, int64_t now, int key, int priority,
-                       int rank)
+int copy_engine_submit(copy_engine *ce, int key, int priority, int64_t order)
 {
-    return copy_engine_submit_sized(ce, q, now, key, priority, rank, ce->chunk_ns, ce->chunk_bytes);
+    return copy_engine_submit_sized(ce, key, priority, order, ce->chunk_ns, ce->chunk_bytes);
 }
 
-int copy_engine_submit_sized(copy_engine *ce, event_queue *q, int64_t now, int key, int priority,
-                             int rank, int64_t chunk_ns, double chunk_bytes)
+int copy_engine_submit_sized(copy_engine *ce, int key, int priority, int64_t order,
+                             int64_t chunk_ns, double chunk_bytes)
 {
     if (key == ce->current && ce->dropping) { /* resumed before its chunk ended */
         ce->dropping = 0;
-        copy_queue_push(ce->queue, key, priority, rank);
-        return 0;
+        copy_queue_push(ce->queue, key, priority, order);
+        return -1;
     }
     if (copy_queue_has(ce->queue, key))
-        return 0;
+        return -1;
     ce->done[key] = 0;
     ce->task_ns[key] = chunk_ns;
     ce->task_bytes[key] = chunk_bytes;
-    copy_queue_push(ce->queue, key, priority, rank);
-    if (ce->current < 0)
-        start_next(ce, q, now);
-    return 0;
+    copy_queue_push(ce->queue, key, priority, order);
+    return ce->current < 0 ? start_next(ce) : -1;
 }
 
 void copy_engine_promote(copy_engine *ce, int key) { copy_queue_promote(ce->queue, key); }
@@ -124,12 +113,12 @@ int copy_engine_drop(copy_engine *ce, int key)
     return 1;
 }
 
-int64_t copy_engine_estimate_high_done(const copy_engine *ce, int64_t now)
+int64_t copy_engine_estimate_high_done(const copy_engine *ce, int64_t now, int64_t chunk_end)
 {
     int64_t t = now;
     int cur = ce->current;
     if (cur >= 0) {
-        t = ce->chunk_end;
+        t = chunk_end;
         /* the rest of the copy in flight goes first unless a HIGH task
          * would take over at the chunk boundary */
         if (!ce->dropping && (!ce->preempt || copy_queue_priority(ce->queue, cur) == COPY_HIGH))
@@ -149,11 +138,10 @@ int copy_engine_chunks_done(const copy_engine *ce, int key) { return ce->done[ke
 
 int copy_engine_in_flight(const copy_engine *ce) { return ce->current; }
 
-int copy_engine_on_event(copy_engine *ce, event_queue *q, const sim_event *ev)
+int copy_engine_chunk_done(copy_engine *ce, int *finished)
 {
-    if (ev->kind != COPY_EVENT_CHUNK_DONE)
-        return -1;
-    int key = ev->a, finished = -1;
+    int key = ce->current;
+    *finished = -1;
     ce->stats.chunks++;
     ce->stats.bytes += ce->task_bytes[key];
     ce->stats.busy_ns += ce->task_ns[key];
@@ -164,10 +152,12 @@ int copy_engine_on_event(copy_engine *ce, event_queue *q, const sim_event *ev)
         copy_queue_remove(ce->queue, key);
         ce->current = -1;
         ce->stats.copies++;
-        finished = key;
+        *finished = key;
     }
-    start_next(ce, q, ev->time_ns);
-    return finished;
+    return start_next(ce);
 }
+
+int64_t copy_engine_chunk_ns(const copy_engine *ce, int key) { return ce->task_ns[key]; }
+double copy_engine_chunk_bytes(const copy_engine *ce, int key) { return ce->task_bytes[key]; }
 
 const copy_stats *copy_engine_stats(const copy_engine *ce) { return &ce->stats; }

@@ -14,6 +14,7 @@
 #include "exec/weights.h"
 #include "exec/weights_safetensors.h"
 #include "offload/cache.h"
+#include "offload/event_log.h"
 #include "offload/system.h"
 #include "policies/policy.h"
 #include "traces/trace.h"
@@ -29,14 +30,15 @@ static const char usage[] =
     "of real runs.\n"
     "\n"
     "Offloading (--cache): routed experts live in slots whose contents the\n"
-    "simulator's own access stream decides (its cache, policy and predictor), so\n"
-    "'promoe sim --hits-only' with the same options makes the same decisions on\n"
-    "the recorded trace (compare decisions_digest).  A copy thread carries them\n"
-    "out: a miss is a demand copy the layer waits for; a prediction of the layer\n"
-    "--stride ahead is a prefetch behind it, copied in --chunks pieces that\n"
-    "demands overtake (--preempt); --reorder runs the experts already copied\n"
-    "first.  The predictor sees hidden states rounded to fp16, as a trace holds\n"
-    "them.\n"
+    "simulator's own decision engine decides (its cache, policy, predictor,\n"
+    "copy order, preemption and reordering: 'promoe sim' times the same code),\n"
+    "fed the run's real events.  A copy thread carries its decisions out: a miss\n"
+    "is a demand copy the layer waits for; a prediction of the layer --stride\n"
+    "ahead queues prefetches behind it, copied in --chunks pieces that demands\n"
+    "overtake (--preempt); --reorder runs the experts already copied first.  The\n"
+    "predictor sees hidden states rounded to fp16, as a trace holds them, and its\n"
+    "time is reported.  --check-decisions replays the run's events through a\n"
+    "fresh engine and checks it decides the same, one by one.\n"
     "\n"
     "Backends: cpu (fp32, OpenBLAS; host memory stands in for the GPU's, copies\n"
     "are memcpy) and, where built with CUDA, cuda (fp16 weights, fp32\n"
@@ -67,8 +69,11 @@ static const char usage[] =
     "  -n, --max-new N        tokens generated per request (default 16)\n"
     "  -c, --cache SIZE       offload: slots for a fraction of all experts (0.25), a\n"
     "                         number of them (256) or bytes of fp32 experts (1GiB);\n"
-    "                         reports hits, misses and copies as 'promoe sim\n"
-    "                         --hits-only' counts them on the recorded trace\n"
+    "                         reports hits, misses, prefetches and copies under the\n"
+    "                         names 'promoe sim' gives them\n"
+    "      --check-decisions  keep the engine's event log (in memory) and replay it\n"
+    "                         after the run: the replay's decisions_digest must equal\n"
+    "                         the run's (exit 1 if not)\n"
     "  -s, --system NAME      a named configuration (systems/NAME.ini): all-gpu,\n"
     "                         reactive-lru, static, mixtral-offloading,\n"
     "                         moe-infinity, promoe...; options given explicitly\n"
@@ -104,7 +109,7 @@ static const char usage[] =
     "  -h, --help             show this help\n";
 
 enum { OPT_WEIGHTS = 256, OPT_BACKEND, OPT_SEED, OPT_IDS, OPT_PROMPTS, OPT_REQUESTS,
-       OPT_MAX_PROMPT, OPT_HIDDEN, OPT_SAVE, OPT_TRAIN };
+       OPT_MAX_PROMPT, OPT_HIDDEN, OPT_SAVE, OPT_TRAIN, OPT_CHECK };
 
 static const struct option options[] = {
     {"model", required_argument, NULL, 'm'},
@@ -122,6 +127,7 @@ static const struct option options[] = {
     {"save-weights", required_argument, NULL, OPT_SAVE},
     {"system", required_argument, NULL, 's'},
     {"train", required_argument, NULL, OPT_TRAIN},
+    {"check-decisions", no_argument, NULL, OPT_CHECK},
     OFFLOAD_LONG_OPTIONS,
     {"json", no_argument, NULL, 'j'},
     {"help", no_argument, NULL, 'h'},
@@ -270,6 +276,8 @@ typedef struct run_desc {
     const char *system, *backend, *weights, *policy, *scope, *predictor;
     const offload_config *oc;
     int max_new;
+    int checked;                /* the decisions were replayed: replayed_digest */
+    uint64_t replayed_digest;
 } run_desc;
 
 static double share(double part, double whole) { return whole > 0 ? part / whole : 0; }
@@ -278,7 +286,8 @@ static void print_result(const exec_gen_result *r, const model_desc *m, const pr
                          const run_desc *d, int json)
 {
     const offload_config *oc = d->oc;
-    double gbps = r->copy_s > 0 ? r->copied_bytes / r->copy_s / 1e9 : 0;
+    const offload_clock_stats *k = &r->offload;
+    double gbps = share(k->store.bytes, k->store.copy_s) / 1e9;
     if (json) {
         json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:f, s:f, s:f, s:f, s:f}",
                               "model", m->name, "system", d->system, "backend", d->backend,
@@ -297,31 +306,44 @@ static void print_result(const exec_gen_result *r, const model_desc *m, const pr
                 json_array_append_new(a, json_integer(r->output[(size_t)i * d->max_new + j]));
             json_array_append_new(outs, a);
         }
-        if (r->slots) {
+        if (k->slots) {
             json_object_set_new(o, "policy", json_string(d->policy));
             json_object_set_new(o, "cache_scope", json_string(d->scope));
             json_object_set_new(o, "predictor", json_string(d->predictor));
-            json_object_set_new(o, "cache_slots", json_integer(r->slots));
+            json_object_set_new(o, "cache_slots", json_integer(k->slots));
             json_object_set_new(o, "stride", json_integer(oc->stride));
             json_object_set_new(o, "chunks_per_expert", json_integer(oc->chunks));
             json_object_set_new(o, "preempt", json_integer(oc->preempt));
             json_object_set_new(o, "reorder", json_integer(oc->reorder));
-            json_object_set_new(o, "accesses", json_integer(r->stream.accesses));
-            json_object_set_new(o, "hits", json_integer(r->stream.hits));
-            json_object_set_new(o, "late_hits", json_integer(r->late_hits));
-            json_object_set_new(o, "misses", json_integer(r->stream.misses));
-            json_object_set_new(o, "evictions", json_integer(r->stream.evictions));
-            json_object_set_new(o, "hit_rate", json_real(access_stream_hit_rate(&r->stream)));
+            const offload_counts *n = &k->counts;
+            json_object_set_new(o, "demands", json_integer(n->demands));
+            json_object_set_new(o, "hits", json_integer(n->hits));
+            json_object_set_new(o, "late_hits", json_integer(n->late_hits));
+            json_object_set_new(o, "misses", json_integer(n->misses));
+            json_object_set_new(o, "uncached", json_integer(n->uncached));
+            json_object_set_new(o, "evictions", json_integer(n->evictions));
+            json_object_set_new(o, "hit_rate", json_real(share(n->hits, n->demands)));
             char digest[17];
-            snprintf(digest, sizeof digest, "%016llx", (unsigned long long)r->stream.digest);
+            snprintf(digest, sizeof digest, "%016llx", (unsigned long long)k->digest);
             json_object_set_new(o, "decisions_digest", json_string(digest));
-            json_object_set_new(o, "prefetch_issued", json_integer(r->stream.prefetch_issued));
-            json_object_set_new(o, "prefetch_useful", json_integer(r->stream.prefetch_useful));
-            json_object_set_new(o, "preemptions", json_integer(r->preemptions));
-            json_object_set_new(o, "copies", json_integer(r->copies));
-            json_object_set_new(o, "copies_cancelled", json_integer(r->cancelled));
-            json_object_set_new(o, "pcie_bytes", json_real(r->copied_bytes));
+            if (d->checked) {
+                snprintf(digest, sizeof digest, "%016llx",
+                         (unsigned long long)d->replayed_digest);
+                json_object_set_new(o, "replayed_digest", json_string(digest));
+            }
+            json_object_set_new(o, "prefetch_issued", json_integer(n->prefetch_issued));
+            json_object_set_new(o, "prefetch_useful", json_integer(n->prefetch_useful));
+            json_object_set_new(o, "prefetch_wasted", json_integer(n->prefetch_wasted));
+            json_object_set_new(o, "prefetch_late", json_integer(n->prefetch_late));
+            json_object_set_new(o, "prefetch_dropped", json_integer(n->prefetch_dropped));
+            json_object_set_new(o, "predictions", json_integer(k->predictions));
+            json_object_set_new(o, "predictor_s", json_real(k->predict_s));
+            json_object_set_new(o, "preemptions", json_integer(k->store.preemptions));
+            json_object_set_new(o, "copies", json_integer(k->store.copies));
+            json_object_set_new(o, "copies_withdrawn", json_integer(k->store.withdrawn));
+            json_object_set_new(o, "pcie_bytes", json_real(k->store.bytes));
             json_object_set_new(o, "copy_gbps", json_real(gbps));
+            json_object_set_new(o, "fences", json_integer(k->store.fences));
             json_object_set_new(o, "prefill_stall_share",
                                 json_real(share(r->prefill_wait_s, r->prefill_s)));
             json_object_set_new(o, "decode_stall_share",
@@ -334,27 +356,34 @@ static void print_result(const exec_gen_result *r, const model_desc *m, const pr
     printf("%s on the %s backend, system %s: %lld requests, %lld prompt tokens, %lld decode "
            "tokens\n", m->name, d->backend, d->system, (long long)r->requests, (long long)r->prefill_tokens,
            (long long)r->decode_tokens);
-    if (r->slots) {
-        printf("cache %lld slots (%s, %s), predictor %s", (long long)r->slots, d->policy,
+    if (k->slots) {
+        printf("cache %lld slots (%s, %s), predictor %s", (long long)k->slots, d->policy,
                d->scope, d->predictor);
         if (strcmp(d->predictor, "none") != 0)
             printf(" at stride %d", oc->stride);
         printf("; copies in %d chunk%s%s%s\n", oc->chunks, oc->chunks > 1 ? "s" : "",
                oc->preempt ? ", preempted by demands" : "",
                oc->reorder ? ", reordered experts" : "");
-        printf("%lld accesses: %lld hits (%lld late), %lld misses (hit rate %.4f), "
-               "%lld evictions\n", (long long)r->stream.accesses, (long long)r->stream.hits,
-               (long long)r->late_hits, (long long)r->stream.misses, access_stream_hit_rate(&r->stream),
-               (long long)r->stream.evictions);
-        if (r->stream.prefetch_issued)
-            printf("%lld prefetches issued, %lld useful; %lld preemptions\n",
-                   (long long)r->stream.prefetch_issued, (long long)r->stream.prefetch_useful,
-                   (long long)r->preemptions);
-        printf("%lld copies (%lld cancelled), %.1f MB at %.2f GB/s; waiting for copies: "
-               "%.1f%% of prefill, %.1f%% of decode\n", (long long)r->copies,
-               (long long)r->cancelled, r->copied_bytes / 1e6, gbps,
+        const offload_counts *n = &k->counts;
+        printf("%lld expert demands: %lld hits (%lld late), %lld misses (hit rate %.4f), "
+               "%lld evictions\n", (long long)n->demands, (long long)n->hits,
+               (long long)n->late_hits, (long long)n->misses, share(n->hits, n->demands),
+               (long long)n->evictions);
+        if (n->prefetch_issued)
+            printf("%lld prefetches issued, %lld useful (%lld late), %lld dropped; %lld "
+                   "preemptions; the predictor took %.1f ms in %lld calls\n",
+                   (long long)n->prefetch_issued, (long long)n->prefetch_useful,
+                   (long long)n->prefetch_late, (long long)n->prefetch_dropped,
+                   (long long)k->store.preemptions, 1e3 * k->predict_s,
+                   (long long)k->predictions);
+        printf("%lld copies (%lld withdrawn), %.1f MB at %.2f GB/s; waiting for copies: "
+               "%.1f%% of prefill, %.1f%% of decode\n", (long long)k->store.copies,
+               (long long)k->store.withdrawn, k->store.bytes / 1e6, gbps,
                100 * share(r->prefill_wait_s, r->prefill_s),
                100 * share(r->decode_wait_s, r->decode_s));
+        if (d->checked)
+            printf("decisions checked: the replay of the run's events decides the same "
+                   "(digest %016llx)\n", (unsigned long long)d->replayed_digest);
     }
     printf("time to first token   %.3f ms (mean), %.1f prompt tokens/s\n", r->ttft_ms_mean,
            r->prefill_tokens_per_s);
@@ -395,7 +424,7 @@ typedef struct exec_cli {
     const char *model, *weights, *backend, *prompts, *record, *cache, *save;
     const char *system, *train;
     const char *ids[256];
-    int n_ids, requests, max_prompt, max_new, hidden, json;
+    int n_ids, requests, max_prompt, max_new, hidden, json, check;
     long long seed;
 } exec_cli;
 
@@ -443,6 +472,7 @@ static int parse(int argc, char **argv, exec_cli *o)
         case OPT_SAVE: o->save = optarg; break;
         case 's': o->system = optarg; break;
         case OPT_TRAIN: o->train = optarg; break;
+        case OPT_CHECK: o->check = 1; break;
         case 'j': o->json = 1; break;
         case 'h': fputs(usage, stdout); exit(CLI_OK);
         default:
@@ -565,6 +595,9 @@ int cmd_exec(int argc, char **argv)
     if (!cache && strcmp(predictor, "none") != 0)
         return cli_usage_error(cmd, "predictor %s prefetches into a cache: give --cache SIZE",
                                predictor);
+    if (!cache && o.check)
+        return cli_usage_error(cmd, "--check-decisions checks an offloading run's decisions: "
+                               "give --cache SIZE");
     prompt_set ps;
     if (prompts_init(&ps) < 0) {
         promoe_err_set(&err, "out of memory");
@@ -593,6 +626,7 @@ int cmd_exec(int argc, char **argv)
     }
     const predictor_ops *pred_ops = NULL;
     void *pred = NULL;
+    offload_log log = {0};
     float *routers = strcmp(predictor, "none") != 0 ? exec_weights_routers(&w) : NULL;
     if (routers) /* as the recorded trace holds them, so its replay predicts the same */
         trace_round_stored(routers, (size_t)m.num_layers * m.num_experts * m.hidden_size);
@@ -615,7 +649,7 @@ int cmd_exec(int argc, char **argv)
                            .record_hidden = o.hidden,
                            .source = source, .dataset = o.prompts ? "prompts" : "ids",
                            .offload = oc, .pops = pred_ops, .pst = pred,
-                           .progress = show_progress};
+                           .log = o.check ? &log : NULL, .progress = show_progress};
     exec_gen_result r;
     for (int i = 0; i < ps.count; i++)
         list[i] = (exec_prompt){ps.ids + ps.start[i], (int)(ps.start[i + 1] - ps.start[i])};
@@ -625,11 +659,24 @@ int cmd_exec(int argc, char **argv)
         rc = cli_fail(&err);
         goto out;
     }
+    uint64_t replayed = 0;
+    if (o.check && (offload_log_replay(&log, &oc, m.num_layers, m.num_experts, m.top_k, NULL,
+                                       &replayed, &err) < 0 ||
+                    (replayed != r.offload.digest &&
+                     promoe_err_set(&err, "the replay of the run's events decided differently "
+                                    "(digest %016llx, the run's %016llx): the executor made a "
+                                    "decision the engine did not", (unsigned long long)replayed,
+                                    (unsigned long long)r.offload.digest) < 0))) {
+        free(r.output);
+        rc = cli_fail(&err);
+        goto out;
+    }
     run_desc d = {.system = o.system ? sd.name : oc.slots ? "reactive" : "all-gpu",
                   .backend = backend->name,
                   .weights = o.weights, .policy = oc.policy,
                   .scope = oc.per_layer ? "per-layer" : "global", .predictor = predictor,
-                  .oc = &oc, .max_new = o.max_new};
+                  .oc = &oc, .max_new = o.max_new, .checked = o.check,
+                  .replayed_digest = replayed};
     print_result(&r, &m, &ps, &d, o.json);
     if (o.record && !o.json)
         printf("wrote %s\n", o.record);
@@ -638,6 +685,7 @@ int cmd_exec(int argc, char **argv)
 out:
     if (pred)
         pred_ops->destroy(pred);
+    offload_log_free(&log);
     free(routers);
     free(list);
     exec_weights_free(&w);

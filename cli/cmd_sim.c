@@ -110,18 +110,21 @@ static const char usage[] =
     "                         cross PCIe instead of weights\n"
     "      --predictor-us X   CPU time of one prediction, us (default 0)\n"
     "      --seed N           seed for randomised predictors (default 1)\n"
-    "      --hits-only        no timing: count hits of the plain access stream (token\n"
-    "                         by token, layer by layer; needs no model or hardware),\n"
-    "                         with --predictor (or a --system's) prefetching each\n"
-    "                         layer's prediction of the layer --stride ahead: the\n"
-    "                         decisions 'promoe exec' makes on the same tokens\n"
+    "      --hits-only        no timing (needs no model or hardware), token by token,\n"
+    "                         layer by layer: without a predictor, the hits of the\n"
+    "                         cache policy alone (a plain access stream, experts in\n"
+    "                         rank order, nothing pinned, as a reference cache\n"
+    "                         simulator counts them); with --predictor (or a\n"
+    "                         --system's), the decision engine with copies that\n"
+    "                         take no time, each layer's prediction of the layer\n"
+    "                         --stride ahead arriving at once\n"
     "  -j, --json             print one JSON object on one line\n"
     "      --csv              print a header line and one row\n"
     "  -h, --help             show this help\n"
     "\n"
     "The report's decisions_digest sums up every decision, one by one: equal\n"
-    "digests, the same decisions (timed: the decision engine's; --hits-only: the\n"
-    "access stream's).\n";
+    "digests, the same decisions (the decision engine's; --hits-only without a\n"
+    "predictor: the plain stream's).\n";
 
 enum {
     OPT_HITS = 256, OPT_CSV, OPT_HW, OPT_SET, OPT_CHUNK_BYTES, OPT_CPU, OPT_BATCH, OPT_PROFILE,
@@ -239,7 +242,7 @@ static void print_report(const report *r, int json, int csv)
 /* digest: room for 17 characters, alive until the report is printed */
 static void report_hits(report *rep, const sim_hits_result *r, char *digest)
 {
-    const access_stream_stats *s = &r->stream;
+    const sim_hits_result *s = r;
     snprintf(digest, 17, "%016llx", (unsigned long long)s->digest);
     name(rep, "decisions_digest", digest);
     fig(rep, "cache_slots", "cache slots", (double)r->slots, 1);
@@ -248,7 +251,7 @@ static void report_hits(report *rep, const sim_hits_result *r, char *digest)
     fig(rep, "hits", "hits", (double)s->hits, 1);
     fig(rep, "misses", "misses", (double)s->misses, 1);
     fig(rep, "evictions", "evictions", (double)s->evictions, 1);
-    fig(rep, "hit_rate", "hit rate", access_stream_hit_rate(s), 0);
+    fig(rep, "hit_rate", "hit rate", sim_hits_rate(s), 0);
     fig(rep, "prefetch_issued", "prefetches issued", (double)s->prefetch_issued, 1);
     fig(rep, "prefetch_useful", "prefetches useful", (double)s->prefetch_useful, 1);
 }

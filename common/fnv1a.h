@@ -1,5 +1,5 @@
 /* fnv1a.h - the 64-bit FNV-1a hash, folded in a piece at a time: the
- * decisions digests (offload/engine.c, offload/access_stream.c) sum up a
+ * decisions digests (offload/engine.c, sim/hits.c) sum up a
  * run's decisions one by one with it. */
 #ifndef PROMOE_COMMON_FNV1A_H
 #define PROMOE_COMMON_FNV1A_H

@@ -7,21 +7,20 @@
 #include <string.h>
 
 #include "common/clock.h"
+#include "offload/copy_engine.h"
 
 struct expert_store {
     expert_mover mv;
-    int num_keys, chunks, preempt;
-    int64_t capacity, used;
-    char *slots;            /* [capacity][expert_bytes], the mover's memory */
+    expert_store_config c;
+    int64_t n_blocks;       /* slots, then scratch buffers */
+    char *blocks;           /* [n_blocks][expert_bytes], the mover's memory */
     int64_t *slot_of;       /* [key] its slot, or -1 */
-    int64_t *free_slots, n_free;
-    /* a slot's owner may copy into it and compute from it; experts promised
-     * the slot next wait in line behind it (next_of), tail last */
-    int *owner, *tail;      /* [capacity] */
-    int *next_of;           /* [key] */
-    int *done;              /* [key] chunks copied */
-    copy_queue *queue;      /* the copies not finished, in the simulator's order */
-    int last_key;           /* the key the thread copied last */
+    int64_t *free_slots, n_free, used;
+    /* [block] the epoch it was last computed from (-1: never since a
+     * fence): the current epoch means a device may still be reading it */
+    int64_t *used_epoch;
+    int64_t epoch;
+    copy_engine *ce;        /* the copies not finished, in the simulator's order */
     int failed;
     promoe_err copy_err;
     expert_store_stats stats;
@@ -37,16 +36,57 @@ struct expert_store {
 
 static size_t chunk_at(const expert_store *s, int c, size_t *bytes)
 {
-    size_t each = s->mv.expert_bytes / (size_t)s->chunks;
-    *bytes = c < s->chunks - 1 ? each : s->mv.expert_bytes - each * (size_t)(s->chunks - 1);
+    size_t each = s->mv.expert_bytes / (size_t)s->c.chunks;
+    *bytes = c < s->c.chunks - 1 ? each : s->mv.expert_bytes - each * (size_t)(s->c.chunks - 1);
     return each * (size_t)c;
 }
 
-/* Only a slot's owner may copy into it. */
-static int owns_slot(void *ctx, int key)
+/* key's block: its slot, or its layer's scratch buffer for expert key % E. */
+static int64_t block_of(const expert_store *s, int key)
 {
-    const expert_store *s = ctx;
-    return s->owner[s->slot_of[key]] == key;
+    return s->slot_of[key] >= 0 ? s->slot_of[key] : s->c.capacity + key % s->c.num_experts;
+}
+
+/* Copies bytes with the lock released; records a failure. */
+static int copy_unlocked(expert_store *s, void *dst, const void *src, size_t bytes)
+{
+    promoe_err err = {{0}};
+    pthread_mutex_unlock(&s->lock);
+    int rc = s->mv.copy(s->mv.ctx, dst, src, bytes, &err);
+    pthread_mutex_lock(&s->lock);
+    if (rc < 0 && !s->failed) {
+        s->failed = 1;
+        s->copy_err = err;
+    }
+    return rc;
+}
+
+/* The chunk the copy engine has in flight: copied into key's block (after
+ * a fence if a computation may still read it), then the engine moves on. */
+static void copy_chunk(expert_store *s, int key)
+{
+    int64_t block = block_of(s, key);
+    if (s->mv.fence && s->used_epoch[block] == s->epoch) {
+        s->stats.fences++;
+        pthread_mutex_unlock(&s->lock);
+        s->mv.fence(s->mv.ctx);
+        pthread_mutex_lock(&s->lock);
+        s->used_epoch[block] = -1; /* no one computes from it until its copy ends */
+    }
+    size_t bytes, off = chunk_at(s, copy_engine_chunks_done(s->ce, key), &bytes);
+    const char *src = (const char *)s->mv.source(s->mv.ctx, key) + off;
+    char *dst = s->blocks + (size_t)block * s->mv.expert_bytes + off;
+    double t0 = clock_now_s();
+    int rc = copy_unlocked(s, dst, src, bytes);
+    s->stats.copy_s += clock_now_s() - t0;
+    s->stats.chunks++;
+    s->stats.bytes += (double)bytes;
+    if (rc < 0)
+        return;
+    int finished;
+    copy_engine_chunk_done(s->ce, &finished); /* the next chunk, if any, is in flight now */
+    if (finished >= 0 && s->c.hooks.done)
+        s->c.hooks.done(s->c.hooks.ctx, finished);
 }
 
 static void *copy_thread(void *arg)
@@ -54,51 +94,17 @@ static void *copy_thread(void *arg)
     expert_store *s = arg;
     pthread_mutex_lock(&s->lock);
     for (;;) {
-        int key = -1, preempted = 0;
+        int key = -1;
         while (!s->stop && !s->raw_pending &&
-               (s->failed ||
-                (key = copy_queue_take(s->queue, s->last_key, owns_slot, s, &preempted)) < 0))
+               (s->failed || (key = copy_engine_in_flight(s->ce)) < 0))
             pthread_cond_wait(&s->posted, &s->lock);
         if (s->stop)
             break;
-        promoe_err err = {{0}};
         if (s->raw_pending) {
-            const void *src = s->raw_src;
-            void *dst = s->raw_dst;
-            size_t n = s->raw_bytes;
-            pthread_mutex_unlock(&s->lock);
-            int rc = s->mv.copy(s->mv.ctx, dst, src, n, &err);
-            pthread_mutex_lock(&s->lock);
-            if (rc < 0) {
-                s->failed = 1;
-                s->copy_err = err;
-            }
+            copy_unlocked(s, s->raw_dst, s->raw_src, s->raw_bytes);
             s->raw_pending = 0;
-            pthread_cond_broadcast(&s->progressed);
-            continue;
-        }
-        int64_t slot = s->slot_of[key];
-        s->stats.preemptions += preempted; /* a copy left part-done for a demand */
-        s->last_key = key;
-        size_t bytes, off = chunk_at(s, s->done[key], &bytes);
-        const char *src = (const char *)s->mv.source(s->mv.ctx, key) + off;
-        char *dst = s->slots + (size_t)slot * s->mv.expert_bytes + off;
-        pthread_mutex_unlock(&s->lock);
-        double t0 = clock_now_s();
-        int rc = s->mv.copy(s->mv.ctx, dst, src, bytes, &err);
-        double took = clock_now_s() - t0;
-        pthread_mutex_lock(&s->lock);
-        s->stats.copy_s += took;
-        s->stats.chunks++;
-        s->stats.bytes += (double)bytes;
-        if (rc < 0) {
-            s->failed = 1;
-            s->copy_err = err;
-        } else if (copy_queue_has(s->queue, key) && s->slot_of[key] == slot &&
-                   s->owner[slot] == key && ++s->done[key] == s->chunks) {
-            /* (a key evicted meanwhile was unqueued: its chunk is void) */
-            copy_queue_remove(s->queue, key);
-            s->stats.copies++;
+        } else {
+            copy_chunk(s, key);
         }
         pthread_cond_broadcast(&s->progressed);
     }
@@ -108,23 +114,20 @@ static void *copy_thread(void *arg)
 
 static void release_all(expert_store *s)
 {
-    if (s->slots)
-        s->mv.release(s->mv.ctx, s->slots);
+    if (s->blocks)
+        s->mv.release(s->mv.ctx, s->blocks);
     free(s->slot_of);
     free(s->free_slots);
-    free(s->owner);
-    free(s->tail);
-    free(s->next_of);
-    free(s->done);
-    copy_queue_free(s->queue);
+    free(s->used_epoch);
+    copy_engine_free(s->ce);
     free(s);
 }
 
-expert_store *expert_store_create(const expert_mover *mv, int num_keys, int64_t capacity,
-                                  int chunks, int preempt, promoe_err *err)
+expert_store *expert_store_create(const expert_mover *mv, const expert_store_config *c,
+                                  promoe_err *err)
 {
-    if (chunks < 1 || chunks > 1024) {
-        promoe_err_set(err, "chunks per expert %d must be in [1, 1024]", chunks);
+    if (c->chunks < 1 || c->chunks > 1024) {
+        promoe_err_set(err, "chunks per expert %d must be in [1, 1024]", c->chunks);
         return NULL;
     }
     expert_store *s = calloc(1, sizeof *s);
@@ -132,34 +135,31 @@ expert_store *expert_store_create(const expert_mover *mv, int num_keys, int64_t 
         promoe_err_set(err, "out of memory");
         return NULL;
     }
-    size_t keys = (size_t)num_keys, cap = (size_t)capacity;
+    size_t keys = (size_t)c->num_layers * (size_t)c->num_experts;
     s->mv = *mv;
-    s->num_keys = num_keys;
-    s->chunks = chunks;
-    s->preempt = preempt;
-    s->capacity = capacity;
-    s->last_key = -1;
+    s->c = *c;
+    s->n_blocks = c->capacity + (c->streaming ? c->num_experts : 0);
     s->slot_of = malloc(keys * sizeof *s->slot_of);
-    s->free_slots = malloc(cap * sizeof *s->free_slots);
-    s->owner = malloc(cap * sizeof *s->owner);
-    s->tail = malloc(cap * sizeof *s->tail);
-    s->next_of = malloc(keys * sizeof *s->next_of);
-    s->done = calloc(keys, sizeof *s->done);
-    s->queue = copy_queue_create(num_keys, preempt);
-    if (!s->slot_of || !s->free_slots || !s->owner || !s->tail || !s->next_of || !s->done ||
-        !s->queue) {
+    s->free_slots = malloc((size_t)c->capacity * sizeof *s->free_slots);
+    s->used_epoch = malloc((size_t)s->n_blocks * sizeof *s->used_epoch);
+    /* the copy engine's chunk costs are the simulator's: here time is real */
+    s->ce = copy_engine_create((int)keys, c->chunks, 0, (double)mv->expert_bytes / c->chunks,
+                               c->preempt);
+    if (!s->slot_of || !s->free_slots || !s->used_epoch || !s->ce) {
         release_all(s);
         promoe_err_set(err, "out of memory");
         return NULL;
     }
-    if (!(s->slots = mv->alloc(mv->ctx, cap * mv->expert_bytes, err))) {
+    if (c->hooks.start)
+        copy_engine_set_start_hook(s->ce, c->hooks.start, c->hooks.ctx);
+    if (!(s->blocks = mv->alloc(mv->ctx, (size_t)s->n_blocks * mv->expert_bytes, err))) {
         release_all(s);
         return NULL;
     }
     for (size_t k = 0; k < keys; k++)
-        s->slot_of[k] = s->next_of[k] = -1;
-    for (size_t i = 0; i < cap; i++)
-        s->owner[i] = s->tail[i] = -1;
+        s->slot_of[k] = -1;
+    for (int64_t b = 0; b < s->n_blocks; b++)
+        s->used_epoch[b] = -1;
     pthread_mutex_init(&s->lock, NULL);
     pthread_cond_init(&s->posted, NULL);
     pthread_cond_init(&s->progressed, NULL);
@@ -189,85 +189,73 @@ void expert_store_free(expert_store *s)
     release_all(s);
 }
 
-void expert_store_load(expert_store *s, int key, int evicted, int prio, int64_t order,
-                       int after_release)
+void expert_store_lock(expert_store *s) { pthread_mutex_lock(&s->lock); }
+void expert_store_unlock(expert_store *s) { pthread_mutex_unlock(&s->lock); }
+
+void expert_store_place(expert_store *s, int key, int victim)
 {
-    pthread_mutex_lock(&s->lock);
     int64_t slot;
-    if (evicted >= 0 && s->slot_of[evicted] >= 0) {
-        slot = s->slot_of[evicted];
-        if (after_release) {
-            s->next_of[s->tail[slot]] = key; /* in line behind the slot's last */
-        } else {
-            copy_queue_remove(s->queue, evicted); /* its copy stops after the chunk in flight */
-            s->stats.cancelled += s->done[evicted] < s->chunks;
-            s->slot_of[evicted] = -1;
-            s->owner[slot] = key;
-        }
+    if (victim >= 0 && s->slot_of[victim] >= 0) {
+        slot = s->slot_of[victim];
+        s->slot_of[victim] = -1;
     } else {
         slot = s->n_free ? s->free_slots[--s->n_free] : s->used++;
-        s->owner[slot] = key;
     }
-    s->tail[slot] = key;
     s->slot_of[key] = slot;
-    s->next_of[key] = -1;
-    s->done[key] = 0;
-    copy_queue_push(s->queue, key, prio, order);
-    pthread_cond_signal(&s->posted);
-    pthread_mutex_unlock(&s->lock);
 }
 
-void expert_store_promote(expert_store *s, int key)
+void expert_store_vacate(expert_store *s, int key)
 {
-    pthread_mutex_lock(&s->lock);
-    if (copy_queue_promote(s->queue, key))
-        pthread_cond_signal(&s->posted);
-    pthread_mutex_unlock(&s->lock);
+    if (s->slot_of[key] < 0)
+        return;
+    s->free_slots[s->n_free++] = s->slot_of[key];
+    s->slot_of[key] = -1;
 }
 
-int expert_store_ready(expert_store *s, int key)
+void expert_store_copy(expert_store *s, int key, int priority, int64_t order)
 {
-    pthread_mutex_lock(&s->lock);
-    int ready = s->slot_of[key] >= 0 && !copy_queue_has(s->queue, key);
-    pthread_mutex_unlock(&s->lock);
-    return ready;
+    if (copy_engine_submit(s->ce, key, priority, order) >= 0)
+        pthread_cond_signal(&s->posted); /* the copy thread was idle */
 }
 
-const void *expert_store_acquire(expert_store *s, int key, promoe_err *err)
+void expert_store_promote(expert_store *s, int key) { copy_engine_promote(s->ce, key); }
+int expert_store_drop(expert_store *s, int key) { return copy_engine_drop(s->ce, key); }
+int expert_store_in_flight(expert_store *s) { return copy_engine_in_flight(s->ce); }
+int expert_store_chunks_done(expert_store *s, int key)
 {
-    pthread_mutex_lock(&s->lock);
-    double t0 = clock_now_s();
-    while (copy_queue_has(s->queue, key) && !s->failed)
+    return copy_engine_chunks_done(s->ce, key);
+}
+
+int expert_store_wait(expert_store *s, promoe_err *err)
+{
+    if (!s->failed) {
+        double t0 = clock_now_s();
         pthread_cond_wait(&s->progressed, &s->lock);
-    s->stats.wait_s += clock_now_s() - t0;
-    const void *at = NULL;
-    if (s->failed)
+        s->stats.wait_s += clock_now_s() - t0;
+    }
+    if (s->failed) {
         *err = s->copy_err;
-    else
-        at = s->slots + (size_t)s->slot_of[key] * s->mv.expert_bytes;
-    pthread_mutex_unlock(&s->lock);
-    return at;
+        return -1;
+    }
+    return 0;
 }
 
-void expert_store_release(expert_store *s, int key)
+const void *expert_store_block(expert_store *s, int key)
 {
-    pthread_mutex_lock(&s->lock);
-    int64_t slot = s->slot_of[key];
-    if (slot >= 0 && s->owner[slot] == key && s->next_of[key] >= 0) {
-        if (s->mv.fence)
-            s->mv.fence(s->mv.ctx); /* key's computation has read its slot to the end */
-        s->owner[slot] = s->next_of[key]; /* the slot was promised on */
-        s->slot_of[key] = -1;
-        s->next_of[key] = -1;
-        pthread_cond_signal(&s->posted);
-    }
-    pthread_mutex_unlock(&s->lock);
+    return s->blocks + (size_t)block_of(s, key) * s->mv.expert_bytes;
 }
+
+void expert_store_used(expert_store *s, int key) { s->used_epoch[block_of(s, key)] = s->epoch; }
+void expert_store_computed(expert_store *s) { s->epoch++; }
 
 expert_store_stats expert_store_stats_of(expert_store *s)
 {
     pthread_mutex_lock(&s->lock);
     expert_store_stats st = s->stats;
+    const copy_stats *cs = copy_engine_stats(s->ce);
+    st.copies = cs->copies;
+    st.preemptions = cs->preemptions;
+    st.withdrawn = cs->dropped + cs->withdrawn;
     pthread_mutex_unlock(&s->lock);
     return st;
 }
@@ -290,10 +278,20 @@ static int copy_raw(expert_store *s, const void *src, void *dst, size_t bytes, p
     return rc;
 }
 
-double expert_store_time_copy(expert_store *s, int num_layers, size_t bytes, int reps,
-                              promoe_err *err)
+int expert_store_fill(expert_store *s, promoe_err *err)
 {
-    int E = s->num_keys / num_layers;
+    size_t keys = (size_t)s->c.num_layers * (size_t)s->c.num_experts;
+    for (size_t k = 0; k < keys; k++)
+        if (s->slot_of[k] >= 0 &&
+            copy_raw(s, s->mv.source(s->mv.ctx, (int)k), (void *)expert_store_block(s, (int)k),
+                     s->mv.expert_bytes, err) < 0)
+            return -1;
+    return 0;
+}
+
+double expert_store_time_copy(expert_store *s, size_t bytes, int reps, promoe_err *err)
+{
+    int E = s->c.num_experts, num_layers = s->c.num_layers;
     size_t layer = (size_t)E * s->mv.expert_bytes;
     if (bytes > layer)
         bytes = layer; /* a layer's experts are the longest run the sources hold */

@@ -6,8 +6,7 @@
 
 #include "common/clock.h"
 #include "exec/backend.h"
-#include "exec/expert_store.h"
-#include "offload/access_stream.h"
+#include "exec/offload_clock.h"
 #include "traces/trace.h"
 
 /* The routing of the iteration being run, kept until it is appended. */
@@ -90,164 +89,26 @@ static int flush(recorder *rc, trace_writer *tw, int32_t iteration, promoe_err *
     return trace_writer_append(tw, &it, err);
 }
 
-/* The offloading: the access stream's decisions (the simulator's cache,
- * policy and predictor) carried out by the expert store's copies. */
-typedef struct offload {
-    access_stream *stream;
-    expert_store *store;
-    stream_decision *decisions;  /* [K + E] */
-    int16_t *ids;                /* [K] the layer's experts, as observed */
-    float *hidden;               /* [d] the hidden state, as a trace holds it (NULL: no
-                                    predictor reads it) */
-    int *layer_keys, n_layer_keys; /* accessed in the running layer */
-    int E, K, D, reorder;
-    int32_t request, position;   /* of the token running */
-    int64_t late;                /* hits whose copy had not ended */
-} offload;
-
-static int in_layer(const offload *o, int key)
-{
-    for (int i = 0; i < o->n_layer_keys; i++)
-        if (o->layer_keys[i] == key)
-            return 1;
-    return 0;
-}
-
-/* The layer's accesses and prediction, then the copies they ask for. */
-static void offload_layer(offload *o, const exec_routing *rt)
-{
-    for (int k = 0; k < o->K; k++)
-        o->ids[k] = (int16_t)rt->experts[k];
-    if (o->hidden) {
-        memcpy(o->hidden, rt->hidden, (size_t)o->D * sizeof *o->hidden);
-        trace_round_stored(o->hidden, (size_t)o->D);
-    }
-    predictor_obs obs = {.layer = rt->layer, .num_tokens = 1, .request = &o->request,
-                         .position = &o->position, .experts = o->ids, .weights = rt->weights,
-                         .hidden = o->hidden};
-    int n = access_stream_layer(o->stream, &obs, o->decisions);
-    o->n_layer_keys = 0;
-    for (int i = 0; i < n; i++) {
-        const stream_decision *d = &o->decisions[i];
-        if (d->kind == STREAM_HIT) {
-            if (!expert_store_ready(o->store, d->key)) {
-                o->late++;
-                expert_store_promote(o->store, d->key); /* a prefetch still on its way */
-            }
-        } else {
-            /* an expert this layer still computes keeps its slot until it has */
-            int after = d->kind == STREAM_MISS && d->evicted >= 0 && in_layer(o, d->evicted);
-            expert_store_load(o->store, d->key, d->evicted,
-                              d->kind == STREAM_MISS ? COPY_HIGH : COPY_LOW,
-                              d->when, after);
-        }
-        if (d->kind != STREAM_PREFETCH)
-            o->layer_keys[o->n_layer_keys++] = d->key;
-    }
-}
-
-/* Reordered inference: an expert already in its slot runs first. */
-static int next_ready(void *ctx, int layer, const int *experts, const int *pending, int n)
-{
-    offload *o = ctx;
-    for (int i = 0; o->reorder && i < n; i++)
-        if (expert_store_ready(o->store, layer * o->E + experts[pending[i]]))
-            return i;
-    return 0;
-}
-
-static const void *acquire(void *ctx, int layer, int expert, promoe_err *err)
-{
-    offload *o = ctx;
-    return expert_store_acquire(o->store, layer * o->E + expert, err);
-}
-
-static void release(void *ctx, int layer, int expert)
-{
-    offload *o = ctx;
-    expert_store_release(o->store, layer * o->E + expert);
-}
-
-static int offload_start(offload *o, const exec_weights *w, expert_mover mv,
-                         const exec_gen_config *cfg, exec_gen_result *r, promoe_err *err)
-{
-    const model_desc *m = &w->model;
-    int keys = m->num_layers * m->num_experts;
-    access_stream_config sc = {.offload = &cfg->offload, .num_layers = m->num_layers,
-                               .num_experts = m->num_experts, .top_k = m->top_k,
-                               .pops = cfg->pops, .pst = cfg->pst};
-    *o = (offload){.E = m->num_experts, .K = m->top_k, .D = m->hidden_size,
-                   .reorder = cfg->offload.reorder};
-    if (!(o->stream = access_stream_create(&sc, err)))
-        return -1;
-    r->slots = access_stream_capacity(o->stream);
-    if (!(o->store = expert_store_create(&mv, keys, r->slots,
-                                         cfg->offload.chunks > 0 ? cfg->offload.chunks : 1,
-                                         cfg->offload.preempt, err)))
-        return -1;
-    o->decisions = malloc((size_t)(m->top_k + m->num_experts) * sizeof *o->decisions);
-    o->ids = malloc((size_t)m->top_k * sizeof *o->ids);
-    o->hidden = cfg->pops ? malloc((size_t)m->hidden_size * sizeof *o->hidden) : NULL;
-    o->layer_keys = malloc((size_t)m->top_k * sizeof *o->layer_keys);
-    int *fixed = malloc((size_t)keys * sizeof *fixed);
-    if (!fixed || !o->decisions || !o->ids || (cfg->pops && !o->hidden) || !o->layer_keys) {
-        free(fixed);
-        return promoe_err_set(err, "out of memory");
-    }
-    /* a policy's fixed set (static) is copied before serving starts */
-    int n = access_stream_preload(o->stream, fixed), rc = 0;
-    for (int i = 0; i < n; i++)
-        expert_store_load(o->store, fixed[i], -1, COPY_HIGH, 0, 0);
-    for (int i = 0; i < n && rc == 0; i++)
-        rc = expert_store_acquire(o->store, fixed[i], err) ? 0 : -1;
-    free(fixed);
-    return rc;
-}
-
-static void offload_end(offload *o, exec_gen_result *r)
-{
-    if (o->stream) {
-        r->stream = *access_stream_stats_of(o->stream);
-        r->late_hits = o->late;
-    }
-    if (o->store) {
-        expert_store_stats st = expert_store_stats_of(o->store);
-        r->copies = st.copies;
-        r->copied_bytes = st.bytes;
-        r->copy_s = st.copy_s;
-        r->preemptions = st.preemptions;
-        r->cancelled = st.cancelled;
-    }
-    expert_store_free(o->store);
-    access_stream_free(o->stream);
-    free(o->decisions);
-    free(o->ids);
-    free(o->hidden);
-    free(o->layer_keys);
-}
-
 /* What watches each layer: the recorder and the offloading, either may be
  * off. */
 typedef struct watcher {
-    recorder *rc;  /* NULL: not recording */
-    offload *off;  /* NULL: every expert resident */
+    recorder *rc;          /* NULL: not recording */
+    offload_clock *off;    /* NULL: every expert resident */
+    int32_t request, position; /* of the token running */
 } watcher;
 
 static int watch_layer(void *ctx, const exec_routing *r, promoe_err *err)
 {
-    (void)err; /* neither can fail */
     watcher *wt = ctx;
     if (wt->rc)
         record_layer(wt->rc, r);
-    if (wt->off)
-        offload_layer(wt->off, r);
-    return 0;
+    return wt->off ? offload_clock_gate(wt->off, r, wt->request, wt->position, err) : 0;
 }
 
 /* Time computing has waited for copies so far. */
-static double waited_s(offload *o)
+static double waited_s(const watcher *wt)
 {
-    return o->store ? expert_store_stats_of(o->store).wait_s : 0;
+    return wt->off ? offload_clock_waited_s(wt->off) : 0;
 }
 
 static int argmax(const float *v, int n)
@@ -276,11 +137,10 @@ static int feed(const runner *rn, watcher *wt, int request, int token, int pos, 
         rc->phase[rc->n] = (uint8_t)phase;
         rc->n++;
     }
-    if (wt->off) {
-        wt->off->request = request;
-        wt->off->position = pos;
-        access_stream_begin_token(wt->off->stream);
-    }
+    wt->request = request;
+    wt->position = pos;
+    if (wt->off)
+        offload_clock_begin_step(wt->off);
     return rn->ops->step(rn->model, token, pos, logits, wt->rc || wt->off ? watch_layer : NULL,
                          wt, err);
 }
@@ -331,20 +191,23 @@ int exec_generate(const exec_weights *w, const exec_prompt *prompts, int n,
     rn.model = rn.ops->create(w, longest + cfg->max_new, cfg->offload.slots > 0, err);
     recorder rc = {.m = m, .record_hidden = cfg->record_hidden};
     trace_writer *tw = NULL;
-    offload off = {0};
+    watcher wt = {0};
     int status = -1;
     if (!logits || !r->output || !rn.model) {
         if (rn.model)
             promoe_err_set(err, "out of memory");
         goto out;
     }
-    watcher wt = {0};
     if (cfg->offload.slots > 0) {
-        if (offload_start(&off, w, rn.ops->mover(rn.model), cfg, r, err) < 0)
+        offload_clock_config kc = {.offload = &cfg->offload, .num_layers = m->num_layers,
+                                   .num_experts = m->num_experts, .top_k = m->top_k,
+                                   .hidden_size = m->hidden_size, .pops = cfg->pops,
+                                   .pst = cfg->pst, .log = cfg->log};
+        expert_mover mv = rn.ops->mover(rn.model);
+        if (!(wt.off = offload_clock_create(&kc, &mv, err)))
             goto out;
-        exec_expert_source src = {next_ready, acquire, release, &off};
+        exec_expert_source src = offload_clock_source(wt.off);
         rn.ops->set_expert_source(rn.model, &src);
-        wt.off = &off;
     }
     if (cfg->record && !(tw = open_recording(w, cfg, err)))
         goto out;
@@ -357,7 +220,7 @@ int exec_generate(const exec_weights *w, const exec_prompt *prompts, int n,
     int32_t iteration = 0;
     for (int i = 0; i < n; i++) {
         const exec_prompt *p = &prompts[i];
-        double t0 = clock_now_s(), w0 = waited_s(&off);
+        double t0 = clock_now_s(), w0 = waited_s(&wt);
         for (int j = 0; j < p->n; j++)
             if (feed(&rn, &wt, i, p->ids[j], j, TRACE_PREFILL, logits, err) < 0)
                 goto out;
@@ -365,17 +228,17 @@ int exec_generate(const exec_weights *w, const exec_prompt *prompts, int n,
         out[0] = argmax(logits, m->vocab_size);
         double t1 = clock_now_s();
         r->prefill_s += t1 - t0;
-        r->prefill_wait_s += waited_s(&off) - w0;
+        r->prefill_wait_s += waited_s(&wt) - w0;
         r->prefill_tokens += p->n;
         if (flush(&rc, tw, iteration++, err) < 0)
             goto out;
         for (int j = 1; j < cfg->max_new; j++) {
-            double s0 = clock_now_s(), w1 = waited_s(&off);
+            double s0 = clock_now_s(), w1 = waited_s(&wt);
             if (feed(&rn, &wt, i, out[j - 1], p->n + j - 1, TRACE_DECODE, logits, err) < 0)
                 goto out;
             out[j] = argmax(logits, m->vocab_size);
             r->decode_s += clock_now_s() - s0;
-            r->decode_wait_s += waited_s(&off) - w1;
+            r->decode_wait_s += waited_s(&wt) - w1;
             r->decode_tokens++;
             if (flush(&rc, tw, iteration++, err) < 0)
                 goto out;
@@ -402,7 +265,10 @@ int exec_generate(const exec_weights *w, const exec_prompt *prompts, int n,
     r->decode_tokens_per_s = r->decode_s > 0 ? (double)r->decode_tokens / r->decode_s : 0;
     status = 0;
 out:
-    offload_end(&off, r);
+    if (wt.off) {
+        offload_clock_finish(wt.off, &r->offload);
+        offload_clock_free(wt.off);
+    }
     if (tw)
         trace_writer_abort(tw);
     if (rn.model)

@@ -7,12 +7,11 @@
  * n-th) plus the router weights.  This is the project's recorder of real runs.
  *
  * With a cache, the routed experts live in slots whose contents the
- * simulator's access stream decides (offload/access_stream.h: its cache,
- * policy and, when given, predictor, on the same tokens in the same order
- * as sim --hits-only, so both make the same decisions); the expert store's
- * copy thread carries them out: a miss is a demand copy the layer waits
- * for, a prediction a prefetch copy behind it (chunked, preempted by
- * demands), and with reorder the experts already copied run first.
+ * simulator's decision engine decides (offload/engine.h, driven by the
+ * real events: exec/offload_clock.h), and the expert store's copy thread
+ * carries them out: a miss is a demand copy the layer waits for, a
+ * prediction prefetch copies behind it (chunked, preempted by demands),
+ * and with reorder the experts already copied run first.
  */
 #ifndef PROMOE_EXEC_GENERATE_H
 #define PROMOE_EXEC_GENERATE_H
@@ -21,8 +20,8 @@
 
 #include "common/error.h"
 #include "exec/backend.h"
+#include "exec/offload_clock.h"
 #include "exec/weights.h"
-#include "offload/access_stream.h"
 #include "offload/config.h"
 #include "predictors/predictor.h"
 
@@ -45,6 +44,7 @@ typedef struct exec_gen_config {
     offload_config offload;
     const predictor_ops *pops;
     void *pst;
+    struct offload_log *log; /* records the engine's events, or NULL */
     /* called after each request with those done, or NULL */
     void (*progress)(int64_t done, int64_t total);
 } exec_gen_config;
@@ -55,12 +55,8 @@ typedef struct exec_gen_result {
     double ttft_ms_mean, tpot_ms_mean;
     double prefill_tokens_per_s, decode_tokens_per_s;
     int32_t *output;                 /* [requests][max_new] generated ids; caller frees */
-    /* offloading: the plain access stream's figures (as sim --hits-only
-     * counts them) and the copies made (preloaded experts included) */
-    access_stream_stats stream;      /* the decisions, as sim --hits-only counts them */
-    int64_t slots, copies;
-    double copied_bytes, copy_s;
-    int64_t late_hits, preemptions, cancelled; /* hits still copying; copies overtaken, stopped */
+    /* offloading: the engine's decisions and the copies made */
+    offload_clock_stats offload;
     double prefill_wait_s, decode_wait_s; /* computing waiting for copies */
 } exec_gen_result;
 

@@ -32,14 +32,15 @@ static int measure(const exec_weights *w, const exec_profile_config *cfg, json_t
     expert_mover mv = ops->mover(m);
     expert_store *s = NULL;
     const model_desc *md = &w->model;
-    if (rc == 0 &&
-        !(s = expert_store_create(&mv, md->num_layers * md->num_experts, 1, 1, 0, err)))
+    expert_store_config sc = {.num_layers = md->num_layers, .num_experts = md->num_experts,
+                              .capacity = 1, .chunks = 1};
+    if (rc == 0 && !(s = expert_store_create(&mv, &sc, err)))
         rc = -1;
     size_t expert = mv.expert_bytes;
     size_t sizes[3] = {expert / 3, expert, 4 * expert};
     json_t *transfer = json_array();
     for (int i = 0; i < 3 && rc == 0; i++) {
-        double t = expert_store_time_copy(s, md->num_layers, sizes[i], cfg->reps, err);
+        double t = expert_store_time_copy(s, sizes[i], cfg->reps, err);
         if (t < 0)
             rc = promoe_err_prefix(err, "timing a copy of %zu bytes", sizes[i]);
         json_array_append_new(transfer, json_pack("[I, f]", (json_int_t)sizes[i], t));

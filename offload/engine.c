@@ -109,6 +109,13 @@ static int ask_cpu_compute(offload_engine *e, int key, int tokens)
     return (int)answered(e, e->ops.cpu_compute(e->ops.ctx, key, tokens));
 }
 
+/* key has taken victim's slot (-1: a free one): the clock is told. */
+static void placed(offload_engine *e, int key, int victim)
+{
+    if (e->ops.place)
+        e->ops.place(e->ops.ctx, key, victim);
+}
+
 static void evict(offload_engine *e, int victim)
 {
     if (victim < 0)
@@ -165,6 +172,7 @@ int offload_engine_copy_start(offload_engine *e, int key)
         return 1;
     }
     if (!stale && e->c->staging == 0 && load_unclaimed(e, key, &victim)) {
+        placed(e, key, victim);
         evict(e, victim);
         e->state[key] = LOADING;
         e->used_for[key] = e->prefetch_when[key];
@@ -254,8 +262,8 @@ static int in_prediction(const offload_prediction *p, int key)
     return 0;
 }
 
-int offload_engine_pick(offload_engine *e, const predictor_ops *pops, void *pst, int ahead,
-                        int layer, int tokens, offload_prediction *p)
+int offload_engine_predict(offload_engine *e, const predictor_ops *pops, void *pst, int ahead,
+                           int layer, int tokens, offload_prediction *p)
 {
     int n = predictor_pick(pops, pst, ahead, layer, e->E, e->K, e->limit,
                            e->c->prefetch_min_prob, e->scores, e->ranked);
@@ -268,7 +276,15 @@ int offload_engine_pick(offload_engine *e, const predictor_ops *pops, void *pst,
     for (int i = 0; i < expected; i++)
         if (!in_prediction(p, layer * e->E + e->ranked[i]))
             p->keys[p->predicted++] = layer * e->E + e->ranked[i];
-    offload_engine_predicted(e, p);
+    return n;
+}
+
+int offload_engine_pick(offload_engine *e, const predictor_ops *pops, void *pst, int ahead,
+                        int layer, int tokens, offload_prediction *p)
+{
+    int n = offload_engine_predict(e, pops, pst, ahead, layer, tokens, p);
+    if (n > 0)
+        offload_engine_predicted(e, p);
     return n;
 }
 
@@ -379,6 +395,7 @@ static void take_slot(offload_engine *e, int key)
 {
     int victim;
     if (cache_load(e->cache, key, &victim)) {
+        placed(e, key, victim);
         evict(e, victim);
         e->state[key] = LOADING;
         cache_pin(e->cache, key);
@@ -493,6 +510,8 @@ static void retire_unchosen(offload_engine *e, int layer)
         else if (e->state[key] == LOADING) {
             cache_unpin(e->cache, key); /* the pin that held the slot while filling */
             cache_drop(e->cache, key);
+            if (e->ops.vacate)
+                e->ops.vacate(e->ops.ctx, key);
         }
         drop_prediction(e, key);
     }
@@ -608,16 +627,20 @@ static int preload(offload_engine *e, promoe_err *err)
     if (!fixed)
         return promoe_err_set(err, "out of memory");
     int n = cache_preload(e->cache, fixed);
-    for (int i = 0; i < n; i++)
+    for (int i = 0; i < n; i++) {
         e->state[fixed[i]] = READY;
+        placed(e, fixed[i], -1);
+    }
     free(fixed);
     if (!e->c->preload)
         return 0;
     if (e->c->slots < (int64_t)keys)
         return promoe_err_set(err, "a preloaded cache must hold every expert (%zu)", keys);
     for (size_t k = 0; k < keys; k++) {
-        int victim;
+        int victim, resident = e->state[k] == READY;
         cache_load(e->cache, (int)k, &victim);
+        if (!resident)
+            placed(e, (int)k, -1); /* the cache holds every expert: no victim */
         e->state[k] = READY;
     }
     return 0;

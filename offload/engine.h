@@ -1,8 +1,7 @@
 /* engine.h - the offload decision engine: one state machine that decides
  * what a system does with its expert cache, fed with events by a clock
  * and never reading one itself.  The simulator (sim/engine.c) feeds it the
- * cost model's events; the executor is to feed it the real ones (issue 17:
- * until then it runs offload/access_stream.h's plainer decisions).
+ * cost model's events; the executor (exec/offload_clock.c) the real ones.
  *
  * Events, in the order a clock meets them:
  *  - a layer begins (offload_engine_begin_layer): the position step * L +
@@ -75,6 +74,12 @@ typedef struct offload_clock_ops {
      * does so now (cpu_compute); 1 if it will, offload_engine_cpu_done
      * following.  NULL: never. */
     int (*cpu_compute)(void *ctx, int key, int tokens);
+    /* The cache's slots, for a clock that keeps real ones (NULL: it keeps
+     * none): key takes the slot of victim (-1: a free one), before its
+     * copy is asked for or starts; key's slot is free again.  Staging
+     * buffers are not slots: such a clock refuses staging. */
+    void (*place)(void *ctx, int key, int victim);
+    void (*vacate)(void *ctx, int key);
     void *ctx;
 } offload_clock_ops;
 
@@ -117,7 +122,12 @@ void offload_engine_layer_done(offload_engine *e);
 
 /* Asks the predictor about `layer`, `ahead` steps from the current one,
  * for a target of `tokens` tokens at position p->when, and fills p;
- * returns p->count (0: nothing to prefetch).  The policy hears of it. */
+ * returns p->count (0: nothing to prefetch).  It reads none of the
+ * engine's state (only its scratch), so a clock may run it beside the
+ * other events, one prediction at a time. */
+int offload_engine_predict(offload_engine *e, const predictor_ops *pops, void *pst, int ahead,
+                           int layer, int tokens, offload_prediction *p);
+/* offload_engine_predict, then the policy hears of it (offload_engine_predicted). */
 int offload_engine_pick(offload_engine *e, const predictor_ops *pops, void *pst, int ahead,
                         int layer, int tokens, offload_prediction *p);
 /* A prediction made elsewhere (a log's replay): the policy hears of it. */

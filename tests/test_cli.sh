@@ -199,56 +199,47 @@ expect 0 "exec from a checkpoint" -- "$PROMOE" exec -m tiny --prompt-ids 1,2,3 -
 head -c 5000 "$tmp/tiny.safetensors" >"$tmp/cut.safetensors"
 expect 1 "exec from a cut checkpoint" -- "$PROMOE" exec -m tiny --prompt-ids 1 --weights "$tmp/cut.safetensors"
 
-# exec --cache: the executor's offloading is driven by the simulator's cache
-# and policies (offload/access_stream), so on the trace it records, sim
-# --hits-only makes the same decisions: the same hits, misses, evictions
-# and prefetches, and the same digest of the decisions one by one, for
-# every policy and scope; and offloading changes no output
-# decisions JSON: a run's "hits misses evictions prefetches digest"
-decisions() {
-  for key in hits misses evictions prefetch_issued decisions_digest; do
-    sed -n "s/.*\"$key\":\"\{0,1\}\([0-9a-f]*\).*/\1/p" "$1"
+# exec --cache: the executor's offloading is decided by the simulator's
+# decision engine (offload/engine.c), fed the run's real events; with
+# --check-decisions the run's event log, replayed through a fresh engine,
+# decides the same one by one (equal digests), for every policy, scope and
+# system the executor runs; and offloading changes no output
+# a run's "decisions_digest replayed_digest"
+digests() {
+  for key in decisions_digest replayed_digest; do
+    sed -n "s/.*\"$key\":\"\([0-9a-f]*\)\".*/\1/p" "$1"
   done | tr '\n' ' '
 }
+# 1 if JSON file $1 has integer $2 above 0
+positive() { grep -q "\"$2\":[1-9]" "$1"; }
 "$PROMOE" exec -m tiny --prompt-ids 1,2,3 --prompt-ids 9,8 -n 5 --json >"$tmp/resident.json" 2>&1
+check_replayed() { # $1: what ran
+  set -- "$1" $(digests "$tmp/out")
+  [ -n "$2" ] && [ "$2" = "$3" ] && passes=$((passes + 1)) ||
+    { echo "FAIL: exec ($1): decisions $2, replayed $3"; fails=$((fails + 1)); }
+  [ "$(outputs "$tmp/out")" = "$(outputs "$tmp/resident.json")" ] &&
+    passes=$((passes + 1)) || { echo "FAIL: offloading ($1) changed the output"; fails=$((fails + 1)); }
+}
 for run in "lru global" "lfu global" "fifo global" "lru per-layer" "lru-k per-layer"; do
   set -- $run
   expect 0 "exec offloaded ($1, $2)" -- "$PROMOE" exec -m tiny --prompt-ids 1,2,3 --prompt-ids 9,8 -n 5 \
-    -c 0.5 --policy "$1" --cache-scope "$2" -o "$tmp/off.h5" --json
-  exec_counts=$(decisions "$tmp/out")
-  [ "$(outputs "$tmp/out")" = "$(outputs "$tmp/resident.json")" ] &&
-    passes=$((passes + 1)) || { echo "FAIL: offloading ($run) changed the output"; fails=$((fails + 1)); }
-  "$PROMOE" sim -t "$tmp/off.h5" --hits-only -c 0.5 --policy "$1" --cache-scope "$2" --json >"$tmp/hits.json"
-  sim_counts=$(decisions "$tmp/hits.json")
-  [ -n "$exec_counts" ] && [ "$exec_counts" = "$sim_counts" ] && passes=$((passes + 1)) ||
-    { echo "FAIL: exec ($run) hits/misses/evictions '$exec_counts', sim --hits-only '$sim_counts'"; fails=$((fails + 1)); }
+    -c 0.5 --policy "$1" --cache-scope "$2" --check-decisions --json
+  check_replayed "$run"
 done
-# named systems the executor runs: static's fixed set (learned from a
-# trace) gives sim --hits-only's decisions too; prefetching systems refused
-expect 0 "exec --system static" -- "$PROMOE" exec -m tiny --prompt-ids 1,2,3 --prompt-ids 9,8 -n 5 \
-  --system static --train "$tmp/rec.h5" -c 0.5 -o "$tmp/off.h5" --json
-contains '"system":"static"' "$tmp/out" "exec reports the system"
-exec_counts=$(decisions "$tmp/out")
-"$PROMOE" sim -t "$tmp/off.h5" --hits-only -c 0.5 --policy "static:spare=2,trace=$tmp/rec.h5" --cache-scope per-layer --json >"$tmp/hits.json"
-sim_counts=$(decisions "$tmp/hits.json")
-[ -n "$exec_counts" ] && [ "$exec_counts" = "$sim_counts" ] && passes=$((passes + 1)) ||
-  { echo "FAIL: exec static '$exec_counts', sim --hits-only '$sim_counts'"; fails=$((fails + 1)); }
-# prefetching systems: their predictors (trained on rec.h5, which has the
-# hidden states) prefetch in exec as in sim --hits-only, decision by
-# decision, and change no output
-for sys in promoe mixtral-offloading moe-infinity; do
+expect 0 "exec --check-decisions in words" -- "$PROMOE" exec -m tiny --prompt-ids 1,2,3 -n 3 -c 0.5 --check-decisions
+contains "decisions checked: the replay of the run's events decides the same" "$tmp/out" "check in words"
+expect 2 "exec --check-decisions without a cache" -- "$PROMOE" exec -m tiny --prompt-ids 1,2,3 --check-decisions
+contains "give --cache SIZE" "$tmp/err" "check without a cache"
+# named systems the executor runs: static's fixed set is learned from a
+# trace; the prefetching systems' predictors (trained on rec.h5, which has
+# the hidden states) prefetch, and chunked, preempted copies are replayed too
+for sys in static promoe mixtral-offloading moe-infinity; do
   expect 0 "exec --system $sys" -- "$PROMOE" exec -m tiny --prompt-ids 1,2,3 --prompt-ids 9,8 -n 5 \
-    --system $sys --train "$tmp/rec.h5" -c 0.25 -o "$tmp/pre.h5" --record-hidden --json
-  exec_counts=$(decisions "$tmp/out")
-  [ "$(outputs "$tmp/out")" = "$(outputs "$tmp/resident.json")" ] &&
-    passes=$((passes + 1)) || { echo "FAIL: prefetching ($sys) changed the output"; fails=$((fails + 1)); }
-  "$PROMOE" sim -t "$tmp/pre.h5" --hits-only -c 0.25 --system $sys --train "$tmp/rec.h5" --json >"$tmp/hits.json"
-  sim_counts=$(decisions "$tmp/hits.json")
-  case "$exec_counts" in
-    *" 0 "*) echo "FAIL: exec ($sys) prefetched nothing: $exec_counts"; fails=$((fails + 1)) ;;
-    *) [ "$exec_counts" = "$sim_counts" ] && passes=$((passes + 1)) ||
-         { echo "FAIL: exec ($sys) '$exec_counts', sim --hits-only '$sim_counts'"; fails=$((fails + 1)); } ;;
-  esac
+    --system $sys --train "$tmp/rec.h5" -c 0.25 --check-decisions --json
+  contains "\"system\":\"$sys\"" "$tmp/out" "exec reports the system"
+  check_replayed "$sys"
+  [ $sys = static ] || { positive "$tmp/out" prefetch_issued && passes=$((passes + 1)) ||
+    { echo "FAIL: exec ($sys) prefetched nothing"; fails=$((fails + 1)); }; }
 done
 # hidden states of one layer in 2: marked in the file; predictors that
 # need every layer refuse it, systems fall back past them

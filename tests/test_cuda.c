@@ -2,8 +2,8 @@
  * same model (weights rounded to fp16, so that only the arithmetic
  * differs) gives the same experts at every layer and logits within a
  * stated tolerance; offloaded, with prefetching, it generates what the
- * resident model does, and its recorded trace replays in sim --hits-only
- * to the same decisions.  Skips (77) when this build has no CUDA or the
+ * resident model does, and its events replay to the same decisions.
+ * Skips (77) when this build has no CUDA or the
  * machine no GPU. */
 #include <check.h>
 #include <math.h>
@@ -15,7 +15,7 @@
 #include "exec/cpu_model.h"
 #include "exec/cuda_probe.h"
 #include "exec/generate.h"
-#include "sim/hits.h"
+#include "offload/event_log.h"
 #include "tests/testutil.h"
 #include "traces/trace.h"
 
@@ -156,24 +156,24 @@ START_TEST(offloaded_cuda_runs_like_resident)
                          .stride_lo = 1, .stride_hi = 1, .seed = 1, .router_weight = routers};
     void *pst = pops->create(&env, "", &err);
     ck_assert_ptr_nonnull(pst);
-    exec_gen_config off = {.backend = cuda, .max_new = 10, .record = tu_path("cuda.h5"),
-                           .record_hidden = 1, .pops = pops, .pst = pst,
+    offload_log log = {0};
+    exec_gen_config off = {.backend = cuda, .max_new = 10, .pops = pops, .pst = pst, .log = &log,
                            .offload = {.slots = 16, .policy = "lru", .per_layer = 1,
                                        .stride = 1, .chunks = 3, .preempt = 1, .reorder = 1}};
     ck_assert_msg(exec_generate(&w, prompts, 2, &off, &r1, &err) == 0, "%s", err.msg);
     ck_assert_mem_eq(r0.output, r1.output, 2 * 10 * sizeof *r0.output);
-    ck_assert_int_gt(r1.stream.prefetch_issued, 0);
-    /* every load ends copied or cancelled, but the last predictions' */
-    ck_assert_int_ge(r1.copies, r1.stream.misses);
-    ck_assert_int_le(r1.copies + r1.cancelled, r1.stream.misses + r1.stream.prefetch_issued);
-    sim_hits_config hc = {.offload = {.policy = "lru", .slots = 16, .per_layer = 1,
-                                      .predictor = "gate-reuse", .predictor_options = "",
-                                      .stride = 1},
-                          .seed = 1};
-    sim_hits_result h;
-    ck_assert_msg(sim_hits_replay(tu_path("cuda.h5"), &hc, &h, &err) == 0, "%s", err.msg);
-    ck_assert_uint_eq(h.stream.digest, r1.stream.digest);
-    ck_assert_int_eq(h.stream.hits, r1.stream.hits);
+    const offload_counts *n = &r1.offload.counts;
+    ck_assert_int_gt(n->prefetch_issued, 0);
+    /* every copy asked for ends copied or withdrawn, but the last predictions' */
+    ck_assert_int_ge(r1.offload.store.copies, n->misses);
+    ck_assert_int_le(r1.offload.store.copies + r1.offload.store.withdrawn,
+                     n->misses + n->prefetch_issued);
+    /* the run's events, replayed with no clock, make the same decisions */
+    uint64_t replayed;
+    ck_assert_msg(offload_log_replay(&log, &off.offload, 4, 8, 2, NULL, &replayed, &err) == 0,
+                  "%s", err.msg);
+    ck_assert_uint_eq(replayed, r1.offload.digest);
+    offload_log_free(&log);
     pops->destroy(pst);
     free(routers);
     free(r0.output);

@@ -9,12 +9,15 @@
 #include <string.h>
 
 #include "common/memory.h"
+#include "common/options.h"
 #include "exec/cpu_model.h"
 #include "exec/generate.h"
 #include "exec/safetensors.h"
-#include "exec/weights_safetensors.h"
-#include "traces/trace.h"
 #include "exec/weights.h"
+#include "exec/weights_safetensors.h"
+#include "offload/event_log.h"
+#include "offload/system.h"
+#include "traces/trace.h"
 #include "tests/testutil.h"
 
 START_TEST(rmsnorm_rope_route_by_hand)
@@ -472,6 +475,108 @@ START_TEST(recorded_trace_is_what_the_model_did)
 }
 END_TEST
 
+/* Runs system `name` offloaded on w with `slots` slots (its predictor and
+ * static set trained on `train`), logging its events; checks they replay
+ * to the run's decisions and returns the result. */
+static exec_gen_result run_offloaded(const exec_weights *w, const exec_prompt *prompts, int n,
+                                     const char *name, int64_t slots, const char *train)
+{
+    promoe_err err = {{0}};
+    system_desc sd;
+    offload_config oc;
+    char pred[1200], pred_name[64];
+    int fell_back;
+    offload_config_defaults(&oc);
+    ck_assert_msg(system_load(name, &sd, &err) == 0 &&
+                  system_apply(&sd, &oc, &w->model, 1, train, pred, sizeof pred, &fell_back,
+                               &err) == 0,
+                  "%s", err.msg);
+    oc.slots = slots;
+    const model_desc *m = &w->model;
+    const char *options = options_split_spec(pred, pred_name, sizeof pred_name);
+    const predictor_ops *pops = strcmp(pred_name, "none") ? predictor_find(pred_name) : NULL;
+    float *routers = exec_weights_routers(w);
+    trace_round_stored(routers, (size_t)m->num_layers * m->num_experts * m->hidden_size);
+    predictor_env env = {.num_layers = m->num_layers, .num_experts = m->num_experts,
+                         .top_k = m->top_k, .hidden_dim = m->hidden_size,
+                         .stride_lo = oc.stride, .stride_hi = oc.stride, .seed = 1,
+                         .router_weight = routers};
+    void *pst = pops ? pops->create(&env, options, &err) : NULL;
+    ck_assert_msg(!pops || pst, "%s", err.msg);
+    offload_log log = {0};
+    exec_gen_config cfg = {.max_new = 6, .offload = oc, .pops = pops, .pst = pst, .log = &log};
+    exec_gen_result r;
+    ck_assert_msg(exec_generate(w, prompts, n, &cfg, &r, &err) == 0, "%s: %s", name, err.msg);
+    uint64_t replayed;
+    ck_assert_msg(offload_log_replay(&log, &cfg.offload, m->num_layers, m->num_experts,
+                                     m->top_k, NULL, &replayed, &err) == 0, "%s: %s", name,
+                  err.msg);
+    ck_assert_msg(replayed == r.offload.digest, "%s at %lld slots: replay %016llx, run %016llx",
+                  name, (long long)slots, (unsigned long long)replayed,
+                  (unsigned long long)r.offload.digest);
+    offload_log_free(&log);
+    if (pst)
+        pops->destroy(pst);
+    free(routers);
+    return r;
+}
+
+/* The executor runs the simulator's decision engine on the run's real
+ * events: for every system it runs, at a quarter and half of tiny's
+ * experts, the events replayed through a fresh engine with no clock make
+ * the same decisions one by one; offloading changes no output; every
+ * demand is a hit, a late hit or a miss; every copy the engine asked for
+ * was made or withdrawn, and each miss was copied.  Systems the executor
+ * does not run are refused with the reason. */
+START_TEST(every_system_replays_its_decisions)
+{
+    model_desc m;
+    promoe_err err = {{0}};
+    ck_assert_int_eq(model_load("tiny", &m, &err), 0);
+    exec_weights w;
+    ck_assert_int_eq(exec_weights_synthetic(&m, 5, &w, &err), 0);
+    const int32_t p0[] = {3, 17, 42, 0, 99, 8, 8, 120}, p1[] = {9, 8, 7};
+    exec_prompt prompts[2] = {{p0, 8}, {p1, 3}};
+    /* a recorded run to train on, and the resident output */
+    exec_gen_config rec = {.max_new = 6, .record = tu_path("train.h5"), .record_hidden = 1};
+    exec_gen_result resident;
+    ck_assert_msg(exec_generate(&w, prompts, 2, &rec, &resident, &err) == 0, "%s", err.msg);
+    static const char *const systems[] = {"reactive-lru", "static", "mixtral-offloading",
+                                          "moe-infinity", "promoe"};
+    int64_t prefetched = 0;
+    for (size_t i = 0; i < sizeof systems / sizeof *systems; i++)
+        for (int64_t slots = 8; slots <= 16; slots += 8) {
+            exec_gen_result r = run_offloaded(&w, prompts, 2, systems[i], slots,
+                                              tu_path("train.h5"));
+            ck_assert_mem_eq(r.output, resident.output, 2 * 6 * sizeof *r.output);
+            const offload_counts *n = &r.offload.counts;
+            ck_assert_int_eq(n->demands, (r.prefill_tokens + r.decode_tokens) * m.num_layers *
+                                             m.top_k);
+            ck_assert_int_eq(n->hits + n->late_hits + n->misses, n->demands);
+            ck_assert_int_ge(r.offload.store.copies, n->misses);
+            ck_assert_int_le(r.offload.store.copies + r.offload.store.withdrawn,
+                             n->misses + n->prefetch_issued);
+            prefetched += n->prefetch_issued;
+            free(r.output);
+        }
+    ck_assert_int_gt(prefetched, 0);
+    system_desc sd;
+    offload_config oc;
+    char pred[1200];
+    int fell_back;
+    offload_config_defaults(&oc);
+    ck_assert_int_eq(system_load("promoe-plus", &sd, &err), 0);
+    ck_assert_int_eq(system_apply(&sd, &oc, &m, 1, NULL, pred, sizeof pred, &fell_back, &err), 0);
+    oc.slots = 16;
+    exec_gen_config plus = {.max_new = 2, .offload = oc};
+    exec_gen_result r;
+    ck_assert_int_eq(exec_generate(&w, prompts, 1, &plus, &r, &err), -1);
+    ck_assert_msg(strstr(err.msg, "does not run staging buffers"), "%s", err.msg);
+    free(resident.output);
+    exec_weights_free(&w);
+}
+END_TEST
+
 /* mini without a shared expert (Mixtral's naming has none) */
 static void mini_plain(model_desc *m)
 {
@@ -631,6 +736,7 @@ int main(void)
     tcase_add_test(tc, family_extras_match_the_reference);
     tcase_add_test(tc, weights_are_deterministic_and_sized);
     tcase_add_test(tc, recorded_trace_is_what_the_model_did);
+    tcase_add_test(tc, every_system_replays_its_decisions);
     tcase_add_test(tc, safetensors_checkpoints_load);
     tcase_add_test(tc, bad_checkpoints_are_refused);
     suite_add_tcase(s, tc);

@@ -1,6 +1,7 @@
-/* The executor's copy engine: which chunk it copies when, checked against
+/* The executor's copy thread: which chunk it copies when, checked against
  * orders worked out by hand, with a mover that copies one chunk per permit
- * the test hands out and logs what it copied. */
+ * the test hands out and logs what it copied; slots placed, vacated and
+ * fenced as the decision engine would ask. */
 #include <check.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -18,6 +19,9 @@ typedef struct gated {
     float source[KEYS][FLOATS];
     char log[LOG][4];         /* "A0": key letter, chunk */
     int n_log;
+    int finished[64];         /* copies done, by key (the store's done hook) */
+    int refuse;               /* the start hook withdraws this key (-1: none) */
+    int fences;
 } gated;
 
 static void *gated_alloc(void *ctx, size_t bytes, promoe_err *err)
@@ -60,9 +64,32 @@ static int gated_copy(void *ctx, void *dst, const void *src, size_t bytes, promo
     return 0;
 }
 
+/* The hooks, called by the copy thread with the store's lock held. */
+static int gated_start(void *ctx, int key)
+{
+    gated *g = ctx;
+    return key != g->refuse;
+}
+
+static void gated_done(void *ctx, int key)
+{
+    gated *g = ctx;
+    g->finished[key]++;
+}
+
+static void gated_fence(void *ctx)
+{
+    gated *g = ctx;
+    pthread_mutex_lock(&g->lock);
+    g->fences++;
+    pthread_mutex_unlock(&g->lock);
+}
+
+/* Two layers of four experts: keys 0-7, A-H. */
 static expert_store *gated_store(gated *g, int64_t capacity, int preempt)
 {
     memset(g, 0, sizeof *g);
+    g->refuse = -1;
     pthread_mutex_init(&g->lock, NULL);
     pthread_cond_init(&g->changed, NULL);
     for (int k = 0; k < KEYS; k++)
@@ -70,9 +97,12 @@ static expert_store *gated_store(gated *g, int64_t capacity, int preempt)
             g->source[k][i] = (float)(100 * k + i);
     expert_mover mv = {.expert_bytes = FLOATS * sizeof(float), .alloc = gated_alloc,
                        .release = gated_release, .source = gated_source, .copy = gated_copy,
-                       .ctx = g};
+                       .fence = gated_fence, .ctx = g};
+    expert_store_config c = {.num_layers = 2, .num_experts = KEYS / 2, .capacity = capacity,
+                             .chunks = 3, .preempt = preempt, .streaming = 1,
+                             .hooks = {gated_start, gated_done, g}};
     promoe_err err = {{0}};
-    expert_store *s = expert_store_create(&mv, KEYS, capacity, 3, preempt, &err);
+    expert_store *s = expert_store_create(&mv, &c, &err);
     ck_assert_msg(s != NULL, "%s", err.msg);
     return s;
 }
@@ -107,13 +137,26 @@ static void log_string(gated *g, char *out)
     pthread_mutex_unlock(&g->lock);
 }
 
-static void check_slot(expert_store *s, int key, gated *g)
+/* Places key in a slot (victim's, or a free one: -1) and queues its copy. */
+static void load(expert_store *s, int key, int victim, int priority, int64_t order)
+{
+    expert_store_lock(s);
+    expert_store_place(s, key, victim);
+    expert_store_copy(s, key, priority, order);
+    expert_store_unlock(s);
+}
+
+/* Waits for key's copy to end and checks its block holds the expert. */
+static void check_block(expert_store *s, int key, gated *g)
 {
     promoe_err err = {{0}};
-    const float *slot = expert_store_acquire(s, key, &err);
-    ck_assert_msg(slot != NULL, "%s", err.msg);
-    ck_assert_mem_eq(slot, g->source[key], sizeof g->source[key]);
-    expert_store_release(s, key);
+    expert_store_lock(s);
+    while (!g->finished[key])
+        ck_assert_msg(expert_store_wait(s, &err) == 0, "%s", err.msg);
+    const float *block = expert_store_block(s, key);
+    ck_assert_mem_eq(block, g->source[key], sizeof g->source[key]);
+    expert_store_used(s, key);
+    expert_store_unlock(s);
 }
 
 static void finish(expert_store *s, gated *g)
@@ -135,13 +178,13 @@ START_TEST(demands_preempt_prefetches_between_chunks)
     for (int preempt = 0; preempt <= 1; preempt++) {
         gated g;
         expert_store *s = gated_store(&g, 4, preempt);
-        expert_store_load(s, 0, -1, COPY_LOW, 10, 0);
+        load(s, 0, -1, COPY_LOW, 10);
         wait_entered(&g, 1); /* A's first chunk is in flight */
-        expert_store_load(s, 1, -1, COPY_LOW, 5, 0);
-        expert_store_load(s, 2, -1, COPY_HIGH, 0, 0);
+        load(s, 1, -1, COPY_LOW, 5);
+        load(s, 2, -1, COPY_HIGH, 0);
         permit(&g, 9);
         for (int k = 0; k < 3; k++)
-            check_slot(s, k, &g);
+            check_block(s, k, &g);
         char got[LOG * 3];
         log_string(&g, got);
         ck_assert_str_eq(got, want[preempt]);
@@ -149,7 +192,8 @@ START_TEST(demands_preempt_prefetches_between_chunks)
         ck_assert_int_eq(st.copies, 3);
         ck_assert_int_eq(st.chunks, 9);
         ck_assert_int_eq(st.preemptions, preempt);
-        ck_assert_int_eq(st.cancelled, 0);
+        ck_assert_int_eq(st.withdrawn, 0);
+        ck_assert_int_eq(st.fences, 0);
         finish(s, &g);
     }
 }
@@ -161,15 +205,17 @@ START_TEST(promoted_prefetch_goes_first)
 {
     gated g;
     expert_store *s = gated_store(&g, 4, 1);
-    expert_store_load(s, 0, -1, COPY_LOW, 1, 0);
+    load(s, 0, -1, COPY_LOW, 1);
     wait_entered(&g, 1);
-    expert_store_load(s, 1, -1, COPY_LOW, 2, 0);
-    expert_store_load(s, 3, -1, COPY_LOW, 3, 0);
+    load(s, 1, -1, COPY_LOW, 2);
+    load(s, 3, -1, COPY_LOW, 3);
+    expert_store_lock(s);
     expert_store_promote(s, 3);
+    expert_store_unlock(s);
     permit(&g, 9);
-    check_slot(s, 0, &g);
-    check_slot(s, 1, &g);
-    check_slot(s, 3, &g);
+    check_block(s, 0, &g);
+    check_block(s, 1, &g);
+    check_block(s, 3, &g);
     char got[LOG * 3];
     log_string(&g, got);
     ck_assert_str_eq(got, "A0 D0 D1 D2 A1 A2 B0 B1 B2");
@@ -177,38 +223,64 @@ START_TEST(promoted_prefetch_goes_first)
 }
 END_TEST
 
-/* An expert evicted while copying stops after its chunk in flight, and
- * the new expert gets the slot; one evicted with after_release keeps its
- * slot until it has computed. */
-START_TEST(evictions_cancel_or_wait)
+/* A prefetch dropped while copying stops after its chunk in flight, and
+ * its slot, vacated, serves the next expert; a copy the start hook
+ * refuses is withdrawn before any chunk. */
+START_TEST(dropped_and_refused_copies_stop)
 {
     gated g;
     expert_store *s = gated_store(&g, 1, 1);
-    expert_store_load(s, 0, -1, COPY_LOW, 1, 0);
+    load(s, 0, -1, COPY_LOW, 1);
     wait_entered(&g, 1);
-    expert_store_load(s, 1, 0, COPY_HIGH, 0, 0); /* A evicted mid-copy */
+    expert_store_lock(s);
+    ck_assert_int_eq(expert_store_drop(s, 0), 1); /* A, mid-copy */
+    expert_store_vacate(s, 0);
+    g.refuse = 2;
+    expert_store_place(s, 2, -1);
+    expert_store_copy(s, 2, COPY_HIGH, 0); /* C: refused when it would start */
+    expert_store_vacate(s, 2);
+    expert_store_place(s, 1, -1);
+    expert_store_copy(s, 1, COPY_HIGH, 0);
+    ck_assert_int_eq(expert_store_drop(s, 1), 0); /* a demand is not dropped */
+    expert_store_unlock(s);
     permit(&g, 4);
-    check_slot(s, 1, &g);
+    check_block(s, 1, &g);
     char got[LOG * 3];
     log_string(&g, got);
     ck_assert_str_eq(got, "A0 B0 B1 B2");
-    ck_assert_int_eq(expert_store_stats_of(s).cancelled, 1);
-    ck_assert_int_eq(expert_store_ready(s, 0), 0);
+    ck_assert_int_eq(g.finished[0] + g.finished[2], 0);
+    ck_assert_int_eq(expert_store_stats_of(s).withdrawn, 2);
+    finish(s, &g);
+}
+END_TEST
 
-    /* B holds the slot for its computation: C's copy waits for release */
-    promoe_err err = {{0}};
-    const float *b = expert_store_acquire(s, 1, &err);
-    ck_assert_ptr_nonnull(b);
-    expert_store_load(s, 2, 1, COPY_HIGH, 0, 1);
-    permit(&g, 3);
-    ck_assert_int_eq(expert_store_ready(s, 2), 0);
-    log_string(&g, got);
-    ck_assert_str_eq(got, "A0 B0 B1 B2"); /* nothing copied over B yet */
-    ck_assert_mem_eq(b, g.source[1], sizeof g.source[1]);
-    expert_store_release(s, 1);
-    check_slot(s, 2, &g);
-    log_string(&g, got);
-    ck_assert_str_eq(got, "A0 B0 B1 B2 C0 C1 C2");
+/* A slot computed from since the last expert_store_computed may still be
+ * read by the device: a copy into it waits for a fence; once the host has
+ * read the computation's results it need not.  An expert without a slot
+ * streams through its layer's scratch buffer, fenced alike. */
+START_TEST(slots_still_read_are_fenced)
+{
+    gated g;
+    expert_store *s = gated_store(&g, 1, 1);
+    permit(&g, 12);
+    load(s, 0, -1, COPY_HIGH, 0);
+    check_block(s, 0, &g); /* A computed from its slot */
+    load(s, 1, 0, COPY_HIGH, 0); /* B takes A's slot at once */
+    check_block(s, 1, &g);
+    ck_assert_int_eq(g.fences, 1);
+    expert_store_lock(s);
+    expert_store_computed(s); /* B's computation has ended */
+    expert_store_unlock(s);
+    load(s, 2, 1, COPY_HIGH, 0);
+    check_block(s, 2, &g);
+    ck_assert_int_eq(g.fences, 1);
+    /* F (layer 1, expert 1) has no slot: it streams through scratch */
+    expert_store_lock(s);
+    expert_store_copy(s, 5, COPY_HIGH, 0);
+    expert_store_unlock(s);
+    check_block(s, 5, &g);
+    ck_assert_int_eq(g.fences, 1);
+    ck_assert_int_eq(expert_store_stats_of(s).fences, 1);
     finish(s, &g);
 }
 END_TEST
@@ -223,21 +295,28 @@ START_TEST(cpu_mover_copies_experts)
     ck_assert_msg(exec_weights_synthetic(&m, 3, &w, &err) == 0, "%s", err.msg);
     expert_mover mv = expert_mover_cpu(&w);
     int keys = m.num_layers * m.num_experts;
-    expert_store *s = expert_store_create(&mv, keys, 5, 3, 1, &err);
+    ck_assert_int_le(keys, 64);
+    gated g = {0}; /* its hooks only: which copies have ended */
+    g.refuse = -1;
+    expert_store_config c = {.num_layers = m.num_layers, .num_experts = m.num_experts,
+                             .capacity = 5, .chunks = 3, .preempt = 1,
+                             .hooks = {gated_start, gated_done, &g}};
+    expert_store *s = expert_store_create(&mv, &c, &err);
     ck_assert_msg(s != NULL, "%s", err.msg);
     size_t block = exec_expert_floats(&m);
     for (int key = 0; key < keys; key++) {
-        expert_store_load(s, key, key >= 5 ? key - 5 : -1,
-                          key % 2 ? COPY_LOW : COPY_HIGH, key, 0);
-        const float *slot = expert_store_acquire(s, key, &err);
-        ck_assert_ptr_nonnull(slot);
+        load(s, key, key >= 5 ? key - 5 : -1, key % 2 ? COPY_LOW : COPY_HIGH, key);
+        expert_store_lock(s);
+        while (!g.finished[key])
+            ck_assert_msg(expert_store_wait(s, &err) == 0, "%s", err.msg);
+        const float *slot = expert_store_block(s, key);
+        expert_store_unlock(s);
         const float *want = w.layers[key / m.num_experts].experts +
                             (size_t)(key % m.num_experts) * block;
         ck_assert_mem_eq(slot, want, block * sizeof(float));
-        expert_store_release(s, key);
     }
     ck_assert_int_eq(expert_store_stats_of(s).copies, keys);
-    ck_assert(expert_store_time_copy(s, m.num_layers, mv.expert_bytes, 3, &err) > 0);
+    ck_assert(expert_store_time_copy(s, mv.expert_bytes, 3, &err) > 0);
     expert_store_free(s);
     exec_weights_free(&w);
 }
@@ -249,7 +328,8 @@ int main(void)
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, demands_preempt_prefetches_between_chunks);
     tcase_add_test(tc, promoted_prefetch_goes_first);
-    tcase_add_test(tc, evictions_cancel_or_wait);
+    tcase_add_test(tc, dropped_and_refused_copies_stop);
+    tcase_add_test(tc, slots_still_read_are_fenced);
     tcase_add_test(tc, cpu_mover_copies_experts);
     suite_add_tcase(s, tc);
     return tu_run(s);

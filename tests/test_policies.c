@@ -17,8 +17,8 @@ static int64_t hits(const char *trace, const char *policy, int64_t slots, int pe
     sim_hits_result r;
     promoe_err err = {{0}};
     ck_assert_msg(sim_hits_replay(trace, &cfg, &r, &err) == 0, "%s", err.msg);
-    ck_assert_int_eq(r.stream.hits + r.stream.misses, r.stream.accesses);
-    return r.stream.hits;
+    ck_assert_int_eq(r.hits + r.misses, r.accesses);
+    return r.hits;
 }
 
 /* One layer, top-1, three experts: accesses 0 1 0 2 1 0. */
@@ -68,17 +68,17 @@ START_TEST(lru_k_and_static_sequences)
     sim_hits_result r;
     promoe_err err = {{0}};
     ck_assert_msg(sim_hits_replay(t, &k1, &r, &err) == 0, "%s", err.msg);
-    ck_assert_int_eq(r.stream.hits, 1);
+    ck_assert_int_eq(r.hits, 1);
 
     const char *seq = seq_trace();
     char opts[1200];
     snprintf(opts, sizeof opts, "trace=%s,spare=1", seq);
     sim_hits_config st = {.offload = {.policy = "static", .policy_options = opts, .slots = 2}};
     ck_assert_msg(sim_hits_replay(seq, &st, &r, &err) == 0, "%s", err.msg);
-    ck_assert_int_eq(r.stream.hits, 3);
+    ck_assert_int_eq(r.hits, 3);
     snprintf(opts, sizeof opts, "trace=%s,spare=2", seq);
     ck_assert_msg(sim_hits_replay(seq, &st, &r, &err) == 0, "%s", err.msg);
-    ck_assert_int_eq(r.stream.hits, 1);
+    ck_assert_int_eq(r.hits, 1);
     st.offload.policy_options = "spare=1";
     ck_assert_int_eq(sim_hits_replay(seq, &st, &r, &err), -1);
     ck_assert_msg(strstr(err.msg, "needs trace=TRAIN.h5"), "%s", err.msg);
@@ -286,8 +286,8 @@ START_TEST(olmoe_hit_rates_match_notice)
         sim_hits_config cfg = {.offload = {.policy = want[i].policy, .slots = want[i].slots}};
         sim_hits_result r;
         ck_assert_msg(sim_hits_replay(t, &cfg, &r, &err) == 0, "%s", err.msg);
-        ck_assert_int_eq(r.stream.accesses, 299 * 16 * 8);
-        double rate = access_stream_hit_rate(&r.stream);
+        ck_assert_int_eq(r.accesses, 299 * 16 * 8);
+        double rate = sim_hits_rate(&r);
         ck_assert_msg(fabs(rate - want[i].rate) < 0.00005, "%s at %lld slots: %.6f, NOTICE %.4f",
                       want[i].policy, (long long)want[i].slots, rate, want[i].rate);
     }

@@ -1,0 +1,293 @@
+#include "exec/offload_clock.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/clock.h"
+#include "offload/event_log.h"
+#include "traces/trace.h"
+
+struct offload_clock {
+    offload_clock_config c;
+    int L, E, K, D;
+    expert_store *store;
+    offload_engine *oe;     /* guarded by the store's lock */
+    int64_t step;           /* the step running (-1 before the first) */
+    int released;           /* the running layer's experts computed so far */
+    int16_t *ids;           /* [K] the layer's experts, as a trace holds them */
+    float *hidden;          /* [D] the hidden state, rounded as a trace holds it */
+    offload_prediction pred;
+    int64_t predictions;
+    double predict_s;
+};
+
+/* What the engine asks of its clock, the store's lock held. */
+static void clock_copy(void *ctx, int key, int priority, int64_t order, int lowbit)
+{
+    (void)lowbit; /* refused at creation */
+    offload_clock *k = ctx;
+    expert_store_copy(k->store, key, priority, order);
+}
+
+static void clock_promote(void *ctx, int key)
+{
+    offload_clock *k = ctx;
+    expert_store_promote(k->store, key);
+}
+
+static int clock_drop(void *ctx, int key)
+{
+    offload_clock *k = ctx;
+    return expert_store_drop(k->store, key);
+}
+
+static int clock_in_flight(void *ctx)
+{
+    offload_clock *k = ctx;
+    return expert_store_in_flight(k->store);
+}
+
+static int clock_chunks_done(void *ctx, int key)
+{
+    offload_clock *k = ctx;
+    return expert_store_chunks_done(k->store, key);
+}
+
+static void clock_place(void *ctx, int key, int victim)
+{
+    offload_clock *k = ctx;
+    expert_store_place(k->store, key, victim);
+}
+
+static void clock_vacate(void *ctx, int key)
+{
+    offload_clock *k = ctx;
+    expert_store_vacate(k->store, key);
+}
+
+/* What the copy thread tells the engine, the lock held. */
+static int copy_starts(void *ctx, int key)
+{
+    offload_clock *k = ctx;
+    return offload_engine_copy_start(k->oe, key);
+}
+
+static void copy_ends(void *ctx, int key)
+{
+    offload_clock *k = ctx;
+    offload_engine_copy_done(k->oe, key);
+}
+
+/* The mechanisms the executor does not run, or NULL. */
+static const char *not_run(const offload_config *c)
+{
+    return c->layer_offload ? "whole layers offloaded"
+           : c->cpu_compute ? "misses computed on the CPU"
+           : c->lowbit_weight > 0 ? "low-precision loads"
+           : c->staging > 0 ? "staging buffers"
+           : c->fault_us > 0 ? "page-fault costs (unified memory)" : NULL;
+}
+
+offload_clock *offload_clock_create(const offload_clock_config *c, const expert_mover *mv,
+                                    promoe_err *err)
+{
+    const offload_config *oc = c->offload;
+    const char *lacks = not_run(oc);
+    if (lacks) {
+        promoe_err_set(err, "the executor does not run %s (replay a recorded trace in "
+                       "'promoe sim')", lacks);
+        return NULL;
+    }
+    if (oc->stride < 1) {
+        promoe_err_set(err, "stride %d must be at least 1", oc->stride);
+        return NULL;
+    }
+    const cache_policy_ops *pol = policy_find(oc->policy);
+    if (pol && pol->needs_future) {
+        promoe_err_set(err, "policy %s reads the future, which a running model does not know",
+                       oc->policy);
+        return NULL;
+    }
+    offload_clock *k = calloc(1, sizeof *k);
+    if (!k) {
+        promoe_err_set(err, "out of memory");
+        return NULL;
+    }
+    *k = (offload_clock){.c = *c, .L = c->num_layers, .E = c->num_experts, .K = c->top_k,
+                         .D = c->hidden_size, .step = -1};
+    k->ids = malloc((size_t)k->K * sizeof *k->ids);
+    k->hidden = c->pops ? malloc((size_t)k->D * sizeof *k->hidden) : NULL;
+    k->pred.keys = malloc((size_t)k->E * sizeof *k->pred.keys);
+    if (!k->ids || (c->pops && !k->hidden) || !k->pred.keys) {
+        offload_clock_free(k);
+        promoe_err_set(err, "out of memory");
+        return NULL;
+    }
+    expert_store_config sc = {.num_layers = k->L, .num_experts = k->E, .capacity = oc->slots,
+                              .chunks = oc->chunks > 0 ? oc->chunks : 1,
+                              .preempt = oc->preempt, .streaming = 1,
+                              .hooks = {copy_starts, copy_ends, k}};
+    offload_clock_ops ops = {.copy = clock_copy, .promote = clock_promote, .drop = clock_drop,
+                             .in_flight = clock_in_flight, .chunks_done = clock_chunks_done,
+                             .place = clock_place, .vacate = clock_vacate, .ctx = k};
+    /* the store first: the engine places its first contents as it starts */
+    if (!(k->store = expert_store_create(mv, &sc, err)) ||
+        !(k->oe = offload_engine_create(oc, k->L, k->E, k->K, NULL, &ops, err)) ||
+        expert_store_fill(k->store, err) < 0) {
+        offload_clock_free(k);
+        return NULL;
+    }
+    offload_engine_set_log(k->oe, c->log);
+    return k;
+}
+
+void offload_clock_free(offload_clock *k)
+{
+    if (!k)
+        return;
+    expert_store_free(k->store); /* stops the copy thread, which calls the engine */
+    offload_engine_free(k->oe);
+    free(k->ids);
+    free(k->hidden);
+    free(k->pred.keys);
+    free(k);
+}
+
+void offload_clock_begin_step(offload_clock *k)
+{
+    k->step++;
+    if (k->c.pops)
+        k->c.pops->begin_iteration(k->c.pst);
+    expert_store_lock(k->store);
+    offload_engine_begin_layer(k->oe, k->step * k->L);
+    expert_store_unlock(k->store);
+}
+
+/* The predictor observes the layer and predicts the one `stride` ahead
+ * (into the next step past the last layer); its prefetches are queued as
+ * soon as it has answered. */
+static void predict(offload_clock *k, const exec_routing *r, int32_t request, int32_t position)
+{
+    const predictor_ops *pops = k->c.pops;
+    memcpy(k->hidden, r->hidden, (size_t)k->D * sizeof *k->hidden);
+    trace_round_stored(k->hidden, (size_t)k->D);
+    predictor_obs obs = {.layer = r->layer, .num_tokens = 1, .request = &request,
+                         .position = &position, .experts = k->ids, .weights = r->weights,
+                         .hidden = k->hidden};
+    double t0 = clock_now_s();
+    pops->observe(k->c.pst, &obs);
+    int target = r->layer + k->c.offload->stride, ahead = target / k->L;
+    int n = 0;
+    if (ahead <= 1) {
+        k->pred.when = (k->step + ahead) * k->L + target % k->L;
+        n = offload_engine_predict(k->oe, pops, k->c.pst, ahead, target % k->L, 1, &k->pred);
+    }
+    k->predict_s += clock_now_s() - t0;
+    k->predictions++;
+    if (n == 0)
+        return;
+    expert_store_lock(k->store);
+    offload_engine_predicted(k->oe, &k->pred);
+    offload_engine_prefetch(k->oe, &k->pred);
+    expert_store_unlock(k->store);
+}
+
+int offload_clock_gate(offload_clock *k, const exec_routing *r, int32_t request,
+                       int32_t position, promoe_err *err)
+{
+    (void)err;
+    for (int i = 0; i < k->K; i++)
+        k->ids[i] = (int16_t)r->experts[i];
+    expert_store_lock(k->store);
+    expert_store_computed(k->store); /* the host has read the router's results */
+    offload_engine_gate(k->oe, k->ids, r->weights, 1, (size_t)k->K);
+    k->released = 0;
+    expert_store_unlock(k->store);
+    if (k->c.pops)
+        predict(k, r, request, position);
+    return 0;
+}
+
+/* Index into pending of the expert to run next: the first in the
+ * engine's order or, with reorder, the first of those ready (-1: none). */
+static int choose(offload_clock *k, int layer, const int *experts, const int *pending, int n)
+{
+    int size = offload_engine_layer_size(k->oe);
+    for (int i = 0; i < size; i++) {
+        int key, tokens;
+        offload_engine_layer_expert(k->oe, i, &key, &tokens);
+        for (int j = 0; j < n; j++)
+            if (layer * k->E + experts[pending[j]] == key &&
+                (!k->c.offload->reorder || offload_engine_ready(k->oe, key)))
+                return j;
+    }
+    return k->c.offload->reorder ? -1 : 0;
+}
+
+static int source_next(void *ctx, int layer, const int *experts, const int *pending, int n)
+{
+    offload_clock *k = ctx;
+    promoe_err err;
+    expert_store_lock(k->store);
+    int j;
+    while ((j = choose(k, layer, experts, pending, n)) < 0)
+        if (expert_store_wait(k->store, &err) < 0) {
+            j = 0; /* acquiring it reports the failed copy */
+            break;
+        }
+    expert_store_unlock(k->store);
+    return j;
+}
+
+static const void *source_acquire(void *ctx, int layer, int expert, promoe_err *err)
+{
+    offload_clock *k = ctx;
+    int key = layer * k->E + expert;
+    const void *block = NULL;
+    expert_store_lock(k->store);
+    while (!offload_engine_ready(k->oe, key))
+        if (expert_store_wait(k->store, err) < 0)
+            goto out;
+    block = expert_store_block(k->store, key);
+out:
+    expert_store_unlock(k->store);
+    return block;
+}
+
+/* An expert has run; after the layer's last, the next layer begins. */
+static void source_release(void *ctx, int layer, int expert)
+{
+    offload_clock *k = ctx;
+    expert_store_lock(k->store);
+    expert_store_used(k->store, layer * k->E + expert);
+    if (++k->released == offload_engine_layer_size(k->oe)) {
+        offload_engine_layer_done(k->oe);
+        if (layer + 1 < k->L)
+            offload_engine_begin_layer(k->oe, k->step * k->L + layer + 1);
+    }
+    expert_store_unlock(k->store);
+}
+
+exec_expert_source offload_clock_source(offload_clock *k)
+{
+    return (exec_expert_source){source_next, source_acquire, source_release, k};
+}
+
+double offload_clock_waited_s(offload_clock *k)
+{
+    return expert_store_stats_of(k->store).wait_s;
+}
+
+void offload_clock_finish(offload_clock *k, offload_clock_stats *out)
+{
+    memset(out, 0, sizeof *out);
+    expert_store_lock(k->store);
+    offload_engine_finish(k->oe);
+    out->counts = *offload_engine_counts(k->oe);
+    out->digest = offload_engine_digest(k->oe);
+    out->slots = offload_engine_capacity(k->oe);
+    expert_store_unlock(k->store);
+    out->store = expert_store_stats_of(k->store);
+    out->predictions = k->predictions;
+    out->predict_s = k->predict_s;
+}

@@ -18,13 +18,12 @@ static const exec_backend_ops *const registry[] = {
     NULL,
 };
 
-int exec_run_experts(const exec_expert_source *src, int layer, const int *experts, int K,
-                     int *pending, int (*compute)(void *ctx, const void *block, int rank,
+int exec_run_experts(const exec_expert_source *src, int layer, const int *experts, int n,
+                     int *pending, int (*compute)(void *ctx, const void *block, int index,
                                                   promoe_err *err),
                      void *ctx, promoe_err *err)
 {
-    int n = K;
-    for (int j = 0; j < K; j++)
+    for (int j = 0; j < n; j++)
         pending[j] = j;
     while (n > 0) {
         int at = src->next ? src->next(src->ctx, layer, experts, pending, n) : 0;

@@ -2,13 +2,17 @@
  * backend and a registry by name ("cpu"; "cuda" where this build has the
  * CUDA toolkit).  Adding a backend means one file and one registry line.
  *
- * A backend steps one token at a time through the MoE decoder.  An
- * observer sees each layer's routing right after its router (what a trace
- * records, and when the offloading decides); then the layer's routed
- * experts run one by one from where an expert source says they are.
+ * A backend steps tokens through the MoE decoder: one, or a prompt's
+ * together where it runs batched steps.  An observer sees each layer's
+ * routing right after its router (what a trace records, and when the
+ * offloading decides); then the layer's routed experts run one by one from
+ * where an expert source says they are, each on the step's tokens that
+ * chose it.
  */
 #ifndef PROMOE_EXEC_BACKEND_H
 #define PROMOE_EXEC_BACKEND_H
+
+#include <stdint.h>
 
 #include "common/error.h"
 #include "exec/expert_store.h"
@@ -16,10 +20,11 @@
 
 typedef struct exec_routing {
     int layer;
-    const float *hidden;  /* [d]: the residual stream entering the layer */
-    const float *logits;  /* [E]: the router's logits */
-    const int *experts;   /* [K], in rank order (highest weight first) */
-    const float *weights; /* [K] */
+    int tokens;           /* the step's */
+    const float *hidden;  /* [tokens][d]: the residual stream entering the layer */
+    const float *logits;  /* [tokens][E]: the router's logits */
+    const int *experts;   /* [tokens][K], in rank order (highest weight first) */
+    const float *weights; /* [tokens][K] */
 } exec_routing;
 
 /* Returns 0, or -1 with err set to stop the step. */
@@ -28,12 +33,13 @@ typedef int (*exec_route_fn)(void *ctx, const exec_routing *r, promoe_err *err);
 /* Where a routed expert's block (gate, up, down, in the backend's
  * precision) is read from when it runs: by default the backend's own copy
  * of every expert; the offloading executor gives its slots instead.  After
- * the observer of a layer, its experts run one by one: `next` picks which
- * of those still pending (indices into the rank order, pending[0..n)) runs
- * next (NULL: rank order), `acquire` returns its block once there (NULL on
- * failure, with err), `release` says it has run.  The experts' outputs are
- * summed in rank order whatever order they ran in, so the order changes no
- * result. */
+ * the observer of a layer, its distinct experts (experts[], in the order
+ * the step's tokens first chose them) run one by one: `next` picks which
+ * of those still pending (indices into experts[], pending[0..n)) runs next
+ * (NULL: in order), `acquire` returns its block once there (NULL on
+ * failure, with err), `release` says it has run.  Each token's expert
+ * outputs are summed in rank order whatever order they ran in, so the
+ * order changes no result. */
 typedef struct exec_expert_source {
     int (*next)(void *ctx, int layer, const int *experts, const int *pending, int n);
     const void *(*acquire)(void *ctx, int layer, int expert, promoe_err *err);
@@ -56,11 +62,14 @@ typedef struct exec_backend_ops {
      * memory and run only from an expert source's slots. */
     void *(*create)(const exec_weights *w, int max_positions, int offload, promoe_err *err);
     void (*destroy)(void *m);
-    /* Runs token `token` at position pos (positions 0..pos-1 of the request
-     * ran before) and writes the vocabulary's logits to host memory;
-     * observe may be NULL. */
-    int (*step)(void *m, int token, int pos, float *logits, exec_route_fn observe, void *ctx,
-                promoe_err *err);
+    /* Runs the n tokens at positions pos..pos + n - 1 (positions 0..pos-1
+     * of the request ran before) and writes the last one's logits to host
+     * memory; observe may be NULL.  n is 1 unless `batched`. */
+    int (*step)(void *m, const int32_t *tokens, int n, int pos, float *logits,
+                exec_route_fn observe, void *ctx, promoe_err *err);
+    /* 1 if a step takes a prompt's tokens together (a batched prefill);
+     * 0: one token a step */
+    int batched;
     void (*set_expert_source)(void *m, const exec_expert_source *src);
     /* How this backend's expert slots are allocated and filled. */
     expert_mover (*mover)(void *m);

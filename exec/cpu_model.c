@@ -16,13 +16,16 @@ struct exec_cpu_model {
     const exec_weights *w;
     int max_positions;
     float *k_cache, *v_cache; /* [L][max_positions][KV * hd] */
-    /* scratch */
+    /* scratch for a step of up to max_positions tokens, a row each */
     float *x, *xn, *q, *k, *v, *att, *scores, *layer_in, *gate, *up, *router;
+    float *rows, *rows_out;   /* [n][d]: an expert's tokens gathered, and its output */
     double *router_d;
-    int *experts, *pick;
-    float *gate_w;
-    float *expert_out;        /* [K][d]: each routed expert's output */
-    int *pending;
+    int *experts, *pick;      /* [n][K] the routing; [E] scratch */
+    float *gate_w;            /* [n][K] */
+    float *expert_out;        /* [n][K][d]: each routed expert's output, by rank */
+    int *distinct, n_distinct; /* the step's experts of the layer, first chosen first */
+    int *pending;             /* [E] */
+    int tokens;               /* in the step running */
     exec_expert_source source; /* by default the weights themselves */
 };
 
@@ -49,6 +52,9 @@ void exec_cpu_free(exec_cpu_model *m)
     free(m->layer_in);
     free(m->gate);
     free(m->up);
+    free(m->rows);
+    free(m->rows_out);
+    free(m->distinct);
     free(m->router);
     free(m->router_d);
     free(m->experts);
@@ -77,24 +83,28 @@ exec_cpu_model *exec_cpu_create(const exec_weights *w, int max_positions, promoe
     size_t cache = (size_t)md->num_layers * (size_t)max_positions * kv;
     m->k_cache = calloc(cache, sizeof(float)); /* zeros: profiling reads positions not run */
     m->v_cache = calloc(cache, sizeof(float));
-    m->x = malloc(d * sizeof(float));
-    m->xn = malloc(d * sizeof(float));
-    m->q = malloc(q * sizeof(float));
-    m->k = malloc(kv * sizeof(float));
-    m->v = malloc(kv * sizeof(float));
-    m->att = malloc(q * sizeof(float));
-    m->scores = malloc((size_t)max_positions * sizeof(float));
-    m->layer_in = malloc(d * sizeof(float));
-    m->gate = malloc(F * sizeof(float));
-    m->up = malloc(F * sizeof(float));
-    m->router = malloc(E * sizeof(float));
+    size_t n = (size_t)max_positions, K = (size_t)md->top_k;
+    m->x = malloc(n * d * sizeof(float));
+    m->xn = malloc(n * d * sizeof(float));
+    m->q = malloc(n * q * sizeof(float));
+    m->k = malloc(n * kv * sizeof(float));
+    m->v = malloc(n * kv * sizeof(float));
+    m->att = malloc(n * q * sizeof(float));
+    m->scores = malloc(n * sizeof(float));
+    m->layer_in = malloc(n * d * sizeof(float));
+    m->gate = malloc(n * F * sizeof(float));
+    m->up = malloc(n * F * sizeof(float));
+    m->rows = malloc(n * d * sizeof(float));
+    m->rows_out = malloc(n * d * sizeof(float));
+    m->router = malloc(n * E * sizeof(float));
     m->router_d = malloc(E * sizeof(double));
-    m->experts = malloc((size_t)md->top_k * sizeof(int));
+    m->experts = malloc(n * K * sizeof(int));
     m->pick = malloc(E * sizeof(int));
-    m->gate_w = malloc((size_t)md->top_k * sizeof(float));
-    m->expert_out = malloc((size_t)md->top_k * d * sizeof(float));
-    m->pending = malloc((size_t)md->top_k * sizeof(int));
-    if (!m->expert_out || !m->pending ||
+    m->gate_w = malloc(n * K * sizeof(float));
+    m->expert_out = malloc(n * K * d * sizeof(float));
+    m->distinct = malloc(E * sizeof(int));
+    m->pending = malloc(E * sizeof(int));
+    if (!m->expert_out || !m->pending || !m->rows || !m->rows_out || !m->distinct ||
         !m->k_cache || !m->v_cache || !m->x || !m->xn || !m->q || !m->k || !m->v || !m->att ||
         !m->scores || !m->layer_in || !m->gate || !m->up || !m->router || !m->router_d ||
         !m->experts || !m->pick || !m->gate_w) {
@@ -146,19 +156,30 @@ void exec_route(const float *logits, int E, int k, int normalize, double *prob, 
     }
 }
 
-/* out += weight * down(silu(gate x) * up x) for one SwiGLU block of
- * width F (gate [F][d], up [F][d], down [d][F], contiguous). */
-static void swiglu_add(exec_cpu_model *m, const float *block, int F, int d, const float *x,
-                       float weight, float *out)
+/* Y = down(silu(gate X) * up X) for the n rows of X ([n][d]) through one
+ * SwiGLU block of width F (gate [F][d], up [F][d], down [d][F],
+ * contiguous): a step's tokens as one GEMM each. */
+static void swiglu_rows(exec_cpu_model *m, const float *block, int F, int d, const float *X,
+                        int n, float *Y)
 {
     const float *g = block, *u = block + (size_t)F * d, *dn = block + 2 * (size_t)F * d;
-    cblas_sgemv(CblasRowMajor, CblasNoTrans, F, d, 1.0f, g, d, x, 1, 0.0f, m->gate, 1);
-    cblas_sgemv(CblasRowMajor, CblasNoTrans, F, d, 1.0f, u, d, x, 1, 0.0f, m->up, 1);
-    for (int i = 0; i < F; i++) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, F, d, 1.0f, X, d, g, d, 0.0f,
+                m->gate, F);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, F, d, 1.0f, X, d, u, d, 0.0f,
+                m->up, F);
+    for (size_t i = 0; i < (size_t)n * F; i++) {
         float a = m->gate[i];
         m->gate[i] = a / (1.0f + expf(-a)) * m->up[i];
     }
-    cblas_sgemv(CblasRowMajor, CblasNoTrans, d, F, weight, dn, F, m->gate, 1, 1.0f, out, 1);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, d, F, 1.0f, m->gate, F, dn, F, 0.0f,
+                Y, d);
+}
+
+/* Y = X W^T for the n rows of X ([n][cols]) and W [rows][cols]. */
+static void project(const float *W, int rows, int cols, const float *X, int n, float *Y)
+{
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, rows, cols, 1.0f, X, cols, W, cols,
+                0.0f, Y, rows);
 }
 
 /* The default expert source: every expert resident in the weights. */
@@ -169,122 +190,168 @@ static const void *resident_block(void *ctx, int layer, int expert, promoe_err *
     return m->w->layers[layer].experts + (size_t)expert * exec_expert_floats(&m->w->model);
 }
 
-/* Expert `rank` of the running layer, into its row of expert_out. */
-static int compute_expert(void *ctx, const void *block, int rank, promoe_err *err)
+/* The j-th distinct expert of the running layer on the step's tokens that
+ * chose it, as one GEMM each: its output, times the token's gate weight,
+ * into the (token, rank) rows of expert_out. */
+static int compute_expert(void *ctx, const void *block, int j, promoe_err *err)
 {
     (void)err;
     exec_cpu_model *m = ctx;
     const model_desc *md = &m->w->model;
-    float *out = m->expert_out + (size_t)rank * md->hidden_size;
-    memset(out, 0, (size_t)md->hidden_size * sizeof(float));
-    swiglu_add(m, block, md->expert_ffn_dim, md->hidden_size, m->xn, m->gate_w[rank], out);
+    int d = md->hidden_size, K = md->top_k, e = m->distinct[j], n = 0;
+    for (int i = 0; i < m->tokens * K; i++)
+        if (m->experts[i] == e)
+            memcpy(m->rows + (size_t)n++ * d, m->xn + (size_t)(i / K) * d, (size_t)d * sizeof(float));
+    swiglu_rows(m, block, md->expert_ffn_dim, d, m->rows, n, m->rows_out);
+    n = 0;
+    for (int i = 0; i < m->tokens * K; i++)
+        if (m->experts[i] == e) {
+            float *out = m->expert_out + (size_t)i * d;
+            const float *y = m->rows_out + (size_t)n++ * d;
+            for (int c = 0; c < d; c++)
+                out[c] = m->gate_w[i] * y[c];
+        }
     return 0;
 }
 
-/* The layer's routed experts, in the source's order, each into its row
- * of expert_out; then their sum, in rank order, into the residual. */
+/* The layer's routed experts (each distinct one once, in the source's
+ * order), then each token's outputs summed in rank order into the
+ * residual, so the order they ran in changes no result. */
 static int run_experts(exec_cpu_model *m, int l, promoe_err *err)
 {
     const model_desc *md = &m->w->model;
     int d = md->hidden_size, K = md->top_k;
-    if (exec_run_experts(&m->source, l, m->experts, K, m->pending, compute_expert, m, err) < 0)
+    m->n_distinct = 0;
+    for (int i = 0; i < m->tokens * K; i++) {
+        int j = 0;
+        while (j < m->n_distinct && m->distinct[j] != m->experts[i])
+            j++;
+        if (j == m->n_distinct)
+            m->distinct[m->n_distinct++] = m->experts[i];
+    }
+    if (exec_run_experts(&m->source, l, m->distinct, m->n_distinct, m->pending, compute_expert,
+                         m, err) < 0)
         return -1;
-    for (int j = 0; j < K; j++)
-        cblas_saxpy(d, 1.0f, m->expert_out + (size_t)j * d, 1, m->x, 1);
+    for (int i = 0; i < m->tokens * K; i++)
+        cblas_saxpy(d, 1.0f, m->expert_out + (size_t)i * d, 1, m->x + (size_t)(i / K) * d, 1);
     return 0;
 }
 
-/* x += scale * the shared experts of xn (gated, when the layer has a
- * gate, by sigmoid(gate . xn)). */
+/* x += scale * the shared experts of xn, for the step's tokens (gated,
+ * when the layer has a gate, by sigmoid(gate . xn) per token). */
 static void shared_experts(exec_cpu_model *m, const exec_layer_weights *y, float scale)
 {
     const model_desc *md = &m->w->model;
-    int d = md->hidden_size;
-    if (y->shared_gate)
-        scale /= 1.0f + expf(-cblas_sdot(d, y->shared_gate, 1, m->xn, 1));
-    for (int s = 0; s < md->num_shared_experts; s++)
-        swiglu_add(m, y->shared + (size_t)s * 3 * md->shared_ffn_dim * d, md->shared_ffn_dim, d,
-                   m->xn, scale, m->x);
+    int d = md->hidden_size, n = m->tokens;
+    for (int s = 0; s < md->num_shared_experts; s++) {
+        swiglu_rows(m, y->shared + (size_t)s * 3 * md->shared_ffn_dim * d, md->shared_ffn_dim,
+                    d, m->xn, n, m->rows_out);
+        for (int t = 0; t < n; t++) {
+            const float *xn = m->xn + (size_t)t * d;
+            float g = y->shared_gate ? scale / (1.0f + expf(-cblas_sdot(d, y->shared_gate, 1, xn, 1)))
+                                     : scale;
+            cblas_saxpy(d, g, m->rows_out + (size_t)t * d, 1, m->x + (size_t)t * d, 1);
+        }
+    }
 }
 
+/* Attention for the step's tokens at positions pos.. pos + n - 1: their
+ * keys and values join the cache, then each attends to the positions up
+ * to its own. */
 static void attention(exec_cpu_model *m, int l, int pos)
 {
     const model_desc *md = &m->w->model;
     const exec_layer_weights *y = &m->w->layers[l];
     int d = md->hidden_size, H = md->num_heads, KV = md->num_kv_heads, hd = md->head_dim;
-    int q_dim = H * hd, kv_dim = KV * hd;
-    cblas_sgemv(CblasRowMajor, CblasNoTrans, q_dim, d, 1.0f, y->wq, d, m->xn, 1, 0.0f, m->q, 1);
-    cblas_sgemv(CblasRowMajor, CblasNoTrans, kv_dim, d, 1.0f, y->wk, d, m->xn, 1, 0.0f, m->k, 1);
-    cblas_sgemv(CblasRowMajor, CblasNoTrans, kv_dim, d, 1.0f, y->wv, d, m->xn, 1, 0.0f, m->v, 1);
-    if (y->bq) {
-        cblas_saxpy(q_dim, 1.0f, y->bq, 1, m->q, 1);
-        cblas_saxpy(kv_dim, 1.0f, y->bk, 1, m->k, 1);
-        cblas_saxpy(kv_dim, 1.0f, y->bv, 1, m->v, 1);
-    }
-    if (y->q_norm) { /* over the whole projection, or head by head */
-        int width = m->w->qk_norm_width, kw = width == hd ? hd : kv_dim;
-        for (int i = 0; i < q_dim; i += width)
-            exec_rmsnorm(m->q + i, y->q_norm, width, md->rms_norm_eps, m->q + i);
-        for (int i = 0; i < kv_dim; i += kw)
-            exec_rmsnorm(m->k + i, y->k_norm, kw, md->rms_norm_eps, m->k + i);
-    }
-    for (int h = 0; h < H; h++)
-        exec_rope(m->q + (size_t)h * hd, hd, pos, md->rope_theta);
-    for (int h = 0; h < KV; h++)
-        exec_rope(m->k + (size_t)h * hd, hd, pos, md->rope_theta);
+    int q_dim = H * hd, kv_dim = KV * hd, n = m->tokens;
+    project(y->wq, q_dim, d, m->xn, n, m->q);
+    project(y->wk, kv_dim, d, m->xn, n, m->k);
+    project(y->wv, kv_dim, d, m->xn, n, m->v);
     float *kc = m->k_cache + ((size_t)l * m->max_positions) * kv_dim;
     float *vc = m->v_cache + ((size_t)l * m->max_positions) * kv_dim;
-    memcpy(kc + (size_t)pos * kv_dim, m->k, (size_t)kv_dim * sizeof(float));
-    memcpy(vc + (size_t)pos * kv_dim, m->v, (size_t)kv_dim * sizeof(float));
-    float scale = 1.0f / sqrtf((float)hd);
-    for (int h = 0; h < H; h++) {
-        int g = h / (H / KV); /* the KV head this query head shares */
-        const float *qh = m->q + (size_t)h * hd;
-        float mx = -INFINITY;
-        for (int t = 0; t <= pos; t++) {
-            float s = cblas_sdot(hd, qh, 1, kc + (size_t)t * kv_dim + (size_t)g * hd, 1) * scale;
-            m->scores[t] = s;
-            mx = s > mx ? s : mx;
+    for (int t = 0; t < n; t++) {
+        float *q = m->q + (size_t)t * q_dim, *k = m->k + (size_t)t * kv_dim;
+        float *v = m->v + (size_t)t * kv_dim;
+        if (y->bq) {
+            cblas_saxpy(q_dim, 1.0f, y->bq, 1, q, 1);
+            cblas_saxpy(kv_dim, 1.0f, y->bk, 1, k, 1);
+            cblas_saxpy(kv_dim, 1.0f, y->bv, 1, v, 1);
         }
-        double sum = 0;
-        for (int t = 0; t <= pos; t++)
-            sum += m->scores[t] = expf(m->scores[t] - mx);
-        float *out = m->att + (size_t)h * hd;
-        memset(out, 0, (size_t)hd * sizeof(float));
-        for (int t = 0; t <= pos; t++)
-            cblas_saxpy(hd, (float)(m->scores[t] / sum), vc + (size_t)t * kv_dim + (size_t)g * hd,
-                        1, out, 1);
+        if (y->q_norm) { /* over the whole projection, or head by head */
+            int width = m->w->qk_norm_width, kw = width == hd ? hd : kv_dim;
+            for (int i = 0; i < q_dim; i += width)
+                exec_rmsnorm(q + i, y->q_norm, width, md->rms_norm_eps, q + i);
+            for (int i = 0; i < kv_dim; i += kw)
+                exec_rmsnorm(k + i, y->k_norm, kw, md->rms_norm_eps, k + i);
+        }
+        for (int h = 0; h < H; h++)
+            exec_rope(q + (size_t)h * hd, hd, pos + t, md->rope_theta);
+        for (int h = 0; h < KV; h++)
+            exec_rope(k + (size_t)h * hd, hd, pos + t, md->rope_theta);
+        memcpy(kc + (size_t)(pos + t) * kv_dim, k, (size_t)kv_dim * sizeof(float));
+        memcpy(vc + (size_t)(pos + t) * kv_dim, v, (size_t)kv_dim * sizeof(float));
     }
-    /* x += wo att */
-    cblas_sgemv(CblasRowMajor, CblasNoTrans, d, q_dim, 1.0f, y->wo, q_dim, m->att, 1, 1.0f, m->x,
-                1);
+    float scale = 1.0f / sqrtf((float)hd);
+    for (int t = 0; t < n; t++) {
+        int last = pos + t;
+        for (int h = 0; h < H; h++) {
+            int g = h / (H / KV); /* the KV head this query head shares */
+            const float *qh = m->q + (size_t)t * q_dim + (size_t)h * hd;
+            float mx = -INFINITY;
+            for (int s = 0; s <= last; s++) {
+                float v = cblas_sdot(hd, qh, 1, kc + (size_t)s * kv_dim + (size_t)g * hd, 1) * scale;
+                m->scores[s] = v;
+                mx = v > mx ? v : mx;
+            }
+            double sum = 0;
+            for (int s = 0; s <= last; s++)
+                sum += m->scores[s] = expf(m->scores[s] - mx);
+            float *out = m->att + (size_t)t * q_dim + (size_t)h * hd;
+            memset(out, 0, (size_t)hd * sizeof(float));
+            for (int s = 0; s <= last; s++)
+                cblas_saxpy(hd, (float)(m->scores[s] / sum),
+                            vc + (size_t)s * kv_dim + (size_t)g * hd, 1, out, 1);
+        }
+    }
+    /* x += att wo^T */
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, d, q_dim, 1.0f, m->att, q_dim, y->wo,
+                q_dim, 1.0f, m->x, d);
 }
 
-int exec_cpu_step(exec_cpu_model *m, int token, int pos, float *logits, exec_route_fn observe,
-                  void *ctx, promoe_err *err)
+int exec_cpu_step(exec_cpu_model *m, const int32_t *tokens, int n, int pos, float *logits,
+                  exec_route_fn observe, void *ctx, promoe_err *err)
 {
     const model_desc *md = &m->w->model;
     int d = md->hidden_size, E = md->num_experts, K = md->top_k;
-    if (token < 0 || token >= md->vocab_size)
-        return promoe_err_set(err, "token id %d outside the vocabulary [0, %d)", token,
-                              md->vocab_size);
-    if (pos < 0 || pos >= m->max_positions)
-        return promoe_err_set(err, "position %d beyond the KV cache's %d", pos, m->max_positions);
-    memcpy(m->x, m->w->embed + (size_t)token * d, (size_t)d * sizeof(float));
+    if (n < 1 || pos < 0 || pos + n > m->max_positions)
+        return promoe_err_set(err, "positions %d to %d beyond the KV cache's %d", pos,
+                              pos + n - 1, m->max_positions);
+    for (int t = 0; t < n; t++) {
+        if (tokens[t] < 0 || tokens[t] >= md->vocab_size)
+            return promoe_err_set(err, "token id %d outside the vocabulary [0, %d)", tokens[t],
+                                  md->vocab_size);
+        memcpy(m->x + (size_t)t * d, m->w->embed + (size_t)tokens[t] * d,
+               (size_t)d * sizeof(float));
+    }
+    m->tokens = n;
     for (int l = 0; l < md->num_layers; l++) {
         const exec_layer_weights *y = &m->w->layers[l];
-        exec_rmsnorm(m->x, y->attn_norm, d, md->rms_norm_eps, m->xn);
-        if (observe)
-            memcpy(m->layer_in, m->x, (size_t)d * sizeof(float)); /* kept for observe */
+        for (int t = 0; t < n; t++)
+            exec_rmsnorm(m->x + (size_t)t * d, y->attn_norm, d, md->rms_norm_eps,
+                         m->xn + (size_t)t * d);
+        if (observe) /* kept for observe */
+            memcpy(m->layer_in, m->x, (size_t)n * d * sizeof(float));
         attention(m, l, pos);
-        exec_rmsnorm(m->x, y->ffn_norm, d, md->rms_norm_eps, m->xn);
-        cblas_sgemv(CblasRowMajor, CblasNoTrans, E, d, 1.0f, y->router, d, m->xn, 1, 0.0f,
-                    m->router, 1);
-        exec_route(m->router, E, K, md->norm_topk_prob, m->router_d, m->pick, m->experts,
-                   m->gate_w);
+        for (int t = 0; t < n; t++)
+            exec_rmsnorm(m->x + (size_t)t * d, y->ffn_norm, d, md->rms_norm_eps,
+                         m->xn + (size_t)t * d);
+        project(y->router, E, d, m->xn, n, m->router);
+        for (int t = 0; t < n; t++)
+            exec_route(m->router + (size_t)t * E, E, K, md->norm_topk_prob, m->router_d, m->pick,
+                       m->experts + (size_t)t * K, m->gate_w + (size_t)t * K);
         if (observe) {
-            exec_routing r = {.layer = l, .hidden = m->layer_in, .logits = m->router,
-                              .experts = m->experts, .weights = m->gate_w};
+            exec_routing r = {.layer = l, .tokens = n, .hidden = m->layer_in,
+                              .logits = m->router, .experts = m->experts, .weights = m->gate_w};
             if (observe(ctx, &r, err) < 0)
                 return -1;
         }
@@ -292,7 +359,8 @@ int exec_cpu_step(exec_cpu_model *m, int token, int pos, float *logits, exec_rou
             return -1;
         shared_experts(m, y, 1.0f);
     }
-    exec_rmsnorm(m->x, m->w->final_norm, d, md->rms_norm_eps, m->xn);
+    const float *last = m->x + (size_t)(n - 1) * d;
+    exec_rmsnorm(last, m->w->final_norm, d, md->rms_norm_eps, m->xn);
     cblas_sgemv(CblasRowMajor, CblasNoTrans, md->vocab_size, d, 1.0f, m->w->lm_head, d, m->xn, 1,
                 0.0f, logits, 1);
     return 0;
@@ -306,6 +374,7 @@ static double time_op(exec_cpu_model *m, enum timed_op op, int context, int reps
     const model_desc *md = &m->w->model;
     int d = md->hidden_size, L = md->num_layers, E = md->num_experts;
     memcpy(m->x, m->w->embed, (size_t)d * sizeof(float));
+    m->tokens = 1;
     for (int r = 0; r < reps; r++) {
         /* a different layer (and expert) each run, as a real step reads
          * weights that are not in the CPU's caches */
@@ -318,14 +387,13 @@ static double time_op(exec_cpu_model *m, enum timed_op op, int context, int reps
             break;
         case TIME_ROUTER:
             exec_rmsnorm(m->x, y->ffn_norm, d, md->rms_norm_eps, m->xn);
-            cblas_sgemv(CblasRowMajor, CblasNoTrans, E, d, 1.0f, y->router, d, m->xn, 1, 0.0f,
-                        m->router, 1);
+            project(y->router, E, d, m->xn, 1, m->router);
             exec_route(m->router, E, md->top_k, md->norm_topk_prob, m->router_d, m->pick,
                        m->experts, m->gate_w);
             break;
         case TIME_EXPERT:
-            swiglu_add(m, y->experts + (size_t)(r / L % E) * exec_expert_floats(md),
-                       md->expert_ffn_dim, d, m->xn, 1e-3f, m->x);
+            swiglu_rows(m, y->experts + (size_t)(r / L % E) * exec_expert_floats(md),
+                        md->expert_ffn_dim, d, m->xn, 1, m->rows_out);
             break;
         case TIME_SHARED:
             shared_experts(m, y, 1e-3f);
@@ -367,10 +435,10 @@ static void *cpu_create(const exec_weights *w, int max_positions, int offload, p
 
 static void cpu_destroy(void *m) { exec_cpu_free(m); }
 
-static int cpu_step(void *m, int token, int pos, float *logits, exec_route_fn observe, void *ctx,
-                    promoe_err *err)
+static int cpu_step(void *m, const int32_t *tokens, int n, int pos, float *logits,
+                    exec_route_fn observe, void *ctx, promoe_err *err)
 {
-    return exec_cpu_step(m, token, pos, logits, observe, ctx, err);
+    return exec_cpu_step(m, tokens, n, pos, logits, observe, ctx, err);
 }
 
 static void cpu_set_source(void *m, const exec_expert_source *src)
@@ -398,6 +466,7 @@ const exec_backend_ops exec_backend_cpu = {
     .create = cpu_create,
     .destroy = cpu_destroy,
     .step = cpu_step,
+    .batched = 1,
     .set_expert_source = cpu_set_source,
     .mover = cpu_mover,
     .time_ops = cpu_time_ops,

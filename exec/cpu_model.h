@@ -5,7 +5,9 @@
  * softmax router choosing the top-k experts (their weights renormalised
  * when the model family does), SwiGLU experts and shared experts (gated
  * where the checkpoint has a gate), each block added to the residual
- * stream; then the final norm and the output head.  One token at a time.
+ * stream; then the final norm and the output head.  A step runs one token
+ * or several (a prompt's, batched): each layer takes them together, the
+ * projections and each expert's tokens as one GEMM.
  */
 #ifndef PROMOE_EXEC_CPU_MODEL_H
 #define PROMOE_EXEC_CPU_MODEL_H
@@ -23,11 +25,12 @@ void exec_cpu_free(exec_cpu_model *m);
 
 void exec_cpu_set_expert_source(exec_cpu_model *m, const exec_expert_source *src);
 
-/* Runs token `token` at position pos (positions 0..pos-1 must have run
- * since the cache was last cleared: a request's tokens in order) and
- * writes the vocabulary's logits.  observe may be NULL. */
-int exec_cpu_step(exec_cpu_model *m, int token, int pos, float *logits, exec_route_fn observe,
-                  void *ctx, promoe_err *err);
+/* Runs the n tokens at positions pos..pos + n - 1 (positions 0..pos-1
+ * must have run since the cache was last cleared: a request's tokens in
+ * order) and writes the vocabulary's logits for the last.  observe may be
+ * NULL. */
+int exec_cpu_step(exec_cpu_model *m, const int32_t *tokens, int n, int pos, float *logits,
+                  exec_route_fn observe, void *ctx, promoe_err *err);
 
 /* The model's operations timed for one token (exec_op_times): attention
  * (norm, projections, rotary, softmax over `context` + 1 cached positions,

@@ -670,12 +670,16 @@ static int shared_experts(cuda_model *m, int l, promoe_err *err)
     return 0;
 }
 
-static int cuda_step(void *p, int token, int pos, float *logits, exec_route_fn observe, void *ctx,
-                     promoe_err *err)
+// One token a step (the backend is not `batched`: a prompt runs a token at
+// a time).
+static int cuda_step(void *p, const int32_t *tokens, int n, int pos, float *logits,
+                     exec_route_fn observe, void *ctx, promoe_err *err)
 {
     cuda_model *m = (cuda_model *)p;
     const model_desc *md = &m->w->model;
-    int d = md->hidden_size;
+    int d = md->hidden_size, token = tokens[0];
+    if (n != 1)
+        return promoe_err_set(err, "the cuda backend steps one token at a time (%d given)", n);
     if (token < 0 || token >= md->vocab_size)
         return promoe_err_set(err, "token id %d outside the vocabulary [0, %d)", token,
                               md->vocab_size);
@@ -690,7 +694,9 @@ static int cuda_step(void *p, int token, int pos, float *logits, exec_route_fn o
         if (attention(m, l, pos, err) < 0 || route(m, l, err) < 0)
             return -1;
         if (observe) {
-            exec_routing r = {l, m->h_hidden, m->h_router, m->experts, m->gate_w};
+            exec_routing r = {.layer = l, .tokens = 1, .hidden = m->h_hidden,
+                              .logits = m->h_router, .experts = m->experts,
+                              .weights = m->gate_w};
             if (observe(ctx, &r, err) < 0)
                 return -1;
         }
@@ -852,6 +858,7 @@ extern "C" const exec_backend_ops exec_backend_cuda = {
     cuda_create,
     cuda_destroy,
     cuda_step,
+    0, // not batched: one token a step
     cuda_set_source,
     cuda_mover,
     cuda_time_ops,

@@ -60,21 +60,23 @@ static void recorder_free(recorder *rc)
     free(rc->hidden);
 }
 
-/* One layer of the token being buffered (n - 1). */
+/* One layer of the step's tokens, the last r->tokens buffered. */
 static void record_layer(recorder *rc, const exec_routing *r)
 {
-    size_t t = rc->n - 1, L = (size_t)rc->m->num_layers, K = (size_t)rc->m->top_k;
+    size_t L = (size_t)rc->m->num_layers, K = (size_t)rc->m->top_k;
     size_t E = (size_t)rc->m->num_experts, D = (size_t)rc->m->hidden_size;
-    size_t at = t * L + (size_t)r->layer;
-    for (size_t k = 0; k < K; k++) {
-        rc->experts[at * K + k] = (int16_t)r->experts[k];
-        rc->weights[at * K + k] = r->weights[k];
+    for (size_t i = 0; i < (size_t)r->tokens; i++) {
+        size_t at = (rc->n - (size_t)r->tokens + i) * L + (size_t)r->layer;
+        for (size_t k = 0; k < K; k++) {
+            rc->experts[at * K + k] = (int16_t)r->experts[i * K + k];
+            rc->weights[at * K + k] = r->weights[i * K + k];
+        }
+        memcpy(rc->logits + at * E, r->logits + i * E, E * sizeof(float));
+        if (rc->record_hidden && r->layer % rc->record_hidden == 0)
+            memcpy(rc->hidden + at * D, r->hidden + i * D, D * sizeof(float));
+        else if (rc->record_hidden) /* a layer between those kept */
+            memset(rc->hidden + at * D, 0, D * sizeof(float));
     }
-    memcpy(rc->logits + at * E, r->logits, E * sizeof(float));
-    if (rc->record_hidden && r->layer % rc->record_hidden == 0)
-        memcpy(rc->hidden + at * D, r->hidden, D * sizeof(float));
-    else if (rc->record_hidden) /* a layer between those kept */
-        memset(rc->hidden + at * D, 0, D * sizeof(float));
 }
 
 static int flush(recorder *rc, trace_writer *tw, int32_t iteration, promoe_err *err)
@@ -126,14 +128,15 @@ typedef struct runner {
     void *model;
 } runner;
 
-/* Feeds one token; buffers its routing when recording. */
-static int feed(const runner *rn, watcher *wt, int request, int token, int pos, int phase,
-                float *logits, promoe_err *err)
+/* Feeds n tokens as one step, at positions pos..; buffers their routing
+ * when recording. */
+static int feed(const runner *rn, watcher *wt, int request, const int32_t *tokens, int n,
+                int pos, int phase, float *logits, promoe_err *err)
 {
     recorder *rc = wt->rc;
-    if (rc) { /* room for the longest iteration was reserved up front */
+    for (int i = 0; rc && i < n; i++) { /* room for the longest iteration was reserved */
         rc->request[rc->n] = request;
-        rc->position[rc->n] = pos;
+        rc->position[rc->n] = pos + i;
         rc->phase[rc->n] = (uint8_t)phase;
         rc->n++;
     }
@@ -141,8 +144,8 @@ static int feed(const runner *rn, watcher *wt, int request, int token, int pos, 
     wt->position = pos;
     if (wt->off)
         offload_clock_begin_step(wt->off);
-    return rn->ops->step(rn->model, token, pos, logits, wt->rc || wt->off ? watch_layer : NULL,
-                         wt, err);
+    return rn->ops->step(rn->model, tokens, n, pos, logits,
+                         wt->rc || wt->off ? watch_layer : NULL, wt, err);
 }
 
 static trace_writer *open_recording(const exec_weights *w, const exec_gen_config *cfg,
@@ -221,8 +224,10 @@ int exec_generate(const exec_weights *w, const exec_prompt *prompts, int n,
     for (int i = 0; i < n; i++) {
         const exec_prompt *p = &prompts[i];
         double t0 = clock_now_s(), w0 = waited_s(&wt);
-        for (int j = 0; j < p->n; j++)
-            if (feed(&rn, &wt, i, p->ids[j], j, TRACE_PREFILL, logits, err) < 0)
+        /* the prompt as one step where the backend batches, else a token a step */
+        int each = rn.ops->batched ? p->n : 1;
+        for (int j = 0; j < p->n; j += each)
+            if (feed(&rn, &wt, i, p->ids + j, each, j, TRACE_PREFILL, logits, err) < 0)
                 goto out;
         int32_t *out = r->output + (size_t)i * cfg->max_new;
         out[0] = argmax(logits, m->vocab_size);
@@ -234,7 +239,7 @@ int exec_generate(const exec_weights *w, const exec_prompt *prompts, int n,
             goto out;
         for (int j = 1; j < cfg->max_new; j++) {
             double s0 = clock_now_s(), w1 = waited_s(&wt);
-            if (feed(&rn, &wt, i, out[j - 1], p->n + j - 1, TRACE_DECODE, logits, err) < 0)
+            if (feed(&rn, &wt, i, &out[j - 1], 1, p->n + j - 1, TRACE_DECODE, logits, err) < 0)
                 goto out;
             out[j] = argmax(logits, m->vocab_size);
             r->decode_s += clock_now_s() - s0;

@@ -1,8 +1,9 @@
 /* generate.h - requests run through a backend's model one after another
  * (batch 1, greedy decoding), timed, and optionally recorded as a trace
  * v1: for every token fed to the model (prompt tokens as one prefill
- * iteration, then each generated token but the last as a decode
- * iteration), each layer's chosen experts, gate weights and router logits,
+ * iteration, run as one step where the backend batches, else a token a
+ * step; then each generated token but the last as a decode iteration),
+ * each layer's chosen experts, gate weights and router logits,
  * and with record_hidden the hidden state entering each layer (or every
  * n-th) plus the router weights.  This is the project's recorder of real runs.
  *

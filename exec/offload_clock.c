@@ -14,11 +14,19 @@ struct offload_clock {
     offload_engine *oe;     /* guarded by the store's lock */
     int64_t step;           /* the step running (-1 before the first) */
     int released;           /* the running layer's experts computed so far */
-    int16_t *ids;           /* [K] the layer's experts, as a trace holds them */
-    float *hidden;          /* [D] the hidden state, rounded as a trace holds it */
+    /* the step's tokens, rows of room for `rows`: their experts as a trace
+     * holds them, requests and positions, and (read by a predictor) the
+     * hidden states rounded as a trace holds them */
+    size_t rows;
+    int16_t *ids;
+    int32_t *request, *position;
+    float *hidden;
     offload_prediction pred;
     int64_t predictions;
     double predict_s;
+    /* the run is over: copies still queued are withdrawn unseen, so the
+     * engine's decisions end with the figures taken */
+    int over;
 };
 
 /* What the engine asks of its clock, the store's lock held. */
@@ -69,13 +77,14 @@ static void clock_vacate(void *ctx, int key)
 static int copy_starts(void *ctx, int key)
 {
     offload_clock *k = ctx;
-    return offload_engine_copy_start(k->oe, key);
+    return !k->over && offload_engine_copy_start(k->oe, key);
 }
 
 static void copy_ends(void *ctx, int key)
 {
     offload_clock *k = ctx;
-    offload_engine_copy_done(k->oe, key);
+    if (!k->over)
+        offload_engine_copy_done(k->oe, key);
 }
 
 /* The mechanisms the executor does not run, or NULL. */
@@ -115,10 +124,8 @@ offload_clock *offload_clock_create(const offload_clock_config *c, const expert_
     }
     *k = (offload_clock){.c = *c, .L = c->num_layers, .E = c->num_experts, .K = c->top_k,
                          .D = c->hidden_size, .step = -1};
-    k->ids = malloc((size_t)k->K * sizeof *k->ids);
-    k->hidden = c->pops ? malloc((size_t)k->D * sizeof *k->hidden) : NULL;
     k->pred.keys = malloc((size_t)k->E * sizeof *k->pred.keys);
-    if (!k->ids || (c->pops && !k->hidden) || !k->pred.keys) {
+    if (!k->pred.keys) {
         offload_clock_free(k);
         promoe_err_set(err, "out of memory");
         return NULL;
@@ -148,6 +155,8 @@ void offload_clock_free(offload_clock *k)
     expert_store_free(k->store); /* stops the copy thread, which calls the engine */
     offload_engine_free(k->oe);
     free(k->ids);
+    free(k->request);
+    free(k->position);
     free(k->hidden);
     free(k->pred.keys);
     free(k);
@@ -163,28 +172,52 @@ void offload_clock_begin_step(offload_clock *k)
     expert_store_unlock(k->store);
 }
 
+/* Room for a step of n tokens. */
+static int reserve_rows(offload_clock *k, size_t n)
+{
+    if (n <= k->rows)
+        return 0;
+    int16_t *ids = realloc(k->ids, n * (size_t)k->K * sizeof *ids);
+    if (ids)
+        k->ids = ids;
+    int32_t *req = realloc(k->request, n * sizeof *req);
+    if (req)
+        k->request = req;
+    int32_t *pos = realloc(k->position, n * sizeof *pos);
+    if (pos)
+        k->position = pos;
+    float *hid = k->c.pops ? realloc(k->hidden, n * (size_t)k->D * sizeof *hid) : NULL;
+    if (hid)
+        k->hidden = hid;
+    if (!ids || !req || !pos || (k->c.pops && !hid))
+        return -1;
+    k->rows = n;
+    return 0;
+}
+
 /* The predictor observes the layer and predicts the one `stride` ahead
- * (into the next step past the last layer); its prefetches are queued as
- * soon as it has answered. */
-static void predict(offload_clock *k, const exec_routing *r, int32_t request, int32_t position)
+ * (into the next step past the last layer, a decode step of one token);
+ * its prefetches are queued as soon as it has answered. */
+static void predict(offload_clock *k, const exec_routing *r)
 {
     const predictor_ops *pops = k->c.pops;
-    memcpy(k->hidden, r->hidden, (size_t)k->D * sizeof *k->hidden);
-    trace_round_stored(k->hidden, (size_t)k->D);
-    predictor_obs obs = {.layer = r->layer, .num_tokens = 1, .request = &request,
-                         .position = &position, .experts = k->ids, .weights = r->weights,
+    size_t n = (size_t)r->tokens;
+    memcpy(k->hidden, r->hidden, n * (size_t)k->D * sizeof *k->hidden);
+    trace_round_stored(k->hidden, n * (size_t)k->D);
+    predictor_obs obs = {.layer = r->layer, .num_tokens = n, .request = k->request,
+                         .position = k->position, .experts = k->ids, .weights = r->weights,
                          .hidden = k->hidden};
     double t0 = clock_now_s();
     pops->observe(k->c.pst, &obs);
-    int target = r->layer + k->c.offload->stride, ahead = target / k->L;
-    int n = 0;
+    int target = r->layer + k->c.offload->stride, ahead = target / k->L, got = 0;
     if (ahead <= 1) {
         k->pred.when = (k->step + ahead) * k->L + target % k->L;
-        n = offload_engine_predict(k->oe, pops, k->c.pst, ahead, target % k->L, 1, &k->pred);
+        got = offload_engine_predict(k->oe, pops, k->c.pst, ahead, target % k->L,
+                                     ahead ? 1 : r->tokens, &k->pred);
     }
     k->predict_s += clock_now_s() - t0;
     k->predictions++;
-    if (n == 0)
+    if (got == 0)
         return;
     expert_store_lock(k->store);
     offload_engine_predicted(k->oe, &k->pred);
@@ -195,16 +228,22 @@ static void predict(offload_clock *k, const exec_routing *r, int32_t request, in
 int offload_clock_gate(offload_clock *k, const exec_routing *r, int32_t request,
                        int32_t position, promoe_err *err)
 {
-    (void)err;
-    for (int i = 0; i < k->K; i++)
-        k->ids[i] = (int16_t)r->experts[i];
+    size_t n = (size_t)r->tokens;
+    if (reserve_rows(k, n) < 0)
+        return promoe_err_set(err, "out of memory for a step of %zu tokens", n);
+    for (size_t t = 0; t < n; t++) {
+        k->request[t] = request;
+        k->position[t] = position + (int32_t)t;
+        for (int i = 0; i < k->K; i++)
+            k->ids[t * (size_t)k->K + (size_t)i] = (int16_t)r->experts[t * (size_t)k->K + (size_t)i];
+    }
     expert_store_lock(k->store);
     expert_store_computed(k->store); /* the host has read the router's results */
-    offload_engine_gate(k->oe, k->ids, r->weights, 1, (size_t)k->K);
+    offload_engine_gate(k->oe, k->ids, r->weights, n, (size_t)k->K);
     k->released = 0;
     expert_store_unlock(k->store);
     if (k->c.pops)
-        predict(k, r, request, position);
+        predict(k, r);
     return 0;
 }
 
@@ -282,6 +321,7 @@ void offload_clock_finish(offload_clock *k, offload_clock_stats *out)
 {
     memset(out, 0, sizeof *out);
     expert_store_lock(k->store);
+    k->over = 1;
     offload_engine_finish(k->oe);
     out->counts = *offload_engine_counts(k->oe);
     out->digest = offload_engine_digest(k->oe);

@@ -59,15 +59,17 @@ void offload_clock_free(offload_clock *k);
 
 /* A step (an iteration of the model) begins. */
 void offload_clock_begin_step(offload_clock *k);
-/* The router of layer r->layer chose r->experts for the token at
- * (request, position) of the step.  -1 with err when a copy has failed. */
+/* The router of layer r->layer chose r->experts for the step's r->tokens
+ * tokens of `request`, at positions position, position + 1...  -1 with
+ * err when out of memory. */
 int offload_clock_gate(offload_clock *k, const exec_routing *r, int32_t request,
                        int32_t position, promoe_err *err);
 /* Where the backend's routed experts come from. */
 exec_expert_source offload_clock_source(offload_clock *k);
 /* Time computing has waited for copies so far. */
 double offload_clock_waited_s(offload_clock *k);
-/* The figures at the end (prefetched experts never used counted wasted). */
+/* The figures at the end (prefetched experts never used counted wasted);
+ * the engine hears of no copy after it. */
 void offload_clock_finish(offload_clock *k, offload_clock_stats *out);
 
 #endif

@@ -214,7 +214,7 @@ digests() {
 positive() { grep -q "\"$2\":[1-9]" "$1"; }
 "$PROMOE" exec -m tiny --prompt-ids 1,2,3 --prompt-ids 9,8 -n 5 --json >"$tmp/resident.json" 2>&1
 check_replayed() { # $1: what ran
-  set -- "$1" $(digests "$tmp/out")
+  set -- "$1" $(digests "$tmp/out") "" ""
   [ -n "$2" ] && [ "$2" = "$3" ] && passes=$((passes + 1)) ||
     { echo "FAIL: exec ($1): decisions $2, replayed $3"; fails=$((fails + 1)); }
   [ "$(outputs "$tmp/out")" = "$(outputs "$tmp/resident.json")" ] &&
@@ -230,6 +230,22 @@ expect 0 "exec --check-decisions in words" -- "$PROMOE" exec -m tiny --prompt-id
 contains "decisions checked: the replay of the run's events decides the same" "$tmp/out" "check in words"
 expect 2 "exec --check-decisions without a cache" -- "$PROMOE" exec -m tiny --prompt-ids 1,2,3 --check-decisions
 contains "give --cache SIZE" "$tmp/err" "check without a cache"
+# the executor and the timed simulator are one engine: where no decision
+# depends on when a copy ends (no prefetching), the simulator replaying
+# the trace a run recorded makes the run's decisions one by one
+for run in "reactive-lru lru global" "reactive-lru lfu per-layer" "static static per-layer"; do
+  set -- $run
+  policy=$2
+  [ $1 = static ] && policy="static:spare=2,trace=$tmp/rec.h5"
+  expect 0 "exec $run recorded" -- "$PROMOE" exec -m tiny --prompt-ids 1,2,3,4,5,6 --prompt-ids 9,8 -n 6 \
+    --system $1 --train "$tmp/rec.h5" --policy "$policy" --cache-scope $3 -c 0.5 -o "$tmp/one.h5" --json
+  cp "$tmp/out" "$tmp/exec.json"
+  expect 0 "sim $run on the recorded run" -- "$PROMOE" sim -t "$tmp/one.h5" -m tiny --system $1 \
+    --train "$tmp/rec.h5" --policy "$policy" --cache-scope $3 -c 0.5 --json
+  set -- "$run" $(digests "$tmp/exec.json") $(digests "$tmp/out") "" ""
+  [ -n "$2" ] && [ "$2" = "$3" ] && passes=$((passes + 1)) ||
+    { echo "FAIL: $1: exec decided $2, sim on its trace $3"; fails=$((fails + 1)); }
+done
 # named systems the executor runs: static's fixed set is learned from a
 # trace; the prefetching systems' predictors (trained on rec.h5, which has
 # the hidden states) prefetch, and chunked, preempted copies are replayed too

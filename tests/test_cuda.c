@@ -72,10 +72,11 @@ static void compare_backends(const exec_weights *w)
     float *lb = malloc((size_t)m->vocab_size * sizeof *lb);
     tu_expert_log ca = {m->num_layers, m->top_k, 0, ea}, cb = {m->num_layers, m->top_k, 0, eb};
     for (int t = 0; t < P; t++) {
+        int32_t token = tokens[t] % m->vocab_size;
         ca.pos = cb.pos = t;
-        ck_assert_msg(cpu->step(a, tokens[t] % m->vocab_size, t, la, tu_log_experts, &ca, &err) == 0, "%s",
+        ck_assert_msg(cpu->step(a, &token, 1, t, la, tu_log_experts, &ca, &err) == 0, "%s",
                       err.msg);
-        ck_assert_msg(cuda->step(b, tokens[t] % m->vocab_size, t, lb, tu_log_experts, &cb, &err) == 0, "%s",
+        ck_assert_msg(cuda->step(b, &token, 1, t, lb, tu_log_experts, &cb, &err) == 0, "%s",
                       err.msg);
         double worst = 0, scale = 0;
         for (int i = 0; i < m->vocab_size; i++) {

@@ -254,7 +254,7 @@ static void reference(const exec_weights *w, const int *tokens, int P, double *l
 static void check_against_reference(const exec_weights *w)
 {
     enum { P = 7 };
-    const int tokens[P] = {3, 17, 42, 0, 49, 8, 8};
+    const int32_t tokens[P] = {3, 17, 42, 0, 49, 8, 8};
     const model_desc *m = &w->model;
     promoe_err err = {{0}};
     exec_cpu_model *cm = exec_cpu_create(w, 16, &err);
@@ -264,7 +264,7 @@ static void check_against_reference(const exec_weights *w)
     tu_expert_log s = {.L = m->num_layers, .K = m->top_k, .experts = experts};
     for (int t = 0; t < P; t++) {
         s.pos = t;
-        ck_assert_int_eq(exec_cpu_step(cm, tokens[t], t, logits, tu_log_experts, &s, &err), 0);
+        ck_assert_int_eq(exec_cpu_step(cm, &tokens[t], 1, t, logits, tu_log_experts, &s, &err), 0);
         double want[50];
         reference(w, tokens, t + 1, want, want_experts);
         double worst = 0;
@@ -273,6 +273,25 @@ static void check_against_reference(const exec_weights *w)
         ck_assert_msg(worst < 1e-4, "position %d: logits differ by %g", t, worst);
     }
     ck_assert_mem_eq(experts, want_experts, sizeof experts);
+    /* a batched prefill: the first 5 tokens as one step, then the last two
+     * one at a time, reading the keys and values the batch cached */
+    exec_cpu_model *batched = exec_cpu_create(w, 16, &err);
+    ck_assert_ptr_nonnull(batched);
+    memset(experts, 0xff, sizeof experts);
+    s.pos = 0;
+    ck_assert_int_eq(exec_cpu_step(batched, tokens, 5, 0, logits, tu_log_experts, &s, &err), 0);
+    for (int t = 5; t < P; t++) {
+        s.pos = t;
+        ck_assert_int_eq(exec_cpu_step(batched, &tokens[t], 1, t, logits, tu_log_experts, &s,
+                                       &err), 0);
+    }
+    double want[50];
+    reference(w, tokens, P, want, want_experts);
+    for (int i = 0; i < m->vocab_size; i++)
+        ck_assert_msg(fabs(logits[i] - want[i]) / (1 + fabs(want[i])) < 1e-4,
+                      "batched: logit %d differs: %g against %g", i, logits[i], want[i]);
+    ck_assert_mem_eq(experts, want_experts, sizeof experts);
+    exec_cpu_free(batched);
     exec_cpu_free(cm);
 }
 
@@ -417,7 +436,8 @@ START_TEST(recorded_trace_is_what_the_model_did)
     ck_assert_int_eq(r.decode_tokens, 2 * 3);
     /* step the model by hand over the same tokens, keeping its choices */
     enum { T = 11 };
-    int want[T * 3 * 2], tok[T], req[T], pos[T];
+    int want[T * 3 * 2], req[T], pos[T];
+    int32_t tok[T];
     int t = 0;
     for (int i = 0; i < 2; i++) {
         for (int j = 0; j < prompts[i].n; j++, t++)
@@ -431,7 +451,8 @@ START_TEST(recorded_trace_is_what_the_model_did)
     tu_expert_log s = {.L = 3, .K = 2, .experts = want};
     for (t = 0; t < T; t++) {
         s.pos = t;
-        ck_assert_int_eq(exec_cpu_step(cm, tok[t], pos[t], logits, tu_log_experts, &s, &err), 0);
+        ck_assert_int_eq(exec_cpu_step(cm, &tok[t], 1, pos[t], logits, tu_log_experts, &s, &err),
+                         0);
         /* greedy: a token fed back is the argmax of the step before it */
         if (t + 1 < T && req[t + 1] == req[t] && pos[t + 1] >= prompts[req[t]].n) {
             int best = 0;
@@ -541,6 +562,25 @@ START_TEST(every_system_replays_its_decisions)
     exec_gen_config rec = {.max_new = 6, .record = tu_path("train.h5"), .record_hidden = 1};
     exec_gen_result resident;
     ck_assert_msg(exec_generate(&w, prompts, 2, &rec, &resident, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(m.num_experts, 8);
+    /* a step demands each layer's distinct experts once: counted on the
+     * recorded trace (a batched prefill, then one token a step) */
+    trace_reader *tr = trace_reader_open(tu_path("train.h5"), 0, &err);
+    ck_assert_msg(tr != NULL, "%s", err.msg);
+    trace_iteration it;
+    int64_t demands = 0, iterations = 0;
+    while (trace_read_iteration(tr, &it, &err) > 0) {
+        iterations++;
+        for (int l = 0; l < m.num_layers; l++) {
+            int seen[8] = {0};
+            for (size_t t = 0; t < it.num_tokens; t++)
+                for (int k = 0; k < m.top_k; k++)
+                    demands += !seen[it.experts[(t * m.num_layers + l) * m.top_k + k]]++;
+        }
+    }
+    trace_reader_close(tr);
+    ck_assert_int_eq(iterations, 2 * 6); /* a prefill and 5 decodes a request */
+    ck_assert_int_lt(demands, (int64_t)(8 + 3 + 2 * 5) * m.num_layers * m.top_k);
     static const char *const systems[] = {"reactive-lru", "static", "mixtral-offloading",
                                           "moe-infinity", "promoe"};
     int64_t prefetched = 0;
@@ -550,8 +590,7 @@ START_TEST(every_system_replays_its_decisions)
                                               tu_path("train.h5"));
             ck_assert_mem_eq(r.output, resident.output, 2 * 6 * sizeof *r.output);
             const offload_counts *n = &r.offload.counts;
-            ck_assert_int_eq(n->demands, (r.prefill_tokens + r.decode_tokens) * m.num_layers *
-                                             m.top_k);
+            ck_assert_int_eq(n->demands, demands);
             ck_assert_int_eq(n->hits + n->late_hits + n->misses, n->demands);
             ck_assert_int_ge(r.offload.store.copies, n->misses);
             ck_assert_int_le(r.offload.store.copies + r.offload.store.withdrawn,

@@ -246,7 +246,8 @@ int tu_log_experts(void *ctx, const exec_routing *r, promoe_err *err)
 {
     (void)err;
     tu_expert_log *log = ctx;
-    memcpy(log->experts + ((size_t)log->pos * log->L + r->layer) * log->K, r->experts,
-           (size_t)log->K * sizeof(int));
+    for (int t = 0; t < r->tokens; t++)
+        memcpy(log->experts + ((size_t)(log->pos + t) * log->L + r->layer) * log->K,
+               r->experts + (size_t)t * log->K, (size_t)log->K * sizeof(int));
     return 0;
 }

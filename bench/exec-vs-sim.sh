@@ -32,6 +32,14 @@ trap 'rm -rf "$tmp"' EXIT
 out=${OUT:-$tmp}
 srcdir=$(dirname "$0")/..
 
+if [ "$BACKEND" = cpu ] && [ -z "${OPENBLAS_NUM_THREADS:-}" ]; then
+  # the copy thread gets a core of its own, as a GPU's copy engine is apart
+  # from its SMs: on a CPU sharing every core, the copies slow the
+  # computation down, which no simulated GPU does
+  cores=$(nproc 2>/dev/null || echo 2)
+  OPENBLAS_NUM_THREADS=$((cores > 1 ? cores - 1 : 1))
+  export OPENBLAS_NUM_THREADS
+fi
 if [ -z "${MODEL:-}" ] && [ "$BACKEND" = cpu ]; then
   # big enough that a step takes milliseconds on a CPU; 32 bits a weight,
   # as the CPU backend holds and copies them (fp32: 214 MB)
@@ -74,7 +82,7 @@ else
 fi
 run="-m $MODEL --backend $BACKEND $prompts -n $MAX_NEW"
 
-echo "backend $BACKEND, model $(sed -n 's/^name = //p' "$MODEL"); profiling..."
+echo "backend $BACKEND, model $(sed -n 's/^name = //p' "$MODEL")${OPENBLAS_NUM_THREADS:+, $OPENBLAS_NUM_THREADS BLAS threads}; profiling..."
 "$PROMOE" profile -m "$MODEL" --backend "$BACKEND" --context "$MAX_PROMPT" --reps 31 \
   -o "$out/hw.json" || exit 1
 # the learned predictor's training data: an all-gpu run with hidden states
@@ -83,10 +91,14 @@ echo "backend $BACKEND, model $(sed -n 's/^name = //p' "$MODEL"); profiling..."
 "$PROMOE" exec $run -o "$out/train.h5" --record-hidden --json >/dev/null || exit 1
 
 field() { sed -n "s/.*\"$1\":\\([-0-9.e+]*\\).*/\\1/p" "$2"; }
-printf 'system,cache,prefill_tokens_per_s,decode_tokens_per_s,ttft_ms,sim_ttft_ms,tpot_ms,sim_tpot_ms,copy_gbps,hit_rate\n' \
+digest() { sed -n 's/.*"decisions_digest":"\([0-9a-f]*\)".*/\1/p' "$1"; }
+printf 'system,cache,prefill_tokens_per_s,decode_tokens_per_s,ttft_ms,sim_ttft_ms,tpot_ms,sim_tpot_ms,copy_gbps,hit_rate,predictor_s,same_decisions\n' \
   >"$out/results.csv"
-printf '%-20s %5s %9s %9s %9s %9s %7s %9s %9s %7s %8s\n' system cache "prefill/s" "decode/s" \
-  "TTFT ms" sim error "TPOT ms" sim error "copy GB/s"
+# same: whether the simulator, replaying the run's trace, made the run's
+# decisions one by one (equal decisions_digest; for systems whose choices
+# depend on when copies end, timing differences show here)
+printf '%-20s %5s %9s %9s %9s %9s %7s %9s %9s %7s %8s %7s %5s\n' system cache "prefill/s" \
+  "decode/s" "TTFT ms" sim error "TPOT ms" sim error "copy GB/s" "pred s" same
 for system in $SYSTEMS; do
   caches=$CACHES
   [ "$system" = all-gpu ] && caches=1
@@ -107,11 +119,16 @@ for system in $SYSTEMS; do
         -v mt="$(field prefill_ttft_ms_mean "$e")" -v st="$(field prefill_ttft_ms_mean "$s")" \
         -v mp="$(field decode_tpot_ms_mean "$e")" -v sp="$(field decode_tpot_ms_mean "$s")" \
         -v bw="$(field copy_gbps "$e")" -v hr="$(field hit_rate "$e")" -v csv="$out/results.csv" \
+        -v ps="$(field predictor_s "$e")" \
+        -v same="$([ "$(digest "$e")" = "$(digest "$s")" ] && echo yes || echo no)" \
         'BEGIN {
-           bw = bw == "" ? 0 : bw; hr = hr == "" ? 1 : hr
-           printf "%-20s %5s %9.1f %9.1f %9.3f %9.3f %6.1f%% %9.3f %9.3f %6.1f%% %8.2f\n",
-                  sys, c, pf, dc, mt, st, 100 * (st - mt) / mt, mp, sp, 100 * (sp - mp) / mp, bw
-           printf "%s,%s,%g,%g,%g,%g,%g,%g,%g,%g\n", sys, c, pf, dc, mt, st, mp, sp, bw, hr >> csv
+           bw = bw == "" ? 0 : bw; hr = hr == "" ? 1 : hr; ps = ps == "" ? 0 : ps
+           if (sys == "all-gpu") same = "-"
+           printf "%-20s %5s %9.1f %9.1f %9.3f %9.3f %6.1f%% %9.3f %9.3f %6.1f%% %8.2f %7.3f %5s\n",
+                  sys, c, pf, dc, mt, st, 100 * (st - mt) / mt, mp, sp, 100 * (sp - mp) / mp, bw,
+                  ps, same
+           printf "%s,%s,%g,%g,%g,%g,%g,%g,%g,%g,%g,%s\n", sys, c, pf, dc, mt, st, mp, sp, bw, hr,
+                  ps, same >> csv
          }'
   done
 done

@@ -47,7 +47,7 @@ typedef struct exec_expert_source {
     void *ctx;
 } exec_expert_source;
 
-/* One token's operations, each the median of several runs on other layers
+/* One step's operations, each the median of several runs on other layers
  * and experts (weights from memory, as in a real step): attention at a
  * context, the router, one routed expert, all shared experts (0 if none). */
 typedef struct exec_op_times {
@@ -73,8 +73,10 @@ typedef struct exec_backend_ops {
     void (*set_expert_source)(void *m, const exec_expert_source *src);
     /* How this backend's expert slots are allocated and filled. */
     expert_mover (*mover)(void *m);
-    /* context must be below max_positions */
-    int (*time_ops)(void *m, int context, int reps, exec_op_times *t, promoe_err *err);
+    /* The operations for a step of `tokens` tokens (1 unless batched)
+     * after `context` cached ones (context + tokens <= max_positions). */
+    int (*time_ops)(void *m, int context, int tokens, int reps, exec_op_times *t,
+                    promoe_err *err);
     /* The device, in words ("cpu (16 processors, fp32 OpenBLAS)"). */
     void (*describe)(void *m, char *buf, size_t len);
 } exec_backend_ops;

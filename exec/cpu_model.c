@@ -373,8 +373,8 @@ static double time_op(exec_cpu_model *m, enum timed_op op, int context, int reps
 {
     const model_desc *md = &m->w->model;
     int d = md->hidden_size, L = md->num_layers, E = md->num_experts;
-    memcpy(m->x, m->w->embed, (size_t)d * sizeof(float));
-    m->tokens = 1;
+    for (int t = 0; t < m->tokens; t++)
+        memcpy(m->x + (size_t)t * d, m->w->embed, (size_t)d * sizeof(float));
     for (int r = 0; r < reps; r++) {
         /* a different layer (and expert) each run, as a real step reads
          * weights that are not in the CPU's caches */
@@ -382,18 +382,24 @@ static double time_op(exec_cpu_model *m, enum timed_op op, int context, int reps
         double t0 = clock_now_s();
         switch (op) {
         case TIME_ATTENTION:
-            exec_rmsnorm(m->x, y->attn_norm, d, md->rms_norm_eps, m->xn);
+            for (int t = 0; t < m->tokens; t++)
+                exec_rmsnorm(m->x + (size_t)t * d, y->attn_norm, d, md->rms_norm_eps,
+                             m->xn + (size_t)t * d);
             attention(m, r % L, context);
             break;
         case TIME_ROUTER:
-            exec_rmsnorm(m->x, y->ffn_norm, d, md->rms_norm_eps, m->xn);
-            project(y->router, E, d, m->xn, 1, m->router);
-            exec_route(m->router, E, md->top_k, md->norm_topk_prob, m->router_d, m->pick,
-                       m->experts, m->gate_w);
+            for (int t = 0; t < m->tokens; t++)
+                exec_rmsnorm(m->x + (size_t)t * d, y->ffn_norm, d, md->rms_norm_eps,
+                             m->xn + (size_t)t * d);
+            project(y->router, E, d, m->xn, m->tokens, m->router);
+            for (int t = 0; t < m->tokens; t++)
+                exec_route(m->router + (size_t)t * E, E, md->top_k, md->norm_topk_prob,
+                           m->router_d, m->pick, m->experts + (size_t)t * md->top_k,
+                           m->gate_w + (size_t)t * md->top_k);
             break;
         case TIME_EXPERT:
             swiglu_rows(m, y->experts + (size_t)(r / L % E) * exec_expert_floats(md),
-                        md->expert_ffn_dim, d, m->xn, 1, m->rows_out);
+                        md->expert_ffn_dim, d, m->xn, m->tokens, m->rows_out);
             break;
         case TIME_SHARED:
             shared_experts(m, y, 1e-3f);
@@ -405,18 +411,21 @@ static double time_op(exec_cpu_model *m, enum timed_op op, int context, int reps
     return gsl_stats_median_from_sorted_data(runs, 1, (size_t)reps);
 }
 
-int exec_cpu_time_ops(exec_cpu_model *m, int context, int reps, exec_op_times *t,
+int exec_cpu_time_ops(exec_cpu_model *m, int context, int tokens, int reps, exec_op_times *t,
                       promoe_err *err)
 {
-    if (context < 0 || context >= m->max_positions)
-        return promoe_err_set(err, "context %d beyond the KV cache's %d positions", context,
-                              m->max_positions);
+    if (context < 0 || tokens < 1 || context + tokens > m->max_positions)
+        return promoe_err_set(err, "%d tokens after %d beyond the KV cache's %d positions",
+                              tokens, context, m->max_positions);
     double *runs = malloc((size_t)(reps > 0 ? reps : 1) * sizeof *runs);
     if (!runs)
         return promoe_err_set(err, "out of memory");
     reps = reps > 0 ? reps : 1;
-    exec_rmsnorm(m->w->embed, m->w->layers[0].ffn_norm, m->w->model.hidden_size,
-                 m->w->model.rms_norm_eps, m->xn);
+    int d = m->w->model.hidden_size;
+    m->tokens = tokens;
+    for (int i = 0; i < tokens; i++)
+        exec_rmsnorm(m->w->embed, m->w->layers[0].ffn_norm, d, m->w->model.rms_norm_eps,
+                     m->xn + (size_t)i * d);
     t->attention_s = time_op(m, TIME_ATTENTION, context, reps, runs);
     t->router_s = time_op(m, TIME_ROUTER, context, reps, runs);
     t->expert_s = time_op(m, TIME_EXPERT, context, reps, runs);
@@ -448,9 +457,10 @@ static void cpu_set_source(void *m, const exec_expert_source *src)
 
 static expert_mover cpu_mover(void *m) { return expert_mover_cpu(((exec_cpu_model *)m)->w); }
 
-static int cpu_time_ops(void *m, int context, int reps, exec_op_times *t, promoe_err *err)
+static int cpu_time_ops(void *m, int context, int tokens, int reps, exec_op_times *t,
+                        promoe_err *err)
 {
-    return exec_cpu_time_ops(m, context, reps, t, err);
+    return exec_cpu_time_ops(m, context, tokens, reps, t, err);
 }
 
 static void cpu_describe(void *m, char *buf, size_t len)

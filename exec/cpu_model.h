@@ -32,11 +32,12 @@ void exec_cpu_set_expert_source(exec_cpu_model *m, const exec_expert_source *src
 int exec_cpu_step(exec_cpu_model *m, const int32_t *tokens, int n, int pos, float *logits,
                   exec_route_fn observe, void *ctx, promoe_err *err);
 
-/* The model's operations timed for one token (exec_op_times): attention
- * (norm, projections, rotary, softmax over `context` + 1 cached positions,
- * output projection), the router (norm, logits, top-k), one routed expert,
- * all shared experts.  What `promoe profile` tabulates. */
-int exec_cpu_time_ops(exec_cpu_model *m, int context, int reps, exec_op_times *t,
+/* The model's operations timed for a step of `tokens` tokens
+ * (exec_op_times): attention (norm, projections, rotary, softmax over the
+ * `context` cached positions and the step's, output projection), the
+ * router (norm, logits, top-k), one routed expert on every token, all
+ * shared experts.  What `promoe profile` tabulates. */
+int exec_cpu_time_ops(exec_cpu_model *m, int context, int tokens, int reps, exec_op_times *t,
                       promoe_err *err);
 
 /* Helpers, public for the tests that check them by hand. */

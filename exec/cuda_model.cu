@@ -812,10 +812,14 @@ static int time_op(cuda_model *m, enum timed_op op, int context, int reps, doubl
     return 0;
 }
 
-static int cuda_time_ops(void *p, int context, int reps, exec_op_times *t, promoe_err *err)
+static int cuda_time_ops(void *p, int context, int tokens, int reps, exec_op_times *t,
+                         promoe_err *err)
 {
     cuda_model *m = (cuda_model *)p;
     const model_desc *md = &m->w->model;
+    if (tokens != 1)
+        return promoe_err_set(err, "the cuda backend steps one token at a time (%d given)",
+                              tokens);
     if (context < 0 || context >= m->max_positions)
         return promoe_err_set(err, "context %d beyond the KV cache's %d positions", context,
                               m->max_positions);

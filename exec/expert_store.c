@@ -332,6 +332,8 @@ static void *cpu_alloc(void *ctx, size_t bytes, promoe_err *err)
     void *p = malloc(bytes ? bytes : 1);
     if (!p)
         promoe_err_set(err, "out of memory for %zu bytes of expert slots", bytes);
+    else /* touched now, as device memory is there: no page faults mid-run */
+        memset(p, 0, bytes);
     return p;
 }
 

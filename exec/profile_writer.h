@@ -2,12 +2,17 @@
  * operations the simulator's cost model prices, measured on the executor,
  * written as the profile table sim/profile.h reads (format version 1).
  *
- * The backends run tokens one at a time, so t tokens cost t times one
- * token's measured time in the attention, router, expert and shared-expert
- * tables (t = 1, 2, 4, ..., 64).  Attention is measured at two contexts
- * for its per-cached-token slope.  Transfers are copies through the
- * backend's copy path (the expert store's copy thread, hand-over included)
- * of a chunk (a third of an expert), an expert, and four experts.
+ * The attention, router, expert and shared-expert tables hold a step of
+ * t = 1, 2, 4, ..., 64 tokens: measured where the backend takes a step's
+ * tokens together (cpu), else t times one token's (cuda, which steps a
+ * token at a time).  Attention is measured at two contexts for its
+ * per-cached-token slope.  Transfers are copies through the backend's copy
+ * path (the expert store's copy thread, hand-over included) of a chunk (a
+ * third of an expert), an expert, and four experts.  Where a model with
+ * every expert resident fits, whole steps are timed too: what they take
+ * beyond their parts priced by the tables is the step's fixed cost
+ * ("step_fixed": the output head, norms, residual adds, on a GPU the
+ * launches and each layer's routing round trip to the host).
  */
 #ifndef PROMOE_EXEC_PROFILE_WRITER_H
 #define PROMOE_EXEC_PROFILE_WRITER_H

@@ -34,6 +34,12 @@ double cost_transfer_s(const cost_model *c, double bytes)
     return c->hw.pcie_latency_us * 1e-6 + bytes / (c->hw.pcie_gbps * 1e9);
 }
 
+double cost_step_fixed_s(const cost_model *c, int tokens)
+{
+    const profile_table *t = measured(c, PROFILE_STEP_FIXED);
+    return t ? profile_eval(t, tokens) : 0;
+}
+
 double cost_expert_flops(const cost_model *c, int tokens)
 {
     return 6.0 * c->model.hidden_size * (double)c->model.expert_ffn_dim * tokens;

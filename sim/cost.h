@@ -13,8 +13,9 @@
  *   shared experts (always resident): as one SwiGLU of width
  *     num_shared_experts x shared_ffn_dim
  * With a measured profile (sim/profile.h), its tables replace these for
- * attention, router, experts, shared experts and copies; CPU work stays
- * analytic.  All times are in seconds.
+ * attention, router, experts, shared experts and copies, and add a step's
+ * fixed cost where it was measured; CPU work stays analytic.  All times
+ * are in seconds.
  */
 #ifndef PROMOE_SIM_COST_H
 #define PROMOE_SIM_COST_H
@@ -61,6 +62,9 @@ double cost_router_cpu_s(const cost_model *c, int tokens);
 double cost_shared_experts_cpu_s(const cost_model *c, int tokens);
 /* Every weight of one layer: attention, router, shared and routed experts. */
 double cost_layer_weight_bytes(const cost_model *c);
+/* A step's cost beyond its layers' parts (output head, norms, launches):
+ * measured by a profile's step_fixed table, else 0. */
+double cost_step_fixed_s(const cost_model *c, int tokens);
 /* Copying one expert's weights to the GPU. */
 double cost_expert_load_s(const cost_model *c);
 

@@ -322,6 +322,7 @@ static int run_iteration(engine *e)
         compute_experts(e);
         offload_engine_layer_done(e->oe);
     }
+    e->gpu_ns += sim_ns(cost_step_fixed_s(c, n));
     step_stats_record(&e->stats, e->r, b, e->gpu_ns - start, e->r->gpu_stall_ns - stalled_before);
     e->iter_index++;
     return 0;

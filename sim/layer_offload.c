@@ -135,6 +135,7 @@ static void run_step(offload_run *o, const step_buf *b)
         if (stream && l >= o->resident && next < streamed)
             issue_copy(o, next, start);
     }
+    o->gpu_ns += sim_ns(cost_step_fixed_s(&cfg->cost, (int)b->n));
     step_stats_record(&o->s, r, b, o->gpu_ns - start, r->gpu_stall_ns - stalled);
 }
 

@@ -10,7 +10,10 @@
  *    "router": [[tokens, seconds], ...],
  *    "expert": [[tokens, seconds], ...],         one routed expert
  *    "shared_experts": [[tokens, seconds], ...], (optional)
- *    "transfer": [[bytes, seconds], ...]}        host-to-device copies
+ *    "transfer": [[bytes, seconds], ...],        host-to-device copies
+ *    "step_fixed": [[tokens, seconds], ...]}     (optional) a step's cost
+ *                                                beyond its parts: output
+ *                                                head, norms, launches
  * Each table needs at least two points with increasing x.  Values between
  * points are interpolated linearly (GSL); beyond the ends, the end segment
  * is extended (never below 0).  Attention for t tokens after c cached ones
@@ -29,6 +32,7 @@ enum profile_op {
     PROFILE_EXPERT,
     PROFILE_SHARED,
     PROFILE_TRANSFER,
+    PROFILE_STEP_FIXED,
     PROFILE_NUM_OPS
 };
 

@@ -90,6 +90,15 @@ cat >"$tmp/prof.json" <<'JSON'
 JSON
 expect 0 "sim --profile" -- "$PROMOE" sim -t "$tmp/t2.h5" -c 8 --profile "$tmp/prof.json" --json
 contains "\"profile\":\"$tmp/prof.json\"" "$tmp/out" "sim --profile"
+# a step's fixed cost (10 ms at any token count) adds 10 ms to every step:
+# to the mean time per output token, each decode step being one token
+tpot() { sed -n 's/.*"decode_tpot_ms_mean":\([0-9.e+-]*\).*/\1/p' "$1"; }
+cp "$tmp/out" "$tmp/nofixed.json"
+sed 's/"transfer"/"step_fixed": [[1, 0.01], [64, 0.01]], "transfer"/' "$tmp/prof.json" >"$tmp/fixed.json"
+expect 0 "sim --profile with step_fixed" -- "$PROMOE" sim -t "$tmp/t2.h5" -c 8 --profile "$tmp/fixed.json" --json
+awk -v a="$(tpot "$tmp/nofixed.json")" -v b="$(tpot "$tmp/out")" \
+  'BEGIN { exit !(a > 0 && b - a > 9.999 && b - a < 10.001) }' && passes=$((passes + 1)) ||
+  { echo "FAIL: step_fixed of 10 ms: TPOT $(tpot "$tmp/nofixed.json") -> $(tpot "$tmp/out")"; fails=$((fails + 1)); }
 printf '{"format": "promoe-profile", "version": 1}' >"$tmp/badprof.json"
 expect 1 "sim bad profile" -- "$PROMOE" sim -t "$tmp/t2.h5" -c 8 --profile "$tmp/badprof.json"
 contains 'missing table "attention"' "$tmp/err" "bad profile message"
@@ -283,9 +292,12 @@ contains "is larger than the model's 32 experts" "$tmp/err" "exec cache size mes
 expect 0 "profile" -- "$PROMOE" profile -m tiny --reps 3 --context 16 -o "$tmp/hw.json"
 contains '"format":"promoe-profile","version":1,"model":"tiny"' "$tmp/hw.json" "profile header"
 contains '"attention_context":16' "$tmp/hw.json" "profile context"
-for table in attention router expert transfer; do
+for table in attention router expert transfer step_fixed; do
   contains "\"$table\":\[\[" "$tmp/hw.json" "profile table $table"
 done
+# the cpu backend batches a step's tokens: its tables are measured at
+# 1, 2, 4, ..., 64 tokens, not scaled from one
+contains '"expert":\[\[1,[0-9.e-]*\],\[2,' "$tmp/hw.json" "profile at several token counts"
 expect 0 "sim priced by the profile" -- "$PROMOE" sim -t "$tmp/rec.h5" -c 0.5 --system reactive-lru --profile "$tmp/hw.json" --json
 expect 2 "profile without output" -- "$PROMOE" profile -m tiny
 # the cuda backend: refused by a build without CUDA (usage), failing

@@ -92,6 +92,8 @@ START_TEST(measured_profile_replaces_the_analytic_model)
     ck_assert_double_eq_tol(cost_router_s(&c, 2), 2e-5, 1e-12);
     ck_assert_double_eq_tol(cost_transfer_s(&c, 4e6), 2.5e-3, 1e-12);
     ck_assert_str_eq(p.model, "mixtral-8x7b");
+    /* a step's fixed cost only where the profile measured it */
+    ck_assert_double_eq(cost_step_fixed_s(&c, 4), 0);
     /* the CPU is not profiled */
     ck_assert_double_eq_tol(cost_expert_cpu_s(&c, 1), 352395264.0 / 89.6e9, 1e-12);
     profile_free(&p);
@@ -106,6 +108,10 @@ START_TEST(measured_profile_replaces_the_analytic_model)
          "\"attention\" must list increasing x (point 1)"},
         {"{\"format\": \"promoe-profile\", \"version\": 1, \"attention\": [[1, 1]]}",
          "at least two [x, seconds] points"},
+        {"{\"format\": \"promoe-profile\", \"version\": 1, \"attention\": [[1, 1], [2, 2]], "
+         "\"router\": [[1, 1], [2, 2]], \"expert\": [[1, 1], [2, 2]], \"transfer\": [[1, 1], "
+         "[2, 2]], \"step_fixed\": [[4, 1], [2, 2]]}",
+         "\"step_fixed\" must list increasing x (point 1)"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         ck_assert_int_eq(profile_load(tu_write_file("bad.json", bad[i].text), &p, &err), -1);

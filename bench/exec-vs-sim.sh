@@ -109,6 +109,12 @@ for system in $SYSTEMS; do
     # shellcheck disable=SC2086
     "$PROMOE" exec $run $opts -o "$tmp/run.h5" --record-hidden --json >"$out/$name.exec.json" ||
       exit 1
+    # the predictor's measured time a call prices its calls in the simulator
+    calls=$(field predictions "$out/$name.exec.json")
+    if [ -n "$calls" ] && [ "$calls" -gt 0 ]; then
+      opts="$opts --predictor-us $(awk -v s="$(field predictor_s "$out/$name.exec.json")" \
+        -v n="$calls" 'BEGIN { printf "%.3f", 1e6 * s / n }')"
+    fi
     # shellcheck disable=SC2086
     "$PROMOE" sim -t "$tmp/run.h5" -m "$MODEL" $opts -c "$cache" --profile "$out/hw.json" --json \
       >"$out/$name.sim.json" || exit 1
@@ -132,6 +138,17 @@ for system in $SYSTEMS; do
          }'
   done
 done
+# the prediction machinery itself (chunks, preemption, reordering, the
+# predictor's thread) with nothing to predict: promoe with the none
+# predictor against reactive-lru on the same per-layer cache
+# shellcheck disable=SC2086
+"$PROMOE" exec $run --system promoe --predictor none -c 0.5 --json >"$out/promoe-none.exec.json" &&
+  "$PROMOE" exec $run --system reactive-lru --cache-scope per-layer -c 0.5 --json \
+    >"$out/reactive-per-layer.exec.json" &&
+  awk -v a="$(field decode_tpot_ms_mean "$out/promoe-none.exec.json")" \
+      -v b="$(field decode_tpot_ms_mean "$out/reactive-per-layer.exec.json")" \
+      'BEGIN { printf "promoe, no predictor, 50%%: TPOT %.3f ms; reactive-lru per-layer: %.3f ms (%+.1f%%)\n",
+               a, b, 100 * (a - b) / b }'
 if [ -n "${NOMINAL_GBPS:-}" ]; then
   awk -F, -v n="$NOMINAL_GBPS" 'NR > 1 && $9 > m { m = $9 }
     END { printf "copy stream: best %.2f GB/s, %.0f%% of the nominal %s GB/s\n", m, 100 * m / n, n }' \

@@ -36,9 +36,10 @@ static const char usage[] =
     "is a demand copy the layer waits for; a prediction of the layer --stride\n"
     "ahead queues prefetches behind it, copied in --chunks pieces that demands\n"
     "overtake (--preempt); --reorder runs the experts already copied first.  The\n"
-    "predictor sees hidden states rounded to fp16, as a trace holds them, and its\n"
-    "time is reported.  --check-decisions replays the run's events through a\n"
-    "fresh engine and checks it decides the same, one by one.\n"
+    "predictor runs on a thread of its own, off the critical path, and sees\n"
+    "hidden states rounded to fp16, as a trace holds them; its time is reported.\n"
+    "--check-decisions replays the run's events through a fresh engine and\n"
+    "checks it decides the same, one by one.\n"
     "\n"
     "Backends: cpu (fp32, OpenBLAS; host memory stands in for the GPU's, copies\n"
     "are memcpy) and, where built with CUDA, cuda (fp16 weights, fp32\n"
@@ -338,6 +339,7 @@ static void print_result(const exec_gen_result *r, const model_desc *m, const pr
             json_object_set_new(o, "prefetch_dropped", json_integer(n->prefetch_dropped));
             json_object_set_new(o, "predictions", json_integer(k->predictions));
             json_object_set_new(o, "predictor_s", json_real(k->predict_s));
+            json_object_set_new(o, "predictor_wait_s", json_real(k->predict_wait_s));
             json_object_set_new(o, "preemptions", json_integer(k->store.preemptions));
             json_object_set_new(o, "copies", json_integer(k->store.copies));
             json_object_set_new(o, "copies_withdrawn", json_integer(k->store.withdrawn));
@@ -371,11 +373,12 @@ static void print_result(const exec_gen_result *r, const model_desc *m, const pr
                (long long)n->evictions);
         if (n->prefetch_issued)
             printf("%lld prefetches issued, %lld useful (%lld late), %lld dropped; %lld "
-                   "preemptions; the predictor took %.1f ms in %lld calls\n",
+                   "preemptions; the predictor took %.1f ms in %lld calls on its thread "
+                   "(the model waited %.1f ms for it)\n",
                    (long long)n->prefetch_issued, (long long)n->prefetch_useful,
                    (long long)n->prefetch_late, (long long)n->prefetch_dropped,
                    (long long)k->store.preemptions, 1e3 * k->predict_s,
-                   (long long)k->predictions);
+                   (long long)k->predictions, 1e3 * k->predict_wait_s);
         printf("%lld copies (%lld withdrawn), %.1f MB at %.2f GB/s; waiting for copies: "
                "%.1f%% of prefill, %.1f%% of decode\n", (long long)k->store.copies,
                (long long)k->store.withdrawn, k->store.bytes / 1e6, gbps,

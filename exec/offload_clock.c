@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "common/clock.h"
+#include "exec/predictor_thread.h"
 #include "offload/event_log.h"
 #include "traces/trace.h"
 
@@ -15,12 +16,12 @@ struct offload_clock {
     int64_t step;           /* the step running (-1 before the first) */
     int released;           /* the running layer's experts computed so far */
     /* the step's tokens, rows of room for `rows`: their experts as a trace
-     * holds them, requests and positions, and (read by a predictor) the
-     * hidden states rounded as a trace holds them */
+     * holds them, requests and positions */
     size_t rows;
     int16_t *ids;
     int32_t *request, *position;
-    float *hidden;
+    /* the predictor, on its own thread, and what only that thread touches */
+    predictor_thread *pt;
     offload_prediction pred;
     int64_t predictions;
     double predict_s;
@@ -87,6 +88,8 @@ static void copy_ends(void *ctx, int key)
         offload_engine_copy_done(k->oe, key);
 }
 
+static void serve_prediction(void *ctx, predictor_job *job);
+
 /* The mechanisms the executor does not run, or NULL. */
 static const char *not_run(const offload_config *c)
 {
@@ -145,6 +148,10 @@ offload_clock *offload_clock_create(const offload_clock_config *c, const expert_
         return NULL;
     }
     offload_engine_set_log(k->oe, c->log);
+    if (c->pops && !(k->pt = predictor_thread_create(k->K, k->D, serve_prediction, k, err))) {
+        offload_clock_free(k);
+        return NULL;
+    }
     return k;
 }
 
@@ -152,24 +159,25 @@ void offload_clock_free(offload_clock *k)
 {
     if (!k)
         return;
-    expert_store_free(k->store); /* stops the copy thread, which calls the engine */
+    predictor_thread_free(k->pt); /* stops the threads that call the engine */
+    expert_store_free(k->store);
     offload_engine_free(k->oe);
     free(k->ids);
     free(k->request);
     free(k->position);
-    free(k->hidden);
     free(k->pred.keys);
     free(k);
 }
 
-void offload_clock_begin_step(offload_clock *k)
+int offload_clock_begin_step(offload_clock *k, promoe_err *err)
 {
     k->step++;
-    if (k->c.pops)
-        k->c.pops->begin_iteration(k->c.pst);
+    if (k->pt && predictor_thread_begin(k->pt, k->step, err) < 0)
+        return -1;
     expert_store_lock(k->store);
     offload_engine_begin_layer(k->oe, k->step * k->L);
     expert_store_unlock(k->store);
+    return 0;
 }
 
 /* Room for a step of n tokens. */
@@ -186,34 +194,36 @@ static int reserve_rows(offload_clock *k, size_t n)
     int32_t *pos = realloc(k->position, n * sizeof *pos);
     if (pos)
         k->position = pos;
-    float *hid = k->c.pops ? realloc(k->hidden, n * (size_t)k->D * sizeof *hid) : NULL;
-    if (hid)
-        k->hidden = hid;
-    if (!ids || !req || !pos || (k->c.pops && !hid))
+    if (!ids || !req || !pos)
         return -1;
     k->rows = n;
     return 0;
 }
 
-/* The predictor observes the layer and predicts the one `stride` ahead
- * (into the next step past the last layer, a decode step of one token);
- * its prefetches are queued as soon as it has answered. */
-static void predict(offload_clock *k, const exec_routing *r)
+/* On the predictor's thread, in order: a step begins; or the predictor
+ * observes a layer (its hidden states rounded as a trace holds them) and
+ * predicts the one `stride` ahead (into the next step past the last
+ * layer, a decode step of one token), whose prefetches are queued as soon
+ * as it has answered. */
+static void serve_prediction(void *ctx, predictor_job *job)
 {
+    offload_clock *k = ctx;
     const predictor_ops *pops = k->c.pops;
-    size_t n = (size_t)r->tokens;
-    memcpy(k->hidden, r->hidden, n * (size_t)k->D * sizeof *k->hidden);
-    trace_round_stored(k->hidden, n * (size_t)k->D);
-    predictor_obs obs = {.layer = r->layer, .num_tokens = n, .request = k->request,
-                         .position = k->position, .experts = k->ids, .weights = r->weights,
-                         .hidden = k->hidden};
     double t0 = clock_now_s();
-    pops->observe(k->c.pst, &obs);
-    int target = r->layer + k->c.offload->stride, ahead = target / k->L, got = 0;
+    if (job->begin) {
+        pops->begin_iteration(k->c.pst);
+        k->predict_s += clock_now_s() - t0;
+        return;
+    }
+    const predictor_obs *obs = &job->obs;
+    if (job->hidden)
+        trace_round_stored(job->hidden, obs->num_tokens * (size_t)k->D);
+    pops->observe(k->c.pst, obs);
+    int target = obs->layer + k->c.offload->stride, ahead = target / k->L, got = 0;
     if (ahead <= 1) {
-        k->pred.when = (k->step + ahead) * k->L + target % k->L;
+        k->pred.when = (job->step + ahead) * k->L + target % k->L;
         got = offload_engine_predict(k->oe, pops, k->c.pst, ahead, target % k->L,
-                                     ahead ? 1 : r->tokens, &k->pred);
+                                     ahead ? 1 : (int)obs->num_tokens, &k->pred);
     }
     k->predict_s += clock_now_s() - t0;
     k->predictions++;
@@ -242,9 +252,10 @@ int offload_clock_gate(offload_clock *k, const exec_routing *r, int32_t request,
     offload_engine_gate(k->oe, k->ids, r->weights, n, (size_t)k->K);
     k->released = 0;
     expert_store_unlock(k->store);
-    if (k->c.pops)
-        predict(k, r);
-    return 0;
+    predictor_obs obs = {.layer = r->layer, .num_tokens = n, .request = k->request,
+                         .position = k->position, .experts = k->ids, .weights = r->weights,
+                         .hidden = r->hidden};
+    return k->pt ? predictor_thread_observe(k->pt, k->step, &obs, err) : 0;
 }
 
 /* Index into pending of the expert to run next: the first in the
@@ -320,6 +331,8 @@ double offload_clock_waited_s(offload_clock *k)
 void offload_clock_finish(offload_clock *k, offload_clock_stats *out)
 {
     memset(out, 0, sizeof *out);
+    if (k->pt)
+        predictor_thread_drain(k->pt); /* its last predictions are the run's too */
     expert_store_lock(k->store);
     k->over = 1;
     offload_engine_finish(k->oe);
@@ -330,4 +343,5 @@ void offload_clock_finish(offload_clock *k, offload_clock_stats *out)
     out->store = expert_store_stats_of(k->store);
     out->predictions = k->predictions;
     out->predict_s = k->predict_s;
+    out->predict_wait_s = k->pt ? predictor_thread_waited_s(k->pt) : 0;
 }

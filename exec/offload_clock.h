@@ -7,8 +7,10 @@
  *
  * A step (offload_clock_begin_step) runs its layers in order.  At a
  * layer's router (offload_clock_gate) the engine hears the experts chosen
- * and asks for demand copies; the predictor observes the layer and
- * predicts the layer `stride` ahead, whose prefetches the engine queues.
+ * and asks for demand copies; the predictor, on a thread of its own
+ * (exec/predictor_thread.h), off the critical path as the paper runs it,
+ * observes the layer and predicts the layer `stride` ahead, whose
+ * prefetches the engine queues when the prediction is ready.
  * Then the backend runs the layer's experts through offload_clock_source:
  * in the engine's order (with reorder, whichever is ready first), each
  * waiting for its copy; when the last has run the layer is done and the
@@ -48,7 +50,8 @@ typedef struct offload_clock_stats {
     int64_t slots;
     expert_store_stats store;
     int64_t predictions;
-    double predict_s;              /* the predictor's time */
+    double predict_s;              /* the predictor's time, on its thread */
+    double predict_wait_s;         /* the model's, waiting for the predictor to catch up */
 } offload_clock_stats;
 
 /* A clock for c, its experts copied by mv; the cache's first contents
@@ -57,8 +60,9 @@ offload_clock *offload_clock_create(const offload_clock_config *c, const expert_
                                     promoe_err *err);
 void offload_clock_free(offload_clock *k);
 
-/* A step (an iteration of the model) begins. */
-void offload_clock_begin_step(offload_clock *k);
+/* A step (an iteration of the model) begins.  -1 with err when out of
+ * memory. */
+int offload_clock_begin_step(offload_clock *k, promoe_err *err);
 /* The router of layer r->layer chose r->experts for the step's r->tokens
  * tokens of `request`, at positions position, position + 1...  -1 with
  * err when out of memory. */

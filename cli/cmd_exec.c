@@ -8,6 +8,7 @@
 
 #include "cli/cli.h"
 #include "cli/offload_options.h"
+#include "cli/report.h"
 #include "common/grow.h"
 #include "common/options.h"
 #include "exec/generate.h"
@@ -290,66 +291,62 @@ static void print_result(const exec_gen_result *r, const model_desc *m, const pr
     const offload_clock_stats *k = &r->offload;
     double gbps = share(k->store.bytes, k->store.copy_s) / 1e9;
     if (json) {
-        json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:f, s:f, s:f, s:f, s:f}",
-                              "model", m->name, "system", d->system, "backend", d->backend,
-                              "weights",
-                              d->weights, "requests", (json_int_t)r->requests, "tokens",
-                              (json_int_t)(r->prefill_tokens + r->decode_tokens),
-                              "prefill_tokens", (json_int_t)r->prefill_tokens, "decode_tokens",
-                              (json_int_t)r->decode_tokens, "total_s", r->prefill_s + r->decode_s,
-                              "prefill_ttft_ms_mean", r->ttft_ms_mean, "prefill_tokens_per_s",
-                              r->prefill_tokens_per_s, "decode_tpot_ms_mean", r->tpot_ms_mean,
-                              "decode_tokens_per_s", r->decode_tokens_per_s);
+        report rep = {.n = 0};
+        char digest[17], replayed[17];
+        report_name(&rep, "model", m->name);
+        report_name(&rep, "system", d->system);
+        report_name(&rep, "backend", d->backend);
+        report_name(&rep, "weights", d->weights);
+        report_fig(&rep, "requests", "requests", (double)r->requests, 1);
+        report_fig(&rep, "tokens", "tokens", (double)(r->prefill_tokens + r->decode_tokens), 1);
+        report_fig(&rep, "prefill_tokens", "prefill tokens", (double)r->prefill_tokens, 1);
+        report_fig(&rep, "decode_tokens", "decode tokens", (double)r->decode_tokens, 1);
+        report_fig(&rep, "total_s", "total time (s)", r->prefill_s + r->decode_s, 0);
+        report_fig(&rep, "prefill_ttft_ms_mean", "TTFT mean (ms)", r->ttft_ms_mean, 0);
+        report_fig(&rep, "prefill_tokens_per_s", "prefill tokens/s", r->prefill_tokens_per_s, 0);
+        report_fig(&rep, "decode_tpot_ms_mean", "TPOT mean (ms)", r->tpot_ms_mean, 0);
+        report_fig(&rep, "decode_tokens_per_s", "decode tokens/s", r->decode_tokens_per_s, 0);
+        if (k->slots) {
+            report_name(&rep, "policy", d->policy);
+            report_name(&rep, "cache_scope", d->scope);
+            report_name(&rep, "predictor", d->predictor);
+            snprintf(digest, sizeof digest, "%016llx", (unsigned long long)k->digest);
+            report_name(&rep, "decisions_digest", digest);
+            if (d->checked) {
+                snprintf(replayed, sizeof replayed, "%016llx",
+                         (unsigned long long)d->replayed_digest);
+                report_name(&rep, "replayed_digest", replayed);
+            }
+            report_fig(&rep, "cache_slots", "cache slots", (double)k->slots, 1);
+            report_fig(&rep, "stride", "stride", oc->stride, 1);
+            report_fig(&rep, "chunks_per_expert", "chunks per expert", oc->chunks, 1);
+            report_fig(&rep, "preempt", "preempt", oc->preempt, 1);
+            report_fig(&rep, "reorder", "reorder", oc->reorder, 1);
+            report_counts(&rep, &k->counts);
+            report_fig(&rep, "uncached", "misses used uncached", (double)k->counts.uncached, 1);
+            report_fig(&rep, "predictions", "predictions", (double)k->predictions, 1);
+            report_fig(&rep, "predictor_s", "predictor time (s)", k->predict_s, 0);
+            report_fig(&rep, "predictor_wait_s", "waiting for the predictor (s)",
+                       k->predict_wait_s, 0);
+            report_fig(&rep, "preemptions", "preemptions", (double)k->store.preemptions, 1);
+            report_fig(&rep, "copies", "copies", (double)k->store.copies, 1);
+            report_fig(&rep, "copies_withdrawn", "copies withdrawn", (double)k->store.withdrawn,
+                       1);
+            report_fig(&rep, "pcie_bytes", "bytes copied", k->store.bytes, 1);
+            report_fig(&rep, "copy_gbps", "copy GB/s", gbps, 0);
+            report_fig(&rep, "fences", "copies fenced", (double)k->store.fences, 1);
+            report_fig(&rep, "prefill_stall_share", "prefill time blocked on experts",
+                       share(r->prefill_wait_s, r->prefill_s), 0);
+            report_fig(&rep, "decode_stall_share", "decode time blocked on experts",
+                       share(r->decode_wait_s, r->decode_s), 0);
+        }
+        json_t *o = report_json(&rep);
         json_t *outs = json_array();
         for (int i = 0; i < ps->count; i++) {
             json_t *a = json_array();
             for (int j = 0; j < d->max_new; j++)
                 json_array_append_new(a, json_integer(r->output[(size_t)i * d->max_new + j]));
             json_array_append_new(outs, a);
-        }
-        if (k->slots) {
-            json_object_set_new(o, "policy", json_string(d->policy));
-            json_object_set_new(o, "cache_scope", json_string(d->scope));
-            json_object_set_new(o, "predictor", json_string(d->predictor));
-            json_object_set_new(o, "cache_slots", json_integer(k->slots));
-            json_object_set_new(o, "stride", json_integer(oc->stride));
-            json_object_set_new(o, "chunks_per_expert", json_integer(oc->chunks));
-            json_object_set_new(o, "preempt", json_integer(oc->preempt));
-            json_object_set_new(o, "reorder", json_integer(oc->reorder));
-            const offload_counts *n = &k->counts;
-            json_object_set_new(o, "demands", json_integer(n->demands));
-            json_object_set_new(o, "hits", json_integer(n->hits));
-            json_object_set_new(o, "late_hits", json_integer(n->late_hits));
-            json_object_set_new(o, "misses", json_integer(n->misses));
-            json_object_set_new(o, "uncached", json_integer(n->uncached));
-            json_object_set_new(o, "evictions", json_integer(n->evictions));
-            json_object_set_new(o, "hit_rate", json_real(share(n->hits, n->demands)));
-            char digest[17];
-            snprintf(digest, sizeof digest, "%016llx", (unsigned long long)k->digest);
-            json_object_set_new(o, "decisions_digest", json_string(digest));
-            if (d->checked) {
-                snprintf(digest, sizeof digest, "%016llx",
-                         (unsigned long long)d->replayed_digest);
-                json_object_set_new(o, "replayed_digest", json_string(digest));
-            }
-            json_object_set_new(o, "prefetch_issued", json_integer(n->prefetch_issued));
-            json_object_set_new(o, "prefetch_useful", json_integer(n->prefetch_useful));
-            json_object_set_new(o, "prefetch_wasted", json_integer(n->prefetch_wasted));
-            json_object_set_new(o, "prefetch_late", json_integer(n->prefetch_late));
-            json_object_set_new(o, "prefetch_dropped", json_integer(n->prefetch_dropped));
-            json_object_set_new(o, "predictions", json_integer(k->predictions));
-            json_object_set_new(o, "predictor_s", json_real(k->predict_s));
-            json_object_set_new(o, "predictor_wait_s", json_real(k->predict_wait_s));
-            json_object_set_new(o, "preemptions", json_integer(k->store.preemptions));
-            json_object_set_new(o, "copies", json_integer(k->store.copies));
-            json_object_set_new(o, "copies_withdrawn", json_integer(k->store.withdrawn));
-            json_object_set_new(o, "pcie_bytes", json_real(k->store.bytes));
-            json_object_set_new(o, "copy_gbps", json_real(gbps));
-            json_object_set_new(o, "fences", json_integer(k->store.fences));
-            json_object_set_new(o, "prefill_stall_share",
-                                json_real(share(r->prefill_wait_s, r->prefill_s)));
-            json_object_set_new(o, "decode_stall_share",
-                                json_real(share(r->decode_wait_s, r->decode_s)));
         }
         json_object_set_new(o, "output_ids", outs);
         cli_print_json(o, 10);

@@ -1,13 +1,11 @@
 /* cmd_sim.c - `promoe sim`: replay a trace against a cache configuration,
  * timed (the default) or counting hits only. */
-#include <jansson.h>
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli.h"
 #include "cli/offload_options.h"
-#include "common/csv.h"
+#include "cli/report.h"
 #include "common/options.h"
 #include "common/units.h"
 #include "models/model.h"
@@ -172,149 +170,66 @@ static const struct option options[] = {
     {NULL, 0, NULL, 0},
 };
 
-/* One reported figure: its key (with unit) for JSON and CSV, its label for
- * people, and its value. */
-typedef struct figure {
-    const char *key, *label;
-    double value;
-    int integer;
-} figure;
-
-enum { MAX_FIGURES = 64 };
-
-typedef struct report {
-    const char *names[12][2]; /* string columns: key, value */
-    int num_names;
-    figure f[MAX_FIGURES];
-    int n;
-} report;
-
-static void name(report *r, const char *key, const char *value)
-{
-    r->names[r->num_names][0] = key;
-    r->names[r->num_names++][1] = value;
-}
-
-static void fig(report *r, const char *key, const char *label, double value, int integer)
-{
-    r->f[r->n++] = (figure){key, label, value, integer};
-}
-
-static void print_report(const report *r, int json, int csv)
-{
-    if (json) {
-        json_t *o = json_object();
-        for (int i = 0; i < r->num_names; i++)
-            json_object_set_new(o, r->names[i][0], json_string(r->names[i][1]));
-        for (int i = 0; i < r->n; i++)
-            json_object_set_new(o, r->f[i].key, r->f[i].integer
-                                ? json_integer((json_int_t)llround(r->f[i].value))
-                                : json_real(r->f[i].value));
-        cli_print_json(o, 10);
-        return;
-    }
-    if (csv) {
-        for (int i = 0; i < r->num_names; i++)
-            printf("%s%s", i ? "," : "", r->names[i][0]);
-        for (int i = 0; i < r->n; i++)
-            printf(",%s", r->f[i].key);
-        putchar('\n');
-        for (int i = 0; i < r->num_names; i++) {
-            if (i)
-                putchar(',');
-            csv_write_field(stdout, r->names[i][1]);
-        }
-        for (int i = 0; i < r->n; i++)
-            printf(r->f[i].integer ? ",%.0f" : ",%.10g", r->f[i].value);
-        putchar('\n');
-        return;
-    }
-    for (int i = 0; i < r->num_names; i++)
-        printf("%-26s %s\n", r->names[i][0], r->names[i][1]);
-    for (int i = 0; i < r->n; i++) {
-        if (r->f[i].integer)
-            printf("%-26s %.0f\n", r->f[i].label, r->f[i].value);
-        else
-            printf("%-26s %.4f\n", r->f[i].label, r->f[i].value);
-    }
-}
-
 /* digest: room for 17 characters, alive until the report is printed */
 static void report_hits(report *rep, const sim_hits_result *r, char *digest)
 {
     const sim_hits_result *s = r;
     snprintf(digest, 17, "%016llx", (unsigned long long)s->digest);
-    name(rep, "decisions_digest", digest);
-    fig(rep, "cache_slots", "cache slots", (double)r->slots, 1);
-    fig(rep, "tokens", "tokens", (double)s->tokens, 1);
-    fig(rep, "accesses", "accesses", (double)s->accesses, 1);
-    fig(rep, "hits", "hits", (double)s->hits, 1);
-    fig(rep, "misses", "misses", (double)s->misses, 1);
-    fig(rep, "evictions", "evictions", (double)s->evictions, 1);
-    fig(rep, "hit_rate", "hit rate", sim_hits_rate(s), 0);
-    fig(rep, "prefetch_issued", "prefetches issued", (double)s->prefetch_issued, 1);
-    fig(rep, "prefetch_useful", "prefetches useful", (double)s->prefetch_useful, 1);
+    report_name(rep, "decisions_digest", digest);
+    report_fig(rep, "cache_slots", "cache slots", (double)r->slots, 1);
+    report_fig(rep, "tokens", "tokens", (double)s->tokens, 1);
+    report_fig(rep, "accesses", "accesses", (double)s->accesses, 1);
+    report_fig(rep, "hits", "hits", (double)s->hits, 1);
+    report_fig(rep, "misses", "misses", (double)s->misses, 1);
+    report_fig(rep, "evictions", "evictions", (double)s->evictions, 1);
+    report_fig(rep, "hit_rate", "hit rate", sim_hits_rate(s), 0);
+    report_fig(rep, "prefetch_issued", "prefetches issued", (double)s->prefetch_issued, 1);
+    report_fig(rep, "prefetch_useful", "prefetches useful", (double)s->prefetch_useful, 1);
 }
 
 /* digest: room for 17 characters, alive until the report is printed */
 static void report_timed(report *rep, const sim_config *c, const sim_result *r, char *digest)
 {
     snprintf(digest, 17, "%016llx", (unsigned long long)r->decisions_digest);
-    name(rep, "decisions_digest", digest);
-    fig(rep, "cache_slots", "cache slots", (double)r->slots, 1);
-    fig(rep, "batch", "batch", c->batch, 1);
-    fig(rep, "stride", "stride", c->offload.stride, 1);
-    fig(rep, "staging", "staging buffers", c->offload.staging, 1);
-    fig(rep, "chunks_per_expert", "chunks per expert", c->offload.chunks, 1);
-    fig(rep, "fault_us", "fixed cost per chunk (us)", c->offload.fault_us, 0);
+    report_name(rep, "decisions_digest", digest);
+    report_fig(rep, "cache_slots", "cache slots", (double)r->slots, 1);
+    report_fig(rep, "batch", "batch", c->batch, 1);
+    report_fig(rep, "stride", "stride", c->offload.stride, 1);
+    report_fig(rep, "staging", "staging buffers", c->offload.staging, 1);
+    report_fig(rep, "chunks_per_expert", "chunks per expert", c->offload.chunks, 1);
+    report_fig(rep, "fault_us", "fixed cost per chunk (us)", c->offload.fault_us, 0);
     if (c->offload.layer_offload) {
-        name(rep, "layer_offload", c->offload.layer_offload == LAYER_OFFLOAD_STREAM ? "stream" : "cpu");
-        fig(rep, "resident_layers", "layers resident on the GPU", r->resident_layers, 1);
+        report_name(rep, "layer_offload", c->offload.layer_offload == LAYER_OFFLOAD_STREAM ? "stream" : "cpu");
+        report_fig(rep, "resident_layers", "layers resident on the GPU", r->resident_layers, 1);
     }
-    fig(rep, "preempt", "preempt", c->offload.preempt, 1);
-    fig(rep, "reorder", "reorder", c->offload.reorder, 1);
-    fig(rep, "cpu_compute", "cpu compute", c->offload.cpu_compute, 1);
-    fig(rep, "tokens", "tokens", (double)r->tokens, 1);
-    fig(rep, "prefill_tokens", "prefill tokens", (double)r->prefill_tokens, 1);
-    fig(rep, "decode_tokens", "decode tokens", (double)r->decode_tokens, 1);
-    fig(rep, "iterations", "iterations", (double)r->iterations, 1);
-    fig(rep, "total_s", "total time (s)", r->total_ns * 1e-9, 0);
-    fig(rep, "prefill_ttft_ms_mean", "TTFT mean (ms)", r->ttft_ms_mean, 0);
-    fig(rep, "prefill_ttft_ms_p50", "TTFT p50 (ms)", r->ttft_ms_p50, 0);
-    fig(rep, "prefill_ttft_ms_p90", "TTFT p90 (ms)", r->ttft_ms_p90, 0);
-    fig(rep, "prefill_ttft_ms_p99", "TTFT p99 (ms)", r->ttft_ms_p99, 0);
-    fig(rep, "prefill_tokens_per_s", "prefill tokens/s", r->prefill_tokens_per_s, 0);
-    fig(rep, "decode_tpot_ms_mean", "TPOT mean (ms)", r->tpot_ms_mean, 0);
-    fig(rep, "decode_tpot_ms_p50", "TPOT p50 (ms)", r->tpot_ms_p50, 0);
-    fig(rep, "decode_tpot_ms_p90", "TPOT p90 (ms)", r->tpot_ms_p90, 0);
-    fig(rep, "decode_tpot_ms_p99", "TPOT p99 (ms)", r->tpot_ms_p99, 0);
-    fig(rep, "decode_tokens_per_s", "decode tokens/s", r->decode_tokens_per_s, 0);
-    fig(rep, "demands", "expert demands", (double)r->counts.demands, 1);
-    fig(rep, "hits", "hits", (double)r->counts.hits, 1);
-    fig(rep, "late_hits", "late hits", (double)r->counts.late_hits, 1);
-    fig(rep, "misses", "misses", (double)r->counts.misses, 1);
-    fig(rep, "hit_rate", "hit rate", r->hit_rate, 0);
-    fig(rep, "cpu_computed", "misses computed on CPU", (double)r->counts.cpu_computed, 1);
-    fig(rep, "evictions", "evictions", (double)r->counts.evictions, 1);
-    fig(rep, "lowbit_loads", "low-precision loads", (double)r->counts.lowbit_loads, 1);
-    fig(rep, "lowbit_share", "expert work in low precision", r->lowbit_share, 0);
-    fig(rep, "prefetch_issued", "prefetches issued", (double)r->counts.prefetch_issued, 1);
-    fig(rep, "prefetch_useful", "prefetches useful", (double)r->counts.prefetch_useful, 1);
-    fig(rep, "prefetch_wasted", "prefetches wasted", (double)r->counts.prefetch_wasted, 1);
-    fig(rep, "prefetch_late", "prefetches late", (double)r->counts.prefetch_late, 1);
-    fig(rep, "prefetch_dropped", "prefetches dropped", (double)r->counts.prefetch_dropped, 1);
-    fig(rep, "prefetch_accuracy", "prefetch accuracy", r->prefetch_accuracy, 0);
-    fig(rep, "prefetch_fetch_rate", "prefetch fetch rate", r->prefetch_fetch_rate, 0);
-    fig(rep, "goodpred", "GoodPred", r->goodpred, 0);
-    fig(rep, "preemptions", "preemptions", (double)r->preemptions, 1);
-    fig(rep, "pcie_bytes", "PCIe bytes", r->pcie_bytes, 1);
-    fig(rep, "pcie_busy_share", "PCIe busy share", r->pcie_busy_share, 0);
-    fig(rep, "gpu_stall_s", "GPU stalled on experts (s)", r->gpu_stall_ns * 1e-9, 0);
-    fig(rep, "gpu_stall_share", "GPU stall share", r->gpu_stall_share, 0);
-    fig(rep, "decode_compute_ms_mean", "GPU busy per decode step (ms)", r->decode_compute_ms_mean, 0);
-    fig(rep, "decode_stall_ms_mean", "GPU stall per decode step (ms)", r->decode_stall_ms_mean, 0);
-    fig(rep, "prefill_stall_share", "prefill time blocked on experts", r->prefill_stall_share, 0);
-    fig(rep, "decode_stall_share", "decode time blocked on experts", r->decode_stall_share, 0);
+    report_fig(rep, "preempt", "preempt", c->offload.preempt, 1);
+    report_fig(rep, "reorder", "reorder", c->offload.reorder, 1);
+    report_fig(rep, "cpu_compute", "cpu compute", c->offload.cpu_compute, 1);
+    report_fig(rep, "tokens", "tokens", (double)r->tokens, 1);
+    report_fig(rep, "prefill_tokens", "prefill tokens", (double)r->prefill_tokens, 1);
+    report_fig(rep, "decode_tokens", "decode tokens", (double)r->decode_tokens, 1);
+    report_fig(rep, "iterations", "iterations", (double)r->iterations, 1);
+    report_fig(rep, "total_s", "total time (s)", r->total_ns * 1e-9, 0);
+    report_fig(rep, "prefill_ttft_ms_mean", "TTFT mean (ms)", r->ttft_ms_mean, 0);
+    report_fig(rep, "prefill_ttft_ms_p50", "TTFT p50 (ms)", r->ttft_ms_p50, 0);
+    report_fig(rep, "prefill_ttft_ms_p90", "TTFT p90 (ms)", r->ttft_ms_p90, 0);
+    report_fig(rep, "prefill_ttft_ms_p99", "TTFT p99 (ms)", r->ttft_ms_p99, 0);
+    report_fig(rep, "prefill_tokens_per_s", "prefill tokens/s", r->prefill_tokens_per_s, 0);
+    report_fig(rep, "decode_tpot_ms_mean", "TPOT mean (ms)", r->tpot_ms_mean, 0);
+    report_fig(rep, "decode_tpot_ms_p50", "TPOT p50 (ms)", r->tpot_ms_p50, 0);
+    report_fig(rep, "decode_tpot_ms_p90", "TPOT p90 (ms)", r->tpot_ms_p90, 0);
+    report_fig(rep, "decode_tpot_ms_p99", "TPOT p99 (ms)", r->tpot_ms_p99, 0);
+    report_fig(rep, "decode_tokens_per_s", "decode tokens/s", r->decode_tokens_per_s, 0);
+    report_counts(rep, &r->counts);
+    report_fig(rep, "preemptions", "preemptions", (double)r->preemptions, 1);
+    report_fig(rep, "pcie_bytes", "PCIe bytes", r->pcie_bytes, 1);
+    report_fig(rep, "pcie_busy_share", "PCIe busy share", r->pcie_busy_share, 0);
+    report_fig(rep, "gpu_stall_s", "GPU stalled on experts (s)", r->gpu_stall_ns * 1e-9, 0);
+    report_fig(rep, "gpu_stall_share", "GPU stall share", r->gpu_stall_share, 0);
+    report_fig(rep, "decode_compute_ms_mean", "GPU busy per decode step (ms)", r->decode_compute_ms_mean, 0);
+    report_fig(rep, "decode_stall_ms_mean", "GPU stall per decode step (ms)", r->decode_stall_ms_mean, 0);
+    report_fig(rep, "prefill_stall_share", "prefill time blocked on experts", r->prefill_stall_share, 0);
+    report_fig(rep, "decode_stall_share", "decode time blocked on experts", r->decode_stall_share, 0);
 }
 
 static void show_progress(int64_t done, int64_t total)
@@ -475,11 +390,11 @@ int cmd_sim(int argc, char **argv)
 
     report rep = {.n = 0};
     char digest[17]; /* the report points at it until printed */
-    name(&rep, "trace", o.trace);
+    report_name(&rep, "trace", o.trace);
     if (sysname[0])
-        name(&rep, "system", sysname);
-    name(&rep, "policy", cfg.offload.policy);
-    name(&rep, "cache_scope", scope);
+        report_name(&rep, "system", sysname);
+    report_name(&rep, "policy", cfg.offload.policy);
+    report_name(&rep, "cache_scope", scope);
     if (o.hits_only) {
         if (cfg.offload.layer_offload || cfg.offload.preload)
             return cli_usage_error(cmd, "system %s keeps no expert cache to count hits in; "
@@ -516,14 +431,14 @@ int cmd_sim(int argc, char **argv)
             profile_free(&prof);
         if (failed)
             return cli_fail(&err);
-        name(&rep, "model", cfg.cost.model.name);
-        name(&rep, "hw", cfg.cost.hw.name);
-        fig(&rep, "bits", "bits per weight", cfg.cost.model.bits_per_weight, 1);
+        report_name(&rep, "model", cfg.cost.model.name);
+        report_name(&rep, "hw", cfg.cost.hw.name);
+        report_fig(&rep, "bits", "bits per weight", cfg.cost.model.bits_per_weight, 1);
         if (o.profile)
-            name(&rep, "profile", o.profile);
-        name(&rep, "predictor", predictor);
+            report_name(&rep, "profile", o.profile);
+        report_name(&rep, "predictor", predictor);
         report_timed(&rep, &cfg, &r, digest);
     }
-    print_report(&rep, o.json, o.csv);
+    report_print(&rep, o.json, o.csv);
     return CLI_OK;
 }

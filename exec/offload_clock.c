@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "common/clock.h"
+#include "common/grow.h"
 #include "exec/predictor_thread.h"
 #include "offload/event_log.h"
 #include "traces/trace.h"
@@ -15,11 +16,8 @@ struct offload_clock {
     offload_engine *oe;     /* guarded by the store's lock */
     int64_t step;           /* the step running (-1 before the first) */
     int released;           /* the running layer's experts computed so far */
-    /* the step's tokens, rows of room for `rows`: their experts as a trace
-     * holds them, requests and positions */
-    size_t rows;
-    int16_t *ids;
-    int32_t *request, *position;
+    int16_t *ids;           /* the step's experts, as a trace holds them */
+    size_t ids_cap;
     /* the predictor, on its own thread, and what only that thread touches */
     predictor_thread *pt;
     offload_prediction pred;
@@ -163,8 +161,6 @@ void offload_clock_free(offload_clock *k)
     expert_store_free(k->store);
     offload_engine_free(k->oe);
     free(k->ids);
-    free(k->request);
-    free(k->position);
     free(k->pred.keys);
     free(k);
 }
@@ -177,26 +173,6 @@ int offload_clock_begin_step(offload_clock *k, promoe_err *err)
     expert_store_lock(k->store);
     offload_engine_begin_layer(k->oe, k->step * k->L);
     expert_store_unlock(k->store);
-    return 0;
-}
-
-/* Room for a step of n tokens. */
-static int reserve_rows(offload_clock *k, size_t n)
-{
-    if (n <= k->rows)
-        return 0;
-    int16_t *ids = realloc(k->ids, n * (size_t)k->K * sizeof *ids);
-    if (ids)
-        k->ids = ids;
-    int32_t *req = realloc(k->request, n * sizeof *req);
-    if (req)
-        k->request = req;
-    int32_t *pos = realloc(k->position, n * sizeof *pos);
-    if (pos)
-        k->position = pos;
-    if (!ids || !req || !pos)
-        return -1;
-    k->rows = n;
     return 0;
 }
 
@@ -238,24 +214,19 @@ static void serve_prediction(void *ctx, predictor_job *job)
 int offload_clock_gate(offload_clock *k, const exec_routing *r, int32_t request,
                        int32_t position, promoe_err *err)
 {
-    size_t n = (size_t)r->tokens;
-    if (reserve_rows(k, n) < 0)
+    size_t n = (size_t)r->tokens, K = (size_t)k->K;
+    int16_t *ids = grow_array(k->ids, &k->ids_cap, n * K, sizeof *ids, 64);
+    if (!ids)
         return promoe_err_set(err, "out of memory for a step of %zu tokens", n);
-    for (size_t t = 0; t < n; t++) {
-        k->request[t] = request;
-        k->position[t] = position + (int32_t)t;
-        for (int i = 0; i < k->K; i++)
-            k->ids[t * (size_t)k->K + (size_t)i] = (int16_t)r->experts[t * (size_t)k->K + (size_t)i];
-    }
+    k->ids = ids;
+    for (size_t i = 0; i < n * K; i++)
+        ids[i] = (int16_t)r->experts[i];
     expert_store_lock(k->store);
     expert_store_computed(k->store); /* the host has read the router's results */
     offload_engine_gate(k->oe, k->ids, r->weights, n, (size_t)k->K);
     k->released = 0;
     expert_store_unlock(k->store);
-    predictor_obs obs = {.layer = r->layer, .num_tokens = n, .request = k->request,
-                         .position = k->position, .experts = k->ids, .weights = r->weights,
-                         .hidden = r->hidden};
-    return k->pt ? predictor_thread_observe(k->pt, k->step, &obs, err) : 0;
+    return k->pt ? predictor_thread_observe(k->pt, k->step, r, request, position, err) : 0;
 }
 
 /* Index into pending of the expert to run next: the first in the

@@ -149,29 +149,30 @@ static int reserve(predictor_thread *t, slot *s, size_t n)
     return 0;
 }
 
-int predictor_thread_observe(predictor_thread *t, int64_t step, const predictor_obs *obs,
-                             promoe_err *err)
+int predictor_thread_observe(predictor_thread *t, int64_t step, const exec_routing *r,
+                             int32_t request, int32_t position, promoe_err *err)
 {
-    size_t n = obs->num_tokens, K = (size_t)t->K, D = (size_t)t->D;
+    size_t n = (size_t)r->tokens, K = (size_t)t->K, D = (size_t)t->D;
     pthread_mutex_lock(&t->lock);
     slot *s = tail(t);
     pthread_mutex_unlock(&t->lock); /* the tail slot is ours until posted */
     if (reserve(t, s, n) < 0)
         return promoe_err_set(err, "out of memory for the predictor's observations");
-    memcpy(s->experts, obs->experts, n * K * sizeof *s->experts);
-    memcpy(s->request, obs->request, n * sizeof *s->request);
-    memcpy(s->position, obs->position, n * sizeof *s->position);
-    if (obs->weights)
-        memcpy(s->weights, obs->weights, n * K * sizeof *s->weights);
-    if (obs->hidden && D)
-        memcpy(s->hidden, obs->hidden, n * D * sizeof *s->hidden);
+    for (size_t i = 0; i < n; i++) {
+        s->request[i] = request;
+        s->position[i] = position + (int32_t)i;
+    }
+    for (size_t i = 0; i < n * K; i++)
+        s->experts[i] = (int16_t)r->experts[i];
+    memcpy(s->weights, r->weights, n * K * sizeof *s->weights);
+    if (D)
+        memcpy(s->hidden, r->hidden, n * D * sizeof *s->hidden);
     s->job = (predictor_job){
         .step = step,
-        .obs = {.layer = obs->layer, .num_tokens = n, .request = s->request,
-                .position = s->position, .experts = s->experts,
-                .weights = obs->weights ? s->weights : NULL,
-                .hidden = obs->hidden && D ? s->hidden : NULL},
-        .hidden = obs->hidden && D ? s->hidden : NULL};
+        .obs = {.layer = r->layer, .num_tokens = n, .request = s->request,
+                .position = s->position, .experts = s->experts, .weights = s->weights,
+                .hidden = D ? s->hidden : NULL},
+        .hidden = D ? s->hidden : NULL};
     pthread_mutex_lock(&t->lock);
     post(t);
     pthread_mutex_unlock(&t->lock);

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "common/error.h"
+#include "exec/backend.h"
 #include "predictors/predictor.h"
 
 /* A job: a step beginning (begin), or a layer's observation of the step's
@@ -34,11 +35,12 @@ predictor_thread *predictor_thread_create(int top_k, int hidden_dim, predictor_j
 /* Stops the thread once every job queued has been served. */
 void predictor_thread_free(predictor_thread *t);
 
-/* Queues a step beginning, or a layer's observation (copied now).  -1
- * with err when out of memory. */
+/* Queues a step beginning, or a layer's routing r of the step's tokens of
+ * `request` at positions position, position + 1... (copied now).  -1 with
+ * err when out of memory. */
 int predictor_thread_begin(predictor_thread *t, int64_t step, promoe_err *err);
-int predictor_thread_observe(predictor_thread *t, int64_t step, const predictor_obs *obs,
-                             promoe_err *err);
+int predictor_thread_observe(predictor_thread *t, int64_t step, const exec_routing *r,
+                             int32_t request, int32_t position, promoe_err *err);
 /* Waits until every job queued has been served. */
 void predictor_thread_drain(predictor_thread *t);
 /* Time the callers waited for room in the queue. */

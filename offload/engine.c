@@ -593,6 +593,21 @@ void offload_engine_finish(offload_engine *e)
 }
 
 const offload_counts *offload_engine_counts(const offload_engine *e) { return &e->n; }
+
+static double ratio(int64_t part, int64_t whole)
+{
+    return whole ? (double)part / (double)whole : 0;
+}
+
+offload_rates offload_counts_rates(const offload_counts *n)
+{
+    int64_t timely = n->prefetch_useful - n->prefetch_late;
+    return (offload_rates){.hit_rate = ratio(n->hits, n->demands),
+                           .lowbit_share = ratio(n->lowbit_computations, n->expert_computations),
+                           .prefetch_accuracy = ratio(n->prefetch_useful, n->prefetch_issued),
+                           .prefetch_fetch_rate = ratio(timely, n->prefetch_useful),
+                           .goodpred = ratio(timely, n->prefetch_issued)};
+}
 uint64_t offload_engine_digest(const offload_engine *e) { return e->digest; }
 void offload_engine_set_log(offload_engine *e, offload_log *log) { e->log = log; }
 int64_t offload_engine_capacity(const offload_engine *e) { return cache_capacity(e->cache); }

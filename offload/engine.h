@@ -60,6 +60,16 @@ typedef struct offload_counts {
     int64_t evictions;
 } offload_counts;
 
+/* The rates the counts give: hits a demand; the share of expert work run
+ * in low precision; prefetches used a prefetch issued (accuracy), used in
+ * time a prefetch used (fetch rate), used in time a prefetch issued
+ * (GoodPred).  0 where nothing was counted. */
+typedef struct offload_rates {
+    double hit_rate, lowbit_share, prefetch_accuracy, prefetch_fetch_rate, goodpred;
+} offload_rates;
+
+offload_rates offload_counts_rates(const offload_counts *n);
+
 /* What the engine has its clock do. */
 typedef struct offload_clock_ops {
     /* Queue a copy of key at priority COPY_HIGH or COPY_LOW (LOW ones by

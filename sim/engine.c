@@ -493,13 +493,11 @@ static void finish(engine *e, sim_result *r)
     r->pcie_busy_ns = cs->busy_ns;
     r->preemptions = cs->preemptions;
     r->total_ns = e->gpu_ns;
-    r->lowbit_share = n->expert_computations
-                          ? (double)n->lowbit_computations / (double)n->expert_computations
-                          : 0;
-    int64_t timely = n->prefetch_useful - n->prefetch_late;
-    r->prefetch_accuracy = n->prefetch_issued ? (double)n->prefetch_useful / (double)n->prefetch_issued : 0;
-    r->prefetch_fetch_rate = n->prefetch_useful ? (double)timely / (double)n->prefetch_useful : 0;
-    r->goodpred = n->prefetch_issued ? (double)timely / (double)n->prefetch_issued : 0;
+    offload_rates rate = offload_counts_rates(n);
+    r->lowbit_share = rate.lowbit_share;
+    r->prefetch_accuracy = rate.prefetch_accuracy;
+    r->prefetch_fetch_rate = rate.prefetch_fetch_rate;
+    r->goodpred = rate.goodpred;
     step_stats_finish(&e->stats, r);
 }
 

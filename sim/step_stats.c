@@ -75,7 +75,7 @@ void step_stats_record(step_stats *s, sim_result *r, const step_buf *b, int64_t 
 
 void step_stats_finish(const step_stats *s, sim_result *r)
 {
-    r->hit_rate = r->counts.demands ? (double)r->counts.hits / (double)r->counts.demands : 0;
+    r->hit_rate = offload_counts_rates(&r->counts).hit_rate;
     if (r->decode_steps) {
         r->decode_stall_ms_mean = (double)r->decode_stall_ns / 1e6 / (double)r->decode_steps;
         r->decode_compute_ms_mean =

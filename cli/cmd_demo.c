@@ -33,7 +33,8 @@ static const char usage[] =
     "\n"
     "  -m, --model NAME       model preset (default mixtral-8x7b)\n"
     "      --hw NAME          hardware preset (default rtx4090-pcie4)\n"
-    "  -c, --cache SIZE       expert cache size (default 0.5: half of the experts)\n"
+    "  -c, --cache SIZE       expert cache size (default 0.5: half of the experts; as\n"
+    "                         'promoe sim --cache' reads it)\n"
     "      --requests N       number of requests (default 8)\n"
     "      --seed N           random seed (default 1)\n"
     "  -o, --output FILE      keep the trace in FILE\n"
@@ -144,7 +145,7 @@ int cmd_demo(int argc, char **argv)
     const model_desc *m = &base.cost.model;
     if (cache_size_parse(cache, m->num_layers, m->num_experts, model_expert_bytes(m), &base.offload.slots,
                          &err) < 0)
-        return cli_fail(&err);
+        return cli_usage_error(cmd, "%s", err.msg);
     /* the replay trace (kept with -o) and, in a temporary folder, a trace
      * of other requests of the same model to train the learned predictor */
     char dir[PATH_MAX] = "", path[PATH_MAX + 16], train[PATH_MAX + 16];

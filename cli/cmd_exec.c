@@ -69,8 +69,9 @@ static const char usage[] =
     "      --requests N       use the first N prompts of --prompts (default all)\n"
     "      --max-prompt N     cut prompts to N tokens (default 512)\n"
     "  -n, --max-new N        tokens generated per request (default 16)\n"
-    "  -c, --cache SIZE       offload: slots for a fraction of all experts (0.25), a\n"
-    "                         number of them (256) or bytes of fp32 experts (1GiB);\n"
+    "  -c, --cache SIZE       offload: a share of all experts (0.25, 1.0, 25%: a\n"
+    "                         decimal point or a percentage), a number of slots\n"
+    "                         (256: digits only) or bytes of fp32 experts (1GiB);\n"
     "                         reports hits, misses, prefetches and copies under the\n"
     "                         names 'promoe sim' gives them\n"
     "      --check-decisions  keep the engine's event log (in memory) and replay it\n"
@@ -591,7 +592,7 @@ int cmd_exec(int argc, char **argv)
     oc.slots = 0; /* every expert resident */
     if (cache && cache_size_parse(cache, m.num_layers, m.num_experts,
                                   exec_expert_floats(&m) * sizeof(float), &oc.slots, &err) < 0)
-        return cli_fail(&err);
+        return cli_usage_error(cmd, "%s", err.msg);
     if (!cache && strcmp(predictor, "none") != 0)
         return cli_usage_error(cmd, "predictor %s prefetches into a cache: give --cache SIZE",
                                predictor);

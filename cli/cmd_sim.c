@@ -50,9 +50,11 @@ static const char usage[] =
     "      --train T.h5       a trace to train the system's predictor on, if it must\n"
     "                         be trained (promoe's learned): all of T's requests,\n"
     "                         so replay another trace (gen --token-seed)\n"
-    "  -c, --cache SIZE       cache size: a fraction of all experts below 1 (0.25),\n"
-    "                         a number of slots (256), or bytes with a unit (12GiB)\n"
-    "                         (required)\n"
+    "  -c, --cache SIZE       cache size (required): a share of all experts when\n"
+    "                         written with a decimal point or as a percentage (0.25,\n"
+    "                         1.0 = every expert, 25%), a number of slots when\n"
+    "                         written with digits only (256), or bytes with a unit\n"
+    "                         (12GiB)\n"
     "      --cache-scope S    global (one pool, default) or per-layer (slots / L each,\n"
     "                         the first layers taking the remainder)\n"
     "  -p, --policy NAME[:k=v,...]\n"
@@ -350,7 +352,7 @@ int cmd_sim(int argc, char **argv)
     }
     if (cache_size_parse(o.cache, meta.num_layers, meta.num_experts,
                          have_model ? model_expert_bytes(&cfg.cost.model) : 0, &cfg.offload.slots, &err) < 0)
-        return cli_fail(&err);
+        return cli_usage_error(cmd, "%s", err.msg);
 
     /* the system first, then what was said explicitly */
     char predictor[128] = "none", sysname[64] = "";

@@ -1,10 +1,11 @@
 #include "offload/cache.h"
 
-#include "common/units.h"
-
+#include <ctype.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "common/units.h"
 
 typedef struct pool {
     void *policy;
@@ -161,31 +162,53 @@ void cache_unpin(expert_cache *c, int key) { c->pinned[key]--; }
 
 int64_t cache_capacity(const expert_cache *c)
 {
-    return c->pools[0].capacity * c->num_pools;
+    int64_t sum = 0; /* per-layer pools differ by a slot where the budget does not divide */
+    for (int p = 0; p < c->num_pools; p++)
+        sum += c->pools[p].capacity;
+    return sum;
+}
+
+/* 1 if s is a whole number written with digits only. */
+static int all_digits(const char *s)
+{
+    if (!*s)
+        return 0;
+    for (; *s; s++)
+        if (!isdigit((unsigned char)*s))
+            return 0;
+    return 1;
 }
 
 int cache_size_parse(const char *s, int num_layers, int num_experts, size_t expert_bytes,
                      int64_t *slots, promoe_err *err)
 {
-    double v;
-    int had_unit;
     int64_t total = (int64_t)num_layers * num_experts;
-    if (units_parse_bytes(s, &v, &had_unit, err) < 0)
-        return promoe_err_prefix(err, "cache size (a fraction like 0.25, a number of slots "
-                                 "like 256, or bytes like 12GiB)");
-    double n;
-    if (had_unit) {
+    size_t len = strlen(s);
+    double n, v;
+    int had_unit;
+    if (len > 1 && s[len - 1] == '%') { /* a percentage of the experts */
+        char *end;
+        v = strtod(s, &end);
+        if (end != s + len - 1 || !(v > 0 && v <= 100))
+            return promoe_err_set(err, "cache size '%s': a percentage of the experts must be "
+                                  "in (0, 100]", s);
+        n = floor(v / 100 * (double)total);
+    } else if (all_digits(s)) { /* a number of slots */
+        n = strtod(s, NULL);
+    } else if (units_parse_bytes(s, &v, &had_unit, err) < 0) {
+        return promoe_err_prefix(err, "cache size (a share of the experts like 0.25, 1.0 or "
+                                 "25%%, a whole number of slots like 256, or bytes like 12GiB)");
+    } else if (had_unit) {
         if (expert_bytes == 0)
             return promoe_err_set(err, "cache size '%s' is in bytes, which needs a model "
                                   "(--model) to size experts", s);
         n = floor(v / (double)expert_bytes);
-    } else if (v < 1) {
+    } else { /* written with a decimal point or an exponent: a share */
+        if (!(v > 0 && v <= 1))
+            return promoe_err_set(err, "cache size '%s': a share of the experts must be in "
+                                  "(0, 1] (a number of slots is written with digits only, "
+                                  "like 256)", s);
         n = floor(v * (double)total);
-    } else {
-        if (v != floor(v))
-            return promoe_err_set(err, "cache size '%s': a number of slots must be whole "
-                                  "(fractions are below 1)", s);
-        n = v;
     }
     if (n < 1)
         return promoe_err_set(err, "cache size '%s' holds no expert", s);

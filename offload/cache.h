@@ -45,10 +45,12 @@ void cache_pin(expert_cache *c, int key);
 void cache_unpin(expert_cache *c, int key);
 int64_t cache_capacity(const expert_cache *c);
 
-/* Parses a --cache value: a fraction of all L*E experts when below 1
- * ("0.25", rounded down), a number of slots when a whole number of at least
- * 1 ("256"), or bytes with a unit ("12GiB", "500MB"; needs expert_bytes).
- * Refuses sizes of no slot or more slots than the model has experts. */
+/* Parses a --cache value: a share of all L*E experts when written with a
+ * decimal point or as a percentage ("0.25", "1.0", "25%", "100%"; rounded
+ * down), a number of slots when written with digits only ("256"), or
+ * bytes with a unit ("12GiB", "500MB"; needs expert_bytes).  Refuses
+ * anything else, shares above all the experts, sizes of no slot and more
+ * slots than the model has experts. */
 int cache_size_parse(const char *s, int num_layers, int num_experts, size_t expert_bytes,
                      int64_t *slots, promoe_err *err);
 

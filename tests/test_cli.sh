@@ -105,7 +105,7 @@ contains 'missing table "attention"' "$tmp/err" "bad profile message"
 expect 2 "sim bad --set" -- "$PROMOE" sim -t "$tmp/t2.h5" -c 8 --set warp=9
 expect 2 "sim unknown predictor" -- "$PROMOE" sim -t "$tmp/t2.h5" -c 8 --predictor psychic
 expect 0 "sim belady timed" -- "$PROMOE" sim -t "$tmp/t2.h5" -c 8 -p belady --predictor oracle
-expect 1 "sim cache larger than the model" -- "$PROMOE" sim -t "$tmp/t2.h5" --hits-only -c 33
+expect 2 "sim cache larger than the model" -- "$PROMOE" sim -t "$tmp/t2.h5" --hits-only -c 33
 contains "larger than the model's 32 experts" "$tmp/err" "sim cache too large"
 
 expect 0 "demo" -- "$PROMOE" demo --requests 2
@@ -285,7 +285,7 @@ expect 2 "exec predictor without a cache" -- "$PROMOE" exec -m tiny --prompt-ids
 expect 2 "exec --system static without --train" -- "$PROMOE" exec -m tiny --prompt-ids 1 --system static -c 0.5
 expect 2 "exec belady" -- "$PROMOE" exec -m tiny --prompt-ids 1 -c 0.5 --policy belady
 contains "policy belady reads the future" "$tmp/err" "exec belady message"
-expect 1 "exec cache too large" -- "$PROMOE" exec -m tiny --prompt-ids 1 -c 100
+expect 2 "exec cache too large" -- "$PROMOE" exec -m tiny --prompt-ids 1 -c 100
 contains "is larger than the model's 32 experts" "$tmp/err" "exec cache size message"
 
 # profile: this machine's times, as the table sim --profile reads

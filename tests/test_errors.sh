@@ -70,11 +70,17 @@ sed 's/num_experts = 8/num_experts = 1000000000/' "$srcdir/models/tiny.ini" >"$t
 error 1 "...: num_experts = '...' is not an integer in [1, 32767]" -- \
   "$P" trace gen -m "$tmp/many.ini" --requests 1 -o "$tmp/x.h5"
 
-error 1 "cache size '...' (... experts) is larger than the model's ... experts" -- \
+error 2 "cache size '...' (... experts) is larger than the model's ... experts" -- \
   "$P" sim -t "$tmp/t.h5" -c 100
+error 2 "cache size '...': a share of the experts must be in (0, 1] (a number of slots is written with digits only, like 256)" -- \
+  "$P" sim -t "$tmp/t.h5" -c 1.5
+error 2 "cache size '...': a percentage of the experts must be in (0, 100]" -- \
+  "$P" sim -t "$tmp/t.h5" -c 150%
+error 2 "cache size '...' holds no expert" -- "$P" sim -t "$tmp/t.h5" -c 0
 error 1 "a per-layer cache needs at least one slot per layer (... slots, ... layers)" -- \
   "$P" sim -t "$tmp/t.h5" -c 2 --cache-scope per-layer
-error 1 "'...' is not a positive size" -- "$P" sim -t "$tmp/t.h5" -c 0
+error 2 "cache size (a share of the experts like 0.25, 1.0 or 25%, a whole number of slots like 256, or bytes like 12GiB): '...' is not a positive size" -- \
+  "$P" sim -t "$tmp/t.h5" -c -3
 # 1024 layers x 32767 experts x 65536-wide hidden states: petabytes of routers
 sed 's/num_layers = 4/num_layers = 1024/; s/num_experts = 8/num_experts = 32767/' \
   "$srcdir/models/tiny.ini" >"$tmp/wide.ini"

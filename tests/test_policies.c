@@ -129,6 +129,29 @@ START_TEST(scope_global_and_per_layer)
     /* 5 slots over 2 layers: the odd slot goes to layer 0, which now holds its
      * whole cycle (3 misses, 3 hits) -> 3 + 5 = 8 */
     ck_assert_int_eq(hits(t, "lru", 5, 1), 8);
+    /* the capacity reported is every pool's, not the first pool's times
+     * the layers (issue 20: 65 slots over 32 layers read as 96, 666 over
+     * 26 as 676) */
+    static const struct { int L, E; int64_t slots; } split[] = {{32, 8, 65}, {26, 64, 666},
+                                                               {2, 8, 5}, {4, 8, 32}};
+    for (size_t i = 0; i < sizeof split / sizeof *split; i++) {
+        promoe_err err = {{0}};
+        cache_config cfg = {.num_layers = split[i].L, .num_experts = split[i].E,
+                            .slots = split[i].slots, .per_layer = 1, .policy = "lru"};
+        expert_cache *c = cache_create(&cfg, &err);
+        ck_assert_msg(c != NULL, "%s", err.msg);
+        ck_assert_int_eq(cache_capacity(c), split[i].slots);
+        /* and a pool holds as many as it says: load every key, count residents */
+        int64_t held = 0;
+        for (int key = 0; key < split[i].L * split[i].E; key++) {
+            int victim;
+            cache_load(c, key, &victim);
+        }
+        for (int key = 0; key < split[i].L * split[i].E; key++)
+            held += cache_resident(c, key);
+        ck_assert_int_eq(held, split[i].slots);
+        cache_free(c);
+    }
 }
 END_TEST
 
@@ -202,13 +225,27 @@ START_TEST(cache_sizes)
     ck_assert_int_eq(cache_size_parse("100GiB", 32, 8, mixtral_expert, &s, &err), -1);
     ck_assert_int_eq(cache_size_parse("12GiB", 32, 8, 0, &s, &err), -1);
     ck_assert_msg(strstr(err.msg, "needs a model"), "%s", err.msg);
+    /* a decimal point or a percentage: a share of all 1024 experts; digits
+     * only: slots (issue 20: "1.0" meant one slot) */
+    ck_assert_int_eq(cache_size_parse("1.0", 16, 64, 0, &s, &err), 0);
+    ck_assert_int_eq(s, 1024);
+    ck_assert_int_eq(cache_size_parse("100%", 16, 64, 0, &s, &err), 0);
+    ck_assert_int_eq(s, 1024);
+    ck_assert_int_eq(cache_size_parse("12.5%", 16, 64, 0, &s, &err), 0);
+    ck_assert_int_eq(s, 128);
+    ck_assert_int_eq(cache_size_parse("1", 16, 64, 0, &s, &err), 0);
+    ck_assert_int_eq(s, 1);
     ck_assert_int_eq(cache_size_parse("1.5", 16, 64, 0, &s, &err), -1);
-    ck_assert_msg(strstr(err.msg, "must be whole"), "%s", err.msg);
+    ck_assert_msg(strstr(err.msg, "a share of the experts must be in (0, 1]"), "%s", err.msg);
+    ck_assert_int_eq(cache_size_parse("101%", 16, 64, 0, &s, &err), -1);
+    ck_assert_msg(strstr(err.msg, "percentage of the experts must be in (0, 100]"), "%s",
+                  err.msg);
+    ck_assert_int_eq(cache_size_parse("%", 16, 64, 0, &s, &err), -1);
     ck_assert_int_eq(cache_size_parse("0.0001", 16, 64, 0, &s, &err), -1);
     ck_assert_msg(strstr(err.msg, "holds no expert"), "%s", err.msg);
     ck_assert_int_eq(cache_size_parse("5XB", 16, 64, 1, &s, &err), -1);
     ck_assert_msg(strstr(err.msg, "unknown unit 'XB'"), "%s", err.msg);
-    ck_assert_msg(strstr(err.msg, "cache size (a fraction"), "%s", err.msg);
+    ck_assert_msg(strstr(err.msg, "cache size (a share"), "%s", err.msg);
     ck_assert_int_eq(cache_size_parse("lots", 16, 64, 0, &s, &err), -1);
     ck_assert_int_eq(cache_size_parse("-3", 16, 64, 0, &s, &err), -1);
 }

@@ -1,5 +1,6 @@
 #include "cli/cli.h"
 #include "common/clock.h"
+#include "common/preset.h"
 #include "exec/backend.h"
 #include "traces/trace.h"
 
@@ -145,11 +146,17 @@ void cli_progress_done(void)
     progress_shown = 0;
 }
 
+int cli_fail_preset(const char *cmd, int rc, const promoe_err *err)
+{
+    return rc == PRESET_UNKNOWN ? cli_usage_error(cmd, "%s", err->msg) : cli_fail(err);
+}
+
 int cli_load_hw(const char *cmd, const char *name, const char *const *sets, int n, hw_desc *hw)
 {
     promoe_err err;
-    if (hw_load(name, hw, &err) < 0)
-        return cli_fail(&err);
+    int rc = hw_load(name, hw, &err);
+    if (rc < 0)
+        return cli_fail_preset(cmd, rc, &err);
     for (int i = 0; i < n; i++)
         if (hw_set(hw, sets[i], &err) < 0)
             return cli_usage_error(cmd, "%s", err.msg); /* it names --set */

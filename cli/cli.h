@@ -37,6 +37,9 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format
 
 /* "promoe: message" from a library error; returns CLI_FAILED. */
 int cli_fail(const promoe_err *err);
+/* A preset's loading failed with rc: a name that is no preset is a wrong
+ * command line (status 2), a file that does not read a failure (1). */
+int cli_fail_preset(const char *cmd, int rc, const promoe_err *err);
 
 /* Parse an option's value; on error print a usage line and return -1. */
 int cli_parse_int(const char *cmd, const char *opt, const char *s, long long lo, long long hi,

@@ -140,8 +140,11 @@ int cmd_demo(int argc, char **argv)
     promoe_err err;
     sim_config base;
     sim_config_defaults(&base);
-    if (model_load(model_name, &base.cost.model, &err) < 0 || hw_load(hw, &base.cost.hw, &err) < 0)
-        return cli_fail(&err);
+    int loaded = model_load(model_name, &base.cost.model, &err);
+    if (loaded == 0)
+        loaded = hw_load(hw, &base.cost.hw, &err);
+    if (loaded < 0)
+        return cli_fail_preset(cmd, loaded, &err);
     const model_desc *m = &base.cost.model;
     if (cache_size_parse(cache, m->num_layers, m->num_experts, model_expert_bytes(m), &base.offload.slots,
                          &err) < 0)

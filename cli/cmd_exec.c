@@ -506,7 +506,10 @@ static int configure(const exec_cli *o, const model_desc *m, system_desc *sd, of
     snprintf(predictor, pred_len, "none");
     if (o->system) {
         int fell_back;
-        if (system_load(o->system, sd, &err) < 0 || !executor_runs(sd, &err))
+        int rc = system_load(o->system, sd, &err);
+        if (rc < 0)
+            return cli_fail_preset(cmd, rc, &err);
+        if (!executor_runs(sd, &err))
             return cli_fail(&err);
         if (sd->all_gpu) {
             *cache = NULL;
@@ -580,8 +583,8 @@ int cmd_exec(int argc, char **argv)
         return rc;
     promoe_err err;
     model_desc m;
-    if (model_load(o.model, &m, &err) < 0)
-        return cli_fail(&err);
+    if ((rc = model_load(o.model, &m, &err)) < 0)
+        return cli_fail_preset(cmd, rc, &err);
     system_desc sd; /* oc points into it */
     offload_config oc;
     char policy_name[64], predictor[1200];

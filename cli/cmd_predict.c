@@ -219,9 +219,10 @@ static int cmd_predict_eval(int argc, char **argv)
     trace_meta meta;
     if (trace_read_meta(trace, &meta, &err) < 0)
         return cli_fail(&err);
-    if (model_load(model ? model : meta.model, &cost.model, &err) < 0) {
+    int loaded = model_load(model ? model : meta.model, &cost.model, &err);
+    if (loaded < 0) {
         if (model)
-            return cli_fail(&err);
+            return cli_fail_preset(cmd, loaded, &err);
         if (!json && !csv)
             fprintf(stderr, "promoe predict eval: note: no preset for the trace's model %s: "
                     "no timing figures (give --model)\n", meta.model);

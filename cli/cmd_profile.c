@@ -86,8 +86,9 @@ int cmd_profile(int argc, char **argv)
         return rc;
     promoe_err err;
     model_desc m;
-    if (model_load(model, &m, &err) < 0)
-        return cli_fail(&err);
+    int loaded = model_load(model, &m, &err);
+    if (loaded < 0)
+        return cli_fail_preset(cmd, loaded, &err);
     exec_weights w;
     if (exec_weights_from(&m, weights, (unsigned long)seed, &w, &err) < 0)
         return cli_fail(&err);

@@ -339,10 +339,11 @@ int cmd_sim(int argc, char **argv)
     int have_model = 0;
     if (o.model || !o.hits_only) {
         const char *which = o.model ? o.model : meta.model;
-        if (model_load(which, &cfg.cost.model, &err) < 0) {
+        int loaded = model_load(which, &cfg.cost.model, &err);
+        if (loaded < 0) {
             if (!o.model)
                 promoe_err_prefix(&err, "the trace's model has no preset: give --model");
-            return cli_fail(&err);
+            return cli_fail_preset(cmd, loaded, &err);
         }
         have_model = 1;
         if (o.bits > 0)
@@ -361,9 +362,11 @@ int cmd_sim(int argc, char **argv)
     system_desc sys; /* cfg points into it */
     if (o.system) {
         int fell_back;
-        if (system_load(o.system, &sys, &err) < 0 ||
-            system_apply(&sys, &cfg.offload, &cfg.cost.model, has_hidden, o.train, predictor, sizeof predictor, &fell_back,
-                         &err) < 0)
+        int loaded = system_load(o.system, &sys, &err);
+        if (loaded < 0)
+            return cli_fail_preset(cmd, loaded, &err);
+        if (system_apply(&sys, &cfg.offload, &cfg.cost.model, has_hidden, o.train, predictor,
+                         sizeof predictor, &fell_back, &err) < 0)
             return cli_fail(&err);
         snprintf(sysname, sizeof sysname, "%s", sys.name);
         if (fell_back && !o.ov.predictor)

@@ -149,8 +149,9 @@ int cmd_trace_gen(int argc, char **argv)
     promoe_err err;
     model_desc m;
     int64_t tokens = 0;
-    if (model_load(model_name, &m, &err) < 0)
-        return cli_fail(&err);
+    int loaded = model_load(model_name, &m, &err);
+    if (loaded < 0)
+        return cli_fail_preset(cmd, loaded, &err);
     int rc = trace_gen_write(&p, &m, out, &tokens, &err);
     cli_progress_done();
     if (rc < 0)

@@ -114,8 +114,9 @@ int preset_load(const preset_kind *kind, const char *name_or_path, void *out, pr
     }
     char known[1024];
     preset_list(kind, known, sizeof known);
-    return promoe_err_set(err, "unknown %s '%s' (presets: %s; or give a path to an .ini file)",
-                          kind->section, name_or_path, known[0] ? known : "none found");
+    promoe_err_set(err, "unknown %s '%s' (presets: %s; or give a path to an .ini file)",
+                   kind->section, name_or_path, known[0] ? known : "none found");
+    return PRESET_UNKNOWN;
 }
 
 int preset_set(const preset_kind *kind, const char *assignment, void *out, promoe_err *err)

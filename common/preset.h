@@ -32,7 +32,12 @@ typedef struct preset_kind {
     size_t num_keys;
 } preset_kind;
 
-/* Fills *out (zeroed first) from the preset; checks required keys. */
+/* Returned when a name is no preset (and no path): a wrong command line,
+ * where -1 is a preset file that does not read. */
+enum { PRESET_UNKNOWN = -2 };
+
+/* Fills *out (zeroed first) from the preset; checks required keys.  0, -1
+ * (a bad file) or PRESET_UNKNOWN, with err. */
 int preset_load(const preset_kind *kind, const char *name_or_path, void *out, promoe_err *err);
 
 /* Applies one "KEY=VALUE" to *out with the same checks. */

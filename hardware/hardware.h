@@ -22,6 +22,7 @@ typedef struct hw_desc {
     double cpu_mem_gbps;      /* host memory bandwidth, GB/s */
 } hw_desc;
 
+/* As model_load, for hardware/ presets. */
 int hw_load(const char *name_or_path, hw_desc *hw, promoe_err *err);
 /* Applies "KEY=VALUE" (e.g. "pcie_gbps=12"). */
 int hw_set(hw_desc *hw, const char *assignment, promoe_err *err);

@@ -32,8 +32,9 @@ static const preset_kind model_kind = {"models", "model", model_keys,
 int model_load(const char *name_or_path, model_desc *m, promoe_err *err)
 {
     *m = (model_desc){0};
-    if (preset_load(&model_kind, name_or_path, m, err) < 0)
-        return -1;
+    int rc = preset_load(&model_kind, name_or_path, m, err);
+    if (rc < 0)
+        return rc;
     if (m->rope_theta == 0)
         m->rope_theta = 10000;
     if (m->rms_norm_eps == 0)

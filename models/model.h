@@ -37,7 +37,8 @@ typedef struct model_desc {
 
 /* Loads a preset by name (searching $PROMOE_DATADIR/models, the source
  * tree's models/, then the installed presets) or from a path to an .ini
- * file.  Errors name the file and line. */
+ * file.  Errors name the file and line; PRESET_UNKNOWN (common/preset.h)
+ * when the name is no preset. */
 int model_load(const char *name_or_path, model_desc *m, promoe_err *err);
 
 /* Bytes of one routed expert's weights (gate, up and down matrices). */

@@ -46,8 +46,9 @@ int system_load(const char *name_or_path, system_desc *s, promoe_err *err)
 {
     *s = (system_desc){.policy_options = "lru", .predictor = "none", .cache_scope = "global",
                        .stride = 1, .chunks = 1};
-    if (preset_load(&system_kind, name_or_path, s, err) < 0)
-        return -1;
+    int rc = preset_load(&system_kind, name_or_path, s, err);
+    if (rc < 0)
+        return rc;
     /* "NAME:options": the name apart, the options kept */
     char spec[sizeof s->policy_options];
     snprintf(spec, sizeof spec, "%s", s->policy_options);

@@ -28,6 +28,7 @@ typedef struct system_desc {
     double prefetch_min_prob;
 } system_desc;
 
+/* As model_load, for systems/ presets. */
 int system_load(const char *name_or_path, system_desc *s, promoe_err *err);
 
 void system_list_presets(char *buf, size_t len);

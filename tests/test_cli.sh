@@ -42,7 +42,7 @@ expect 2 "gen without output" -- "$PROMOE" trace gen
 expect 2 "import without --experts" -- "$PROMOE" trace import --format csv in.csv -o "$tmp/x.h5"
 expect 2 "import unknown format" -- "$PROMOE" trace import --format xml --experts 8 in -o "$tmp/x.h5"
 expect 2 "export unknown format" -- "$PROMOE" trace export --format xml in.h5
-expect 1 "unknown model" -- "$PROMOE" trace gen -m nope -o "$tmp/x.h5"
+expect 2 "unknown model" -- "$PROMOE" trace gen -m nope -o "$tmp/x.h5"
 contains "unknown model 'nope' (presets: " "$tmp/err" "unknown model message"
 expect 1 "missing trace" -- "$PROMOE" trace info "$tmp/absent.h5"
 contains "no such file" "$tmp/err" "missing trace message"
@@ -131,7 +131,7 @@ expect 0 "hobbit" -- "$PROMOE" sim -t "$tmp/t.h5" -c 0.5 --system hobbit --json
 contains '"lowbit_loads":[1-9]' "$tmp/out" "hobbit loads some experts in low precision"
 expect 0 "sim --system override" -- "$PROMOE" sim -t "$tmp/t2.h5" -c 8 --system promoe --predictor oracle --json
 contains '"predictor":"oracle"' "$tmp/out" "sim --system override"
-expect 1 "sim unknown system" -- "$PROMOE" sim -t "$tmp/t2.h5" -c 8 --system vllm
+expect 2 "sim unknown system" -- "$PROMOE" sim -t "$tmp/t2.h5" -c 8 --system vllm
 contains "unknown system 'vllm' (presets: all-gpu" "$tmp/err" "unknown system message"
 
 # trace popularity: the share of accesses a layer's top experts take.
@@ -336,7 +336,7 @@ if [ "$layers" = "$layers_want $whole" ]; then passes=$((passes + 1)); else
 expect 0 "eval timing" -- "$PROMOE" predict eval -t "$tmp/t.h5" -p prev-token --stride 1 --predictor-us 200 --set pcie_gbps=12
 contains "timing: tiny on rtx4090-pcie4, an expert copy 0.009 ms" "$tmp/out" "eval timing line (48 KiB over 12 GB/s + 5 us)"
 contains "GoodPred" "$tmp/out" "eval GoodPred column"
-expect 1 "eval unknown model" -- "$PROMOE" predict eval -t "$tmp/t.h5" -p prev-token --model gpt5
+expect 2 "eval unknown model" -- "$PROMOE" predict eval -t "$tmp/t.h5" -p prev-token --model gpt5
 expect 2 "eval bad --set" -- "$PROMOE" predict eval -t "$tmp/t.h5" -p prev-token --set warp=9
 expect 1 "eval a stride the file lacks" -- "$PROMOE" predict eval -t "$tmp/t.h5" -p "learned:file=$tmp/p.h5" --stride 2
 contains "has models for stride 1 only, not 2" "$tmp/err" "missing stride message"

@@ -62,9 +62,9 @@ error 1 "...:...: invalid JSON: ..." -- \
 
 error 2 "unknown policy '...' (policies: ...)" -- "$P" sim -t "$tmp/t.h5" -c 0.5 -p nope
 error 2 "unknown predictor '...' (predictors: ...)" -- "$P" sim -t "$tmp/t.h5" -c 0.5 --predictor nope
-error 1 "unknown system '...' (presets: ..." -- "$P" sim -t "$tmp/t.h5" -c 0.5 --system nope
-error 1 "unknown model '...' (presets: ..." -- "$P" sim -t "$tmp/t.h5" -c 0.5 -m nope
-error 1 "unknown hardware '...' (presets: ..." -- "$P" sim -t "$tmp/t.h5" -c 0.5 --hw nope
+error 2 "unknown system '...' (presets: ..." -- "$P" sim -t "$tmp/t.h5" -c 0.5 --system nope
+error 2 "unknown model '...' (presets: ..." -- "$P" sim -t "$tmp/t.h5" -c 0.5 -m nope
+error 2 "unknown hardware '...' (presets: ..." -- "$P" sim -t "$tmp/t.h5" -c 0.5 --hw nope
 error 2 "--set unknown key '...' (keys: ...)" -- "$P" sim -t "$tmp/t.h5" -c 0.5 --set warp=1
 sed 's/num_experts = 8/num_experts = 1000000000/' "$srcdir/models/tiny.ini" >"$tmp/many.ini"
 error 1 "...: num_experts = '...' is not an integer in [1, 32767]" -- \

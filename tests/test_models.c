@@ -2,6 +2,7 @@
  * malformed presets are refused with file:line messages. */
 #include <string.h>
 
+#include "common/preset.h"
 #include "models/model.h"
 #include "tests/testutil.h"
 
@@ -39,7 +40,7 @@ START_TEST(bad_presets_are_refused)
 {
     model_desc m;
     promoe_err err = {{0}};
-    ck_assert_int_eq(model_load("no-such-model", &m, &err), -1);
+    ck_assert_int_eq(model_load("no-such-model", &m, &err), PRESET_UNKNOWN);
     ck_assert_msg(strstr(err.msg, "unknown model 'no-such-model' (presets: deepseek-moe-16b"),
                   "%s", err.msg);
     const char *p = tu_write_file("bad1.ini", "[model]\nname = x\nnum_layers = 0\n");

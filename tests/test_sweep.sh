@@ -33,7 +33,7 @@ EOF
 grep -q "12 points: 0 recorded before, 12 ran (8 ok, 4 failed)" "$tmp/err" && ok ||
   { fail "summary line"; cat "$tmp/err"; }
 # (with -j 2 any of the four may fail first)
-grep -q "first failure: system=no-such-system cache=[0-9.]* seed=[12]: promoe: unknown system" "$tmp/err" &&
+grep -q "first failure: system=no-such-system cache=[0-9.]* seed=[12]: promoe sim: unknown system" "$tmp/err" &&
   ok || { fail "first failure line"; cat "$tmp/err"; }
 [ "$(wc -l <"$tmp/r2/grid.csv")" -eq 13 ] && ok || fail "grid.csv should have 12 rows + header"
 [ "$(column status "$tmp/r2/grid.csv" | grep -c failed)" -eq 4 ] && ok || fail "4 failed rows"

@@ -44,7 +44,8 @@ static const char eval_usage[] =
     "                         PRED.h5 (from 'promoe predict train') or learned:train=\n"
     "                         T.h5, none, oracle[:accuracy=p] (reads the trace: 1.0,\n"
     "                         or about p, by construction; a check of the harness)\n"
-    "      --stride A[..B]    strides to score (default 1..4)\n"
+    "      --stride A[..B]    strides to score, below the trace's layer count (default\n"
+    "                         1..4, cut to it)\n"
     "      --at N             experts predicted per layer (default: the top-k)\n"
     "      --split F          training share, by request (default 0.8; 0 = none)\n"
     "      --per-layer        also print every target layer (with --json or --csv:\n"
@@ -154,6 +155,7 @@ static int cmd_predict_eval(int argc, char **argv)
 {
     const char *cmd = "predict eval", *trace = NULL, *specs[16];
     int n_specs = 0, json = 0, csv = 0, per_layer = 0, c;
+    int strides_given = 0;
     predictor_eval_config cfg = {.stride_lo = 1, .stride_hi = 4, .split = 0.8, .seed = 1,
                                  .progress = cli_progress};
     const char *model = NULL, *hw = "rtx4090-pcie4", *sets[32];
@@ -170,6 +172,7 @@ static int cmd_predict_eval(int argc, char **argv)
         case OPT_STRIDE:
             if (parse_strides(cmd, optarg, &cfg.stride_lo, &cfg.stride_hi) < 0)
                 return CLI_USAGE;
+            strides_given = 1;
             break;
         case OPT_AT:
             if (cli_parse_int_to(cmd, "--at", optarg, 1, 32767, &cfg.at) < 0)
@@ -219,6 +222,12 @@ static int cmd_predict_eval(int argc, char **argv)
     trace_meta meta;
     if (trace_read_meta(trace, &meta, &err) < 0)
         return cli_fail(&err);
+    if (!strides_given && cfg.stride_hi >= meta.num_layers) /* the default range, cut */
+        cfg.stride_hi = meta.num_layers - 1 > cfg.stride_lo ? meta.num_layers - 1 : cfg.stride_lo;
+    if (cfg.stride_hi >= meta.num_layers)
+        return cli_usage_error(cmd, "--stride %d: %s has %d layers, so no layer is %d ahead of "
+                               "another (strides 1 to %d)", cfg.stride_hi, trace,
+                               meta.num_layers, cfg.stride_hi, meta.num_layers - 1);
     int loaded = model_load(model ? model : meta.model, &cost.model, &err);
     if (loaded < 0) {
         if (model)

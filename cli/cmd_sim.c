@@ -350,6 +350,8 @@ int cmd_sim(int argc, char **argv)
             cfg.cost.model.bits_per_weight = o.bits;
     } else if (o.bits > 0) {
         return cli_usage_error(cmd, "--bits needs a model: give --model, or leave out --hits-only");
+    } else if (model_load(meta.model, &cfg.cost.model, NULL) == 0) {
+        have_model = 1; /* the trace names a preset: its experts' size serves --cache 12GiB */
     }
     if (cache_size_parse(o.cache, meta.num_layers, meta.num_experts,
                          have_model ? model_expert_bytes(&cfg.cost.model) : 0, &cfg.offload.slots, &err) < 0)

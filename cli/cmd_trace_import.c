@@ -107,8 +107,8 @@ int cmd_trace_import(int argc, char **argv)
     printf("imported %lld records into %s: %lld tokens, %lld iterations, %lld requests\n",
            (long long)rep.records, out, (long long)rep.tokens, (long long)rep.iterations,
            (long long)rep.requests);
-    if (rep.missing)
-        printf("note: %lld (token, layer) pairs had no record and are stored as missing (-1)\n",
-               (long long)rep.missing);
+    if (rep.missing) /* notes, like progress, go to stderr: stdout carries results only */
+        fprintf(stderr, "promoe %s: note: %lld (token, layer) pairs had no record and are "
+                "stored as missing (-1)\n", cmd, (long long)rep.missing);
     return CLI_OK;
 }

@@ -68,6 +68,24 @@ contains '"num_layers":4' "$tmp/out" "info --json"
 expect 0 "sim --hits-only" -- "$PROMOE" sim --trace "$tmp/t2.h5" --hits-only --cache 0.5 --json
 contains '"cache_slots":16' "$tmp/out" "sim --json"
 contains '"hit_rate":' "$tmp/out" "sim --json"
+# a cache in bytes sized by the trace's own model preset, as by -m tiny
+slots() { sed -n 's/.*"cache_slots":\([0-9]*\).*/\1/p' "$1"; }
+expect 0 "sim --hits-only in bytes, the trace's model" -- "$PROMOE" sim -t "$tmp/t2.h5" --hits-only -c 1MiB --json
+cp "$tmp/out" "$tmp/bytes.json"
+expect 0 "sim --hits-only in bytes, -m tiny" -- "$PROMOE" sim -t "$tmp/t2.h5" -m tiny --hits-only -c 1MiB --json
+[ -n "$(slots "$tmp/out")" ] && [ "$(slots "$tmp/bytes.json")" = "$(slots "$tmp/out")" ] && passes=$((passes + 1)) ||
+  { echo "FAIL: --cache 1MiB: $(slots "$tmp/bytes.json") slots from the trace's model, $(slots "$tmp/out") with -m tiny"; fails=$((fails + 1)); }
+# predict eval: a stride with no target layer (tiny has 4 layers) is refused
+expect 2 "eval a stride beyond the layers" -- "$PROMOE" predict eval -t "$tmp/t2.h5" -p prev-token --stride 4
+contains "no layer is 4 ahead of another (strides 1 to 3)" "$tmp/err" "stride beyond the layers"
+expect 2 "eval a stride range beyond the layers" -- "$PROMOE" predict eval -t "$tmp/t2.h5" -p prev-token --stride 2..40
+expect 0 "eval the last stride" -- "$PROMOE" predict eval -t "$tmp/t2.h5" -p prev-token --stride 3 --split 0
+# import notes go to stderr: stdout carries the result only
+printf '{"tok": 0, "layers": [[1], [2], [3]]}\n{"tok": 1, "layers": [[1], [2]]}\n' >"$tmp/gap.jsonl"
+expect 0 "import with a missing record" -- "$PROMOE" trace import --format warp-jsonl --experts 8 "$tmp/gap.jsonl" -o "$tmp/gap.h5"
+contains "^imported " "$tmp/out" "import summary on stdout"
+contains "note: 1 (token, layer) pairs had no record" "$tmp/err" "import note on stderr"
+grep -q "note" "$tmp/out" && { echo "FAIL: a note on stdout"; fails=$((fails + 1)); } || passes=$((passes + 1))
 expect 0 "sim --csv" -- "$PROMOE" sim -t "$tmp/t2.h5" --hits-only -c 8 -p belady --cache-scope per-layer --csv
 contains '^trace,policy,cache_scope,decisions_digest,cache_slots' "$tmp/out" "sim --csv header"
 expect 0 "sim static policy" -- "$PROMOE" sim -t "$tmp/t2.h5" --hits-only -c 8 -p "static:trace=$tmp/t2.h5,spare=2" --json

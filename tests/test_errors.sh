@@ -93,6 +93,8 @@ error 1 "system static: its static policy is built from a training trace: give -
   "$P" sim -t "$tmp/t.h5" -c 0.5 --system static
 error 1 "trace has no hidden/input (hidden states), which this use needs" -- \
   "$P" sim -t "$tmp/ids.h5" -c 0.5 --predictor "learned:train=$tmp/ids.h5"
+error 2 "--stride ...: ... has ... layers, so no layer is ... ahead of another (strides 1 to ...)" -- \
+  "$P" predict eval -t "$tmp/t.h5" -p prev-token --stride 40
 error 1 "has models for stride ... only, not ..." -- \
   "$P" predict eval -t "$tmp/t.h5" -p "learned:file=$tmp/p.h5" --stride 2
 

@@ -47,6 +47,19 @@ START_TEST(warp_jsonl_keeps_order_and_positions)
     ck_assert_int_eq(t.phase[0], 1);
     ck_assert_ptr_null(t.weights);
     tu_trace_free(&t);
+    /* a layer written [] is missing, as one a short line leaves out (issue
+     * 20): each stored as -1 and counted once */
+    in = tu_write_file("w2.jsonl", "{\"tok\": 1, \"layers\": [[5, 2], [0, 7], [1, 3]]}\n"
+                                   "{\"tok\": 2, \"layers\": [[2, 3], []]}\n");
+    ck_assert_msg(import("warp-jsonl", in, tu_path("w2.h5"), 8, &rep, &err, NULL, 0) == 0, "%s",
+                  err.msg);
+    ck_assert_int_eq(rep.records, 4);
+    ck_assert_int_eq(rep.missing, 2);
+    tu_trace_load(tu_path("w2.h5"), &t);
+    ck_assert_int_eq(t.meta.num_layers, 3);
+    int16_t want2[] = {5, 2, 0, 7, 1, 3, 2, 3, -1, -1, -1, -1};
+    ck_assert(memcmp(t.experts, want2, sizeof want2) == 0);
+    tu_trace_free(&t);
 }
 END_TEST
 

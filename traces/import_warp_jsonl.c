@@ -1,6 +1,8 @@
 /* import_warp_jsonl.c - the format of sqliteai/warp's OLMoE trace: one line
  * per decode step of a single request, {"tok": n, "layers": [[ids], ...]}.
- * Every line is a decode token of request 0 at position tok. */
+ * Every line is a decode token of request 0 at position tok.  A layer
+ * written as [] is a missing record, as is a layer a short line leaves
+ * out: both are stored as missing (-1) and counted in the import's note. */
 #include <jansson.h>
 
 #include "traces/trace_import.h"
@@ -28,8 +30,10 @@ static int read_step(json_t *root, long lineno, void *ctx)
     for (size_t l = 0; l < json_array_size(layers); l++) {
         json_t *list = json_array_get(layers, l);
         size_t n = json_array_size(list);
-        if (!json_is_array(list) || n == 0 || n > TRACE_MAX_TOP_K)
-            return FAIL("layer %zu: expected a list of 1 to %d expert ids", l, TRACE_MAX_TOP_K);
+        if (!json_is_array(list) || n > TRACE_MAX_TOP_K)
+            return FAIL("layer %zu: expected a list of up to %d expert ids", l, TRACE_MAX_TOP_K);
+        if (n == 0)
+            continue; /* no record for this layer */
         for (size_t k = 0; k < n; k++) {
             json_t *v = json_array_get(list, k);
             if (!json_is_integer(v))

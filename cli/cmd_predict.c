@@ -242,6 +242,18 @@ static int cmd_predict_eval(int argc, char **argv)
         cfg.cost = &cost;
         cfg.predictor_s = predictor_us * 1e-6;
     }
+    /* every predictor scored before anything is printed: a failing one
+     * leaves no partial table on stdout */
+    predictor_eval_result results[sizeof specs / sizeof *specs];
+    for (int i = 0; i < n_specs; i++) {
+        int rc = predictor_eval(trace, specs[i], &cfg, &results[i], &err);
+        cli_progress_done();
+        if (rc < 0) {
+            while (i > 0)
+                predictor_eval_free(&results[--i]);
+            return cli_fail(&err);
+        }
+    }
     if (csv && per_layer)
         printf("predictor,stride,layer,precision,recall,predicted,chosen\n");
     else if (csv)
@@ -249,11 +261,7 @@ static int cmd_predict_eval(int argc, char **argv)
                "train_tokens,split_by_position,params,flops_per_prediction,lead_ms,fetch_rate,"
                "goodpred,ahead_one_layer\n");
     for (int i = 0; i < n_specs; i++) {
-        predictor_eval_result r;
-        int rc = predictor_eval(trace, specs[i], &cfg, &r, &err);
-        cli_progress_done();
-        if (rc < 0)
-            return cli_fail(&err);
+        predictor_eval_result r = results[i];
         if (!json && !csv && i == 0) {
             printf("trace %s: %lld tokens observed for training (%s), %lld scored\n\n", trace,
                    (long long)r.train_tokens,

@@ -80,6 +80,11 @@ expect 2 "eval a stride beyond the layers" -- "$PROMOE" predict eval -t "$tmp/t2
 contains "no layer is 4 ahead of another (strides 1 to 3)" "$tmp/err" "stride beyond the layers"
 expect 2 "eval a stride range beyond the layers" -- "$PROMOE" predict eval -t "$tmp/t2.h5" -p prev-token --stride 2..40
 expect 0 "eval the last stride" -- "$PROMOE" predict eval -t "$tmp/t2.h5" -p prev-token --stride 3 --split 0
+# a predictor that cannot run (gate-reuse needs hidden states, which an
+# imported CSV has not) fails the command before any row is printed
+expect 1 "eval with a predictor that cannot run" -- "$PROMOE" predict eval -t "$tmp/t2.h5" -p prev-token -p gate-reuse --csv --split 0
+[ -s "$tmp/out" ] && { echo "FAIL: partial output before the failure:"; cat "$tmp/out"; fails=$((fails + 1)); } ||
+  passes=$((passes + 1))
 # import notes go to stderr: stdout carries the result only
 printf '{"tok": 0, "layers": [[1], [2], [3]]}\n{"tok": 1, "layers": [[1], [2]]}\n' >"$tmp/gap.jsonl"
 expect 0 "import with a missing record" -- "$PROMOE" trace import --format warp-jsonl --experts 8 "$tmp/gap.jsonl" -o "$tmp/gap.h5"

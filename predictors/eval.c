@@ -228,9 +228,11 @@ int predictor_eval(const char *path, const char *spec, const predictor_eval_conf
             for (int s = cfg->stride_lo; scored && s <= cfg->stride_hi && l + s < L; s++) {
                 int target = l + s;
                 size_t cell = (size_t)(s - cfg->stride_lo) * L + (size_t)target;
+                const int16_t *actual = it.experts + (size_t)target * K;
+                if (trace_record_missing(actual, K))
+                    continue; /* nothing to score against: not a wrong guess */
                 ops->predict(st, 0, target, scores);
                 topk_select(scores, E, at, top);
-                const int16_t *actual = it.experts + (size_t)target * K;
                 double lead = s * layer_s - predict_s;
                 for (int k = 0; k < K; k++) {
                     if (actual[k] < 0)

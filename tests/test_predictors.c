@@ -61,6 +61,28 @@ START_TEST(hand_worked_sequence)
 }
 END_TEST
 
+/* A target layer with no record is not scored: the oracle stays right
+ * every time (precision 1, not 2 right of 4 predicted), and recall
+ * counts only the chosen experts the trace holds.  Two layers, top-2; t1's
+ * layer 1 is missing, so stride 1 scores t2 only. */
+START_TEST(missing_target_records_are_not_scored)
+{
+    const char *t = tu_import_text("warp-jsonl", "missing",
+        "{\"tok\": 0, \"layers\": [[0, 1], [2, 3]]}\n"
+        "{\"tok\": 1, \"layers\": [[0, 2], []]}\n"
+        "{\"tok\": 2, \"layers\": [[0, 1], [1, 3]]}\n", 4, 0);
+    predictor_eval_config cfg = {.stride_lo = 1, .stride_hi = 1};
+    predictor_eval_result r;
+    promoe_err err = {{0}};
+    ck_assert_msg(predictor_eval(t, "oracle", &cfg, &r, &err) == 0, "%s", err.msg);
+    ck_assert_double_eq_tol(r.predicted[1], 2, 1e-12);
+    ck_assert_double_eq_tol(r.chosen[1], 2, 1e-12);
+    ck_assert_double_eq_tol(predictor_eval_precision(&r, 0), 1.0, 1e-12);
+    ck_assert_double_eq_tol(predictor_eval_recall(&r, 0), 1.0, 1e-12);
+    predictor_eval_free(&r);
+}
+END_TEST
+
 /* Eight requests of four decode tokens in two kinds, alternating: kind A
  * chooses expert 0 at layer 0 and 3 at layer 1, kind B 1 and 2.  Layer
  * 1's popularity is split evenly, so popularity guesses half wrong; a
@@ -511,6 +533,7 @@ int main(void)
     Suite *s = suite_create("predictors");
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, hand_worked_sequence);
+    tcase_add_test(tc, missing_target_records_are_not_scored);
     tcase_add_test(tc, no_predictor_reads_the_future);
     tcase_add_test(tc, gate_reuse_beats_popularity_at_stride_1);
     tcase_add_test(tc, eam_tells_request_kinds_apart);

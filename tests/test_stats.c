@@ -70,6 +70,32 @@ START_TEST(reuse_follows_each_request_when_batched)
 }
 END_TEST
 
+/* A missing record ([] in warp-jsonl, stored as -1) is no data point for
+ * reuse, on either side of a pair (trace_record_missing):
+ *   t0: l0 {0,1}  l1 {2,3}
+ *   t1: l0 {0,2}  l1 missing
+ *   t2: l0 {0,1}  l1 {1,3}
+ * layer 0: t1 vs t0 1/2, t2 vs t1 1/2; layer 1: no pair has both records,
+ * so no figure (counting t2 against the missing t1 as no reuse would give
+ * 0/2 and an overall 2/6). */
+START_TEST(missing_records_are_left_out_of_reuse)
+{
+    const char *t = tu_import_text("warp-jsonl", "missing",
+        "{\"tok\": 0, \"layers\": [[0, 1], [2, 3]]}\n"
+        "{\"tok\": 1, \"layers\": [[0, 2], []]}\n"
+        "{\"tok\": 2, \"layers\": [[0, 1], [1, 3]]}\n", 4, 0);
+    trace_stats s;
+    promoe_err err = {{0}};
+    ck_assert_msg(trace_stats_compute(t, &s, NULL, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(s.missing, 2); /* two ranks of one record */
+    ck_assert_int_eq(s.reuse_tokens, 2);
+    ck_assert_double_eq_tol(s.reuse, 0.5, 1e-12);
+    ck_assert_double_eq_tol(s.reuse_layer[0], 0.5, 1e-12);
+    ck_assert(isnan(s.reuse_layer[1]));
+    trace_stats_free(&s);
+}
+END_TEST
+
 START_TEST(olmoe_next_token_reuse_matches_notice)
 {
     const char *t = tu_import_olmoe();
@@ -92,6 +118,7 @@ int main(void)
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, hand_computed_figures);
     tcase_add_test(tc, reuse_follows_each_request_when_batched);
+    tcase_add_test(tc, missing_records_are_left_out_of_reuse);
     suite_add_tcase(s, tc);
     return tu_run_with_shared(s, olmoe_next_token_reuse_matches_notice, "the OLMoE figure");
 }

@@ -166,4 +166,11 @@ int trace_read_meta(const char *path, trace_meta *meta, promoe_err *err);
  * replay of its trace sees. */
 void trace_round_stored(float *v, size_t n);
 
+/* Whether a (token, layer) record is missing: none of its top_k entries
+ * names an expert (an importer stores a layer it did not find as all -1).
+ * Every rate over records (next-token reuse in trace info, precision and
+ * recall in predict eval) leaves a missing record out of numerator and
+ * denominator alike, rather than counting it as a miss. */
+int trace_record_missing(const int16_t *experts, int top_k);
+
 #endif

@@ -87,6 +87,14 @@ void trace_round_stored(float *v, size_t n)
         v[i] = (float)(_Float16)v[i];
 }
 
+int trace_record_missing(const int16_t *experts, int top_k)
+{
+    for (int k = 0; k < top_k; k++)
+        if (experts[k] >= 0)
+            return 0;
+    return 1;
+}
+
 hid_t trace_h5_float16(void)
 {
     static hid_t half = H5I_INVALID_HID;

@@ -136,9 +136,14 @@ static void score_prediction(stats_work *w, const int16_t *actual, double *hit, 
     *tot += n;
 }
 
+/* How many of a's experts b also holds; a's size into *size_a.  A pair in
+ * which either record is missing is no data point (size 0), not a miss. */
 static int overlap(const int16_t *a, const int16_t *b, int K, int *size_a)
 {
     int hits = 0, n = 0;
+    *size_a = 0;
+    if (trace_record_missing(a, K) || trace_record_missing(b, K))
+        return 0;
     for (int k = 0; k < K; k++) {
         if (a[k] < 0)
             continue;

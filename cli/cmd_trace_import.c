@@ -2,6 +2,8 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "common/preset.h"
+#include "models/model.h"
 #include "traces/trace_import.h"
 
 static const char usage[] =
@@ -23,10 +25,14 @@ static const char usage[] =
     "\n"
     "  -f, --format FORMAT    input format (required)\n"
     "  -o, --output FILE      trace to write (required)\n"
-    "  -E, --experts E        experts per layer (required: ids do not reveal it)\n"
+    "  -m, --model NAME       the model that made the data, a preset or .ini: its\n"
+    "                         experts, layers and top-k are checked against the\n"
+    "                         data's and give the defaults below (a name that is no\n"
+    "                         preset is recorded as given, unchecked; default unknown)\n"
+    "  -E, --experts E        experts per layer (required without a preset -m: ids\n"
+    "                         do not reveal it; the note says the largest id seen)\n"
     "  -k, --top-k K          experts per token and layer (default: longest list)\n"
     "  -L, --layers L         MoE layers (default: highest layer seen + 1)\n"
-    "  -m, --model NAME       model name to record (default unknown)\n"
     "      --dataset NAME     name stored in requests/dataset (default imported)\n"
     "      --compression C    gzip (default) or none (faster to read)\n"
     "      --field NAME=KEY   jsonl: read field NAME from JSON key KEY, e.g.\n"
@@ -50,6 +56,18 @@ static const struct option options[] = {
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
+
+/* An explicit OPTION VALUE must be what the -m preset says (WHAT). */
+static int agree(const char *cmd, const char *option, int value, const model_desc *m, int want,
+                 const char *what)
+{
+    if (value && value != want) {
+        cli_usage_error(cmd, "%s %d disagrees with model %s (%s %d): drop %s or fix -m", option,
+                        value, m->name, what, want, option);
+        return -1;
+    }
+    return 0;
+}
 
 int cmd_trace_import(int argc, char **argv)
 {
@@ -98,16 +116,40 @@ int cmd_trace_import(int argc, char **argv)
                                                   : "no input file given");
     if (!out)
         return cli_usage_error(cmd, "no output file: give -o OUT.h5");
+    model_desc model;
+    int checked = 0;
+    if (o.model) {
+        int rc = model_load(o.model, &model, &err);
+        if (rc < 0 && rc != PRESET_UNKNOWN)
+            return cli_fail(&err);
+        if (rc == 0) {
+            checked = 1;
+            if (agree(cmd, "--experts", o.num_experts, &model, model.num_experts, "experts") < 0 ||
+                agree(cmd, "--layers", o.num_layers, &model, model.num_layers, "layers") < 0 ||
+                agree(cmd, "--top-k", o.top_k, &model, model.top_k, "top-k") < 0)
+                return CLI_USAGE;
+            o.model = model.name;
+            o.num_experts = model.num_experts;
+            o.model_layers = model.num_layers;
+            o.model_top_k = model.top_k;
+        }
+    }
     if (o.num_experts < 1)
         return cli_usage_error(cmd, "--experts E is required: expert ids do not reveal how "
-                               "many experts a layer has");
+                               "many experts a layer has (or name the model's preset with -m)");
     trace_build_report rep;
     if (trace_import_file(format, &o, argv[optind], out, &rep, &err) < 0)
         return cli_fail(&err);
     printf("imported %lld records into %s: %lld tokens, %lld iterations, %lld requests\n",
            (long long)rep.records, out, (long long)rep.tokens, (long long)rep.iterations,
            (long long)rep.requests);
-    if (rep.missing) /* notes, like progress, go to stderr: stdout carries results only */
+    /* notes, like progress, go to stderr: stdout carries results only */
+    if (!checked)
+        fprintf(stderr, "promoe %s: note: %s: the data was not checked against a model: it "
+                "holds %d layers, top-k up to %d, expert ids up to %d of the %d "
+                "given by --experts\n", cmd, o.model ? "no such preset" : "no -m",
+                rep.seen.num_layers, rep.seen.top_k, rep.seen.max_expert, o.num_experts);
+    if (rep.missing)
         fprintf(stderr, "promoe %s: note: %lld (token, layer) pairs had no record and are "
                 "stored as missing (-1)\n", cmd, (long long)rep.missing);
     return CLI_OK;

@@ -91,6 +91,16 @@ expect 0 "import with a missing record" -- "$PROMOE" trace import --format warp-
 contains "^imported " "$tmp/out" "import summary on stdout"
 contains "note: 1 (token, layer) pairs had no record" "$tmp/err" "import note on stderr"
 grep -q "note" "$tmp/out" && { echo "FAIL: a note on stdout"; fails=$((fails + 1)); } || passes=$((passes + 1))
+contains "no -m: the data was not checked against a model: it holds 3 layers, top-k up to 1, expert ids up to 3 of the 8 given by --experts" "$tmp/err" "import note without -m"
+# with -m, the preset gives the experts and the data must have its shape
+# (tiny: 4 layers, 8 experts, top-2)
+printf '{"tok": 0, "layers": [[1, 2], [3, 4], [5, 6], [7, 0]]}\n' >"$tmp/tiny.jsonl"
+expect 0 "import checked against -m" -- "$PROMOE" trace import --format warp-jsonl -m tiny "$tmp/tiny.jsonl" -o "$tmp/tiny-imp.h5"
+grep -q "not checked" "$tmp/err" && { echo "FAIL: a checked import says it was not"; fails=$((fails + 1)); } || passes=$((passes + 1))
+expect 1 "import of data shaped unlike -m" -- "$PROMOE" trace import --format warp-jsonl -m mixtral-8x7b "$tmp/tiny.jsonl" -o "$tmp/x.h5"
+contains "the data has 4 MoE layers but model mixtral-8x7b has 32" "$tmp/err" "import layers checked"
+expect 2 "import --experts against -m" -- "$PROMOE" trace import --format warp-jsonl -m tiny --experts 64 "$tmp/tiny.jsonl" -o "$tmp/x.h5"
+contains "--experts 64 disagrees with model tiny (experts 8)" "$tmp/err" "import --experts checked"
 expect 0 "sim --csv" -- "$PROMOE" sim -t "$tmp/t2.h5" --hits-only -c 8 -p belady --cache-scope per-layer --csv
 contains '^trace,policy,cache_scope,decisions_digest,cache_slots' "$tmp/out" "sim --csv header"
 expect 0 "sim static policy" -- "$PROMOE" sim -t "$tmp/t2.h5" --hits-only -c 8 -p "static:trace=$tmp/t2.h5,spare=2" --json

@@ -54,8 +54,16 @@ head -c 3000 "$tmp/t.h5" >"$tmp/cut.h5"
 error 1 "...: cannot open HDF5 file (truncated or corrupt)" -- "$P" trace info "$tmp/cut.h5"
 error 1 "...: not a promoe trace (format attribute is '...')" -- "$P" trace info "$tmp/p.h5"
 printf '{"tok": 0, "layers": [[1, 2], [3, 70]]}\n' >"$tmp/far.jsonl"
-error 1 "...:...: expert id ... out of range [0, ...) (check --experts)" -- \
+error 1 "...:...: expert id ... out of range [0, ...) (check --experts or -m)" -- \
   "$P" trace import --format warp-jsonl --experts 64 "$tmp/far.jsonl" -o "$tmp/x.h5"
+error 2 "... ... disagrees with model ... (... ...): drop ... or fix -m" -- \
+  "$P" trace import --format warp-jsonl -m tiny --experts 64 "$tmp/far.jsonl" -o "$tmp/x.h5"
+printf '{"tok": 0, "layers": [[1, 2], [3, 4]]}\n' >"$tmp/two.jsonl"
+error 1 "...: the data has ... MoE layers but model ... has ... (is -m right?)" -- \
+  "$P" trace import --format warp-jsonl -m tiny "$tmp/two.jsonl" -o "$tmp/x.h5"
+printf '{"tok": 0, "layers": [[1], [3], [4], [5]]}\n' >"$tmp/top1.jsonl"
+error 1 "...: the data chooses up to ... experts a layer but model ... has top-k ... (is -m right?)" -- \
+  "$P" trace import --format warp-jsonl -m tiny "$tmp/top1.jsonl" -o "$tmp/x.h5"
 printf '{"tok": 0, "layers": [[1, 2], [3, 4]]\n' >"$tmp/cut.jsonl"
 error 1 "...:...: invalid JSON: ..." -- \
   "$P" trace import --format warp-jsonl --experts 64 "$tmp/cut.jsonl" -o "$tmp/x.h5"

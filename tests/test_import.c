@@ -188,12 +188,51 @@ static void assert_import_fails(const char *format, const char *text, int expert
     ck_assert(!tu_leftover_tmp());
 }
 
+/* With a model's shape given (-m), data of another shape is refused and
+ * nothing is written; data of that shape imports. */
+START_TEST(data_must_match_the_model)
+{
+    const char *in = tu_write_file("shape.jsonl", "{\"tok\": 0, \"layers\": [[1, 2], [3, 4]]}\n"
+                                                  "{\"tok\": 1, \"layers\": [[5, 6], [7, 0]]}\n");
+    const struct { int layers, top_k; const char *want; } cases[] = {
+        {2, 2, NULL},
+        {3, 2, "the data has 2 MoE layers but model m has 3 (is -m right?)"},
+        {2, 1, "the data chooses up to 2 experts a layer but model m has top-k 1"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        trace_import_opts o;
+        trace_import_defaults(&o);
+        o.num_experts = 8;
+        o.model = "m";
+        o.model_layers = cases[i].layers;
+        o.model_top_k = cases[i].top_k;
+        promoe_err err = {{0}};
+        trace_build_report rep;
+        char out[32];
+        snprintf(out, sizeof out, "shape%zu.h5", i);
+        int rc = trace_import_file("warp-jsonl", &o, in, tu_path(out), &rep, &err);
+        struct stat st;
+        if (!cases[i].want) {
+            ck_assert_msg(rc == 0, "%s", err.msg);
+            ck_assert_int_eq(rep.seen.num_layers, 2);
+            ck_assert_int_eq(rep.seen.top_k, 2);
+            ck_assert_int_eq(rep.seen.max_expert, 7);
+            continue;
+        }
+        ck_assert_int_eq(rc, -1);
+        ck_assert_msg(strstr(err.msg, cases[i].want), "expected '%s' in: %s", cases[i].want,
+                      err.msg);
+        ck_assert_int_ne(stat(tu_path(out), &st), 0);
+    }
+}
+END_TEST
+
 START_TEST(bad_input_errors)
 {
     assert_import_fails("warp-jsonl", "{\"tok\": 1, \"layers\": [[1, 2]]}\n{\"tok\": 2, \"layers\": [[1, 2]\n",
                         8, "2: invalid JSON");
     assert_import_fails("warp-jsonl", "{\"tok\": 1, \"layers\": [[1, 70]]}\n", 64,
-                        "1: expert id 70 out of range [0, 64) (check --experts)");
+                        "1: expert id 70 out of range [0, 64) (check --experts or -m)");
     assert_import_fails("warp-jsonl", "{\"layers\": [[1, 2]]}\n", 8, "1: \"tok\" is missing");
     assert_import_fails("jsonl",
         "{\"request\": 0, \"token\": 0, \"phase\": \"decode\", \"layer\": 0, \"experts\": [1]}\n"
@@ -241,6 +280,7 @@ int main(void)
     tcase_add_test(tc, csv_matches_jsonl);
     tcase_add_test(tc, export_import_round_trip_is_lossless);
     tcase_add_test(tc, bad_input_errors);
+    tcase_add_test(tc, data_must_match_the_model);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }

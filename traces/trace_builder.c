@@ -26,6 +26,7 @@ struct trace_builder {
     int any_weights, any_without_weights;
     int max_count;
     int32_t max_layer;
+    int max_expert;
 };
 
 trace_builder *trace_builder_create(const char *source, int num_experts, int top_k,
@@ -46,6 +47,7 @@ trace_builder *trace_builder_create(const char *source, int num_experts, int top
     b->top_k = top_k;
     b->num_layers = num_layers;
     b->max_layer = -1;
+    b->max_expert = -1;
     return b;
 }
 
@@ -95,15 +97,17 @@ int trace_builder_add(trace_builder *b, const trace_record *r, promoe_err *err)
         return FAIL_AT(r->line, "%d experts in one record (expected 1 to %d)", r->num_experts,
                        b->top_k ? b->top_k : TRACE_MAX_TOP_K);
     if (r->num_experts > b->num_experts)
-        return FAIL_AT(r->line, "%d experts chosen but the model has only %d (check --experts)",
+        return FAIL_AT(r->line, "%d experts chosen but the model has only %d (check --experts or -m)",
                        r->num_experts, b->num_experts);
     for (int k = 0; k < r->num_experts; k++) {
         if (r->experts[k] < 0 || r->experts[k] >= b->num_experts)
-            return FAIL_AT(r->line, "expert id %lld out of range [0, %d) (check --experts)",
+            return FAIL_AT(r->line, "expert id %lld out of range [0, %d) (check --experts or -m)",
                            (long long)r->experts[k], b->num_experts);
         for (int j = 0; j < k; j++)
             if (r->experts[j] == r->experts[k])
                 return FAIL_AT(r->line, "expert %lld listed twice", (long long)r->experts[k]);
+        if (r->experts[k] > b->max_expert)
+            b->max_expert = (int)r->experts[k];
     }
     if (grow((void **)&b->recs, &b->cap, b->n + 1, sizeof *b->recs) < 0)
         return promoe_err_set(err, "%s: out of memory", b->source);
@@ -181,6 +185,12 @@ static void assign_iterations(trace_builder *b)
         }
         r->iteration = next;
     }
+}
+
+trace_shape trace_builder_seen(const trace_builder *b)
+{
+    return (trace_shape){.num_layers = b->max_layer + 1, .top_k = b->max_count,
+                         .max_expert = b->max_expert};
 }
 
 int trace_builder_write(trace_builder *b, const char *path, const char *model,
@@ -310,6 +320,7 @@ int trace_builder_write(trace_builder *b, const char *path, const char *model,
         rep->iterations = (int64_t)iterations;
         rep->requests = (int64_t)num_req;
         rep->missing = (int64_t)num_tokens * L - layers_present;
+        rep->seen = trace_builder_seen(b);
     }
 out:
     trace_writer_abort(w);

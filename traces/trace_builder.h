@@ -27,12 +27,20 @@ typedef struct trace_record {
     long line;            /* source line, for messages */
 } trace_record;
 
+/* What the records added so far hold. */
+typedef struct trace_shape {
+    int num_layers;  /* highest layer + 1 */
+    int top_k;       /* longest expert list */
+    int max_expert;  /* largest expert id */
+} trace_shape;
+
 typedef struct trace_build_report {
     int64_t records;
     int64_t tokens;
     int64_t iterations;
     int64_t requests;
     int64_t missing;      /* (token, layer) pairs with no record */
+    trace_shape seen;     /* what the records held */
 } trace_build_report;
 
 typedef struct trace_builder trace_builder;
@@ -45,6 +53,9 @@ trace_builder *trace_builder_create(const char *source, int num_experts, int top
 
 /* Checks and stores one record; errors read "SOURCE:LINE: problem". */
 int trace_builder_add(trace_builder *b, const trace_record *rec, promoe_err *err);
+
+/* The shape of the records added so far, for checks against a model. */
+trace_shape trace_builder_seen(const trace_builder *b);
 
 /* Sorts, checks for duplicates and disagreements, and writes the trace
  * (compression: enum trace_compression).  Shapes come from the records. */

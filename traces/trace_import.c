@@ -61,6 +61,23 @@ const char *trace_importer_names(void)
     return buf;
 }
 
+/* The data against the model named by -m: its experts bound the ids as
+ * they are read; its layers and top-k must be what the records hold. */
+static int check_model(const trace_builder *b, const char *in_path, const trace_import_opts *o,
+                       promoe_err *err)
+{
+    trace_shape seen = trace_builder_seen(b);
+    if (o->model_layers && seen.num_layers != o->model_layers)
+        return promoe_err_set(err, "%s: the data has %d MoE layers but model %s has %d "
+                              "(is -m right?)", in_path, seen.num_layers, o->model,
+                              o->model_layers);
+    if (o->model_top_k && seen.top_k != o->model_top_k)
+        return promoe_err_set(err, "%s: the data chooses up to %d experts a layer but model %s "
+                              "has top-k %d (is -m right?)", in_path, seen.top_k, o->model,
+                              o->model_top_k);
+    return 0;
+}
+
 int trace_import_file(const char *format, const trace_import_opts *o, const char *in_path,
                       const char *out_path, trace_build_report *rep, promoe_err *err)
 {
@@ -76,7 +93,7 @@ int trace_import_file(const char *format, const trace_import_opts *o, const char
         return promoe_err_set(err, "%s: cannot open: %s", in_path, strerror(errno));
     trace_builder *b = trace_builder_create(in_path, o->num_experts, o->top_k, o->num_layers, err);
     int rc = -1;
-    if (b && imp->read(in, in_path, o, b, err) == 0) {
+    if (b && imp->read(in, in_path, o, b, err) == 0 && check_model(b, in_path, o, err) == 0) {
         const char *base = strrchr(in_path, '/');
         char source[TRACE_NAME_MAX];
         snprintf(source, sizeof source, "promoe trace import --format %s %s", format,

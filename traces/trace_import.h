@@ -32,6 +32,8 @@ typedef struct trace_import_opts {
     int top_k;           /* 0: the longest expert list in the input */
     int num_layers;      /* 0: the highest layer seen + 1 */
     const char *model;   /* stored as the model attribute */
+    int model_layers;    /* the model's shape, which the data must have */
+    int model_top_k;     /*   (0: no model to check against) */
     const char *dataset; /* stored in requests/dataset */
     int compression;     /* enum trace_compression */
     const char *keys[IMPORT_NUM_FIELDS]; /* JSON keys, default = field names */

@@ -85,5 +85,9 @@ int cmd_sweep(int argc, char **argv);
 int cmd_sweep_summarize(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
 int cmd_version(int argc, char **argv);
+int cmd_systems(int argc, char **argv);
+/* A help text's list of the system presets, a line each (name and what it
+ * models); only those the executor runs if exec_only. */
+void cli_list_systems(FILE *out, int exec_only);
 
 #endif

@@ -12,6 +12,7 @@
 #include "common/grow.h"
 #include "common/options.h"
 #include "exec/generate.h"
+#include "exec/offload_clock.h"
 #include "exec/weights.h"
 #include "exec/weights_safetensors.h"
 #include "offload/cache.h"
@@ -77,12 +78,11 @@ static const char usage[] =
     "      --check-decisions  keep the engine's event log (in memory) and replay it\n"
     "                         after the run: the replay's decisions_digest must equal\n"
     "                         the run's (exit 1 if not)\n"
-    "  -s, --system NAME      a named configuration (systems/NAME.ini): all-gpu,\n"
-    "                         reactive-lru, static, mixtral-offloading,\n"
-    "                         moe-infinity, promoe...; options given explicitly\n"
-    "                         override it.  Systems that compute on the CPU, stage,\n"
-    "                         load low-bit copies or offload whole layers are\n"
-    "                         refused\n"
+    "  -s, --system NAME      a named configuration (systems/NAME.ini, those the\n"
+    "                         executor runs listed at the end, or a path to your\n"
+    "                         own); options given explicitly override it.  'promoe\n"
+    "                         systems' says what each needs and why the others run\n"
+    "                         in 'promoe sim' only\n"
     "      --train T.h5       a trace (recorded with --record-hidden) that a static\n"
     "                         policy learns its fixed set from, or a learned\n"
     "                         predictor trains on\n"
@@ -398,26 +398,6 @@ static void print_result(const exec_gen_result *r, const model_desc *m, const pr
     }
 }
 
-/* 1 if the executor can run system s (an expert cache with prediction,
- * chunked, preempted copies and reordering, or every expert resident);
- * else 0 with a message naming what it lacks. */
-static int executor_runs(const system_desc *s, promoe_err *err)
-{
-    const char *lacks = s->layer_offload[0] ? "whole layers offloaded"
-                        : s->cpu_compute > 0 ? "misses computed on the CPU"
-                        : s->lowbit_on_miss[0] ? "low-precision loads"
-                        : s->staging > 0 ? "staging buffers"
-                        : s->fault_us > 0 ? "page-fault costs (unified memory)" : NULL;
-    if (!lacks)
-        return 1;
-    promoe_err_set(err, "system %s needs %s, which the executor does not run (it runs an "
-                   "expert cache with prediction, chunked and preempted copies and "
-                   "reordering: all-gpu, reactive-lru, static, mixtral-offloading, "
-                   "moe-infinity, promoe...; replay a recorded trace in 'promoe sim "
-                   "--system %s')", s->name, lacks, s->name);
-    return 0;
-}
-
 /* What the command line said; -1 or NULL: not given (the system's, or
  * the default, stands). */
 typedef struct exec_cli {
@@ -475,7 +455,10 @@ static int parse(int argc, char **argv, exec_cli *o)
         case OPT_TRAIN: o->train = optarg; break;
         case OPT_CHECK: o->check = 1; break;
         case 'j': o->json = 1; break;
-        case 'h': fputs(usage, stdout); exit(CLI_OK);
+        case 'h':
+            fputs(usage, stdout);
+            cli_list_systems(stdout, 1);
+            exit(CLI_OK);
         default:
             if (offload_option(cmd, c, optarg, &o->ov) <= 0)
                 return CLI_USAGE;
@@ -509,17 +492,24 @@ static int configure(const exec_cli *o, const model_desc *m, system_desc *sd, of
         int rc = system_load(o->system, sd, &err);
         if (rc < 0)
             return cli_fail_preset(cmd, rc, &err);
-        if (!executor_runs(sd, &err))
+        /* what the system is, before what it needs: refused for the first */
+        if (system_settings(sd, oc, m, &err) < 0)
             return cli_fail(&err);
+        const char *lacks = offload_clock_lacks(oc);
+        if (lacks) {
+            promoe_err_set(&err, "system %s needs %s, which the executor does not run ('promoe "
+                           "systems' says which it runs); replay a recorded trace in 'promoe "
+                           "sim --system %s'", sd->name, lacks, sd->name);
+            return cli_fail(&err);
+        }
         if (sd->all_gpu) {
             *cache = NULL;
             return CLI_OK;
         }
         if (!*cache)
             return cli_usage_error(cmd, "system %s offloads: give --cache SIZE", sd->name);
-        if (sd->policy_trace && !o->train)
-            return cli_usage_error(cmd, "system %s learns its fixed experts from a trace: "
-                                   "give --train T.h5", sd->name);
+        if (offload_options_need_train(cmd, sd, o->train) != CLI_OK)
+            return CLI_USAGE;
         /* a running model has its hidden states and router weights */
         if (system_apply(sd, oc, m, 1, o->train, predictor, pred_len, &fell_back, &err) < 0)
             return cli_fail(&err);

@@ -29,24 +29,12 @@ static const char usage[] =
     "complete when used / prefetches used (so GoodPred = in time / issued).\n"
     "\n"
     "  -t, --trace FILE       trace to replay (required)\n"
-    "  -s, --system NAME      a named configuration (systems/NAME.ini) setting the\n"
-    "                         options below; options given explicitly override it:\n"
-    "                         all-gpu (every expert resident: the floor), reactive-lru\n"
-    "                         (load on miss), mixtral-offloading, moe-infinity, promoe\n"
-    "                         (the paper's mechanisms), promoe-plus (+ a staging buffer\n"
-    "                         and 32 MiB chunks), pre-gated (the next layer's experts\n"
-    "                         known one layer ahead), fiddler (misses on the CPU when\n"
-    "                         sooner), hobbit (unimportant misses loaded in low\n"
-    "                         precision), monde (cold experts computed in host\n"
-    "                         memory), oracle (upper bound); the paper's baselines:\n"
-    "                         static (its most popular experts fixed + 2 spare\n"
-    "                         buffers a layer; needs --train), um (CUDA unified\n"
-    "                         memory: experts migrate on faults, 2 MiB at a time,\n"
-    "                         25 us a fault), to (transformers offloading: the layers\n"
-    "                         that do not fit are streamed whole, every step), lo\n"
-    "                         (llama.cpp: the layers that do not fit compute on the\n"
-    "                         CPU); to and lo keep whole layers in the budget of\n"
-    "                         --cache's experts plus the non-expert weights\n"
+    "  -s, --system NAME      a named configuration (systems/NAME.ini, listed at the\n"
+    "                         end, or a path to your own) setting the options below;\n"
+    "                         options given explicitly override it.  'promoe systems'\n"
+    "                         says what each needs.  to and lo keep whole layers in\n"
+    "                         the budget of --cache's experts plus the non-expert\n"
+    "                         weights\n"
     "      --train T.h5       a trace to train the system's predictor on, if it must\n"
     "                         be trained (promoe's learned): all of T's requests,\n"
     "                         so replay another trace (gen --token-seed)\n"
@@ -302,7 +290,10 @@ static int parse(int argc, char **argv, sim_cli *o)
             if (cli_parse_int_to(cmd, "--bits", optarg, 2, 32, &o->bits) < 0)
                 return CLI_USAGE;
             break;
-        case 'h': fputs(usage, stdout); exit(CLI_OK);
+        case 'h':
+            fputs(usage, stdout);
+            cli_list_systems(stdout, 0);
+            exit(CLI_OK);
         default:
             if (offload_option(cmd, c, optarg, &o->ov) <= 0)
                 return CLI_USAGE;
@@ -367,6 +358,8 @@ int cmd_sim(int argc, char **argv)
         int loaded = system_load(o.system, &sys, &err);
         if (loaded < 0)
             return cli_fail_preset(cmd, loaded, &err);
+        if (offload_options_need_train(cmd, &sys, o.train) != CLI_OK)
+            return CLI_USAGE;
         if (system_apply(&sys, &cfg.offload, &cfg.cost.model, has_hidden, o.train, predictor,
                          sizeof predictor, &fell_back, &err) < 0)
             return cli_fail(&err);

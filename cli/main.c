@@ -10,6 +10,7 @@ static const cli_command commands[] = {
     {"trace", cmd_trace, "generate, import, export and inspect expert-activation traces"},
     {"sim", cmd_sim, "replay a trace against a cache on a cost model (or --hits-only)"},
     {"exec", cmd_exec, "run a MoE decoder for real (CPU backend so far); record traces"},
+    {"systems", cmd_systems, "list the systems --system names: what each models and needs"},
     {"profile", cmd_profile, "measure this machine's operation times for 'sim --profile'"},
     {"predict", cmd_predict, "evaluate expert predictors"},
     {"sweep", cmd_sweep, "run a grid of experiments here or on Slurm; summarize results"},

@@ -46,3 +46,11 @@ int offload_options_check(const char *cmd, const system_overrides *ov)
     }
     return CLI_OK;
 }
+
+int offload_options_need_train(const char *cmd, const system_desc *s, const char *train)
+{
+    if (s->policy_trace && !train)
+        return cli_usage_error(cmd, "system %s: its %s policy learns its fixed experts from a "
+                               "trace: give --train T.h5", s->name, s->policy);
+    return CLI_OK;
+}

@@ -37,4 +37,8 @@ int offload_option(const char *cmd, int c, const char *arg, system_overrides *ov
  * policy and predictor named exist; CLI_OK, or a usage error printed. */
 int offload_options_check(const char *cmd, const system_overrides *ov);
 
+/* A system whose policy learns its fixed experts from a trace (static,
+ * monde) needs --train: CLI_OK, or a usage error printed. */
+int offload_options_need_train(const char *cmd, const system_desc *s, const char *train);
+
 #endif

@@ -88,8 +88,7 @@ static void copy_ends(void *ctx, int key)
 
 static void serve_prediction(void *ctx, predictor_job *job);
 
-/* The mechanisms the executor does not run, or NULL. */
-static const char *not_run(const offload_config *c)
+const char *offload_clock_lacks(const offload_config *c)
 {
     return c->layer_offload ? "whole layers offloaded"
            : c->cpu_compute ? "misses computed on the CPU"
@@ -102,7 +101,7 @@ offload_clock *offload_clock_create(const offload_clock_config *c, const expert_
                                     promoe_err *err)
 {
     const offload_config *oc = c->offload;
-    const char *lacks = not_run(oc);
+    const char *lacks = offload_clock_lacks(oc);
     if (lacks) {
         promoe_err_set(err, "the executor does not run %s (replay a recorded trace in "
                        "'promoe sim')", lacks);

@@ -54,6 +54,13 @@ typedef struct offload_clock_stats {
     double predict_wait_s;         /* the model's, waiting for the predictor to catch up */
 } offload_clock_stats;
 
+/* What of c's machinery the executor does not run, in words ("staging
+ * buffers"), or NULL: whole layers offloaded, misses computed on the CPU,
+ * low-precision loads, staging buffers, page-fault costs.  The one list:
+ * offload_clock_create refuses what it names, and the command line asks it
+ * before a run. */
+const char *offload_clock_lacks(const offload_config *c);
+
 /* A clock for c, its experts copied by mv; the cache's first contents
  * (static's fixed set) are copied before it returns. */
 offload_clock *offload_clock_create(const offload_clock_config *c, const expert_mover *mv,

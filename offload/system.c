@@ -71,6 +71,36 @@ void system_list_presets(char *buf, size_t len)
     preset_list(&system_kind, buf, len);
 }
 
+void system_needs(const system_desc *s, char *buf, size_t len)
+{
+    if (s->all_gpu) {
+        snprintf(buf, len, "nothing more (every expert resident: --cache is ignored)");
+        return;
+    }
+    char policy[160] = "", predictor[200] = "";
+    if (s->policy_trace)
+        snprintf(policy, sizeof policy, "--train T.h5 (%s learns its fixed experts from it)",
+                 s->policy);
+    /* the first choice of predictor, and what it falls back to */
+    char first[64], next[64] = "none";
+    options_split_spec(s->predictor, first, sizeof first);
+    first[strcspn(first, "|")] = '\0';
+    const char *rest = strchr(s->predictor, '|');
+    if (rest)
+        snprintf(next, sizeof next, "%.*s", (int)strcspn(rest + 1, "|:"), rest + 1);
+    const predictor_ops *ops = predictor_find(first);
+    if (ops && ops->needs_training)
+        snprintf(predictor, sizeof predictor, "--train T.h5 with hidden states (to train %s; else "
+                 "%s)", first, next);
+    else if (ops && ops->needs_hidden)
+        snprintf(predictor, sizeof predictor, "hidden states in the trace (for %s; else %s)", first,
+                 next);
+    else if (ops && ops->needs_future)
+        snprintf(predictor, sizeof predictor, "the trace's future (%s reads it)", first);
+    snprintf(buf, len, "%s%s%s", policy, policy[0] && predictor[0] ? "; " : "",
+             policy[0] || predictor[0] ? predictor : "nothing more");
+}
+
 int system_chunks_for_size(const model_desc *m, const char *size, int *chunks, promoe_err *err)
 {
     double b;
@@ -147,6 +177,12 @@ int system_apply(system_desc *s, offload_config *cfg, const model_desc *m, int h
                      n ? "," : "", train) >= (int)(sizeof s->policy_options - n))
             return promoe_err_set(err, "system %s: policy options too long", s->name);
     }
+    return system_settings(s, cfg, m, err);
+}
+
+int system_settings(const system_desc *s, offload_config *cfg, const model_desc *m,
+                    promoe_err *err)
+{
     cfg->policy = s->policy;
     cfg->policy_options = s->policy_options;
     cfg->per_layer = strcmp(s->cache_scope, "per-layer") == 0;

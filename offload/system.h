@@ -33,6 +33,12 @@ int system_load(const char *name_or_path, system_desc *s, promoe_err *err);
 
 void system_list_presets(char *buf, size_t len);
 
+/* What running system s needs beyond a trace and --cache, in words, into
+ * buf: a training trace for its policy or predictor, hidden states for its
+ * predictor (and what it falls back to without them), the trace's future,
+ * or "nothing more". */
+void system_needs(const system_desc *s, char *buf, size_t len);
+
 /* What a command line said of the cache and prefetching, to go over a
  * system's settings (or the defaults): NULL or -1 where it said nothing. */
 typedef struct system_overrides {
@@ -60,8 +66,15 @@ int system_chunks_for_size(const model_desc *m, const char *size, int *chunks, p
  * into *weight and *ratio. */
 int system_parse_lowbit(const char *spec, double *weight, double *ratio, promoe_err *err);
 
-/* Sets cfg's policy, predictor and switches from s for model m (cfg->slots
- * is left to the caller, except for all_gpu).  The
+/* Sets what the system is into cfg, before what it needs: its policy,
+ * cache scope, prefetch switches, costs and machinery (staging, CPU
+ * compute, low-bit loads, layer offload), for model m (chunk_bytes is
+ * resolved only when m has layers).  cfg's policy options live in s. */
+int system_settings(const system_desc *s, offload_config *cfg, const model_desc *m,
+                    promoe_err *err);
+
+/* system_settings, and the predictor and training trace the system needs
+ * (cfg->slots is left to the caller, except for all_gpu).  The
  * predictor is the first of the system's choices this build has and the
  * trace can serve (has_hidden: it holds hidden states and router weights):
  * one that must be trained only when `train` names a training trace, which

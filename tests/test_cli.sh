@@ -49,7 +49,7 @@ contains "no such file" "$tmp/err" "missing trace message"
 printf 'not hdf5\n' >"$tmp/text.h5"
 expect 1 "not a trace" -- "$PROMOE" trace info "$tmp/text.h5"
 
-for cmd in "" "trace" "trace gen" "trace import" "trace export" "trace info" "trace popularity" "sim" "exec" "profile" "demo" \
+for cmd in "" "trace" "trace gen" "trace import" "trace export" "trace info" "trace popularity" "sim" "systems" "exec" "profile" "demo" \
     "predict" "predict train" "predict eval" "sweep" "sweep summarize"; do
   # shellcheck disable=SC2086
   expect 0 "help of '$cmd'" -- "$PROMOE" $cmd --help
@@ -321,6 +321,35 @@ contains "policy belady reads the future" "$tmp/err" "exec belady message"
 expect 2 "exec cache too large" -- "$PROMOE" exec -m tiny --prompt-ids 1 -c 100
 contains "is larger than the model's 32 experts" "$tmp/err" "exec cache size message"
 
+# promoe systems tells the truth: every preset listed, in sim --help too;
+# each it says exec runs runs, each it says exec lacks is refused, and a
+# system that needs --train refuses to run without it
+presets=$(cd "$PROMOE_SRCDIR/systems" && ls -- *.ini | sed 's/\.ini$//')
+expect 0 "systems" -- "$PROMOE" systems --json
+[ "$(wc -l <"$tmp/out")" -eq "$(echo "$presets" | wc -l)" ] && ok || fail "systems lists $(wc -l <"$tmp/out") of $(echo "$presets" | wc -l) presets"
+cp "$tmp/out" "$tmp/systems.json"
+"$PROMOE" sim --help >"$tmp/simhelp"
+for name in $presets; do
+  grep -q "^  $name  *[a-zA-Z]" "$tmp/simhelp" && ok || fail "sim --help has no line for $name"
+  line=$(grep "\"name\":\"$name\"" "$tmp/systems.json")
+  if echo "$line" | grep -q '"exec":true'; then want=0; else want=1; fi
+  "$PROMOE" exec -m tiny --prompt-ids 1,2 -n 2 --system "$name" -c 0.5 --train "$tmp/rec.h5" >/dev/null 2>"$tmp/err"
+  got=$?
+  [ "$got" -eq 0 ] && [ "$want" -eq 0 ] || { [ "$got" -ne 0 ] && [ "$want" -eq 1 ]; } && ok ||
+    fail "systems says exec $( [ $want -eq 0 ] && echo runs || echo lacks) $name, exec exits $got: $(cat "$tmp/err")"
+  if echo "$line" | grep -q '"needs":"--train'; then
+    if echo "$line" | grep -q 'learns its fixed experts'; then
+      expect 2 "$name without --train" -- "$PROMOE" sim -t "$tmp/rec.h5" -c 0.5 --system "$name"
+    else
+      expect 0 "$name without --train falls back" -- "$PROMOE" sim -t "$tmp/rec.h5" -c 0.5 --system "$name"
+      contains "prefers predictor" "$tmp/err" "$name fallback note"
+    fi
+  fi
+done
+expect 0 "systems, text" -- "$PROMOE" systems
+contains "^promoe-plus .*" "$tmp/out" "systems text"
+contains "    runs in sim only; exec lacks staging buffers" "$tmp/out" "systems says why"
+
 # profile: this machine's times, as the table sim --profile reads
 expect 0 "profile" -- "$PROMOE" profile -m tiny --reps 3 --context 16 -o "$tmp/hw.json"
 contains '"format":"promoe-profile","version":1,"model":"tiny"' "$tmp/hw.json" "profile header"
@@ -387,7 +416,7 @@ contains '"bits":8' "$tmp/out" "bits reported"
 expect 0 "sim 16 bits" -- "$PROMOE" sim -t "$tmp/m.h5" -c 12GiB --json
 contains '"cache_slots":36' "$tmp/out" "12 GiB of 16-bit Mixtral experts"
 expect 2 "--bits with --hits-only and no model" -- "$PROMOE" sim -t "$tmp/m.h5" -c 0.5 --hits-only --bits 4
-expect 1 "static without --train" -- "$PROMOE" sim -t "$tmp/m.h5" -c 0.5 --system static
+expect 2 "static without --train" -- "$PROMOE" sim -t "$tmp/m.h5" -c 0.5 --system static
 contains "give --train T.h5" "$tmp/err" "static asks for a training trace"
 expect 0 "static" -- "$PROMOE" sim -t "$tmp/m.h5" -c 0.5 --system static --train "$tmp/m.h5" --json
 contains '"policy":"static"' "$tmp/out" "static runs the static policy"
@@ -406,8 +435,8 @@ contains '"resident_layers":14' "$tmp/out" "to keeps 14 Mixtral layers"
 expect 1 "hobbit on a trace without gate weights" -- "$PROMOE" sim -t "$tmp/m.h5" -c 0.5 --system hobbit
 contains "low-precision loads on a miss (HOBBIT): .*no routing/weights" "$tmp/err" "hobbit needs weights"
 
-expect 1 "monde without a training trace" -- "$PROMOE" sim -t "$tmp/m.h5" -c 0.5 --system monde
-contains "system monde: its static policy is built from a training trace: give --train" "$tmp/err" "monde needs --train"
+expect 2 "monde without a training trace" -- "$PROMOE" sim -t "$tmp/m.h5" -c 0.5 --system monde
+contains "system monde: its static policy learns its fixed experts from a trace: give --train" "$tmp/err" "monde needs --train"
 expect 0 "monde" -- "$PROMOE" sim -t "$tmp/m.h5" -c 0.5 --system monde --train "$tmp/m.h5" --json
 contains '"policy":"static"' "$tmp/out" "monde's static policy"
 contains '"cpu_compute":2' "$tmp/out" "monde computes misses in place"

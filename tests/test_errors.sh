@@ -97,7 +97,7 @@ error 1 "needs ... GiB, more than this machine's ... GiB of memory" -- \
 error 1 "needs about ... GiB, more than the ... GiB free on its file system (write it elsewhere, or make it smaller)" -- \
   "$P" trace gen -m tiny --requests 100000000 --prompt-mean 100000 -o "$tmp/x.h5"
 
-error 1 "system static: its static policy is built from a training trace: give --train T.h5" -- \
+error 2 "system ...: its ... policy learns its fixed experts from a trace: give --train T.h5" -- \
   "$P" sim -t "$tmp/t.h5" -c 0.5 --system static
 error 1 "trace has no hidden/input (hidden states), which this use needs" -- \
   "$P" sim -t "$tmp/ids.h5" -c 0.5 --predictor "learned:train=$tmp/ids.h5"

@@ -141,8 +141,21 @@ expect 0 "sim belady timed" -- "$PROMOE" sim -t "$tmp/t2.h5" -c 8 -p belady --pr
 expect 2 "sim cache larger than the model" -- "$PROMOE" sim -t "$tmp/t2.h5" --hits-only -c 33
 contains "larger than the model's 32 experts" "$tmp/err" "sim cache too large"
 
-expect 0 "demo" -- "$PROMOE" demo --requests 2
+expect 0 "demo" -- "$PROMOE" demo --requests 2 -o "$tmp/demo.h5"
 contains "promoe demo: mixtral-8x7b on rtx4090-pcie4" "$tmp/out" "demo"
+cp "$tmp/out" "$tmp/demo.out"
+# promoe and promoe-plus share one learned predictor, trained once, 256
+# wide: each row is what sim gives when it trains that predictor itself on
+# the demo's training trace (other requests: token seed 2)
+"$PROMOE" trace gen -m mixtral-8x7b --requests 2 --seed 1 --token-seed 2 --hidden-dim 64 \
+  -o "$tmp/demo-train.h5" >/dev/null 2>&1 || fail "demo training trace"
+for sys in promoe promoe-plus; do
+  expect 0 "sim $sys as the demo runs it" -- "$PROMOE" sim -t "$tmp/demo.h5" -c 0.5 --system $sys \
+    --predictor "learned:train=$tmp/demo-train.h5,split=1,hidden=256" --json
+  tpot=$(sed -n 's/.*"decode_tpot_ms_mean":\([0-9.e+-]*\).*/\1/p' "$tmp/out" | awk '{ printf "%.3f", $1 }')
+  contains "^$sys  *learned  *[0-9.]*  *$tpot " "$tmp/demo.out" "demo's $sys row is sim's ($tpot ms)"
+done
+cp "$tmp/demo.out" "$tmp/out"
 for sys in all-gpu reactive-lru mixtral-offloading moe-infinity pre-gated hobbit fiddler monde promoe promoe-plus oracle; do
   contains "^$sys " "$tmp/out" "demo row $sys"
 done

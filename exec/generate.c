@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "common/clock.h"
+#include "common/grow.h"
 #include "exec/backend.h"
 #include "exec/offload_clock.h"
 #include "traces/trace.h"
@@ -25,28 +26,16 @@ static int recorder_reserve(recorder *rc, size_t tokens)
 {
     size_t L = (size_t)rc->m->num_layers, K = (size_t)rc->m->top_k;
     size_t E = (size_t)rc->m->num_experts, D = (size_t)rc->m->hidden_size;
-    int32_t *req = realloc(rc->request, tokens * sizeof *req);
-    if (req)
-        rc->request = req;
-    int32_t *pos = realloc(rc->position, tokens * sizeof *pos);
-    if (pos)
-        rc->position = pos;
-    uint8_t *ph = realloc(rc->phase, tokens);
-    if (ph)
-        rc->phase = ph;
-    int16_t *ex = realloc(rc->experts, tokens * L * K * sizeof *ex);
-    if (ex)
-        rc->experts = ex;
-    float *wt = realloc(rc->weights, tokens * L * K * sizeof *wt);
-    if (wt)
-        rc->weights = wt;
-    float *lg = realloc(rc->logits, tokens * L * E * sizeof *lg);
-    if (lg)
-        rc->logits = lg;
-    float *hd = rc->record_hidden ? realloc(rc->hidden, tokens * L * D * sizeof *hd) : NULL;
-    if (hd)
-        rc->hidden = hd;
-    return !req || !pos || !ph || !ex || !wt || !lg || (rc->record_hidden && !hd) ? -1 : 0;
+    const grow_column columns[] = {
+        {(void **)&rc->request, sizeof *rc->request},
+        {(void **)&rc->position, sizeof *rc->position},
+        {(void **)&rc->phase, sizeof *rc->phase},
+        {(void **)&rc->experts, L * K * sizeof *rc->experts},
+        {(void **)&rc->weights, L * K * sizeof *rc->weights},
+        {(void **)&rc->logits, L * E * sizeof *rc->logits},
+        {(void **)&rc->hidden, rc->record_hidden ? L * D * sizeof *rc->hidden : 0},
+    };
+    return grow_columns(columns, sizeof columns / sizeof *columns, tokens);
 }
 
 static void recorder_free(recorder *rc)

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "common/clock.h"
+#include "common/grow.h"
 
 enum { QUEUE = 64 }; /* jobs queued at most: two steps of a 32-layer model */
 
@@ -128,22 +129,14 @@ static int reserve(predictor_thread *t, slot *s, size_t n)
     if (n <= s->rows)
         return 0;
     size_t K = (size_t)t->K, D = (size_t)t->D;
-    int16_t *e = realloc(s->experts, n * K * sizeof *e);
-    if (e)
-        s->experts = e;
-    float *w = realloc(s->weights, n * K * sizeof *w);
-    if (w)
-        s->weights = w;
-    float *h = D ? realloc(s->hidden, n * D * sizeof *h) : NULL;
-    if (h)
-        s->hidden = h;
-    int32_t *r = realloc(s->request, n * sizeof *r);
-    if (r)
-        s->request = r;
-    int32_t *p = realloc(s->position, n * sizeof *p);
-    if (p)
-        s->position = p;
-    if (!e || !w || (D && !h) || !r || !p)
+    const grow_column columns[] = {
+        {(void **)&s->experts, K * sizeof *s->experts},
+        {(void **)&s->weights, K * sizeof *s->weights},
+        {(void **)&s->hidden, D * sizeof *s->hidden},
+        {(void **)&s->request, sizeof *s->request},
+        {(void **)&s->position, sizeof *s->position},
+    };
+    if (grow_columns(columns, sizeof columns / sizeof *columns, n) < 0)
         return -1;
     s->rows = n;
     return 0;

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/grow.h"
 #include "offload/engine.h"
 
 void offload_log_free(offload_log *log)
@@ -15,18 +16,12 @@ void offload_log_put(offload_log *log, int kind, const int64_t *words, size_t n)
 {
     if (log->failed)
         return;
-    if (log->n + 2 + n > log->cap) {
-        size_t cap = log->cap ? 2 * log->cap : 4096;
-        while (cap < log->n + 2 + n)
-            cap *= 2;
-        int64_t *w = realloc(log->w, cap * sizeof *w);
-        if (!w) {
-            log->failed = 1;
-            return;
-        }
-        log->w = w;
-        log->cap = cap;
+    int64_t *w = grow_array(log->w, &log->cap, log->n + 2 + n, sizeof *w, 4096);
+    if (!w) {
+        log->failed = 1;
+        return;
     }
+    log->w = w;
     log->w[log->n++] = kind;
     log->w[log->n++] = (int64_t)n;
     if (n)
@@ -131,13 +126,9 @@ static int read_gate(replay *r, const int64_t *w, size_t n)
         return -1;
     size_t need = tokens * (size_t)r->K;
     if (need > r->room) {
-        int16_t *ex = realloc(r->experts, need * sizeof *ex);
-        if (ex)
-            r->experts = ex;
-        float *wt = realloc(r->weights, need * sizeof *wt);
-        if (wt)
-            r->weights = wt;
-        if (!ex || !wt)
+        const grow_column columns[] = {{(void **)&r->experts, sizeof *r->experts},
+                                       {(void **)&r->weights, sizeof *r->weights}};
+        if (grow_columns(columns, 2, need) < 0)
             return -1;
         r->room = need;
     }

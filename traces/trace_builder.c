@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/grow.h"
+
 typedef struct stored_record {
     int64_t request, token, iteration;
     int32_t layer;
@@ -62,18 +64,13 @@ void trace_builder_free(trace_builder *b)
     free(b);
 }
 
+/* Room for `need` elements in *p (grow_array, from 1024). */
 static int grow(void **p, size_t *cap, size_t need, size_t elem)
 {
-    if (need <= *cap)
-        return 0;
-    size_t c = *cap ? *cap : 1024;
-    while (c < need)
-        c *= 2;
-    void *q = realloc(*p, c * elem);
+    void *q = grow_array(*p, cap, need, elem, 1024);
     if (!q)
         return -1;
     *p = q;
-    *cap = c;
     return 0;
 }
 

@@ -2,6 +2,7 @@
 #include "common/clock.h"
 #include "common/preset.h"
 #include "exec/backend.h"
+#include "exec/cuda_probe.h"
 #include "traces/trace.h"
 
 #include <errno.h>
@@ -165,14 +166,16 @@ int cli_load_hw(const char *cmd, const char *name, const char *const *sets, int 
 
 int cli_find_backend(const char *cmd, const char *name, const exec_backend_ops **ops)
 {
-    if ((*ops = exec_backend_find(name)))
+    promoe_err err;
+    if ((*ops = exec_backend_find(name, &err)))
         return CLI_OK;
+    if (strcmp(name, "cuda") == 0 && exec_cuda_built())
+        return cli_fail(&err); /* the plugin: a broken installation, not a command line */
     if (strcmp(name, "cuda") == 0)
         return cli_usage_error(cmd, "--backend cuda: this build has no CUDA (configure found no "
                                "toolkit; install it in /usr/local/cuda or give --with-cuda=DIR "
                                "and build again)");
-    return cli_usage_error(cmd, "--backend %s: no such backend (this build has: %s)", name,
-                           exec_backend_names());
+    return cli_usage_error(cmd, "--backend %s: %s", name, err.msg);
 }
 
 void cli_print_json(json_t *o, int precision)

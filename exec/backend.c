@@ -4,16 +4,32 @@
 
 #include "common/registry.h"
 #include "config.h"
+#include "exec/cuda_plugin.h"
 
 extern const exec_backend_ops exec_backend_cpu;
+
+/* A backend by name, and how to reach its operations: linked in, or from
+ * a plugin opened on first use (exec/cuda_plugin.h). */
+typedef struct backend_entry {
+    const char *name;
+    const exec_backend_ops *(*open)(promoe_err *err);
+} backend_entry;
+
+static const exec_backend_ops *cpu_backend(promoe_err *err)
+{
+    (void)err;
+    return &exec_backend_cpu;
+}
+
+static const backend_entry cpu = {"cpu", cpu_backend};
 #ifdef HAVE_CUDA
-extern const exec_backend_ops exec_backend_cuda;
+static const backend_entry cuda = {"cuda", exec_cuda_backend};
 #endif
 
-static const exec_backend_ops *const registry[] = {
-    &exec_backend_cpu,
+static const backend_entry *const registry[] = {
+    &cpu,
 #ifdef HAVE_CUDA
-    &exec_backend_cuda,
+    &cuda,
 #endif
     NULL,
 };
@@ -38,9 +54,14 @@ int exec_run_experts(const exec_expert_source *src, int layer, const int *expert
     return 0;
 }
 
-const exec_backend_ops *exec_backend_find(const char *name)
+const exec_backend_ops *exec_backend_find(const char *name, promoe_err *err)
 {
-    return registry_find((const void *const *)registry, name);
+    const backend_entry *b = registry_find((const void *const *)registry, name);
+    if (!b) {
+        promoe_err_set(err, "no such backend (this build has: %s)", exec_backend_names());
+        return NULL;
+    }
+    return b->open(err);
 }
 
 const char *exec_backend_names(void)

@@ -90,7 +90,9 @@ int exec_run_experts(const exec_expert_source *src, int layer, const int *expert
                                                   promoe_err *err),
                      void *ctx, promoe_err *err);
 
-const exec_backend_ops *exec_backend_find(const char *name);
+/* The backend called name, NULL with err set when there is none or its
+ * plugin cannot be loaded. */
+const exec_backend_ops *exec_backend_find(const char *name, promoe_err *err);
 /* The backends this build has, comma-separated. */
 const char *exec_backend_names(void);
 

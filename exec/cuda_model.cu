@@ -855,7 +855,8 @@ static void cuda_describe(void *p, char *buf, size_t len)
     snprintf(buf, len, "%s", ((cuda_model *)p)->device);
 }
 
-extern "C" const exec_backend_ops exec_backend_cuda = {
+/* the plugin's backend (exec/cuda_plugin.h: CUDA_PLUGIN_BACKEND) */
+extern "C" const exec_backend_ops cuda_plugin_backend = {
     "cuda",
     "fp16 weights on one GPU, fp32 accumulation (cuBLAS); offloaded experts in pinned host "
     "memory, copied on a copy stream",

@@ -5,7 +5,7 @@
 #include <string.h>
 
 extern "C" {
-#include "exec/cuda_probe.h"
+#include "exec/cuda_plugin.h"
 }
 
 __global__ static void saxpy(size_t n, float a, const float *x, float *y)
@@ -15,9 +15,8 @@ __global__ static void saxpy(size_t n, float a, const float *x, float *y)
         y[i] = a * x[i] + y[i];
 }
 
-extern "C" int exec_cuda_built(void) { return 1; }
-
-extern "C" int exec_cuda_selftest(size_t n, char *device_name, size_t name_len, promoe_err *err)
+/* the plugin's entry for exec_cuda_selftest (exec/cuda_plugin.h) */
+extern "C" int cuda_plugin_selftest(size_t n, char *device_name, size_t name_len, promoe_err *err)
 {
     int count = 0;
     cudaError_t e = cudaGetDeviceCount(&count);

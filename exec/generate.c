@@ -179,7 +179,7 @@ int exec_generate(const exec_weights *w, const exec_prompt *prompts, int n,
     }
     float *logits = malloc((size_t)m->vocab_size * sizeof *logits);
     r->output = calloc((size_t)n * (size_t)cfg->max_new + 1, sizeof *r->output);
-    runner rn = {.ops = cfg->backend ? cfg->backend : exec_backend_find("cpu")};
+    runner rn = {.ops = cfg->backend ? cfg->backend : exec_backend_find("cpu", err)};
     rn.model = rn.ops->create(w, longest + cfg->max_new, cfg->offload.slots > 0, err);
     recorder rc = {.m = m, .record_hidden = cfg->record_hidden};
     trace_writer *tw = NULL;

@@ -57,6 +57,17 @@ for cmd in "" "trace" "trace gen" "trace import" "trace export" "trace info" "tr
 done
 expect 0 "version" -- "$PROMOE" --version
 contains "CUDA support" "$tmp/out" "version"
+# with CUDA, the program does not link the CUDA libraries: the cuda
+# backend is a plugin, opened by the commands that ask for it
+if grep -q "CUDA support: built" "$tmp/out"; then
+  ldd "$PROMOE" | grep -q "libcudart\|libcublas" && fail "promoe links the CUDA libraries" || ok
+  expect 1 "cuda plugin not found" -- env PROMOE_CUDA_PLUGIN=/nonexistent/promoe-cuda.so \
+    "$PROMOE" exec -m tiny --prompt-ids 1 --backend cuda
+  contains "plugin promoe-cuda.so is not at /nonexistent/promoe-cuda.so" "$tmp/err" "cuda plugin path"
+  # found beside the program: it runs, or says there is no GPU
+  "$PROMOE" exec -m tiny --prompt-ids 1 -n 1 --backend cuda >"$tmp/out" 2>"$tmp/err" ||
+    grep -q "no CUDA device" "$tmp/err" && ok || fail "cuda plugin: $(cat "$tmp/err")"
+fi
 
 # A round trip through the command line, and the demo.
 expect 0 "gen" -- "$PROMOE" trace gen -m tiny --requests 2 --hidden-dim 8 -o "$tmp/t.h5"

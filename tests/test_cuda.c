@@ -61,7 +61,10 @@ static void compare_backends(const exec_weights *w)
     enum { P = 12 };
     const int tokens[P] = {3, 17, 42, 0, 99, 8, 8, 120, 5, 64, 1, 2};
     const model_desc *m = &w->model;
-    const exec_backend_ops *cpu = exec_backend_find("cpu"), *cuda = exec_backend_find("cuda");
+    promoe_err found = {{0}};
+    const exec_backend_ops *cpu = exec_backend_find("cpu", &found);
+    const exec_backend_ops *cuda = exec_backend_find("cuda", &found);
+    ck_assert_msg(cpu && cuda, "%s", found.msg);
     ck_assert_ptr_nonnull(cuda);
     promoe_err err = {{0}};
     void *a = cpu->create(w, P, 0, &err), *b = cuda->create(w, P, 0, &err);
@@ -144,7 +147,8 @@ START_TEST(offloaded_cuda_runs_like_resident)
     ck_assert_int_eq(exec_weights_synthetic(&m, 3, &w, &err), 0);
     int32_t ids[2][6] = {{1, 2, 3, 4, 5, 6}, {200, 100, 50}};
     exec_prompt prompts[2] = {{ids[0], 6}, {ids[1], 3}};
-    const exec_backend_ops *cuda = exec_backend_find("cuda");
+    const exec_backend_ops *cuda = exec_backend_find("cuda", &err);
+    ck_assert_msg(cuda != NULL, "%s", err.msg);
     exec_gen_config resident = {.backend = cuda, .max_new = 10};
     exec_gen_result r0, r1;
     ck_assert_msg(exec_generate(&w, prompts, 2, &resident, &r0, &err) == 0, "%s", err.msg);

@@ -129,6 +129,17 @@ printf 'layer,expert,count\n0,0,1\n' >"$tmp/counts.csv"
 error 1 "has no layer ... (its layers: ...)" -- "$P" trace popularity "$tmp/counts.csv" --layer 3
 
 error 2 "--backend ...: no such backend (this build has: ...)" -- "$P" exec -m tiny --prompt-ids 1 --backend tpu
+# one of these two, as the build has CUDA or not (make check-sanitizers
+# builds without it, so both are met); the other is listed as tried
+nocuda="--backend cuda: this build has no CUDA (configure found no toolkit; install it in ... or give --with-cuda=DIR and build again)"
+noplugin="the cuda backend's plugin promoe-cuda.so is not at ... (set PROMOE_CUDA_PLUGIN to its path)"
+if "$P" version | grep -q "CUDA support: built"; then
+  error 1 "$noplugin" -- env PROMOE_CUDA_PLUGIN=/nonexistent/promoe-cuda.so "$P" exec -m tiny --prompt-ids 1 --backend cuda
+  printf '%s\n' "$nocuda" >>"$tmp/tried"
+else
+  error 2 "$nocuda" -- "$P" exec -m tiny --prompt-ids 1 --backend cuda
+  printf '%s\n' "$noplugin" >>"$tmp/tried"
+fi
 error 1 "system ... needs ..., which the executor does not run" -- \
   "$P" exec -m tiny --prompt-ids 1 -c 0.5 --system hobbit
 error 2 "predictor ... reads the future, which a running model does not know" -- \

@@ -56,6 +56,68 @@ END_TEST
  * training trace, 2 slots, 1 spare: 0 is fixed and resident from the start;
  * on 0 1 0 2 1 0: h m h m(evict 1) m(evict 2) h             -> 3 hits
  * with spare=2 nothing is fixed: LRU                          -> 1 hit */
+/* lfu's frequency buckets against the rule they implement, found by brute
+ * force: on a skewed random stream over 64 keys and 16 slots, with a few
+ * residents pinned and some removed by the cache now and then, every
+ * victim is the unpinned resident with the fewest uses since it was
+ * loaded, the least recently used among those. */
+START_TEST(lfu_buckets_follow_the_rule)
+{
+    enum { KEYS = 64, SLOTS = 16 };
+    uint8_t pinned[KEYS] = {0}, in[KEYS] = {0};
+    int64_t uses[KEYS] = {0}, last[KEYS] = {0};
+    policy_env env = {.num_keys = KEYS, .key_lo = 0, .key_hi = KEYS, .capacity = SLOTS,
+                      .pinned = pinned};
+    promoe_err err = {{0}};
+    const cache_policy_ops *ops = policy_find("lfu");
+    void *st = ops->create(&env, "", &err);
+    ck_assert_msg(st != NULL, "%s", err.msg);
+    uint64_t x = 12345;
+    int resident = 0, victims = 0;
+    for (int64_t t = 1; t <= 20000; t++) {
+        x = x * 6364136223846793005u + 1442695040888963407u;
+        int r = (int)(x >> 33) % (KEYS * KEYS);
+        int key = KEYS - 1 - (int)sqrt((double)r); /* low keys less often */
+        if ((x >> 20) % 97 == 0)
+            pinned[key] = in[key] && !pinned[key];
+        if ((x >> 24) % 53 == 0 && in[key] && !pinned[key]) { /* the cache drops it */
+            ops->on_remove(st, key);
+            in[key] = 0;
+            resident--;
+            continue;
+        }
+        if (in[key]) {
+            ops->on_access(st, key);
+            uses[key]++;
+            last[key] = t;
+            continue;
+        }
+        if (resident == SLOTS) {
+            int want = -1;
+            for (int k = 0; k < KEYS; k++)
+                if (in[k] && !pinned[k] &&
+                    (want < 0 || uses[k] < uses[want] || (uses[k] == uses[want] && last[k] < last[want])))
+                    want = k;
+            int got = ops->choose_victim(st);
+            ck_assert_int_eq(got, want);
+            if (got < 0)
+                continue;
+            ops->on_remove(st, got);
+            in[got] = 0;
+            resident--;
+            victims++;
+        }
+        ops->on_insert(st, key);
+        in[key] = 1;
+        uses[key] = 1;
+        last[key] = t;
+        resident++;
+    }
+    ck_assert_int_gt(victims, 1000);
+    ops->destroy(st);
+}
+END_TEST
+
 START_TEST(lru_k_and_static_sequences)
 {
     const char *t = tu_import_text("warp-jsonl", "twice",
@@ -360,6 +422,7 @@ int main(void)
     Suite *s = suite_create("cache policies");
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, hand_computed_sequences);
+    tcase_add_test(tc, lfu_buckets_follow_the_rule);
     tcase_add_test(tc, scope_global_and_per_layer);
     tcase_add_test(tc, lru_k_and_static_sequences);
     tcase_add_test(tc, promoe_policy_protects_predicted_experts);

@@ -67,13 +67,18 @@ static int64_t next_access(void *ctx, int key)
     return next_use_from(&f->uses, key, *f->now);
 }
 
+static int64_t access_now(void *ctx)
+{
+    return *((future_index *)ctx)->now;
+}
+
 /* The cache alone over the array; hits into *hits, seconds returned. */
 static double replay_in_memory(const stream *s, const char *policy, int num_keys, int64_t *hits)
 {
     promoe_err err;
     int64_t now = 0;
     future_index fut = {.now = &now};
-    policy_future future = {next_access, &fut};
+    policy_future future = {.next_use = next_access, .now = access_now, .ctx = &fut};
     const cache_policy_ops *ops = policy_find(policy);
     double t0 = clock_now_s();
     if (ops->needs_future) {

@@ -9,7 +9,14 @@
 
 #define FNV1A_START 14695981039346656037ull
 
-/* h with the n bytes at data folded in. */
-uint64_t fnv1a(uint64_t h, const void *data, size_t n);
+/* h with the n bytes at data folded in.  Inline: a replay folds in every
+ * access, and a call a byte-loop apiece took an eighth of its time. */
+static inline uint64_t fnv1a(uint64_t h, const void *data, size_t n)
+{
+    const unsigned char *b = data;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ b[i]) * 1099511628211ull;
+    return h;
+}
 
 #endif

@@ -18,9 +18,13 @@
 /* What an offline policy may know of the future (the replay driver fills
  * it); absent for online policies. */
 typedef struct policy_future {
-    /* Index of the next access to key after the current moment, or
+    /* Index of the next access to key at or after the current moment, or
      * POLICY_NEVER. */
     int64_t (*next_use)(void *ctx, int key);
+    /* The current moment, in next_use's units: an answer at or after it
+     * still holds (no access to the key comes before it), so a policy may
+     * keep it until then instead of asking again. */
+    int64_t (*now)(void *ctx);
     void *ctx;
 } policy_future;
 

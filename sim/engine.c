@@ -336,6 +336,11 @@ static int64_t next_demand(void *ctx, int key)
     return next_use_from(&e->uses, key, offload_engine_position(e->oe));
 }
 
+static int64_t demand_now(void *ctx)
+{
+    return offload_engine_position(((engine *)ctx)->oe);
+}
+
 /* Two passes over the steps the engine will run (the same batcher): count
  * each key's demands, then list them. */
 static int build_use_index(engine *e, const char *path, promoe_err *err)
@@ -443,7 +448,7 @@ static int engine_init(engine *e, const sim_config *cfg, const char *path, trace
     if (pol && pol->needs_future) {
         if (build_use_index(e, path, err) < 0)
             return -1;
-        e->policy_future = (policy_future){next_demand, e};
+        e->policy_future = (policy_future){.next_use = next_demand, .now = demand_now, .ctx = e};
         future = &e->policy_future;
     }
     offload_clock_ops ops = {.copy = clock_copy, .promote = clock_promote, .drop = clock_drop,

@@ -22,6 +22,11 @@ static int64_t next_access(void *ctx, int key)
     return next_use_from(&f->uses, key, *f->now);
 }
 
+static int64_t access_now(void *ctx)
+{
+    return *((future_index *)ctx)->now;
+}
+
 /* Two passes over the trace: count each key's accesses, then list them. */
 static int build_future(trace_reader *r, future_index *f, promoe_err *err)
 {
@@ -83,7 +88,7 @@ static int replay_plain(trace_reader *rd, const sim_hits_config *cfg, sim_hits_r
     const trace_meta *m = trace_reader_meta(rd);
     int L = m->num_layers, E = m->num_experts, K = m->top_k;
     future_index fut = {.now = &out->accesses};
-    policy_future future = {next_access, &fut};
+    policy_future future = {.next_use = next_access, .now = access_now, .ctx = &fut};
     int64_t now_pos = -1;
     expert_cache *c = NULL;
     int *keys = NULL, rc = -1;

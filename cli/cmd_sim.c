@@ -173,6 +173,8 @@ static void report_hits(report *rep, const sim_hits_result *r, char *digest)
     report_fig(rep, "misses", "misses", (double)s->misses, 1);
     report_fig(rep, "evictions", "evictions", (double)s->evictions, 1);
     report_fig(rep, "hit_rate", "hit rate", sim_hits_rate(s), 0);
+    report_fig(rep, "prefill_hit_rate", "hit rate, prefill tokens", sim_hits_prefill_rate(s), 0);
+    report_fig(rep, "decode_hit_rate", "hit rate, decode tokens", sim_hits_decode_rate(s), 0);
     report_fig(rep, "prefetch_issued", "prefetches issued", (double)s->prefetch_issued, 1);
     report_fig(rep, "prefetch_useful", "prefetches useful", (double)s->prefetch_useful, 1);
 }

@@ -25,6 +25,8 @@ void report_counts(report *r, const offload_counts *n)
     report_fig(r, "late_hits", "late hits", (double)n->late_hits, 1);
     report_fig(r, "misses", "misses", (double)n->misses, 1);
     report_fig(r, "hit_rate", "hit rate", rate.hit_rate, 0);
+    report_fig(r, "prefill_hit_rate", "hit rate, prefill steps", rate.prefill_hit_rate, 0);
+    report_fig(r, "decode_hit_rate", "hit rate, decode steps", rate.decode_hit_rate, 0);
     report_fig(r, "cpu_computed", "misses computed on CPU", (double)n->cpu_computed, 1);
     report_fig(r, "evictions", "evictions", (double)n->evictions, 1);
     report_fig(r, "lowbit_loads", "low-precision loads", (double)n->lowbit_loads, 1);

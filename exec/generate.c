@@ -131,7 +131,7 @@ static int feed(const runner *rn, watcher *wt, int request, const int32_t *token
     }
     wt->request = request;
     wt->position = pos;
-    if (wt->off && offload_clock_begin_step(wt->off, err) < 0)
+    if (wt->off && offload_clock_begin_step(wt->off, phase == TRACE_DECODE, err) < 0)
         return -1;
     return rn->ops->step(rn->model, tokens, n, pos, logits,
                          wt->rc || wt->off ? watch_layer : NULL, wt, err);

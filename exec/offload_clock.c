@@ -164,12 +164,13 @@ void offload_clock_free(offload_clock *k)
     free(k);
 }
 
-int offload_clock_begin_step(offload_clock *k, promoe_err *err)
+int offload_clock_begin_step(offload_clock *k, int decode, promoe_err *err)
 {
     k->step++;
     if (k->pt && predictor_thread_begin(k->pt, k->step, err) < 0)
         return -1;
     expert_store_lock(k->store);
+    offload_engine_set_phase(k->oe, decode);
     offload_engine_begin_layer(k->oe, k->step * k->L);
     expert_store_unlock(k->store);
     return 0;

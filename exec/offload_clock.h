@@ -67,9 +67,9 @@ offload_clock *offload_clock_create(const offload_clock_config *c, const expert_
                                     promoe_err *err);
 void offload_clock_free(offload_clock *k);
 
-/* A step (an iteration of the model) begins.  -1 with err when out of
- * memory. */
-int offload_clock_begin_step(offload_clock *k, promoe_err *err);
+/* A step (an iteration of the model) begins: a decode step (1) or one that
+ * prefills (0).  -1 with err when out of memory. */
+int offload_clock_begin_step(offload_clock *k, int decode, promoe_err *err);
 /* The router of layer r->layer chose r->experts for the step's r->tokens
  * tokens of `request`, at positions position, position + 1...  -1 with
  * err when out of memory. */

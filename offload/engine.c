@@ -16,6 +16,7 @@ struct offload_engine {
     const offload_config *c;
     offload_clock_ops ops;
     int L, E, K, limit;
+    int decode;             /* the running steps are decode steps */
     expert_cache *cache;
     uint8_t *state, *from_prefetch;
     uint8_t *staged;        /* [key] held in a staging buffer, not in the cache */
@@ -417,11 +418,13 @@ static void demand(offload_engine *e, int key, int tokens, float weight)
 {
     offload_counts *r = &e->n;
     r->demands++;
+    r->decode_demands += e->decode;
     r->expert_computations += tokens;
     if (e->staged[key])
         adopt_staged(e, key);
     if (e->state[key] == STREAMED && e->staged[key]) {
         r->hits++; /* arrived in time in its staging buffer */
+        r->decode_hits += e->decode;
         r->prefetch_useful++;
     } else if (e->state[key] == STREAMING && e->staged[key]) {
         r->late_hits++;
@@ -430,6 +433,7 @@ static void demand(offload_engine *e, int key, int tokens, float weight)
         ask_promote(e, key);
     } else if (e->state[key] == READY) {
         r->hits++;
+        r->decode_hits += e->decode;
         use(e, key);
         r->prefetch_useful += e->from_prefetch[key];
     } else if (e->state[key] == LOADING) {
@@ -603,12 +607,16 @@ offload_rates offload_counts_rates(const offload_counts *n)
 {
     int64_t timely = n->prefetch_useful - n->prefetch_late;
     return (offload_rates){.hit_rate = ratio(n->hits, n->demands),
+                           .prefill_hit_rate = ratio(n->hits - n->decode_hits,
+                                                     n->demands - n->decode_demands),
+                           .decode_hit_rate = ratio(n->decode_hits, n->decode_demands),
                            .lowbit_share = ratio(n->lowbit_computations, n->expert_computations),
                            .prefetch_accuracy = ratio(n->prefetch_useful, n->prefetch_issued),
                            .prefetch_fetch_rate = ratio(timely, n->prefetch_useful),
                            .goodpred = ratio(timely, n->prefetch_issued)};
 }
 uint64_t offload_engine_digest(const offload_engine *e) { return e->digest; }
+void offload_engine_set_phase(offload_engine *e, int decode) { e->decode = decode != 0; }
 void offload_engine_set_log(offload_engine *e, offload_log *log) { e->log = log; }
 int64_t offload_engine_capacity(const offload_engine *e) { return cache_capacity(e->cache); }
 

@@ -58,14 +58,19 @@ typedef struct offload_counts {
      * buffer when the copy would start); counted among the wasted too */
     int64_t prefetch_dropped;
     int64_t evictions;
+    /* the demands and hits of decode steps (offload_engine_set_phase): the
+     * rest are prefill's */
+    int64_t decode_demands, decode_hits;
 } offload_counts;
 
-/* The rates the counts give: hits a demand; the share of expert work run
- * in low precision; prefetches used a prefetch issued (accuracy), used in
- * time a prefetch used (fetch rate), used in time a prefetch issued
- * (GoodPred).  0 where nothing was counted. */
+/* The rates the counts give: hits a demand (in all, in prefill steps, in
+ * decode steps); the share of expert work run in low precision; prefetches
+ * used a prefetch issued (accuracy), used in time a prefetch used (fetch
+ * rate), used in time a prefetch issued (GoodPred).  0 where nothing was
+ * counted. */
 typedef struct offload_rates {
-    double hit_rate, lowbit_share, prefetch_accuracy, prefetch_fetch_rate, goodpred;
+    double hit_rate, prefill_hit_rate, decode_hit_rate;
+    double lowbit_share, prefetch_accuracy, prefetch_fetch_rate, goodpred;
 } offload_rates;
 
 offload_rates offload_counts_rates(const offload_counts *n);
@@ -114,6 +119,10 @@ offload_engine *offload_engine_create(const offload_config *c, int L, int E, int
 void offload_engine_free(offload_engine *e);
 
 void offload_engine_begin_layer(offload_engine *e, int64_t pos);
+/* The steps from now on decode (1: every token a decode token) or prefill
+ * (0: a step that prefills any request); the counts split by it.  Prefill
+ * until said. */
+void offload_engine_set_phase(offload_engine *e, int decode);
 /* The position of the layer begun (-1 before the first). */
 int64_t offload_engine_position(const offload_engine *e);
 

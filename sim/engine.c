@@ -303,6 +303,10 @@ static int run_iteration(engine *e)
     int64_t shared = sim_ns(cost_shared_experts_s(c, n));
     size_t row = (size_t)e->L * (size_t)e->K;
     e->pops->begin_iteration(e->pst);
+    int decode = 1;
+    for (int t = 0; t < n; t++)
+        decode &= b->phase[t] == TRACE_DECODE;
+    offload_engine_set_phase(e->oe, decode);
     for (int l = 0; l < e->L; l++) {
         offload_engine_begin_layer(e->oe, e->iter_index * e->L + l);
         e->gpu_ns += att + router;

@@ -61,7 +61,7 @@ enum { PLAIN_HIT, PLAIN_MISS };
 
 /* One layer of one token, experts in rank order (-1: none). */
 static void plain_layer(expert_cache *c, int64_t *now_pos, int64_t pos, const int16_t *experts,
-                        int layer, int E, int K, sim_hits_result *r)
+                        int layer, int E, int K, int decode, sim_hits_result *r)
 {
     *now_pos = pos;
     for (int k = 0; k < K; k++) {
@@ -75,6 +75,8 @@ static void plain_layer(expert_cache *c, int64_t *now_pos, int64_t pos, const in
             cache_load(c, key, &evicted);
         r->accesses++;
         r->hits += hit;
+        r->decode_accesses += decode;
+        r->decode_hits += decode && hit;
         r->misses += !hit;
         r->evictions += evicted >= 0;
         int32_t v[3] = {hit ? PLAIN_HIT : PLAIN_MISS, key, evicted};
@@ -112,7 +114,8 @@ static int replay_plain(trace_reader *rd, const sim_hits_config *cfg, sim_hits_r
         for (size_t t = 0; t < it.num_tokens; t++, out->tokens++)
             for (int l = 0; l < L; l++)
                 plain_layer(c, &now_pos, out->tokens * L + l,
-                            it.experts + (t * (size_t)L + (size_t)l) * (size_t)K, l, E, K, out);
+                            it.experts + (t * (size_t)L + (size_t)l) * (size_t)K, l, E, K,
+                            it.phase[t] == TRACE_DECODE, out);
     rc = got < 0 ? -1 : 0;
 out:
     free(keys);
@@ -208,6 +211,7 @@ static int replay_engine(trace_reader *rd, const sim_hits_config *cfg, const pre
     while ((got = trace_read_iteration(rd, &it, err)) > 0)
         for (size_t t = 0; t < it.num_tokens; t++, out->tokens++) {
             pops->begin_iteration(pst);
+            offload_engine_set_phase(z.oe, it.phase[t] == TRACE_DECODE);
             for (int l = 0; l < L; l++) {
                 size_t row = t * (size_t)L + (size_t)l;
                 predictor_obs obs = {
@@ -234,7 +238,9 @@ static int replay_engine(trace_reader *rd, const sim_hits_config *cfg, const pre
     offload_engine_finish(z.oe);
     const offload_counts *n = offload_engine_counts(z.oe);
     out->accesses = n->demands;
-    out->hits = n->hits + n->late_hits;
+    out->hits = n->hits + n->late_hits; /* none is late where copies take no time */
+    out->decode_accesses = n->decode_demands;
+    out->decode_hits = n->decode_hits;
     out->misses = n->misses;
     out->evictions = n->evictions;
     out->prefetch_issued = n->prefetch_issued;
@@ -282,7 +288,22 @@ int sim_hits_replay(const char *trace_path, const sim_hits_config *cfg, sim_hits
     return rc;
 }
 
+static double share(int64_t part, int64_t whole)
+{
+    return whole ? (double)part / (double)whole : 0;
+}
+
 double sim_hits_rate(const sim_hits_result *r)
 {
-    return r->accesses ? (double)r->hits / (double)r->accesses : 0;
+    return share(r->hits, r->accesses);
+}
+
+double sim_hits_prefill_rate(const sim_hits_result *r)
+{
+    return share(r->hits - r->decode_hits, r->accesses - r->decode_accesses);
+}
+
+double sim_hits_decode_rate(const sim_hits_result *r)
+{
+    return share(r->decode_hits, r->decode_accesses);
 }

@@ -34,6 +34,7 @@ typedef struct sim_hits_config {
 
 typedef struct sim_hits_result {
     int64_t tokens, accesses, hits, misses, evictions;
+    int64_t decode_accesses, decode_hits; /* those of decode tokens; the rest prefill's */
     int64_t prefetch_issued;   /* experts loaded by a prediction */
     int64_t prefetch_useful;   /* accesses served by an expert a prediction loaded */
     /* FNV-1a over every decision in order: equal digests, the same
@@ -44,7 +45,10 @@ typedef struct sim_hits_result {
 
 int sim_hits_replay(const char *trace_path, const sim_hits_config *cfg, sim_hits_result *out,
                     promoe_err *err);
-/* hits / accesses (0 before any access). */
+/* hits / accesses (0 before any access): of all tokens, of prefill tokens,
+ * of decode tokens. */
 double sim_hits_rate(const sim_hits_result *r);
+double sim_hits_prefill_rate(const sim_hits_result *r);
+double sim_hits_decode_rate(const sim_hits_result *r);
 
 #endif

@@ -568,14 +568,16 @@ START_TEST(every_system_replays_its_decisions)
     trace_reader *tr = trace_reader_open(tu_path("train.h5"), 0, &err);
     ck_assert_msg(tr != NULL, "%s", err.msg);
     trace_iteration it;
-    int64_t demands = 0, iterations = 0;
+    int64_t demands = 0, decode_demands = 0, iterations = 0;
     while (trace_read_iteration(tr, &it, &err) > 0) {
         iterations++;
         for (int l = 0; l < m.num_layers; l++) {
-            int seen[8] = {0};
+            int seen[8] = {0}, distinct = 0;
             for (size_t t = 0; t < it.num_tokens; t++)
                 for (int k = 0; k < m.top_k; k++)
-                    demands += !seen[it.experts[(t * m.num_layers + l) * m.top_k + k]]++;
+                    distinct += !seen[it.experts[(t * m.num_layers + l) * m.top_k + k]]++;
+            demands += distinct;
+            decode_demands += it.phase[0] == TRACE_DECODE ? distinct : 0;
         }
     }
     trace_reader_close(tr);
@@ -591,6 +593,8 @@ START_TEST(every_system_replays_its_decisions)
             ck_assert_mem_eq(r.output, resident.output, 2 * 6 * sizeof *r.output);
             const offload_counts *n = &r.offload.counts;
             ck_assert_int_eq(n->demands, demands);
+            ck_assert_int_eq(n->decode_demands, decode_demands); /* the decode steps' */
+            ck_assert_int_le(n->decode_hits, n->hits);
             ck_assert_int_eq(n->hits + n->late_hits + n->misses, n->demands);
             ck_assert_int_ge(r.offload.store.copies, n->misses);
             ck_assert_int_le(r.offload.store.copies + r.offload.store.withdrawn,

@@ -270,6 +270,48 @@ END_TEST
  * six tokens, 4 slots.  Global: 4 distinct experts fit -> 12 - 4 = 8 hits.
  * Per layer (2 slots each): layer 0 cycles 3 experts through 2 LRU slots
  * and never hits; layer 1 hits 5 times -> 5. */
+/* Hit rates apart for prefill and decode.  One layer, top-1, 3 experts,
+ * 2 slots, LRU; request 0 prefills experts 0 and 1, then decodes 0 and 2:
+ *   prefill: 0 m, 1 m               -> 0 of 2
+ *   decode:  0 h, 2 m (evicts 1)     -> 1 of 2      all: 1 of 4
+ * The timed replay (prefill as one step, then a step a token) counts the
+ * same: both prefill experts are missing when the step's router chooses. */
+START_TEST(prefill_and_decode_hit_rates)
+{
+    const char *t = tu_import_text("jsonl", "phases",
+        "{\"request\": 0, \"token\": 0, \"phase\": \"prefill\", \"layer\": 0, \"experts\": [0]}\n"
+        "{\"request\": 0, \"token\": 1, \"phase\": \"prefill\", \"layer\": 0, \"experts\": [1]}\n"
+        "{\"request\": 0, \"token\": 2, \"phase\": \"decode\", \"layer\": 0, \"experts\": [0]}\n"
+        "{\"request\": 0, \"token\": 3, \"phase\": \"decode\", \"layer\": 0, \"experts\": [2]}\n",
+        3, 0);
+    sim_hits_config hc = {.offload = {.policy = "lru", .slots = 2}};
+    sim_hits_result h;
+    promoe_err err = {{0}};
+    ck_assert_msg(sim_hits_replay(t, &hc, &h, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(h.decode_accesses, 2);
+    ck_assert_int_eq(h.decode_hits, 1);
+    ck_assert_double_eq_tol(sim_hits_rate(&h), 0.25, 1e-12);
+    ck_assert_double_eq_tol(sim_hits_prefill_rate(&h), 0.0, 1e-12);
+    ck_assert_double_eq_tol(sim_hits_decode_rate(&h), 0.5, 1e-12);
+    sim_config c;
+    sim_config_defaults(&c);
+    tu_unit_cost(&c.cost);
+    c.cost.model.num_layers = 1;
+    c.cost.model.num_experts = 3;
+    c.cost.model.top_k = 1;
+    c.offload.policy = "lru";
+    c.offload.slots = 2;
+    sim_result r;
+    ck_assert_msg(sim_run(t, &c, &r, &err) == 0, "%s", err.msg);
+    offload_rates rate = offload_counts_rates(&r.counts);
+    ck_assert_int_eq(r.counts.demands, 4);
+    ck_assert_int_eq(r.counts.decode_demands, 2);
+    ck_assert_int_eq(r.counts.decode_hits, 1);
+    ck_assert_double_eq_tol(rate.prefill_hit_rate, 0.0, 1e-12);
+    ck_assert_double_eq_tol(rate.decode_hit_rate, 0.5, 1e-12);
+}
+END_TEST
+
 START_TEST(scope_global_and_per_layer)
 {
     const char *t = tu_import_text("warp-jsonl", "scope",
@@ -514,6 +556,7 @@ int main(void)
     tcase_add_test(tc, hand_computed_sequences);
     tcase_add_test(tc, lfu_buckets_follow_the_rule);
     tcase_add_test(tc, belady_keeps_answers_until_they_pass);
+    tcase_add_test(tc, prefill_and_decode_hit_rates);
     tcase_add_test(tc, scope_global_and_per_layer);
     tcase_add_test(tc, lru_k_and_static_sequences);
     tcase_add_test(tc, promoe_policy_protects_predicted_experts);

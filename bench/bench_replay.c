@@ -56,29 +56,13 @@ static int stream_read(const char *path, stream *s, promoe_err *err)
     return got;
 }
 
-typedef struct future_index {
-    next_use uses;
-    const int64_t *now;
-} future_index;
-
-static int64_t next_access(void *ctx, int key)
-{
-    future_index *f = ctx;
-    return next_use_from(&f->uses, key, *f->now);
-}
-
-static int64_t access_now(void *ctx)
-{
-    return *((future_index *)ctx)->now;
-}
-
 /* The cache alone over the array; hits into *hits, seconds returned. */
 static double replay_in_memory(const stream *s, const char *policy, int num_keys, int64_t *hits)
 {
     promoe_err err;
     int64_t now = 0;
-    future_index fut = {.now = &now};
-    policy_future future = {.next_use = next_access, .now = access_now, .ctx = &fut};
+    next_use_clock fut = {.now = &now};
+    policy_future future = next_use_clock_future(&fut);
     const cache_policy_ops *ops = policy_find(policy);
     double t0 = clock_now_s();
     if (ops->needs_future) {

@@ -47,6 +47,22 @@ int64_t next_use_from(next_use *u, int key, int64_t now)
     return *c < end ? u->pos[*c] : POLICY_NEVER;
 }
 
+static int64_t clock_next_use(void *ctx, int key)
+{
+    next_use_clock *c = ctx;
+    return next_use_from(&c->uses, key, *c->now);
+}
+
+static int64_t clock_now(void *ctx)
+{
+    return *((next_use_clock *)ctx)->now;
+}
+
+policy_future next_use_clock_future(next_use_clock *c)
+{
+    return (policy_future){.next_use = clock_next_use, .now = clock_now, .ctx = c};
+}
+
 void next_use_free(next_use *u)
 {
     free(u->start);

@@ -7,6 +7,8 @@
 
 #include <stdint.h>
 
+#include "policies/policy.h"
+
 typedef struct next_use {
     int num_keys;
     int64_t *start;   /* [num_keys + 1]: where each key's positions begin */
@@ -28,5 +30,15 @@ void next_use_ready(next_use *u);
  * must not decrease from call to call. */
 int64_t next_use_from(next_use *u, int key, int64_t now);
 void next_use_free(next_use *u);
+
+/* An index read at a moment the caller advances (*now, in the index's
+ * units: a replay's access count), as offline policies ask it. */
+typedef struct next_use_clock {
+    next_use uses;
+    const int64_t *now;
+} next_use_clock;
+
+/* The policy_future (policies/policy.h) that asks c; c outlives it. */
+policy_future next_use_clock_future(next_use_clock *c);
 
 #endif

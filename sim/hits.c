@@ -10,25 +10,9 @@
 #include "offload/next_use.h"
 #include "traces/trace.h"
 
-/* Next-use knowledge for offline policies: positions are access indices. */
-typedef struct future_index {
-    next_use uses;
-    const int64_t *now;  /* the access being replayed (the stream's count) */
-} future_index;
-
-static int64_t next_access(void *ctx, int key)
-{
-    future_index *f = ctx;
-    return next_use_from(&f->uses, key, *f->now);
-}
-
-static int64_t access_now(void *ctx)
-{
-    return *((future_index *)ctx)->now;
-}
-
-/* Two passes over the trace: count each key's accesses, then list them. */
-static int build_future(trace_reader *r, future_index *f, promoe_err *err)
+/* Two passes over the trace: count each key's accesses, then list them
+ * (positions are access indices). */
+static int build_future(trace_reader *r, next_use_clock *f, promoe_err *err)
 {
     const trace_meta *m = trace_reader_meta(r);
     size_t lk = (size_t)m->num_layers * m->top_k;
@@ -89,8 +73,8 @@ static int replay_plain(trace_reader *rd, const sim_hits_config *cfg, sim_hits_r
 {
     const trace_meta *m = trace_reader_meta(rd);
     int L = m->num_layers, E = m->num_experts, K = m->top_k;
-    future_index fut = {.now = &out->accesses};
-    policy_future future = {.next_use = next_access, .now = access_now, .ctx = &fut};
+    next_use_clock fut = {.now = &out->accesses};
+    policy_future future = next_use_clock_future(&fut);
     int64_t now_pos = -1;
     expert_cache *c = NULL;
     int *keys = NULL, rc = -1;

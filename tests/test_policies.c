@@ -56,6 +56,32 @@ END_TEST
  * training trace, 2 slots, 1 spare: 0 is fixed and resident from the start;
  * on 0 1 0 2 1 0: h m h m(evict 1) m(evict 2) h             -> 3 hits
  * with spare=2 nothing is fixed: LRU                          -> 1 hit */
+/* The next of a pseudo-random stream x, and a key in [0, keys) drawn from
+ * it, the high keys more often (so some stay hot). */
+static uint64_t stream_next(uint64_t *x)
+{
+    return *x = *x * 6364136223846793005u + 1442695040888963407u;
+}
+
+static int skewed_key(uint64_t *x, int keys)
+{
+    int r = (int)(stream_next(x) >> 33) % (keys * keys);
+    return keys - 1 - (int)sqrt((double)r);
+}
+
+/* The policy's victim must be `want`; it is then removed.  1 if a slot was
+ * freed (0: every resident pinned). */
+static int evict_expected(const cache_policy_ops *ops, void *st, int want, uint8_t *in)
+{
+    int got = ops->choose_victim(st);
+    ck_assert_int_eq(got, want);
+    if (got < 0)
+        return 0;
+    ops->on_remove(st, got);
+    in[got] = 0;
+    return 1;
+}
+
 /* lfu's frequency buckets against the rule they implement, found by brute
  * force: on a skewed random stream over 64 keys and 16 slots, with a few
  * residents pinned and some removed by the cache now and then, every
@@ -75,9 +101,7 @@ START_TEST(lfu_buckets_follow_the_rule)
     uint64_t x = 12345;
     int resident = 0, victims = 0;
     for (int64_t t = 1; t <= 20000; t++) {
-        x = x * 6364136223846793005u + 1442695040888963407u;
-        int r = (int)(x >> 33) % (KEYS * KEYS);
-        int key = KEYS - 1 - (int)sqrt((double)r); /* low keys less often */
+        int key = skewed_key(&x, KEYS);
         if ((x >> 20) % 97 == 0)
             pinned[key] = in[key] && !pinned[key];
         if ((x >> 24) % 53 == 0 && in[key] && !pinned[key]) { /* the cache drops it */
@@ -98,12 +122,8 @@ START_TEST(lfu_buckets_follow_the_rule)
                 if (in[k] && !pinned[k] &&
                     (want < 0 || uses[k] < uses[want] || (uses[k] == uses[want] && last[k] < last[want])))
                     want = k;
-            int got = ops->choose_victim(st);
-            ck_assert_int_eq(got, want);
-            if (got < 0)
+            if (!evict_expected(ops, st, want, in))
                 continue;
-            ops->on_remove(st, got);
-            in[got] = 0;
             resident--;
             victims++;
         }
@@ -149,11 +169,8 @@ START_TEST(belady_keeps_answers_until_they_pass)
     enum { KEYS = 48, SLOTS = 12, N = 6000 };
     static int keys[N];
     uint64_t x = 777;
-    for (int i = 0; i < N; i++) {
-        x = x * 6364136223846793005u + 1442695040888963407u;
-        int r = (int)(x >> 33) % (KEYS * KEYS);
-        keys[i] = KEYS - 1 - (int)sqrt((double)r);
-    }
+    for (int i = 0; i < N; i++)
+        keys[i] = skewed_key(&x, KEYS);
     uint8_t pinned[KEYS] = {0}, in[KEYS] = {0};
     int64_t loaded[KEYS] = {0}, loads = 0;
     array_future af = {keys, N, 0};
@@ -167,7 +184,7 @@ START_TEST(belady_keeps_answers_until_they_pass)
     int resident = 0, victims = 0;
     for (af.now = 0; af.now < N; af.now++) {
         int key = keys[af.now];
-        x = x * 6364136223846793005u + 1442695040888963407u;
+        stream_next(&x);
         if ((x >> 20) % 89 == 0) {
             int k = (int)((x >> 40) % KEYS);
             pinned[k] = in[k] && !pinned[k];
@@ -189,12 +206,8 @@ START_TEST(belady_keeps_answers_until_they_pass)
                     want_next = next;
                 }
             }
-            int got = ops->choose_victim(st);
-            ck_assert_int_eq(got, want);
-            if (got < 0)
+            if (!evict_expected(ops, st, want, in))
                 continue;
-            ops->on_remove(st, got);
-            in[got] = 0;
             resident--;
             victims++;
         }

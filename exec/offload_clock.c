@@ -91,6 +91,7 @@ static void serve_prediction(void *ctx, predictor_job *job);
 const char *offload_clock_lacks(const offload_config *c)
 {
     return c->layer_offload ? "whole layers offloaded"
+           : c->load_on_reach ? "loads on reach (the paper's baselines)"
            : c->cpu_compute ? "misses computed on the CPU"
            : c->lowbit_weight > 0 ? "low-precision loads"
            : c->staging > 0 ? "staging buffers"

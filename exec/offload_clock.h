@@ -56,7 +56,7 @@ typedef struct offload_clock_stats {
 
 /* What of c's machinery the executor does not run, in words ("staging
  * buffers"), or NULL: whole layers offloaded, misses computed on the CPU,
- * low-precision loads, staging buffers, page-fault costs.  The one list:
+ * low-precision loads, staging buffers, page-fault costs, loads on reach.  The one list:
  * offload_clock_create refuses what it names, and the command line asks it
  * before a run. */
 const char *offload_clock_lacks(const offload_config *c);

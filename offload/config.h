@@ -35,6 +35,10 @@ typedef struct offload_config {
     int chunks;                  /* chunks per expert copy (1 = unchunked) */
     int preempt;                 /* demand copies overtake prefetches */
     int reorder;                 /* compute resident experts first */
+    /* the paper's baselines: a layer's experts run in expert-id order, and
+     * a miss is copied only when its turn comes, the layer waiting for it
+     * (nothing is loaded at the gate for the layer as a whole) */
+    int load_on_reach;
     /* compute a miss where it lives (the host) instead of copying it:
      * CPU_COMPUTE_SOONER when that ends first (Fiddler), CPU_COMPUTE_ALWAYS
      * for every miss (MoNDE's cold experts) */

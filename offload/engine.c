@@ -19,6 +19,7 @@ struct offload_engine {
     int decode;             /* the running steps are decode steps */
     expert_cache *cache;
     uint8_t *state, *from_prefetch;
+    uint8_t *on_reach;      /* [key] a miss whose copy waits for its turn (load_on_reach) */
     uint8_t *staged;        /* [key] held in a staging buffer, not in the cache */
     int64_t *prefetch_when; /* [key] the position a queued prefetch is for */
     /* [key] the target position of the last prediction that expected key
@@ -346,15 +347,23 @@ static int load_class(offload_engine *e, int key)
     return ask_chunks_done(e, key) > 0 ? 2 : 3;
 }
 
+/* The expert's id within its layer: the order the paper's baselines run a
+ * layer's experts in. */
+static int expert_id(offload_engine *e, int key)
+{
+    return key % e->E;
+}
+
 /* With reordering, the layer's experts are demanded (so their HIGH copies
  * queued) and computed in class order, each class in the order the tokens
- * chose them (a stable insertion sort: a layer needs at most E experts). */
-static void sort_by_load_class(offload_engine *e)
+ * chose them; loading on reach, in expert-id order (a stable insertion
+ * sort by rank: a layer needs at most E experts). */
+static void sort_need(offload_engine *e, int (*rank)(offload_engine *e, int key))
 {
     for (int i = 1; i < e->n_need; i++) {
-        int key = e->need[i], count = e->need_count[i], cls = load_class(e, key), j = i;
+        int key = e->need[i], count = e->need_count[i], cls = rank(e, key), j = i;
         float weight = e->need_weight[i];
-        for (; j > 0 && load_class(e, e->need[j - 1]) > cls; j--) {
+        for (; j > 0 && rank(e, e->need[j - 1]) > cls; j--) {
             e->need[j] = e->need[j - 1];
             e->need_count[j] = e->need_count[j - 1];
             e->need_weight[j] = e->need_weight[j - 1];
@@ -467,6 +476,11 @@ static void demand(offload_engine *e, int key, int tokens, float weight)
             ask_copy(e, key, COPY_HIGH, 0, 1);
             return;
         }
+        if (e->c->load_on_reach) {
+            e->on_reach[key] = 1; /* offload_engine_reach asks for it */
+            e->from_prefetch[key] = 0;
+            return;
+        }
         take_slot(e, key);
         ask_copy(e, key, COPY_HIGH, 0, 0);
     }
@@ -562,10 +576,25 @@ void offload_engine_gate(offload_engine *e, const int16_t *experts, const float 
         record_gate(e, experts, weights, tokens, stride);
     gather(e, experts, weights, tokens, stride, layer);
     if (e->c->reorder)
-        sort_by_load_class(e);
+        sort_need(e, load_class);
+    else if (e->c->load_on_reach)
+        sort_need(e, expert_id);
     demand_layer(e);
     e->gated_pos = e->now_pos;
     retire_unchosen(e, layer);
+}
+
+void offload_engine_reach(offload_engine *e, int key)
+{
+    if (!e->on_reach[key])
+        return;
+    int64_t w = key;
+    record(e, LOG_REACH, &w, 1);
+    e->on_reach[key] = 0;
+    take_slot(e, key);
+    ask_copy(e, key, COPY_HIGH, 0, 0);
+    if (e->state[key] != STREAMING)
+        cache_pin(e->cache, key); /* in use by the running layer */
 }
 
 int offload_engine_layer_size(const offload_engine *e) { return e->n_need; }
@@ -627,6 +656,7 @@ void offload_engine_free(offload_engine *e)
     cache_free(e->cache);
     free(e->state);
     free(e->from_prefetch);
+    free(e->on_reach);
     free(e->staged);
     free(e->prefetch_when);
     free(e->claimed_for);
@@ -690,6 +720,7 @@ offload_engine *offload_engine_create(const offload_config *c, int L, int E, int
                           .digest = FNV1A_START};
     e->state = calloc(keys, 1);
     e->from_prefetch = calloc(keys, 1);
+    e->on_reach = calloc(keys, 1);
     e->staged = calloc(keys, 1);
     e->prefetch_when = calloc(keys, sizeof *e->prefetch_when);
     e->claimed_for = malloc(keys * sizeof *e->claimed_for);
@@ -701,7 +732,7 @@ offload_engine *offload_engine_create(const offload_config *c, int L, int E, int
     e->resident = malloc(keys);
     e->scores = malloc((size_t)E * sizeof *e->scores);
     e->ranked = malloc((size_t)E * sizeof *e->ranked);
-    if (!e->state || !e->from_prefetch || !e->staged || !e->prefetch_when || !e->claimed_for ||
+    if (!e->state || !e->from_prefetch || !e->on_reach || !e->staged || !e->prefetch_when || !e->claimed_for ||
         !e->claim_pins || !e->used_for || !e->need || !e->need_count || !e->need_weight ||
         !e->resident || !e->scores || !e->ranked) {
         offload_engine_free(e);

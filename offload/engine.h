@@ -131,6 +131,11 @@ int64_t offload_engine_position(const offload_engine *e);
 void offload_engine_gate(offload_engine *e, const int16_t *experts, const float *weights,
                          size_t tokens, size_t stride);
 /* The layer's demanded experts, in the order taken (after a gate). */
+/* The running layer is about to compute key (in the order
+ * offload_engine_layer_expert gives): loading on reach (the paper's
+ * baselines), a missed expert's copy is asked for now, and the layer waits
+ * for it; otherwise nothing happens. */
+void offload_engine_reach(offload_engine *e, int key);
 int offload_engine_layer_size(const offload_engine *e);
 void offload_engine_layer_expert(const offload_engine *e, int i, int *key, int *tokens);
 /* 1 if key can compute now (resident, streamed or computed on the CPU). */

@@ -187,6 +187,11 @@ static int dispatch(replay *r)
     case LOG_LAYER_DONE:
         offload_engine_layer_done(r->e);
         return 0;
+    case LOG_REACH:
+        if (n != 1)
+            break;
+        offload_engine_reach(r->e, (int)w[0]);
+        return 0;
     default:
         break;
     }

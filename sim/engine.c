@@ -279,6 +279,11 @@ static void compute_experts(engine *e)
         }
         int key, tokens;
         offload_engine_layer_expert(e->oe, e->order[pick], &key, &tokens);
+        if (e->cfg->offload.load_on_reach) { /* a miss is asked for now */
+            run_until(e, e->gpu_ns);
+            e->now_ns = e->gpu_ns;
+            offload_engine_reach(e->oe, key);
+        }
         stall_until(e, wait_ready(e, key));
         if (!offload_engine_on_cpu(e->oe, key)) /* else the CPU computed it */
             e->gpu_ns += sim_ns(cost_expert_s(&e->cfg->cost, tokens));

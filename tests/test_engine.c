@@ -87,6 +87,72 @@ START_TEST(reactive_timeline)
 }
 END_TEST
 
+/* The paper's baselines load a miss when its turn comes (load_on_reach),
+ * the layer waiting for it; reactive-lru queues a layer's misses at its
+ * gate.  On the top-1 decode trace one expert a layer: the two agree, the
+ * reactive timeline to the nanosecond.  On a prefill of two tokens that
+ * miss two experts a layer (layer 0: experts 1 then 0, layer 1: 3 then 1),
+ * from the gate g of a layer:
+ *   reactive (gate order): copies g..1200 (1), 1200..2400 (0); computes
+ *     1 at 1200..1880, 0 at 2400..3080; stall 1200 + 520
+ *   on reach (id order): 0 copied g..1200, computed 1200..1880; 1 reached
+ *     at 1880, copied to 3080, computed to 3760; stall 1200 + 1200
+ * so 680 ns more a layer, all of it stall: 1360 over the two layers, the
+ * same bytes copied.  paper-static, with each layer's fixed expert learned
+ * from a trace choosing 0 (layer 0) and 2 (layer 1): layer 0 hits 0 and
+ * misses 1 (compute 0 at g..680, then 1 copied 680..1880, computed to
+ * 2560; static: 1 copied g..1200, computed 1200..1880, 0 to 2560: the
+ * same), layer 1 misses 3 and 1 into its two spare buffers (680 ns more
+ * than static, as above). */
+START_TEST(paper_baselines_load_on_reach)
+{
+    sim_config c;
+    setup(&c, "pcie_gbps=0.5");
+    c.offload.load_on_reach = 1;
+    sim_result r = run(&c);
+    ck_assert_int_eq(r.total_ns, 10352);
+    ck_assert_int_eq(r.gpu_stall_ns, 3600);
+    const char *prefill =
+        "{\"request\": 0, \"token\": 0, \"phase\": \"prefill\", \"layer\": 0, \"experts\": [1]}\n"
+        "{\"request\": 0, \"token\": 0, \"phase\": \"prefill\", \"layer\": 1, \"experts\": [3]}\n"
+        "{\"request\": 0, \"token\": 1, \"phase\": \"prefill\", \"layer\": 0, \"experts\": [0]}\n"
+        "{\"request\": 0, \"token\": 1, \"phase\": \"prefill\", \"layer\": 1, \"experts\": [1]}\n";
+    use_trace("jsonl", "two-misses", prefill, 0);
+    c.offload.load_on_reach = 0;
+    sim_result reactive = run(&c);
+    c.offload.load_on_reach = 1;
+    sim_result reach = run(&c);
+    ck_assert_int_eq(reactive.counts.misses, 4);
+    ck_assert_int_eq(reach.counts.misses, 4);
+    ck_assert_int_eq(reach.total_ns - reactive.total_ns, 2 * 680);
+    ck_assert_int_eq(reach.gpu_stall_ns - reactive.gpu_stall_ns, 2 * 680);
+    ck_assert_int_eq(reactive.gpu_stall_ns, 2 * (1200 + 520));
+    ck_assert_int_eq(reach.gpu_stall_ns, 2 * (1200 + 1200));
+    ck_assert_int_eq(reach.pcie_busy_ns, 4 * 1200);
+    /* paper-static against static */
+    const char *prefill_path = trace_path;
+    use_trace("warp-jsonl", "popular",
+              "{\"tok\": 0, \"layers\": [[0], [2]]}\n{\"tok\": 1, \"layers\": [[0], [2]]}\n", 0);
+    char options[1200];
+    snprintf(options, sizeof options, "trace=%s,spare=2", trace_path);
+    trace_path = prefill_path;
+    c.offload.policy = "static";
+    c.offload.policy_options = options;
+    c.offload.per_layer = 1;
+    c.offload.slots = 6;
+    c.offload.load_on_reach = 0;
+    sim_result fixed = run(&c);
+    c.offload.load_on_reach = 1;
+    sim_result paper = run(&c);
+    ck_assert_int_eq(fixed.counts.hits, 1);
+    ck_assert_int_eq(paper.counts.hits, 1);
+    ck_assert_int_eq(paper.counts.misses, 3);
+    ck_assert_int_eq(paper.total_ns - fixed.total_ns, 680);
+    ck_assert_int_eq(paper.gpu_stall_ns - fixed.gpu_stall_ns, 680);
+    ck_assert_int_eq(paper.gpu_stall_ns, 1200 + 2 * 1200);
+}
+END_TEST
+
 /* TO, layer streaming.  A unit layer's weights: attention 400 + router 40
  * weights and 4 experts of 300, fp16: 800 + 80 + 2400 = 3280 B, copied in
  * 6560 ns.  The budget of 4 slots: 4 x 600 + 2 layers x 880 non-expert B =
@@ -1139,6 +1205,7 @@ int main(void)
     Suite *s = suite_create("timed simulator");
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, reactive_timeline);
+    tcase_add_test(tc, paper_baselines_load_on_reach);
     tcase_add_test(tc, fault_cost_per_page);
     tcase_add_test(tc, resident_experts_claimed_first);
     tcase_add_test(tc, to_one_buffer_timeline);

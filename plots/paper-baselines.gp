@@ -1,6 +1,6 @@
 # The paper's headline (its Figs. 10-11): promoe's speedup over each of its baselines, per
 # model, in decode (left) and prefill (right); log scale.
-baselines = 'to lo um static reactive-lru'
+baselines = 'to lo um static paper-static paper-lru reactive-lru'
 models = 'deepseek-moe-16b deepseek-v2-lite qwen1.5-moe-a2.7b qwen2-57b-a14b-int4 mixtral-8x7b-int4'
 N = words(baselines)
 load dir.'/model-bars.gp'

@@ -27,6 +27,7 @@ color(s) = \
     s eq 'monde' ? '#ff7f0e' : s eq 'promoe' ? '#d62728' : s eq 'promoe-plus' ? '#2ca02c' : \
     s eq 'oracle' ? '#1f77b4' : s eq 'to' ? '#8c510a' : s eq 'lo' ? '#d8b365' : \
     s eq 'um' ? '#5ab4ac' : s eq 'static' ? '#01665e' : \
+    s eq 'paper-lru' ? '#bdbdbd' : s eq 'paper-static' ? '#80cdc1' : \
     s eq 'prev-token' ? '#7f7f7f' : s eq 'popularity' ? '#8c564b' : \
     s eq 'cross-layer' ? '#9467bd' : s eq 'eam' ? '#ff7f0e' : s eq 'gate-reuse' ? '#17becf' : \
     s[1:7] eq 'learned' ? '#d62728' : '#333333'

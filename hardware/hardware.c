@@ -5,6 +5,7 @@
 #include "common/preset.h"
 
 #define NUM_KEY(k, lo, hi) {#k, PRESET_DOUBLE, offsetof(hw_desc, k), 0, lo, hi, 1}
+#define OPTIONAL_KEY(k, lo, hi) {#k, PRESET_DOUBLE, offsetof(hw_desc, k), 0, lo, hi, 0}
 
 static const preset_key hw_keys[] = {
     {"name", PRESET_STRING, offsetof(hw_desc, name), HW_NAME_MAX, 0, 0, 1},
@@ -16,6 +17,8 @@ static const preset_key hw_keys[] = {
     NUM_KEY(pcie_latency_us, 0, 1e6),
     NUM_KEY(cpu_gflops, 1e-3, 1e9),
     NUM_KEY(cpu_mem_gbps, 1e-3, 1e6),
+    OPTIONAL_KEY(framework_layer_us, 0, 1e6),
+    OPTIONAL_KEY(framework_expert_us, 0, 1e6),
 };
 
 static const preset_kind hw_kind = {"hardware", "hardware", hw_keys,

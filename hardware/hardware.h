@@ -20,6 +20,11 @@ typedef struct hw_desc {
     double pcie_latency_us;   /* fixed cost of one copy, us */
     double cpu_gflops;        /* host compute rate, GFLOP/s */
     double cpu_mem_gbps;      /* host memory bandwidth, GB/s */
+    /* host time a serving framework spends a step, beyond the GPU's
+     * operations (Python dispatch, eager kernel launches): per layer, and
+     * per expert the layer computes.  0 (the default) for an efficient
+     * engine; hardware/rtx4090-transformers.ini says how they are set. */
+    double framework_layer_us, framework_expert_us;
 } hw_desc;
 
 /* As model_load, for hardware/ presets. */

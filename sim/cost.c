@@ -56,7 +56,8 @@ double cost_expert_s(const cost_model *c, int tokens)
     const profile_table *t = measured(c, PROFILE_EXPERT);
     if (t)
         return profile_eval(t, tokens);
-    return cost_gpu_s(c, cost_expert_flops(c, tokens), cost_expert_bytes_moved(c, tokens));
+    return c->hw.framework_expert_us * 1e-6 +
+           cost_gpu_s(c, cost_expert_flops(c, tokens), cost_expert_bytes_moved(c, tokens));
 }
 
 double cost_expert_cpu_s(const cost_model *c, int tokens)
@@ -126,7 +127,7 @@ double cost_router_s(const cost_model *c, int tokens)
         return profile_eval(t, tokens);
     double flops, bytes;
     router_work(c, tokens, &flops, &bytes);
-    return cost_gpu_s(c, flops, bytes);
+    return c->hw.framework_layer_us * 1e-6 + cost_gpu_s(c, flops, bytes);
 }
 
 double cost_router_cpu_s(const cost_model *c, int tokens)

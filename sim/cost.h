@@ -39,11 +39,14 @@ double cost_transfer_s(const cost_model *c, double bytes);
 
 double cost_expert_flops(const cost_model *c, int tokens);
 double cost_expert_bytes_moved(const cost_model *c, int tokens);
-/* One routed expert applied to `tokens` tokens, on the GPU / on the CPU. */
+/* One routed expert applied to `tokens` tokens, on the GPU (with the
+ * framework's host time per expert, framework_expert_us) / on the CPU. */
 double cost_expert_s(const cost_model *c, int tokens);
 double cost_expert_cpu_s(const cost_model *c, int tokens);
 /* Attention for `tokens` new tokens after `context` cached ones. */
 double cost_attention_s(const cost_model *c, int tokens, int context);
+/* The router, once a layer and step: with the framework's host time per
+ * layer (framework_layer_us), which it stands for. */
 double cost_router_s(const cost_model *c, int tokens);
 /* Attention for a step of n tokens (request and position of each): one
  * call per run of consecutive tokens of a request, on the GPU or the CPU. */

@@ -153,6 +153,23 @@ START_TEST(paper_baselines_load_on_reach)
 }
 END_TEST
 
+/* A framework's host time (framework_layer_us, framework_expert_us) adds
+ * to the reactive timeline once a layer (the gate 3000 ns later) and once
+ * an expert computed (500 ns): 4 layers and 4 experts, 14000 ns more; the
+ * copies start at the gates, so the stall is the same 3600. */
+START_TEST(framework_time_timeline)
+{
+    sim_config c;
+    setup(&c, "pcie_gbps=0.5");
+    promoe_err err = {{0}};
+    ck_assert_int_eq(hw_set(&c.cost.hw, "framework_layer_us=3", &err), 0);
+    ck_assert_int_eq(hw_set(&c.cost.hw, "framework_expert_us=0.5", &err), 0);
+    sim_result r = run(&c);
+    ck_assert_int_eq(r.total_ns, 10352 + 4 * 3000 + 4 * 500);
+    ck_assert_int_eq(r.gpu_stall_ns, 3600);
+}
+END_TEST
+
 /* TO, layer streaming.  A unit layer's weights: attention 400 + router 40
  * weights and 4 experts of 300, fp16: 800 + 80 + 2400 = 3280 B, copied in
  * 6560 ns.  The budget of 4 slots: 4 x 600 + 2 layers x 880 non-expert B =
@@ -1206,6 +1223,7 @@ int main(void)
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, reactive_timeline);
     tcase_add_test(tc, paper_baselines_load_on_reach);
+    tcase_add_test(tc, framework_time_timeline);
     tcase_add_test(tc, fault_cost_per_page);
     tcase_add_test(tc, resident_experts_claimed_first);
     tcase_add_test(tc, to_one_buffer_timeline);

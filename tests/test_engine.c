@@ -1097,7 +1097,7 @@ START_TEST(event_log_replays_to_the_same_decisions)
                                      TRACE_HIDDEN | TRACE_ROUTER_WEIGHT | TRACE_WEIGHTS);
     static const char *const names[] = {"reactive-lru", "static", "mixtral-offloading",
                                         "moe-infinity", "promoe", "promoe-plus", "pre-gated",
-                                        "fiddler", "hobbit", "um"};
+                                        "fiddler", "hobbit", "um", "paper-lru", "paper-static"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         for (int batch = 1; batch <= 3; batch += 2) {
             promoe_err err = {{0}};

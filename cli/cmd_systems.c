@@ -4,7 +4,6 @@
 #include <string.h>
 
 #include "cli/cli.h"
-#include "common/options.h"
 #include "exec/offload_clock.h"
 #include "offload/system.h"
 #include "policies/policy.h"
@@ -42,8 +41,7 @@ static const char *exec_refuses(system_desc *s, char *why, size_t len)
     const char *lacks = offload_clock_lacks(&oc);
     const cache_policy_ops *pol = policy_find(s->policy);
     char first[64];
-    options_split_spec(s->predictor, first, sizeof first);
-    first[strcspn(first, "|")] = '\0';
+    system_predictor_choices(s, first, sizeof first, NULL, 0);
     const predictor_ops *pred = predictor_find(first);
     if (lacks)
         snprintf(why, len, "%s", lacks);

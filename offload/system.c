@@ -72,6 +72,20 @@ void system_list_presets(char *buf, size_t len)
     preset_list(&system_kind, buf, len);
 }
 
+void system_predictor_choices(const system_desc *s, char *first, size_t first_len, char *next,
+                              size_t next_len)
+{
+    options_split_spec(s->predictor, first, first_len);
+    first[strcspn(first, "|")] = '\0';
+    if (!next)
+        return;
+    const char *rest = strchr(s->predictor, '|');
+    if (rest)
+        snprintf(next, next_len, "%.*s", (int)strcspn(rest + 1, "|:"), rest + 1);
+    else
+        snprintf(next, next_len, "none");
+}
+
 void system_needs(const system_desc *s, char *buf, size_t len)
 {
     if (s->all_gpu) {
@@ -82,13 +96,8 @@ void system_needs(const system_desc *s, char *buf, size_t len)
     if (s->policy_trace)
         snprintf(policy, sizeof policy, "--train T.h5 (%s learns its fixed experts from it)",
                  s->policy);
-    /* the first choice of predictor, and what it falls back to */
-    char first[64], next[64] = "none";
-    options_split_spec(s->predictor, first, sizeof first);
-    first[strcspn(first, "|")] = '\0';
-    const char *rest = strchr(s->predictor, '|');
-    if (rest)
-        snprintf(next, sizeof next, "%.*s", (int)strcspn(rest + 1, "|:"), rest + 1);
+    char first[64], next[64];
+    system_predictor_choices(s, first, sizeof first, next, sizeof next);
     const predictor_ops *ops = predictor_find(first);
     if (ops && ops->needs_training)
         snprintf(predictor, sizeof predictor, "--train T.h5 with hidden states (to train %s; else "

@@ -34,6 +34,12 @@ int system_load(const char *name_or_path, system_desc *s, promoe_err *err);
 
 void system_list_presets(char *buf, size_t len);
 
+/* The name of the system's first choice of predictor into first, and of
+ * the one it falls back to ("none" after the last) into next, unless next
+ * is NULL. */
+void system_predictor_choices(const system_desc *s, char *first, size_t first_len, char *next,
+                              size_t next_len);
+
 /* What running system s needs beyond a trace and --cache, in words, into
  * buf: a training trace for its policy or predictor, hidden states for its
  * predictor (and what it falls back to without them), the trace's future,

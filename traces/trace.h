@@ -7,7 +7,8 @@
  * prefill tokens of one request form one iteration, each decode step is one
  * iteration (several requests' tokens when batched).
  *
- * Layout (DESIGN.md, "Trace format v1"): root attributes format, version,
+ * Layout (DESIGN.md, "Trace format v1", declared in trace_format.def, which
+ * the Python recorder reads too): root attributes format, version,
  * model, num_layers, num_experts, top_k, hidden_dim, source; datasets
  * tokens/{request,position,phase,iteration}, routing/experts [N,L,K] int16,
  * routing/weights [N,L,K] float32, routing/logits [N,L,E] float32,
@@ -30,10 +31,15 @@
 
 #include "common/error.h"
 
-#define TRACE_FORMAT_NAME "promoe-trace"
-#define TRACE_FORMAT_VERSION 1
-#define TRACE_NAME_MAX 128        /* model, source, dataset strings */
-#define TRACE_DATASET_NAME_MAX 64 /* width of requests/dataset */
+#define TRACE_NAME_MAX 128        /* model and source strings */
+
+/* The format's numbers, from its one declaration (trace_format.def):
+ * TRACE_FORMAT_VERSION, TRACE_DATASET_NAME_MAX (width of requests/dataset),
+ * and the writer's chunking and compression settings. */
+enum trace_format_const {
+#define TRACE_CONST(name, value) TRACE_##name = value,
+#include "traces/trace_format.def"
+};
 
 /* Limits that keep a hostile header from asking for absurd memory. */
 #define TRACE_MAX_LAYERS 1024

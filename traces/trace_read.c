@@ -55,20 +55,20 @@ static int read_attributes(trace_reader *r, promoe_err *err)
 {
     char format[64];
     long long v;
-    if (h5_read_str_attr(r->h5, "format", format, sizeof format) < 0)
+    if (h5_read_str_attr(r->h5, ATTR_NAME(format), format, sizeof format) < 0)
         return fail(r, err, "not a promoe trace (no 'format' attribute)");
     if (strcmp(format, TRACE_FORMAT_NAME) != 0)
         return fail(r, err, "not a promoe trace (format attribute is '%s')", format);
-    if (h5_read_int_attr(r->h5, "version", &v) < 0)
+    if (h5_read_int_attr(r->h5, ATTR_NAME(version), &v) < 0)
         return fail(r, err, "trace has no integer 'version' attribute");
     if (v != TRACE_FORMAT_VERSION)
         return fail(r, err, "unsupported trace version %lld (this promoe reads version %d)", v,
                     TRACE_FORMAT_VERSION);
-    static const struct { const char *name; long long lo, hi; } dims[] = {
-        {"num_layers", 1, TRACE_MAX_LAYERS},
-        {"num_experts", 1, TRACE_MAX_EXPERTS},
-        {"top_k", 1, TRACE_MAX_TOP_K},
-        {"hidden_dim", 0, TRACE_MAX_HIDDEN},
+    const struct { const char *name; long long lo, hi; } dims[] = {
+        {ATTR_NAME(num_layers), 1, TRACE_MAX_LAYERS},
+        {ATTR_NAME(num_experts), 1, TRACE_MAX_EXPERTS},
+        {ATTR_NAME(top_k), 1, TRACE_MAX_TOP_K},
+        {ATTR_NAME(hidden_dim), 0, TRACE_MAX_HIDDEN},
     };
     int *fields[] = {&r->meta.num_layers, &r->meta.num_experts, &r->meta.top_k,
                      &r->meta.hidden_dim};
@@ -82,13 +82,13 @@ static int read_attributes(trace_reader *r, promoe_err *err)
     }
     if (r->meta.top_k > r->meta.num_experts)
         return fail(r, err, "top_k is larger than num_experts");
-    if (h5_read_str_attr(r->h5, "model", r->meta.model, sizeof r->meta.model) < 0)
+    if (h5_read_str_attr(r->h5, ATTR_NAME(model), r->meta.model, sizeof r->meta.model) < 0)
         r->meta.model[0] = '\0';
-    if (h5_read_str_attr(r->h5, "source", r->meta.source, sizeof r->meta.source) < 0)
+    if (h5_read_str_attr(r->h5, ATTR_NAME(source), r->meta.source, sizeof r->meta.source) < 0)
         r->meta.source[0] = '\0';
     r->meta.hidden_layer_stride = 1;
-    if (H5Aexists(r->h5, "hidden_layer_stride") > 0) {
-        if (h5_read_int_attr(r->h5, "hidden_layer_stride", &v) < 0 || v < 1 ||
+    if (H5Aexists(r->h5, ATTR_NAME(hidden_layer_stride)) > 0) {
+        if (h5_read_int_attr(r->h5, ATTR_NAME(hidden_layer_stride), &v) < 0 || v < 1 ||
             v > r->meta.num_layers)
             return fail(r, err, "hidden_layer_stride is not a whole number in [1, num_layers]");
         r->meta.hidden_layer_stride = (int)v;
@@ -199,20 +199,17 @@ static int cmp_i32(const void *a, const void *b)
 
 static int read_requests(trace_reader *r, promoe_err *err)
 {
-    static const char *const names[] = {"requests/id", "requests/prompt_len",
-                                        "requests/output_len", "requests/arrival_s",
-                                        "requests/dataset"};
-    hid_t d[5];
+    hid_t d[TRACE_NUM_TABLES];
     int64_t n = -1;
     int rc = -1;
-    for (int i = 0; i < 5; i++) {
-        H5T_class_t class = i == 3 ? H5T_FLOAT : i == 4 ? H5T_STRING : H5T_INTEGER;
-        if (!dataset_exists(r->h5, names[i])) {
+    for (int i = 0; i < TRACE_NUM_TABLES; i++) {
+        const char *path = trace_tables[i].path;
+        if (!dataset_exists(r->h5, path)) {
             for (int j = 0; j < i; j++)
                 H5Dclose(d[j]);
-            return fail(r, err, "missing dataset %s", names[i]);
+            return fail(r, err, "missing dataset %s", path);
         }
-        d[i] = open_checked(r, names[i], class, 1, NULL, &n, err);
+        d[i] = open_checked(r, path, trace_type_class(trace_tables[i].type), 1, NULL, &n, err);
         if (d[i] < 0) {
             for (int j = 0; j < i; j++)
                 H5Dclose(d[j]);
@@ -223,8 +220,8 @@ static int read_requests(trace_reader *r, promoe_err *err)
         fail(r, err, "request table too large");
         goto out;
     }
-    for (int i = 0; i < 5; i++)
-        if (check_chunks(r, d[i], names[i], 0, (hsize_t)n, err) < 0)
+    for (int i = 0; i < TRACE_NUM_TABLES; i++)
+        if (check_chunks(r, d[i], trace_tables[i].path, 0, (hsize_t)n, err) < 0)
             goto out;
     r->meta.num_requests = n;
     size_t un = (size_t)n;
@@ -235,17 +232,14 @@ static int read_requests(trace_reader *r, promoe_err *err)
     r->sorted_ids = malloc((un + 1) * sizeof *r->sorted_ids);
     for (int i = 0; i < 3; i++)
         cols[i] = malloc((un + 1) * sizeof(int32_t));
-    hid_t stype = H5Tcopy(H5T_C_S1);
-    H5Tset_size(stype, TRACE_DATASET_NAME_MAX);
-    H5Tset_strpad(stype, H5T_STR_NULLTERM);
     if (!arrival || !names_buf || !r->requests || !r->sorted_ids || !cols[0] || !cols[1] ||
         !cols[2]) {
         fail(r, err, "out of memory reading the request table");
-    } else if (read_whole(d[0], H5T_NATIVE_INT32, cols[0]) < 0 ||
-               read_whole(d[1], H5T_NATIVE_INT32, cols[1]) < 0 ||
-               read_whole(d[2], H5T_NATIVE_INT32, cols[2]) < 0 ||
-               read_whole(d[3], H5T_NATIVE_DOUBLE, arrival) < 0 ||
-               read_whole(d[4], stype, names_buf) < 0) {
+    } else if (read_whole(d[TABLE_ID], H5T_NATIVE_INT32, cols[0]) < 0 ||
+               read_whole(d[TABLE_PROMPT_LEN], H5T_NATIVE_INT32, cols[1]) < 0 ||
+               read_whole(d[TABLE_OUTPUT_LEN], H5T_NATIVE_INT32, cols[2]) < 0 ||
+               read_whole(d[TABLE_ARRIVAL_S], H5T_NATIVE_DOUBLE, arrival) < 0 ||
+               read_whole(d[TABLE_DATASET], trace_type_file(TRACE_TYPE_str), names_buf) < 0) {
         fail(r, err, "cannot read the request table (corrupt data)");
     } else {
         rc = 0;
@@ -264,13 +258,12 @@ static int read_requests(trace_reader *r, promoe_err *err)
             if (r->sorted_ids[i] == r->sorted_ids[i - 1])
                 rc = fail(r, err, "request id %d appears twice in requests/id", r->sorted_ids[i]);
     }
-    H5Tclose(stype);
     for (int i = 0; i < 3; i++)
         free(cols[i]);
     free(arrival);
     free(names_buf);
 out:
-    for (int i = 0; i < 5; i++)
+    for (int i = 0; i < TRACE_NUM_TABLES; i++)
         H5Dclose(d[i]);
     return rc;
 }
@@ -291,7 +284,7 @@ static int open_columns(trace_reader *r, promoe_err *err)
             return fail(r, err, "hidden/input present but hidden_dim is 0");
         hsize_t inner[2];
         trace_column_inner_dims(c, &r->meta, inner);
-        hid_t d = open_checked(r, col->path, col->class, col->rank, inner, &n, err);
+        hid_t d = open_checked(r, col->path, trace_type_class(col->type), col->rank, inner, &n, err);
         if (d < 0)
             return -1;
         if (col->content && !(r->load & col->content))
@@ -300,12 +293,12 @@ static int open_columns(trace_reader *r, promoe_err *err)
             r->dset[c] = d;
     }
     r->meta.num_tokens = n;
-    if (dataset_exists(r->h5, "model/router_weight")) {
+    if (dataset_exists(r->h5, TENSOR_PATH(ROUTER_WEIGHT))) {
         if (r->meta.hidden_dim < 1)
             return fail(r, err, "model/router_weight present but hidden_dim is 0");
         hsize_t inner[2] = {(hsize_t)r->meta.num_experts, (hsize_t)r->meta.hidden_dim};
         int64_t layers = r->meta.num_layers;
-        hid_t d = open_checked(r, "model/router_weight", H5T_FLOAT, 3, inner, &layers, err);
+        hid_t d = open_checked(r, TENSOR_PATH(ROUTER_WEIGHT), H5T_FLOAT, 3, inner, &layers, err);
         if (d < 0)
             return -1;
         H5Dclose(d);
@@ -324,7 +317,7 @@ static int open_columns(trace_reader *r, promoe_err *err)
 
 static size_t row_bytes(const trace_reader *r, int c)
 {
-    return trace_column_width(c, &r->meta) * trace_columns[c].elem_size;
+    return trace_column_width(c, &r->meta) * trace_column_elem_size(c);
 }
 
 static int alloc_buffers(trace_reader *r, size_t cap, promoe_err *err)
@@ -553,9 +546,9 @@ const float *trace_reader_router_weight(trace_reader *r, promoe_err *err)
         return r->router_weight;
     size_t n = (size_t)r->meta.num_layers * r->meta.num_experts * r->meta.hidden_dim;
     r->router_weight = malloc(n * sizeof(float));
-    hid_t d = H5Dopen2(r->h5, "model/router_weight", H5P_DEFAULT);
+    hid_t d = H5Dopen2(r->h5, TENSOR_PATH(ROUTER_WEIGHT), H5P_DEFAULT);
     int checked = d >= 0 &&
-                  check_chunks(r, d, "model/router_weight", 0, (hsize_t)r->meta.num_layers, err) == 0;
+                  check_chunks(r, d, TENSOR_PATH(ROUTER_WEIGHT), 0, (hsize_t)r->meta.num_layers, err) == 0;
     if (!r->router_weight || !checked || read_whole(d, H5T_NATIVE_FLOAT, r->router_weight) < 0) {
         free(r->router_weight);
         r->router_weight = NULL;

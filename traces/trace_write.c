@@ -11,11 +11,7 @@
 #include "common/h5_attr.h"
 #include "traces/trace_h5.h"
 
-/* Chunks of about this many bytes compress well and fit the reader's
- * per-dataset chunk cache. */
-#define CHUNK_TARGET_BYTES (256 * 1024)
 #define WRITE_BLOCK_BYTES (4 * 1024 * 1024)
-#define DEFLATE_LEVEL 1
 
 struct trace_writer {
     atomic_file file;
@@ -34,7 +30,9 @@ struct trace_writer {
 
 static hsize_t chunk_rows(size_t row_bytes, size_t cap)
 {
-    size_t rows = CHUNK_TARGET_BYTES / (row_bytes ? row_bytes : 1);
+    /* chunks of TRACE_CHUNK_TARGET_BYTES compress well and fit the reader's
+     * per-dataset chunk cache */
+    size_t rows = TRACE_CHUNK_TARGET_BYTES / (row_bytes ? row_bytes : 1);
     if (rows < 1)
         rows = 1;
     if (rows > cap)
@@ -57,7 +55,7 @@ static hid_t dataset_props(int rank, const hsize_t *chunk, int compression)
     H5Pset_chunk(dcpl, rank, chunk);
     if (compression == TRACE_GZIP) {
         H5Pset_shuffle(dcpl);
-        H5Pset_deflate(dcpl, DEFLATE_LEVEL);
+        H5Pset_deflate(dcpl, TRACE_DEFLATE_LEVEL);
     }
     H5Pset_obj_track_times(dcpl, 0);
     return dcpl;
@@ -170,7 +168,7 @@ trace_writer *trace_writer_create(const char *path, const trace_meta *meta,
         const trace_column *col = &trace_columns[c];
         if (col->content && !(meta->content & col->content))
             continue;
-        row_bytes += trace_column_width(c, &w->meta) * col->elem_size;
+        row_bytes += trace_column_width(c, &w->meta) * trace_column_elem_size(c);
     }
     w->block_rows = WRITE_BLOCK_BYTES / row_bytes;
     if (w->block_rows < 1)
@@ -182,10 +180,11 @@ trace_writer *trace_writer_create(const char *path, const trace_meta *meta,
         hsize_t inner[2];
         trace_column_inner_dims(c, &w->meta, inner);
         size_t width = trace_column_width(c, &w->meta);
-        hsize_t rows = chunk_rows(width * H5Tget_size(trace_column_file_type(c)), 65536);
+        hsize_t rows = chunk_rows(width * H5Tget_size(trace_column_file_type(c)),
+                                  TRACE_TOKEN_CHUNK_ROWS_MAX);
         w->dset[c] = create_extendible(w->h5, col->path, trace_column_file_type(c),
                                        col->rank, inner, rows, meta->compression);
-        size_t elem = trace_column_is_half(c) ? sizeof(uint16_t) : col->elem_size;
+        size_t elem = trace_column_is_half(c) ? sizeof(uint16_t) : trace_column_elem_size(c);
         w->buf[c] = malloc(w->block_rows * width * elem);
         if (w->dset[c] < 0 || !w->buf[c]) {
             promoe_err_set(err, "%s: cannot create dataset %s", path, col->path);
@@ -267,7 +266,7 @@ int trace_writer_append(trace_writer *w, const trace_iteration *it, promoe_err *
             if (!column_written(w, c))
                 continue;
             size_t width = trace_column_width(c, &w->meta);
-            size_t row = width * trace_columns[c].elem_size;
+            size_t row = width * trace_column_elem_size(c);
             if (trace_column_is_half(c)) {
                 uint16_t *dst = (uint16_t *)w->buf[c] + w->buffered * width;
                 const float *src = (const float *)iteration_column(it, c) + done * width;
@@ -314,12 +313,13 @@ int trace_writer_set_router_weight(trace_writer *w, const float *weight, promoe_
     return 0;
 }
 
-/* A small chunked, compressed 1-D dataset written in one go. */
-static int write_table(hid_t loc, const char *path, hid_t ftype, hid_t mtype, size_t n,
-                       const void *data)
+/* Request table dataset `t`, small, chunked and compressed, in one go. */
+static int write_table(hid_t loc, int t, hid_t mtype, size_t n, const void *data)
 {
     hsize_t inner[2] = {1, 1};
-    hid_t d = create_extendible(loc, path, ftype, 1, inner, chunk_rows(H5Tget_size(ftype), 4096),
+    hid_t ftype = trace_type_file(trace_tables[t].type);
+    hid_t d = create_extendible(loc, trace_tables[t].path, ftype, 1, inner,
+                                chunk_rows(H5Tget_size(ftype), TRACE_TABLE_CHUNK_ROWS_MAX),
                                 TRACE_GZIP);
     if (d < 0)
         return -1;
@@ -336,9 +336,6 @@ static int write_requests(trace_writer *w)
     int32_t *output = malloc((n + 1) * sizeof *output);
     double *arrival = malloc((n + 1) * sizeof *arrival);
     char *names = calloc(n + 1, TRACE_DATASET_NAME_MAX);
-    hid_t stype = H5Tcopy(H5T_C_S1);
-    H5Tset_size(stype, TRACE_DATASET_NAME_MAX);
-    H5Tset_strpad(stype, H5T_STR_NULLTERM);
     int rc = -1;
     if (!ids || !prompt || !output || !arrival || !names)
         goto out;
@@ -350,13 +347,12 @@ static int write_requests(trace_writer *w)
         memcpy(names + i * TRACE_DATASET_NAME_MAX, w->requests[i].dataset, TRACE_DATASET_NAME_MAX);
         names[i * TRACE_DATASET_NAME_MAX + TRACE_DATASET_NAME_MAX - 1] = '\0';
     }
-    rc = write_table(w->h5, "requests/id", H5T_STD_I32LE, H5T_NATIVE_INT32, n, ids) |
-         write_table(w->h5, "requests/prompt_len", H5T_STD_I32LE, H5T_NATIVE_INT32, n, prompt) |
-         write_table(w->h5, "requests/output_len", H5T_STD_I32LE, H5T_NATIVE_INT32, n, output) |
-         write_table(w->h5, "requests/arrival_s", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, n, arrival) |
-         write_table(w->h5, "requests/dataset", stype, stype, n, names);
+    rc = write_table(w->h5, TABLE_ID, H5T_NATIVE_INT32, n, ids) |
+         write_table(w->h5, TABLE_PROMPT_LEN, H5T_NATIVE_INT32, n, prompt) |
+         write_table(w->h5, TABLE_OUTPUT_LEN, H5T_NATIVE_INT32, n, output) |
+         write_table(w->h5, TABLE_ARRIVAL_S, H5T_NATIVE_DOUBLE, n, arrival) |
+         write_table(w->h5, TABLE_DATASET, trace_type_file(TRACE_TYPE_str), n, names);
 out:
-    H5Tclose(stype);
     free(ids);
     free(prompt);
     free(output);
@@ -372,7 +368,8 @@ static int write_router_weight(trace_writer *w)
     hsize_t chunk[3] = {1, dims[1], dims[2]};
     hid_t space = H5Screate_simple(3, dims, NULL);
     hid_t dcpl = dataset_props(3, chunk, w->meta.compression);
-    hid_t d = create_dataset(w->h5, "model/router_weight", trace_h5_float16(), space, dcpl);
+    hid_t d = create_dataset(w->h5, TENSOR_PATH(ROUTER_WEIGHT),
+                            trace_type_file(trace_tensors[TENSOR_ROUTER_WEIGHT].type), space, dcpl);
     size_t n = (size_t)(dims[0] * dims[1] * dims[2]);
     uint16_t *half = malloc(n * sizeof *half);
     if (half)
@@ -391,17 +388,17 @@ static int write_attributes(trace_writer *w)
 {
     hid_t f = w->h5;
     const trace_meta *m = &w->meta;
-    return (h5_write_str_attr(f, "format", TRACE_FORMAT_NAME) |
-            h5_write_int_attr(f, "version", TRACE_FORMAT_VERSION) |
-            h5_write_str_attr(f, "model", m->model) |
-            h5_write_int_attr(f, "num_layers", m->num_layers) |
-            h5_write_int_attr(f, "num_experts", m->num_experts) |
-            h5_write_int_attr(f, "top_k", m->top_k) |
-            h5_write_int_attr(f, "hidden_dim",
-                                    (m->content & (TRACE_HIDDEN | TRACE_ROUTER_WEIGHT)) ? m->hidden_dim : 0) |
-            h5_write_str_attr(f, "source", m->source) |
+    return (h5_write_str_attr(f, ATTR_NAME(format), TRACE_FORMAT_NAME) |
+            h5_write_int_attr(f, ATTR_NAME(version), TRACE_FORMAT_VERSION) |
+            h5_write_str_attr(f, ATTR_NAME(model), m->model) |
+            h5_write_int_attr(f, ATTR_NAME(num_layers), m->num_layers) |
+            h5_write_int_attr(f, ATTR_NAME(num_experts), m->num_experts) |
+            h5_write_int_attr(f, ATTR_NAME(top_k), m->top_k) |
+            h5_write_int_attr(f, ATTR_NAME(hidden_dim),
+                              (m->content & (TRACE_HIDDEN | TRACE_ROUTER_WEIGHT)) ? m->hidden_dim : 0) |
+            h5_write_str_attr(f, ATTR_NAME(source), m->source) |
             (m->hidden_layer_stride > 1 && (m->content & TRACE_HIDDEN)
-                 ? h5_write_int_attr(f, "hidden_layer_stride", m->hidden_layer_stride)
+                 ? h5_write_int_attr(f, ATTR_NAME(hidden_layer_stride), m->hidden_layer_stride)
                  : 0)) ? -1 : 0;
 }
 

@@ -22,6 +22,15 @@ static const char usage[] =
     "              \"weights\": [...] (optional), \"iteration\" (optional)}\n"
     "  csv         header request,token,phase,layer,rank,expert,weight[,iteration]\n"
     "              and one row per (token, layer, rank)\n"
+    "  hf-router-logits\n"
+    "              the router logits transformers returns (output_router_logits=\n"
+    "              True), one tensor a layer (tokens x experts), in a safetensors\n"
+    "              file or a numpy .npz; the layer is the last number in a\n"
+    "              tensor's name; requests one after another, each its prompt\n"
+    "              then its output, split by --split or by prompt_lens and\n"
+    "              output_lens in the file; experts and weights follow from the\n"
+    "              logits by the model's rule (softmax, top-k, renormalised if\n"
+    "              norm_topk_prob)\n"
     "\n"
     "  -f, --format FORMAT    input format (required)\n"
     "  -o, --output FILE      trace to write (required)\n"
@@ -35,13 +44,19 @@ static const char usage[] =
     "  -L, --layers L         MoE layers (default: highest layer seen + 1)\n"
     "      --dataset NAME     name stored in requests/dataset (default imported)\n"
     "      --compression C    gzip (default) or none (faster to read)\n"
+    "      --split P:O[,P:O...]\n"
+    "                         hf-router-logits: each request's prompt and output\n"
+    "                         lengths (new tokens), in the order of the rows\n"
+    "      --norm-topk-prob 0|1\n"
+    "                         hf-router-logits: whether the top-k weights are\n"
+    "                         renormalised (default: the -m preset's rule)\n"
     "      --field NAME=KEY   jsonl: read field NAME from JSON key KEY, e.g.\n"
     "                         --field token=token_idx --field weights=gating_probs\n"
     "                         (fields: request token phase layer experts weights\n"
     "                         iteration); may be repeated\n"
     "  -h, --help             show this help\n";
 
-enum { OPT_DATASET = 256, OPT_FIELD, OPT_COMPRESSION };
+enum { OPT_DATASET = 256, OPT_FIELD, OPT_COMPRESSION, OPT_SPLIT, OPT_NORM_TOPK };
 
 static const struct option options[] = {
     {"format", required_argument, NULL, 'f'},
@@ -53,6 +68,8 @@ static const struct option options[] = {
     {"dataset", required_argument, NULL, OPT_DATASET},
     {"field", required_argument, NULL, OPT_FIELD},
     {"compression", required_argument, NULL, OPT_COMPRESSION},
+    {"split", required_argument, NULL, OPT_SPLIT},
+    {"norm-topk-prob", required_argument, NULL, OPT_NORM_TOPK},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -102,6 +119,11 @@ int cmd_trace_import(int argc, char **argv)
             if (cli_parse_compression(cmd, optarg, &o.compression) < 0)
                 return CLI_USAGE;
             break;
+        case OPT_SPLIT: o.split = optarg; break;
+        case OPT_NORM_TOPK:
+            if (cli_parse_int_to(cmd, "--norm-topk-prob", optarg, 0, 1, &o.norm_topk_prob) < 0)
+                return CLI_USAGE;
+            break;
         case 'h': fputs(usage, stdout); return CLI_OK;
         default: return CLI_USAGE;
         }
@@ -128,6 +150,11 @@ int cmd_trace_import(int argc, char **argv)
                 agree(cmd, "--layers", o.num_layers, &model, model.num_layers, "layers") < 0 ||
                 agree(cmd, "--top-k", o.top_k, &model, model.top_k, "top-k") < 0)
                 return CLI_USAGE;
+            if (o.norm_topk_prob >= 0 && o.norm_topk_prob != model.norm_topk_prob)
+                return cli_usage_error(cmd, "--norm-topk-prob %d disagrees with model %s "
+                                       "(norm_topk_prob %d): drop it or fix -m",
+                                       o.norm_topk_prob, model.name, model.norm_topk_prob);
+            o.norm_topk_prob = model.norm_topk_prob;
             o.model = model.name;
             o.num_experts = model.num_experts;
             o.model_layers = model.num_layers;

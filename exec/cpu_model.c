@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "common/clock.h"
-#include "common/topk.h"
+#include "models/route.h"
 
 struct exec_cpu_model {
     const exec_weights *w;
@@ -136,23 +136,6 @@ void exec_rope(float *v, int head_dim, int pos, double theta)
         double c = cos(angle), s = sin(angle), a = v[i], b = v[i + half];
         v[i] = (float)(a * c - b * s);
         v[i + half] = (float)(a * s + b * c);
-    }
-}
-
-void exec_route(const float *logits, int E, int k, int normalize, double *prob, int *pick,
-                int *experts, float *weights)
-{
-    double mx = logits[0], sum = 0, chosen = 0;
-    for (int e = 1; e < E; e++)
-        mx = logits[e] > mx ? logits[e] : mx;
-    for (int e = 0; e < E; e++)
-        sum += prob[e] = exp(logits[e] - mx);
-    topk_select(prob, E, k, pick);
-    for (int j = 0; j < k; j++)
-        chosen += prob[pick[j]];
-    for (int j = 0; j < k; j++) {
-        experts[j] = pick[j];
-        weights[j] = (float)(prob[pick[j]] / (normalize ? chosen : sum));
     }
 }
 
@@ -347,7 +330,7 @@ int exec_cpu_step(exec_cpu_model *m, const int32_t *tokens, int n, int pos, floa
                          m->xn + (size_t)t * d);
         project(y->router, E, d, m->xn, n, m->router);
         for (int t = 0; t < n; t++)
-            exec_route(m->router + (size_t)t * E, E, K, md->norm_topk_prob, m->router_d, m->pick,
+            model_route(m->router + (size_t)t * E, E, K, md->norm_topk_prob, m->router_d, m->pick,
                        m->experts + (size_t)t * K, m->gate_w + (size_t)t * K);
         if (observe) {
             exec_routing r = {.layer = l, .tokens = n, .hidden = m->layer_in,
@@ -393,7 +376,7 @@ static double time_op(exec_cpu_model *m, enum timed_op op, int context, int reps
                              m->xn + (size_t)t * d);
             project(y->router, E, d, m->xn, m->tokens, m->router);
             for (int t = 0; t < m->tokens; t++)
-                exec_route(m->router + (size_t)t * E, E, md->top_k, md->norm_topk_prob,
+                model_route(m->router + (size_t)t * E, E, md->top_k, md->norm_topk_prob,
                            m->router_d, m->pick, m->experts + (size_t)t * md->top_k,
                            m->gate_w + (size_t)t * md->top_k);
             break;

@@ -43,10 +43,5 @@ int exec_cpu_time_ops(exec_cpu_model *m, int context, int tokens, int reps, exec
 /* Helpers, public for the tests that check them by hand. */
 void exec_rmsnorm(const float *x, const float *w, int n, double eps, float *out);
 void exec_rope(float *v, int head_dim, int pos, double theta);
-/* Softmax of E logits, the top k (descending), and their weights
- * (renormalised over the k when normalize); prob and pick are scratch of
- * E entries each. */
-void exec_route(const float *logits, int E, int k, int normalize, double *prob, int *pick,
-                int *experts, float *weights);
 
 #endif

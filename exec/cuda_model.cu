@@ -4,7 +4,7 @@
 // rotary embeddings, attention and the KV cache in fp32 kernels of this
 // file.  One token at a time, on a compute stream; the router's logits come
 // back to the host, which chooses the experts with the CPU backend's own
-// exec_route and tells the observer (the offloading decides there).
+// model_route and tells the observer (the offloading decides there).
 //
 // Resident experts (no offload) live in GPU memory and a layer's chosen
 // experts run as batched GEMMs; offloaded ones live in pinned host memory
@@ -25,6 +25,7 @@
 extern "C" {
 #include "exec/backend.h"
 #include "exec/cpu_model.h"
+#include "models/route.h"
 }
 
 #define MAX_TOP_K 64
@@ -586,7 +587,7 @@ static int route(cuda_model *m, int l, promoe_err *err)
                        cudaMemcpyDeviceToHost, m->compute),
        "router logits to the host");
     CK(cudaStreamSynchronize(m->compute), "the router");
-    exec_route(m->h_router, E, md->top_k, md->norm_topk_prob, m->prob, m->pick, m->experts,
+    model_route(m->h_router, E, md->top_k, md->norm_topk_prob, m->prob, m->pick, m->experts,
                m->gate_w);
     return 0;
 }

@@ -5,7 +5,7 @@
  *
  * The plugin exports the two names below; the program, linked with its
  * symbols exported (-rdynamic), gives the plugin what it calls back
- * (promoe_err_set, exec_route, exec_run_experts, exec_expert_floats). */
+ * (promoe_err_set, model_route, exec_run_experts, exec_expert_floats). */
 #ifndef PROMOE_EXEC_CUDA_PLUGIN_H
 #define PROMOE_EXEC_CUDA_PLUGIN_H
 

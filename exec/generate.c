@@ -238,7 +238,8 @@ int exec_generate(const exec_weights *w, const exec_prompt *prompts, int n,
                 goto out;
         }
         if (tw) {
-            trace_request req = {.id = i, .prompt_len = p->n, .output_len = cfg->max_new};
+            /* the trace's decode tokens: the first new token came from the prefill */
+            trace_request req = {.id = i, .prompt_len = p->n, .output_len = cfg->max_new - 1};
             snprintf(req.dataset, sizeof req.dataset, "%s", cfg->dataset ? cfg->dataset : "ids");
             if (trace_writer_add_request(tw, &req, err) < 0)
                 goto out;

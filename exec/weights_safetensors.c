@@ -8,7 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "exec/safetensors.h"
+#include "common/safetensors.h"
 
 #define MAX_SHARDS 256
 

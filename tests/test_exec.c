@@ -11,8 +11,9 @@
 #include "common/memory.h"
 #include "common/options.h"
 #include "exec/cpu_model.h"
+#include "models/route.h"
 #include "exec/generate.h"
-#include "exec/safetensors.h"
+#include "common/safetensors.h"
 #include "exec/weights.h"
 #include "exec/weights_safetensors.h"
 #include "offload/event_log.h"
@@ -51,11 +52,11 @@ START_TEST(rmsnorm_rope_route_by_hand)
     float logits[4] = {0, (float)log(2), (float)log(3), (float)log(4)}, gw[2];
     double prob[4];
     int pick[4], ex[2];
-    exec_route(logits, 4, 2, 1, prob, pick, ex, gw);
+    model_route(logits, 4, 2, 1, prob, pick, ex, gw);
     ck_assert(ex[0] == 3 && ex[1] == 2);
     ck_assert_double_eq_tol(gw[0], 4.0 / 7, 1e-6);
     ck_assert_double_eq_tol(gw[1], 3.0 / 7, 1e-6);
-    exec_route(logits, 4, 2, 0, prob, pick, ex, gw);
+    model_route(logits, 4, 2, 0, prob, pick, ex, gw);
     ck_assert_double_eq_tol(gw[0], 0.4, 1e-6);
     ck_assert_double_eq_tol(gw[1], 0.3, 1e-6);
 }

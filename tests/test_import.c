@@ -4,7 +4,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
+#include <zip.h>
 
+#include "common/safetensors.h"
 #include "models/model.h"
 #include "tests/testutil.h"
 #include "traces/trace_export.h"
@@ -227,6 +230,211 @@ START_TEST(data_must_match_the_model)
 }
 END_TEST
 
+/* ---- hf-router-logits ---------------------------------------------------
+ * Router logits whose softmax is known by hand: a row of logits
+ * ln(4), ln(2), 0, 0 has probabilities 1/2, 1/4, 1/8, 1/8. */
+
+#define LN2 0.69314718f
+#define LN4 1.38629436f
+
+/* The rows of two requests, 2:2 and 1:2 (prompt:output), two layers of 4
+ * experts; `whole` adds the row a forward pass over the whole text has at
+ * the end of each request, filled with a row that would pick expert 3. */
+static int make_rows(float layer[2][8][4], int whole)
+{
+    static const float favourite[4][4] = {
+        {LN4, LN2, 0, 0}, {0, LN4, LN2, 0}, {LN2, 0, LN4, 0}, {0, 0, LN2, LN4}};
+    int n = 0, token = 0;
+    const int tokens[2] = {3, 2};
+    for (int r = 0; r < 2; r++) {
+        for (int t = 0; t < tokens[r] + whole; t++, n++) {
+            int last = t == tokens[r];
+            for (int l = 0; l < 2; l++)
+                memcpy(layer[l][n], favourite[last ? 3 : (token + l) % 3], sizeof layer[l][n]);
+            token += !last;
+        }
+    }
+    return n;
+}
+
+/* A .npy entry: the magic, version 1.0, a header padded to 64 bytes. */
+static void add_npy(zip_t *z, const char *name, const char *descr, int rank, const int *shape,
+                    const void *data, size_t bytes)
+{
+    char header[256], dims[64] = "";
+    for (int i = 0; i < rank; i++)
+        snprintf(dims + strlen(dims), sizeof dims - strlen(dims), "%d,%s", shape[i],
+                 i + 1 < rank ? " " : "");
+    int n = snprintf(header, sizeof header, "{'descr': '%s', 'fortran_order': False, "
+                     "'shape': (%s), }", descr, dims);
+    while ((10 + n + 1) % 64)
+        header[n++] = ' ';
+    header[n++] = '\n';
+    size_t total = 10 + (size_t)n + bytes;
+    unsigned char *buf = malloc(total);
+    memcpy(buf, "\x93NUMPY\x01\x00", 8);
+    buf[8] = (unsigned char)(n & 0xff);
+    buf[9] = (unsigned char)(n >> 8);
+    memcpy(buf + 10, header, (size_t)n);
+    memcpy(buf + 10 + n, data, bytes);
+    zip_source_t *src = zip_source_buffer(z, buf, total, 1);
+    ck_assert_int_ge(zip_file_add(z, name, src, ZIP_FL_OVERWRITE), 0);
+}
+
+static const char *write_npz(const char *file, float layer[2][8][4], int rows,
+                             const char *descr_of_layer1)
+{
+    const char *path = tu_path(file);
+    int err = 0;
+    zip_t *z = zip_open(path, ZIP_CREATE | ZIP_TRUNCATE, &err);
+    ck_assert_ptr_nonnull(z);
+    int shape[2] = {rows, 4}, two = 2;
+    int64_t prompt[2] = {2, 1}, output[2] = {2, 2};
+    /* numpy.savez(f, *layers, ...) names the layers arr_0, arr_1 */
+    add_npy(z, "arr_1.npy", descr_of_layer1, 2, shape, layer[1], (size_t)rows * 4 * sizeof(float));
+    add_npy(z, "arr_0.npy", "<f4", 2, shape, layer[0], (size_t)rows * 4 * sizeof(float));
+    add_npy(z, "prompt_lens.npy", "<i8", 1, &two, prompt, sizeof prompt);
+    add_npy(z, "output_lens.npy", "<i8", 1, &two, output, sizeof output);
+    ck_assert_int_eq(zip_close(z), 0);
+    return path;
+}
+
+static int import_logits(const char *in, const char *out, const char *split, int norm,
+                         trace_build_report *rep, promoe_err *err)
+{
+    trace_import_opts o;
+    trace_import_defaults(&o);
+    o.num_experts = 4;
+    o.top_k = 2;
+    o.norm_topk_prob = norm;
+    o.split = split;
+    return trace_import_file("hf-router-logits", &o, in, out, rep, err);
+}
+
+/* The trace of make_rows(), checked against the softmax by hand. */
+static void check_logits_trace(const char *path, int norm)
+{
+    tu_trace t;
+    tu_trace_load(path, &t);
+    ck_assert_int_eq(t.meta.num_tokens, 5);
+    ck_assert_int_eq(t.meta.num_layers, 2);
+    int32_t req[] = {0, 0, 0, 1, 1}, pos[] = {0, 1, 2, 0, 1};
+    uint8_t ph[] = {0, 0, 1, 0, 1};
+    ck_assert(memcmp(t.request, req, sizeof req) == 0);
+    ck_assert(memcmp(t.position, pos, sizeof pos) == 0);
+    ck_assert(memcmp(t.phase, ph, sizeof ph) == 0);
+    /* token n, layer l favours experts ((n+l)%3, then the next): tokens
+     * are stored request by request as written */
+    static const int16_t first[3][2] = {{0, 1}, {1, 2}, {2, 0}};
+    for (int n = 0; n < 5; n++)
+        for (int l = 0; l < 2; l++) {
+            const int16_t *e = &t.experts[(n * 2 + l) * 2];
+            const float *w = &t.weights[(n * 2 + l) * 2];
+            ck_assert_int_eq(e[0], first[(n + l) % 3][0]);
+            ck_assert_int_eq(e[1], first[(n + l) % 3][1]);
+            ck_assert_float_eq_tol(w[0], norm ? 2.0f / 3 : 0.5f, 1e-6);
+            ck_assert_float_eq_tol(w[1], norm ? 1.0f / 3 : 0.25f, 1e-6);
+        }
+    tu_trace_free(&t);
+    trace_reader *r = trace_reader_open(path, 0, &(promoe_err){{0}});
+    ck_assert_ptr_nonnull(r);
+    const trace_request *q = trace_reader_requests(r);
+    ck_assert_int_eq(q[0].prompt_len, 2);
+    ck_assert_int_eq(q[0].output_len, 1); /* 2 new tokens: 1 decode token */
+    ck_assert_int_eq(q[1].prompt_len, 1);
+    ck_assert_int_eq(q[1].output_len, 1);
+    trace_reader_close(r);
+}
+
+START_TEST(hf_router_logits_by_hand)
+{
+    float layer[2][8][4];
+    promoe_err err = {{0}};
+    trace_build_report rep;
+    /* .npz as generation computed the rows, split in the file */
+    int rows = make_rows(layer, 0);
+    ck_assert_int_eq(rows, 5);
+    const char *npz = write_npz("gen.npz", layer, rows, "<f4");
+    ck_assert_msg(import_logits(npz, tu_path("npz.h5"), NULL, 0, &rep, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(rep.records, 10);
+    check_logits_trace(tu_path("npz.h5"), 0);
+    /* safetensors (float16: these logits round to nearby values whose
+     * softmax is within 1e-3) over the whole text, split given, renormalised */
+    rows = make_rows(layer, 1);
+    ck_assert_int_eq(rows, 7);
+    st_out t[2] = {{"model.layers.1.mlp.gate", &layer[1][0][0], 2, {rows, 4}},
+                   {"model.layers.0.mlp.gate", &layer[0][0][0], 2, {rows, 4}}};
+    ck_assert_msg(st_write(tu_path("whole.safetensors"), t, 2, ST_F32, &err) == 0, "%s", err.msg);
+    ck_assert_msg(import_logits(tu_path("whole.safetensors"), tu_path("st.h5"), "2:2,1:2", 1,
+                                &rep, &err) == 0, "%s", err.msg);
+    check_logits_trace(tu_path("st.h5"), 1);
+    ck_assert_int_eq(tu_leftover_tmp(), 0);
+}
+END_TEST
+
+/* Each refusal names the problem. */
+START_TEST(hf_router_logits_errors)
+{
+    float layer[2][8][4];
+    promoe_err err = {{0}};
+    trace_build_report rep;
+    int rows = make_rows(layer, 0);
+    st_out t[2] = {{"layer.0", &layer[0][0][0], 2, {rows, 4}},
+                   {"layer.1", &layer[1][0][0], 2, {rows, 4}}};
+    ck_assert_int_eq(st_write(tu_path("l.safetensors"), t, 2, ST_F32, &err), 0);
+    const char *st = tu_path("l.safetensors");
+    static const struct { const char *split; int norm; const char *want; } cases[] = {
+        {NULL, 0, "where do prompts end? give --split"},
+        {"2:2,1:3", 0, "the logits hold 5 tokens, but the split needs 6 (as generated"},
+        {"2:2,x", 0, "--split '2:2,x': expected PROMPT:OUTPUT"},
+        {"2:0", 0, "expected PROMPT:OUTPUT"},
+        {"2:2,1:2", -1, "the routing rule is unknown: name the model's preset"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        ck_assert_int_eq(import_logits(st, tu_path("x.h5"), cases[i].split, cases[i].norm, &rep,
+                                       &err), -1);
+        ck_assert_msg(strstr(err.msg, cases[i].want), "case %zu: %s", i, err.msg);
+    }
+    /* names, shapes and the expert count */
+    st_out unnamed[1] = {{"router", &layer[0][0][0], 2, {rows, 4}}};
+    ck_assert_int_eq(st_write(tu_path("u.safetensors"), unnamed, 1, ST_F32, &err), 0);
+    ck_assert_int_eq(import_logits(tu_path("u.safetensors"), tu_path("x.h5"), "2:2,1:2", 0, &rep,
+                                   &err), -1);
+    ck_assert_msg(strstr(err.msg, "tensor router has no layer number in its name"), "%s", err.msg);
+    st_out twice[2] = {{"a.1", &layer[0][0][0], 2, {rows, 4}}, {"b.1", &layer[1][0][0], 2, {rows, 4}}};
+    ck_assert_int_eq(st_write(tu_path("d.safetensors"), twice, 2, ST_F32, &err), 0);
+    ck_assert_int_eq(import_logits(tu_path("d.safetensors"), tu_path("x.h5"), "2:2,1:2", 0, &rep,
+                                   &err), -1);
+    ck_assert_msg(strstr(err.msg, "both name layer 1"), "%s", err.msg);
+    st_out wide[2] = {{"l0", &layer[0][0][0], 2, {rows, 4}}, {"l1", &layer[1][0][0], 2, {rows - 1, 4}}};
+    ck_assert_int_eq(st_write(tu_path("s.safetensors"), wide, 2, ST_F32, &err), 0);
+    ck_assert_int_eq(import_logits(tu_path("s.safetensors"), tu_path("x.h5"), "2:2,1:2", 0, &rep,
+                                   &err), -1);
+    ck_assert_msg(strstr(err.msg, "must cover the same tokens"), "%s", err.msg);
+    trace_import_opts o;
+    trace_import_defaults(&o);
+    o.num_experts = 8;
+    o.top_k = 2;
+    o.norm_topk_prob = 0;
+    o.split = "2:2,1:2";
+    ck_assert_int_eq(trace_import_file("hf-router-logits", &o, tu_path("l.safetensors"),
+                                       tu_path("x.h5"), &rep, &err), -1);
+    ck_assert_msg(strstr(err.msg, "the logits score 4 experts but the model has 8"), "%s", err.msg);
+    /* .npz: big-endian data, and a truncated archive */
+    const char *npz = write_npz("be.npz", layer, rows, ">f4");
+    ck_assert_int_eq(import_logits(npz, tu_path("x.h5"), NULL, 0, &rep, &err), -1);
+    ck_assert_msg(strstr(err.msg, "arr_1.npy: big-endian data"), "%s", err.msg);
+    npz = write_npz("ok.npz", layer, rows, "<f2");
+    struct stat sb;
+    ck_assert_int_eq(stat(npz, &sb), 0);
+    ck_assert_int_eq(truncate(npz, sb.st_size / 2), 0);
+    ck_assert_int_eq(import_logits(npz, tu_path("x.h5"), NULL, 0, &rep, &err), -1);
+    ck_assert_msg(strstr(err.msg, "not a readable .npz archive"), "%s", err.msg);
+    ck_assert_int_eq(access(tu_path("x.h5"), F_OK), -1);
+    ck_assert_int_eq(tu_leftover_tmp(), 0);
+}
+END_TEST
+
 START_TEST(bad_input_errors)
 {
     assert_import_fails("warp-jsonl", "{\"tok\": 1, \"layers\": [[1, 2]]}\n{\"tok\": 2, \"layers\": [[1, 2]\n",
@@ -263,7 +471,7 @@ START_TEST(bad_input_errors)
     trace_import_opts o;
     trace_import_defaults(&o);
     ck_assert_int_eq(trace_import_file("xml", &o, "x", "y", NULL, &err), -1);
-    ck_assert_str_eq(err.msg, "unknown import format 'xml' (formats: warp-jsonl, jsonl, csv)");
+    ck_assert_str_eq(err.msg, "unknown import format 'xml' (formats: warp-jsonl, jsonl, csv, hf-router-logits)");
     ck_assert_int_eq(trace_import_file("csv", &o, "x", "y", NULL, &err), -1);
     ck_assert_msg(strstr(err.msg, "--experts E"), "%s", err.msg);
     ck_assert_int_eq(trace_import_map_field(&o, "colour=c", &err), -1);
@@ -281,6 +489,8 @@ int main(void)
     tcase_add_test(tc, export_import_round_trip_is_lossless);
     tcase_add_test(tc, bad_input_errors);
     tcase_add_test(tc, data_must_match_the_model);
+    tcase_add_test(tc, hf_router_logits_by_hand);
+    tcase_add_test(tc, hf_router_logits_errors);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }

@@ -1,5 +1,7 @@
 #include "traces/trace_h5.h"
 
+#include "common/half.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -126,29 +128,9 @@ int trace_column_is_half(int c)
     return trace_columns[c].type == TRACE_TYPE_f16;
 }
 
-/* The compiler's conversion rounds to nearest even and carries into the
- * exponent correctly; HDF5 1.10's does not (see configure.ac). */
-void trace_h5_floats_to_half(const float *in, uint16_t *out, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        _Float16 h = (_Float16)in[i];
-        memcpy(&out[i], &h, sizeof h);
-    }
-}
-
-void trace_h5_half_to_floats(const uint16_t *in, float *out, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        _Float16 h;
-        memcpy(&h, &in[i], sizeof h);
-        out[i] = (float)h;
-    }
-}
-
 void trace_round_stored(float *v, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
-        v[i] = (float)(_Float16)v[i];
+    half_round(v, n);
 }
 
 int trace_record_missing(const int16_t *experts, int top_k)

@@ -93,11 +93,9 @@ H5T_class_t trace_type_class(int type);
 size_t trace_column_elem_size(int c);
 
 /* 1 for columns stored as float16 (hidden/input): the writer and reader
- * convert these themselves with _Float16, which is exact where HDF5 1.10's
- * float32 -> float16 conversion is not, and much faster. */
+ * convert these themselves (common/half.h), exactly, where HDF5 1.10's
+ * float32 -> float16 conversion is not exact. */
 int trace_column_is_half(int c);
-void trace_h5_floats_to_half(const float *in, uint16_t *out, size_t n);
-void trace_h5_half_to_floats(const uint16_t *in, float *out, size_t n);
 
 /* IEEE half precision, as h5py and numpy write float16.  Owned by this
  * module; do not close. */

@@ -8,13 +8,14 @@
 
 #include "common/registry.h"
 
-extern const trace_importer import_warp_jsonl, import_jsonl, import_csv;
+extern const trace_importer import_warp_jsonl, import_jsonl, import_csv, import_hf_router_logits;
 
 /* The registry: one line per format. */
 const trace_importer *const trace_importers[] = {
     &import_warp_jsonl,
     &import_jsonl,
     &import_csv,
+    &import_hf_router_logits,
     NULL,
 };
 
@@ -28,6 +29,7 @@ void trace_import_defaults(trace_import_opts *o)
 {
     memset(o, 0, sizeof *o);
     o->dataset = "imported";
+    o->norm_topk_prob = -1;
     for (int f = 0; f < IMPORT_NUM_FIELDS; f++)
         o->keys[f] = import_field_names[f];
 }

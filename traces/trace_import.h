@@ -37,12 +37,15 @@ typedef struct trace_import_opts {
     const char *dataset; /* stored in requests/dataset */
     int compression;     /* enum trace_compression */
     const char *keys[IMPORT_NUM_FIELDS]; /* JSON keys, default = field names */
+    int norm_topk_prob;  /* logits importers: top-k weights renormalised (1), not
+                            (0), unknown (-1) */
+    const char *split;   /* logits importers: "P:O,..." per request, or NULL */
 } trace_import_opts;
 
 typedef struct trace_importer {
     const char *name;
     const char *summary;
-    /* Reads IN (named NAME in messages) into the builder. */
+    /* Reads IN, opened from the file NAME, into the builder. */
     int (*read)(FILE *in, const char *name, const trace_import_opts *o, trace_builder *b,
                 promoe_err *err);
 } trace_importer;

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include "common/h5_attr.h"
+#include "common/half.h"
 #include "traces/trace_h5.h"
 
 #define READ_BLOCK_BYTES (8 * 1024 * 1024)
@@ -473,7 +474,7 @@ static int refill(trace_reader *r, promoe_err *err)
         H5Sclose(ms);
         H5Sclose(fs);
         if (half && rc >= 0)
-            trace_h5_half_to_floats(r->stage, dst, values);
+            half_to_floats(r->stage, dst, values);
         if (rc < 0)
             return fail(r, err, "cannot read %s at tokens [%lld, %lld) (truncated or corrupt data)",
                         trace_columns[c].path, (long long)file_at, (long long)(file_at + (int64_t)n));

@@ -9,6 +9,7 @@
 #include "common/atomic_file.h"
 #include "common/grow.h"
 #include "common/h5_attr.h"
+#include "common/half.h"
 #include "traces/trace_h5.h"
 
 #define WRITE_BLOCK_BYTES (4 * 1024 * 1024)
@@ -270,7 +271,7 @@ int trace_writer_append(trace_writer *w, const trace_iteration *it, promoe_err *
             if (trace_column_is_half(c)) {
                 uint16_t *dst = (uint16_t *)w->buf[c] + w->buffered * width;
                 const float *src = (const float *)iteration_column(it, c) + done * width;
-                trace_h5_floats_to_half(src, dst, n * width);
+                half_from_floats(src, dst, n * width);
                 continue;
             }
             char *dst = w->buf[c] + w->buffered * row;
@@ -373,7 +374,7 @@ static int write_router_weight(trace_writer *w)
     size_t n = (size_t)(dims[0] * dims[1] * dims[2]);
     uint16_t *half = malloc(n * sizeof *half);
     if (half)
-        trace_h5_floats_to_half(w->router_weight, half, n);
+        half_from_floats(w->router_weight, half, n);
     int rc = (d < 0 || !half || H5Dwrite(d, trace_h5_float16(), H5S_ALL, H5S_ALL, H5P_DEFAULT,
                                          half) < 0) ? -1 : 0;
     free(half);

@@ -6,7 +6,7 @@
 
 #include "fuzz_file.h"
 
-#include "exec/safetensors.h"
+#include "common/safetensors.h"
 #include "experiments/sweep.h"
 #include "hardware/hardware.h"
 #include "models/model.h"

@@ -88,7 +88,7 @@ class Recorder:
             self.writer.set_router_weight(torch.stack([w.detach().float().cpu()
                                                        for w in weights]).numpy())
         self.dataset = dataset
-        self.requests = []     # [id, prompt_len, output_len]
+        self.requests = []     # [id, prefill tokens, decode tokens]
         self.active = []       # request index of each batch row
         self.iteration = 0
         self.step = None
@@ -169,7 +169,7 @@ class Recorder:
         index, request, position = [], [], []
         for b, rid in zip(rows, rids):
             req = self.requests[rid]
-            at = req[1] + max(req[2] - 1, 0)  # tokens of the request computed so far
+            at = req[1] + req[2]  # tokens of the request computed so far
             n = 0
             for s in range(S):
                 if real[b, s]:
@@ -177,11 +177,7 @@ class Recorder:
                     request.append(rid)
                     position.append(at + n)
                     n += 1
-            if phase == 0:
-                req[1] += n
-                req[2] = 1 if n else 0  # prefill gives the first output token
-            else:
-                req[2] += n
+            req[1 if phase == 0 else 2] += n
         if not index:
             return
         idx = torch.tensor(index)

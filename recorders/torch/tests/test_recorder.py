@@ -94,7 +94,7 @@ class RecordOneRequest(Tmp):
         np.testing.assert_array_equal(t["tokens/position"], np.arange(T))
         np.testing.assert_array_equal(t["tokens/iteration"], [0] * P + list(range(1, N)))
         np.testing.assert_array_equal(t["requests/prompt_len"], [P])
-        np.testing.assert_array_equal(t["requests/output_len"], [N])
+        np.testing.assert_array_equal(t["requests/output_len"], [N - 1])
         # the experts are those the model used (as sets: DeepSeek's router
         # returns them unsorted), in the rank order of the recorded logits
         used = [torch.cat(c).numpy() for c in model.chosen]
@@ -161,7 +161,7 @@ class RecordBatch(Tmp):
         for i in np.unique(it[ph == 1]):
             self.assertEqual(sorted(req[it == i]), [0, 1, 2])
         np.testing.assert_array_equal(t["requests/prompt_len"], lens)
-        np.testing.assert_array_equal(t["requests/output_len"], [N] * 3)
+        np.testing.assert_array_equal(t["requests/output_len"], [N - 1] * 3)
         self.assertNotIn("hidden/input", t)
         # padding was never recorded: the model routed 3 x width prompt rows
         self.assertEqual(int((ph == 0).sum()), sum(lens))
@@ -289,7 +289,7 @@ class ImportRouterLogits(Tmp):
         np.testing.assert_allclose(a["routing/weights"][ia], b["routing/weights"][ib],
                                    rtol=1e-4, atol=1e-6)
         np.testing.assert_array_equal(b["requests/prompt_len"], [7, 4])
-        np.testing.assert_array_equal(b["requests/output_len"], [self.N, self.N])
+        np.testing.assert_array_equal(b["requests/output_len"], [self.N - 1] * 2)
 
     def test_npz_with_split_in_the_file(self):
         src, out = self.path("logits.npz"), self.path("npz.h5")

@@ -1,4 +1,4 @@
-#include "exec/safetensors.h"
+#include "common/safetensors.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "common/atomic_file.h"
-#include "traces/trace_h5.h"
+#include "common/half.h"
 
 #define ST_MAX_HEADER (100u << 20) /* the format's own limit */
 
@@ -26,6 +26,9 @@ void st_close(st_file *f)
     for (int i = 0; i < f->count; i++)
         free(f->tensors[i].name);
     free(f->tensors);
+    for (int i = 0; i < 2 * f->metadata_count; i++)
+        free(f->metadata[i]);
+    free(f->metadata);
     if (f->map && f->map != MAP_FAILED)
         munmap(f->map, f->size);
     free(f->path);
@@ -75,6 +78,38 @@ static int read_entry(st_file *f, const char *name, json_t *v, const uint8_t *da
     return t->name ? 0 : promoe_err_set(err, "out of memory");
 }
 
+/* The string pairs of __metadata__ (the format allows no other values). */
+static int read_metadata(st_file *f, json_t *meta, promoe_err *err)
+{
+    if (!json_is_object(meta))
+        return promoe_err_set(err, "%s: __metadata__ is not a JSON object", f->path);
+    f->metadata = calloc(2 * json_object_size(meta) + 1, sizeof *f->metadata);
+    if (!f->metadata)
+        return promoe_err_set(err, "out of memory");
+    const char *key;
+    json_t *v;
+    json_object_foreach(meta, key, v) {
+        if (!json_is_string(v))
+            return promoe_err_set(err, "%s: __metadata__ value of %s is not a string", f->path,
+                                  key);
+        char **pair = &f->metadata[2 * f->metadata_count];
+        pair[0] = strdup(key);
+        pair[1] = strdup(json_string_value(v));
+        f->metadata_count++;
+        if (!pair[0] || !pair[1])
+            return promoe_err_set(err, "out of memory");
+    }
+    return 0;
+}
+
+const char *st_metadata(const st_file *f, const char *key)
+{
+    for (int i = 0; i < f->metadata_count; i++)
+        if (strcmp(f->metadata[2 * i], key) == 0)
+            return f->metadata[2 * i + 1];
+    return NULL;
+}
+
 int st_open(const char *path, st_file *f, promoe_err *err)
 {
     memset(f, 0, sizeof *f);
@@ -118,8 +153,10 @@ int st_open(const char *path, st_file *f, promoe_err *err)
     json_object_foreach(h, name, v) {
         if (rc < 0)
             break;
-        if (strcmp(name, "__metadata__") == 0)
+        if (strcmp(name, "__metadata__") == 0) {
+            rc = read_metadata(f, v, err);
             continue;
+        }
         rc = read_entry(f, name, v, bytes + 8 + n, f->size - 8 - n, &f->tensors[f->count], err);
         if (rc == 0)
             f->count++;
@@ -144,7 +181,7 @@ void st_tensor_floats(const st_tensor *t, float *out)
     if (t->dtype == ST_F32) {
         memcpy(out, t->data, t->bytes);
     } else if (t->dtype == ST_F16) {
-        trace_h5_half_to_floats(t->data, out, n);
+        half_to_floats(t->data, out, n);
     } else { /* bf16: the high half of a float */
         const uint16_t *in = t->data;
         for (size_t i = 0; i < n; i++) {
@@ -198,7 +235,7 @@ int st_write(const char *path, const st_out *tensors, int count, enum st_dtype d
             uint16_t *half = malloc(values * sizeof *half);
             ok = half != NULL;
             if (ok) {
-                trace_h5_floats_to_half(tensors[i].values, half, values);
+                half_from_floats(tensors[i].values, half, values);
                 ok = fwrite(half, 2, values, af.fp) == values;
             }
             free(half);

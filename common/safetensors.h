@@ -4,8 +4,8 @@
  * The file is mapped with mmap, so a tensor is read in place; every header
  * entry is checked against the file before any byte of data is touched.
  */
-#ifndef PROMOE_EXEC_SAFETENSORS_H
-#define PROMOE_EXEC_SAFETENSORS_H
+#ifndef PROMOE_COMMON_SAFETENSORS_H
+#define PROMOE_COMMON_SAFETENSORS_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -29,6 +29,8 @@ typedef struct st_file {
     size_t size;
     st_tensor *tensors;
     int count;
+    char **metadata;    /* the header's __metadata__: key, value, key, ... */
+    int metadata_count; /* pairs */
 } st_file;
 
 /* Maps and checks PATH.  Tensors of other dtypes (integers, f64, ...) are
@@ -36,6 +38,8 @@ typedef struct st_file {
 int st_open(const char *path, st_file *f, promoe_err *err);
 void st_close(st_file *f);
 const st_tensor *st_find(const st_file *f, const char *name);
+/* The string the header's __metadata__ gives KEY, or NULL. */
+const char *st_metadata(const st_file *f, const char *key);
 
 /* Converts t's n values (f32, f16 or bf16) to floats in out. */
 void st_tensor_floats(const st_tensor *t, float *out);

@@ -4,6 +4,7 @@
 #include "cli/cli.h"
 #include "models/model.h"
 #include "traces/trace.h"
+#include "traces/trace_calibrate.h"
 #include "traces/trace_gen.h"
 
 static const char usage[] =
@@ -39,6 +40,13 @@ static const char usage[] =
     "      --router-scale S   spread of the input-dependent logits (default 2)\n"
     "      --hidden-dim D     width of stored hidden states (default 256; the\n"
     "                         model's real width still sets expert sizes)\n"
+    "      --calibrate-to REAL.h5\n"
+    "                         fit --skew, --token-corr and --router-corr so that the\n"
+    "                         trace's popularity skew, next-token reuse and\n"
+    "                         cross-layer predictability (as trace info measures\n"
+    "                         them) are REAL.h5's, on probe traces shaped like it;\n"
+    "                         prints each target and what was reached (-m defaults\n"
+    "                         to REAL.h5's model)\n"
     "      --seed N           random seed of the model (router weights) and, without\n"
     "                         --token-seed, of the tokens (default 1)\n"
     "      --token-seed N     a separate seed for the tokens: traces of the same model\n"
@@ -56,6 +64,7 @@ enum {
     OPT_REQUESTS = 256, OPT_TOKENS, OPT_PROMPT, OPT_OUTPUT_MEAN, OPT_SIGMA, OPT_MAXLEN,
     OPT_RATE, OPT_TOKCORR, OPT_LAYERCORR, OPT_DRIFT, OPT_ROUTERCORR, OPT_SKEW, OPT_SCALE, OPT_HIDDEN, OPT_SEED,
     OPT_NO_HIDDEN, OPT_NO_LOGITS, OPT_IDS_ONLY, OPT_DATASET, OPT_COMPRESSION, OPT_TOKEN_SEED,
+    OPT_CALIBRATE,
 };
 
 static const struct option options[] = {
@@ -82,6 +91,7 @@ static const struct option options[] = {
     {"ids-only", no_argument, NULL, OPT_IDS_ONLY},
     {"dataset", required_argument, NULL, OPT_DATASET},
     {"compression", required_argument, NULL, OPT_COMPRESSION},
+    {"calibrate-to", required_argument, NULL, OPT_CALIBRATE},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -91,9 +101,39 @@ static void show_progress(int64_t tokens, int64_t max_tokens)
     cli_progress("generating tokens", tokens, max_tokens);
 }
 
+static void show_calibration_progress(int64_t probes, int64_t total)
+{
+    cli_progress("calibrating: probe traces", probes, total);
+}
+
+/* Fits p to REAL's statistics and prints each target and what was reached. */
+static int calibrate(const char *real, const model_desc *m, trace_gen_params *p)
+{
+    promoe_err err;
+    trace_calibration cal;
+    int rc = trace_calibrate(real, m, p, &cal, show_calibration_progress, &err);
+    cli_progress_done();
+    if (rc < 0)
+        return cli_fail(&err);
+    printf("calibrated to %s (%d probe traces of %lld tokens):\n", real, cal.probes,
+           (long long)cal.probe_tokens);
+    for (int s = 0; s < CAL_NUM; s++) {
+        if (!cal.fitted[s]) {
+            printf("  %-30s  not in %s: %s %g as given\n", trace_calibrate_stat_name(s), real,
+                   trace_calibrate_knob_option(s), cal.knob[s]);
+            continue;
+        }
+        printf("  %-30s  target %.4f  reached %.4f  %s %.4g%s\n", trace_calibrate_stat_name(s),
+               cal.target[s], cal.reached[s], trace_calibrate_knob_option(s), cal.knob[s],
+               cal.missed[s] ? "  (missed: the closest this generator gets)" : "");
+    }
+    return CLI_OK;
+}
+
 int cmd_trace_gen(int argc, char **argv)
 {
-    const char *cmd = "trace gen", *out = NULL, *model_name = "mixtral-8x7b";
+    const char *cmd = "trace gen", *out = NULL, *model_name = NULL, *real = NULL;
+    const char *fitted_option = NULL; /* a knob --calibrate-to sets, given too */
     trace_gen_params p;
     trace_gen_defaults(&p);
     p.progress = show_progress;
@@ -117,11 +157,11 @@ int cmd_trace_gen(int argc, char **argv)
         case OPT_SIGMA: DBL_OPT(p.length_sigma, 0, 4);
         case OPT_MAXLEN: INT_OPT(p.max_len, 1, 1 << 24);
         case OPT_RATE: DBL_OPT(p.rate, 1e-9, 1e9);
-        case OPT_TOKCORR: DBL_OPT(p.token_corr, 0, 0.999999);
+        case OPT_TOKCORR: fitted_option = "--token-corr"; DBL_OPT(p.token_corr, 0, 0.999999);
         case OPT_LAYERCORR: DBL_OPT(p.layer_corr, 0, 0.999999);
-        case OPT_ROUTERCORR: DBL_OPT(p.router_corr, 0, 1);
+        case OPT_ROUTERCORR: fitted_option = "--router-corr"; DBL_OPT(p.router_corr, 0, 1);
         case OPT_DRIFT: DBL_OPT(p.layer_drift, 0, 1.5707963);
-        case OPT_SKEW: DBL_OPT(p.skew, 0, 100);
+        case OPT_SKEW: fitted_option = "--skew"; DBL_OPT(p.skew, 0, 100);
         case OPT_SCALE: DBL_OPT(p.router_scale, 1e-6, 100);
         case OPT_HIDDEN: INT_OPT(p.hidden_dim, 2, TRACE_MAX_HIDDEN);
         case OPT_SEED: INT_OPT(p.seed, 0, 0xffffffffLL);
@@ -130,6 +170,7 @@ int cmd_trace_gen(int argc, char **argv)
         case OPT_NO_LOGITS: p.content &= ~(unsigned)TRACE_LOGITS; break;
         case OPT_IDS_ONLY: p.content = 0; break;
         case OPT_DATASET: p.dataset = optarg; break;
+        case OPT_CALIBRATE: real = optarg; break;
         case OPT_COMPRESSION:
             if (cli_parse_compression(cmd, optarg, &p.compression) < 0)
                 return CLI_USAGE;
@@ -146,12 +187,23 @@ int cmd_trace_gen(int argc, char **argv)
         return cli_usage_error(cmd, "no output file: give -o OUT.h5");
     if (p.num_requests == 0 && p.max_tokens == 0)
         return cli_usage_error(cmd, "--requests 0 needs --tokens N to end the trace");
+    if (real && fitted_option)
+        return cli_usage_error(cmd, "%s is what --calibrate-to fits: give one or the other",
+                               fitted_option);
     promoe_err err;
     model_desc m;
+    trace_meta real_meta;
+    if (real && !model_name) { /* the model that made the real trace */
+        if (trace_read_meta(real, &real_meta, &err) < 0)
+            return cli_fail(&err);
+        model_name = real_meta.model;
+    }
     int64_t tokens = 0;
-    int loaded = model_load(model_name, &m, &err);
+    int loaded = model_load(model_name ? model_name : "mixtral-8x7b", &m, &err);
     if (loaded < 0)
         return cli_fail_preset(cmd, loaded, &err);
+    if (real && calibrate(real, &m, &p) != CLI_OK)
+        return CLI_FAILED;
     int rc = trace_gen_write(&p, &m, out, &tokens, &err);
     cli_progress_done();
     if (rc < 0)

@@ -9,6 +9,7 @@
 
 #include "models/model.h"
 #include "tests/testutil.h"
+#include "traces/trace_calibrate.h"
 #include "traces/trace_gen.h"
 #include "traces/trace_stats.h"
 
@@ -213,6 +214,90 @@ START_TEST(knobs_move_their_statistics)
 }
 END_TEST
 
+/* A trace made with known knobs is reachable by construction: calibrating
+ * the default generator to it must meet every statistic, and a trace made
+ * with the fitted knobs, measured afresh, must show them. */
+START_TEST(calibration_reaches_a_reachable_trace)
+{
+    trace_gen_params truth, fit;
+    trace_gen_defaults(&truth);
+    truth.num_requests = 6;
+    truth.prompt_mean = 40;
+    truth.output_mean = 160;
+    truth.length_sigma = 0;
+    truth.content = 0;
+    truth.token_corr = 0.35;
+    truth.skew = 0.6;
+    truth.router_corr = 0.8;
+    truth.seed = 11;
+    gen("tiny", &truth, tu_path("real.h5"));
+    trace_gen_defaults(&fit);
+    fit.seed = 11; /* the same router model: the knobs are what differs */
+    model_desc m;
+    promoe_err err = {{0}};
+    ck_assert_int_eq(model_load("tiny", &m, &err), 0);
+    trace_calibration cal;
+    ck_assert_msg(trace_calibrate(tu_path("real.h5"), &m, &fit, &cal, NULL, &err) == 0, "%s",
+                  err.msg);
+    ck_assert_int_eq(cal.probe_tokens, 6 * 200);
+    for (int s = 0; s < CAL_NUM; s++) {
+        ck_assert(cal.fitted[s]);
+        ck_assert_msg(!cal.missed[s] && fabs(cal.reached[s] - cal.target[s]) <= CALIBRATE_TOLERANCE,
+                      "%s: target %g reached %g", trace_calibrate_stat_name(s), cal.target[s],
+                      cal.reached[s]);
+    }
+    ck_assert_double_eq(fit.skew, cal.knob[CAL_SKEW]);
+    ck_assert_double_eq(fit.token_corr, cal.knob[CAL_REUSE]);
+    /* afresh: the fitted knobs on the real trace's shape */
+    fit.num_requests = 6;
+    fit.prompt_mean = 40;
+    fit.output_mean = 160;
+    fit.length_sigma = 0;
+    fit.content = 0;
+    gen("tiny", &fit, tu_path("fit.h5"));
+    trace_stats a, b;
+    ck_assert_int_eq(trace_stats_compute(tu_path("real.h5"), &a, NULL, &err), 0);
+    ck_assert_int_eq(trace_stats_compute(tu_path("fit.h5"), &b, NULL, &err), 0);
+    ck_assert_msg(fabs(a.reuse - b.reuse) <= 0.03, "reuse %g vs %g", a.reuse, b.reuse);
+    ck_assert_msg(fabs(mean_gini(&a) - mean_gini(&b)) <= 0.03, "Gini %g vs %g", mean_gini(&a),
+                  mean_gini(&b));
+    ck_assert_msg(fabs(a.cross_layer - b.cross_layer) <= 0.03, "cross-layer %g vs %g",
+                  a.cross_layer, b.cross_layer);
+    trace_stats_free(&a);
+    trace_stats_free(&b);
+    /* a trace of another shape is refused, naming both */
+    ck_assert_int_eq(model_load("olmoe-1b-7b", &m, &err), 0);
+    ck_assert_int_eq(trace_calibrate(tu_path("real.h5"), &m, &fit, &cal, NULL, &err), -1);
+    ck_assert_msg(strstr(err.msg, "the trace has 4 layers, 8 experts, top-2; model olmoe-1b-7b "
+                         "has 16, 64, top-8"), "%s", err.msg);
+}
+END_TEST
+
+/* The shared OLMoE trace (NOTICE.md: next-token reuse 0.4352): popularity
+ * skew and reuse are met; cross-layer predictability is reported as it
+ * comes (this generator's layer-independent popularity biases hold it
+ * near 0.4, below the real 0.61). */
+START_TEST(calibration_to_the_olmoe_trace)
+{
+    const char *real = tu_import_olmoe();
+    model_desc m;
+    promoe_err err = {{0}};
+    ck_assert_int_eq(model_load("olmoe-1b-7b", &m, &err), 0);
+    trace_gen_params p;
+    trace_gen_defaults(&p);
+    trace_calibration cal;
+    ck_assert_msg(trace_calibrate(real, &m, &p, &cal, NULL, &err) == 0, "%s", err.msg);
+    ck_assert_double_eq_tol(cal.target[CAL_REUSE], 0.4352, 5e-5);
+    ck_assert_int_eq(cal.probe_tokens, 299);
+    for (int s = CAL_SKEW; s <= CAL_REUSE; s++)
+        ck_assert_msg(!cal.missed[s], "%s: target %g reached %g", trace_calibrate_stat_name(s),
+                      cal.target[s], cal.reached[s]);
+    ck_assert_int_eq(cal.missed[CAL_CROSS_LAYER],
+                     fabs(cal.reached[CAL_CROSS_LAYER] - cal.target[CAL_CROSS_LAYER]) >
+                         CALIBRATE_TOLERANCE);
+}
+END_TEST
+
 START_TEST(bad_parameters_are_refused)
 {
     trace_gen_params g;
@@ -237,7 +322,8 @@ int main(void)
     tcase_add_test(tc, routing_follows_the_stored_router);
     tcase_add_test(tc, token_budget_is_exact);
     tcase_add_test(tc, knobs_move_their_statistics);
+    tcase_add_test(tc, calibration_reaches_a_reachable_trace);
     tcase_add_test(tc, bad_parameters_are_refused);
     suite_add_tcase(s, tc);
-    return tu_run(s);
+    return tu_run_with_shared(s, calibration_to_the_olmoe_trace, "calibration to the OLMoE trace");
 }

@@ -66,11 +66,7 @@ static double replay_in_memory(const stream *s, const char *policy, int num_keys
     const cache_policy_ops *ops = policy_find(policy);
     double t0 = clock_now_s();
     if (ops->needs_future) {
-        if (next_use_init(&fut.uses, num_keys) < 0)
-            return -1;
-        for (int64_t i = 0; i < s->n; i++)
-            next_use_count(&fut.uses, s->keys[i]);
-        if (next_use_layout(&fut.uses) < 0)
+        if (next_use_init(&fut.uses, num_keys, s->n, NEXT_USE_DENSE) < 0)
             return -1;
         for (int64_t i = 0; i < s->n; i++)
             next_use_add(&fut.uses, s->keys[i], i);

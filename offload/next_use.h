@@ -1,7 +1,10 @@
 /* next_use.h - when each expert is next used, for offline policies
- * (Belady).  Built in two passes over the positions at which experts are
- * used (count, then list them in increasing order); queried with a clock
- * that never runs back, so each expert's cursor only moves forward. */
+ * (Belady).  Built in one pass over the uses in the order they happen:
+ * each use is linked to the same key's next use (a write near the end of
+ * the index, where the key was last seen, not a scattered one); queried
+ * with a clock that never runs back, so each key's cursor only moves
+ * forward along its links.  Links (and positions, where they are not simply
+ * the uses' order) take 32 bits when the caller's bound allows, else 64. */
 #ifndef PROMOE_OFFLOAD_NEXT_USE_H
 #define PROMOE_OFFLOAD_NEXT_USE_H
 
@@ -9,22 +12,27 @@
 
 #include "policies/policy.h"
 
+/* max_pos for an index whose positions are the uses' own order (0, 1, 2...). */
+#define NEXT_USE_DENSE (-1)
+
 typedef struct next_use {
     int num_keys;
-    int64_t *start;   /* [num_keys + 1]: where each key's positions begin */
-    int64_t *pos;     /* every key's positions, key after key */
-    int64_t *cursor;  /* [num_keys] */
+    int64_t n, cap;     /* uses added, room for */
+    int wide;           /* 64-bit links and positions */
+    void *link;         /* [cap] the same key's next use, or the end mark */
+    void *pos;          /* [cap] each use's position; NULL when dense */
+    int64_t *first;     /* [num_keys] a key's first use, -1 if none */
+    int64_t *last;      /* [num_keys] while building: its latest use */
+    int64_t *cursor;    /* [num_keys] while querying: the use it stands at */
 } next_use;
 
-/* Returns -1 when out of memory (then next_use_free is still safe). */
-int next_use_init(next_use *u, int num_keys);
-/* First pass: one call per use of key. */
-void next_use_count(next_use *u, int key);
-/* Between the passes; returns -1 when out of memory. */
-int next_use_layout(next_use *u);
-/* Second pass: the same uses, in increasing position for each key. */
+/* For at most max_uses uses at positions up to max_pos (or NEXT_USE_DENSE).
+ * Returns -1 when out of memory (then next_use_free is still safe). */
+int next_use_init(next_use *u, int num_keys, int64_t max_uses, int64_t max_pos);
+/* One use of key at pos, each key's uses in increasing position (with
+ * NEXT_USE_DENSE, pos is the call's own index and is not read). */
 void next_use_add(next_use *u, int key, int64_t pos);
-/* After the second pass: rewinds the cursors for querying. */
+/* After the last add: readies the cursors for querying. */
 void next_use_ready(next_use *u);
 /* The first use of key at or after `now` (POLICY_NEVER when none); `now`
  * must not decrease from call to call. */

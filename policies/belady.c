@@ -11,22 +11,27 @@
 
 #include "policies/policy.h"
 
+/* A resident's slot: its key and what the scan compares, side by side so
+ * that the scan reads one array in order. */
+typedef struct slot {
+    int64_t next;   /* next use, as last asked (INT64_MIN: not asked yet) */
+    int64_t loaded; /* a count of loads: the tie-break */
+    int key;
+} slot;
+
 typedef struct belady {
     const policy_env *env;
-    int *resident, n;   /* the resident keys, in no order */
-    int *at;            /* [num_keys] index in resident, -1 when not resident */
-    int64_t *next;      /* [num_keys] next use, as last asked */
-    int64_t *loaded;    /* [num_keys] a count of loads: the tie-break */
+    slot *slots;        /* the residents, in no order */
+    int n;
+    int *at;            /* [num_keys] index in slots, -1 when not resident */
     int64_t loads;
 } belady;
 
 static void belady_destroy(void *st)
 {
     belady *s = st;
-    free(s->resident);
+    free(s->slots);
     free(s->at);
-    free(s->next);
-    free(s->loaded);
     free(s);
 }
 
@@ -42,12 +47,10 @@ static void *belady_create(const policy_env *env, const char *options, promoe_er
     size_t n = (size_t)env->num_keys;
     if (s) {
         s->env = env;
-        s->resident = malloc(n * sizeof *s->resident);
+        s->slots = malloc(n * sizeof *s->slots);
         s->at = malloc(n * sizeof *s->at);
-        s->next = malloc(n * sizeof *s->next);
-        s->loaded = malloc(n * sizeof *s->loaded);
     }
-    if (!s || !s->resident || !s->at || !s->next || !s->loaded) {
+    if (!s || !s->slots || !s->at) {
         if (s)
             belady_destroy(s);
         promoe_err_set(err, "out of memory");
@@ -68,17 +71,15 @@ static void belady_insert(void *st, int key)
 {
     belady *s = st;
     s->at[key] = s->n;
-    s->resident[s->n++] = key;
-    s->loaded[key] = s->loads++;
-    s->next[key] = INT64_MIN; /* not asked yet */
+    s->slots[s->n++] = (slot){.next = INT64_MIN, .loaded = s->loads++, .key = key};
 }
 
 static void belady_remove(void *st, int key)
 {
     belady *s = st;
-    int i = s->at[key], last = s->resident[--s->n];
-    s->resident[i] = last;
-    s->at[last] = i;
+    int i = s->at[key];
+    s->slots[i] = s->slots[--s->n];
+    s->at[s->slots[i].key] = i;
     s->at[key] = -1;
 }
 
@@ -86,18 +87,21 @@ static int belady_victim(void *st)
 {
     belady *s = st;
     const policy_future *f = s->env->future;
+    int64_t (*next_use)(void *, int) = f->next_use;
+    void *ctx = f->ctx;
     const uint8_t *pinned = s->env->pinned;
-    int64_t now = f->now(f->ctx);
+    int64_t now = f->now(ctx), best_next = 0, best_loaded = 0;
     int best = -1;
-    for (int i = 0; i < s->n; i++) {
-        int k = s->resident[i];
-        if (pinned[k])
+    for (slot *p = s->slots, *end = s->slots + s->n; p < end; p++) {
+        if (pinned[p->key])
             continue;
-        if (s->next[k] < now) /* used since it was asked, or never asked */
-            s->next[k] = f->next_use(f->ctx, k);
-        if (best < 0 || s->next[k] > s->next[best] ||
-            (s->next[k] == s->next[best] && s->loaded[k] < s->loaded[best]))
-            best = k;
+        if (p->next < now) /* used since it was asked, or never asked */
+            p->next = next_use(ctx, p->key);
+        if (best < 0 || p->next > best_next || (p->next == best_next && p->loaded < best_loaded)) {
+            best = p->key;
+            best_next = p->next;
+            best_loaded = p->loaded;
+        }
     }
     return best;
 }

@@ -350,57 +350,54 @@ static int64_t demand_now(void *ctx)
     return offload_engine_position(((engine *)ctx)->oe);
 }
 
-/* Two passes over the steps the engine will run (the same batcher): count
- * each key's demands, then list them. */
+/* One pass over the steps the engine will run (the same batcher): each
+ * key's demands, in order. */
 static int build_use_index(engine *e, const char *path, promoe_err *err)
 {
     size_t keys = (size_t)e->L * (size_t)e->E, lk = (size_t)e->L * (size_t)e->K;
-    int64_t *seen = malloc(keys * sizeof *seen); /* last position listed, per key */
-    if (!seen || next_use_init(&e->uses, (int)keys) < 0) {
-        free(seen);
-        return promoe_err_set(err, "out of memory for the next-use index");
-    }
-    for (int pass = 0; pass < 2; pass++) {
-        trace_reader *r = trace_reader_open(path, 0, err);
-        batcher *bt = r ? batcher_create(r, e->cfg->batch > 0 ? e->cfg->batch : 1, err) : NULL;
-        if (!bt) {
-            trace_reader_close(r);
-            free(seen);
-            return -1;
-        }
-        for (size_t k = 0; k < keys; k++)
-            seen[k] = -1;
-        step_buf step = {0};
-        int got;
-        int64_t iter = 0;
-        while ((got = batcher_next(bt, &step, err)) > 0) {
-            for (size_t j = 0; j < step.n * lk; j++) {
-                if (step.experts[j] < 0)
-                    continue;
-                int layer = (int)((j % lk) / (size_t)e->K);
-                int key = layer * e->E + step.experts[j];
-                int64_t pos = iter * e->L + layer;
-                if (seen[key] == pos)
-                    continue; /* one demand per (step, layer, expert) */
-                seen[key] = pos;
-                if (pass == 0)
-                    next_use_count(&e->uses, key);
-                else
-                    next_use_add(&e->uses, key, pos);
-            }
-            iter++;
-        }
-        step_buf_free(&step);
-        batcher_free(bt);
+    trace_reader *r = trace_reader_open(path, 0, err);
+    batcher *bt = r ? batcher_create(r, e->cfg->batch > 0 ? e->cfg->batch : 1, err) : NULL;
+    if (!bt) {
         trace_reader_close(r);
-        if (got < 0 || (pass == 0 && next_use_layout(&e->uses) < 0)) {
-            free(seen);
-            return got < 0 ? -1 : promoe_err_set(err, "out of memory for the next-use index");
-        }
+        return -1;
     }
+    /* a step holds at least one token: positions stay below tokens x L */
+    int64_t tokens = trace_reader_meta(r)->num_tokens;
+    int64_t *seen = malloc(keys * sizeof *seen); /* last position listed, per key */
+    int rc = -1;
+    if (!seen || next_use_init(&e->uses, (int)keys, tokens * (int64_t)lk, tokens * e->L) < 0) {
+        promoe_err_set(err, "out of memory for the next-use index");
+        goto out;
+    }
+    for (size_t k = 0; k < keys; k++)
+        seen[k] = -1;
+    step_buf step = {0};
+    int got;
+    int64_t iter = 0;
+    while ((got = batcher_next(bt, &step, err)) > 0) {
+        for (size_t j = 0; j < step.n * lk; j++) {
+            if (step.experts[j] < 0)
+                continue;
+            int layer = (int)((j % lk) / (size_t)e->K);
+            int key = layer * e->E + step.experts[j];
+            int64_t pos = iter * e->L + layer;
+            if (seen[key] == pos)
+                continue; /* one demand per (step, layer, expert) */
+            seen[key] = pos;
+            next_use_add(&e->uses, key, pos);
+        }
+        iter++;
+    }
+    step_buf_free(&step);
+    if (got == 0) {
+        next_use_ready(&e->uses);
+        rc = 0;
+    }
+out:
     free(seen);
-    next_use_ready(&e->uses);
-    return 0;
+    batcher_free(bt);
+    trace_reader_close(r);
+    return rc;
 }
 
 static void engine_free(engine *e)

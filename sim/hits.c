@@ -10,32 +10,24 @@
 #include "offload/next_use.h"
 #include "traces/trace.h"
 
-/* Two passes over the trace: count each key's accesses, then list them
- * (positions are access indices). */
+/* One pass over the trace: every access, in order (positions are access
+ * indices). */
 static int build_future(trace_reader *r, next_use_clock *f, promoe_err *err)
 {
     const trace_meta *m = trace_reader_meta(r);
     size_t lk = (size_t)m->num_layers * m->top_k;
-    if (next_use_init(&f->uses, m->num_layers * m->num_experts) < 0)
+    if (next_use_init(&f->uses, m->num_layers * m->num_experts, m->num_tokens * (int64_t)lk,
+                      NEXT_USE_DENSE) < 0)
         return promoe_err_set(err, "out of memory indexing accesses for an offline policy");
-    int got = 0;
-    for (int pass = 0; pass < 2 && got == 0; pass++) {
-        trace_iteration it;
-        int64_t i = 0;
-        while ((got = trace_read_iteration(r, &it, err)) > 0)
-            for (size_t j = 0; j < it.num_tokens * lk; j++) {
-                if (it.experts[j] < 0)
-                    continue;
-                int key = (int)((j % lk) / (size_t)m->top_k) * m->num_experts + it.experts[j];
-                if (pass == 0)
-                    next_use_count(&f->uses, key);
-                else
-                    next_use_add(&f->uses, key, i++);
-            }
-        trace_reader_rewind(r);
-        if (got == 0 && pass == 0 && next_use_layout(&f->uses) < 0)
-            return promoe_err_set(err, "out of memory indexing accesses for an offline policy");
-    }
+    trace_iteration it;
+    int got;
+    while ((got = trace_read_iteration(r, &it, err)) > 0)
+        for (size_t j = 0; j < it.num_tokens * lk; j++)
+            if (it.experts[j] >= 0)
+                next_use_add(&f->uses,
+                             (int)((j % lk) / (size_t)m->top_k) * m->num_experts + it.experts[j],
+                             0);
+    trace_reader_rewind(r);
     next_use_ready(&f->uses);
     return got;
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "offload/cache.h"
+#include "offload/next_use.h"
 #include "sim/engine.h"
 #include "sim/hits.h"
 #include "tests/testutil.h"
@@ -157,6 +158,47 @@ static int64_t array_now(void *ctx)
 {
     return ((const array_future *)ctx)->now;
 }
+
+/* The next-use index against a scan of the stream, in its three layouts:
+ * dense 32-bit positions (a replay's access indices), sparse 32-bit, and
+ * positions past 2^32 (64-bit), queried at a clock that jumps unevenly. */
+START_TEST(next_use_index_answers_like_a_scan)
+{
+    enum { KEYS = 20, N = 3000 };
+    static int keys[N];
+    static int64_t pos[N];
+    uint64_t x = 4242;
+    for (int i = 0; i < N; i++)
+        keys[i] = skewed_key(&x, KEYS);
+    static const int64_t base[3] = {-1, 7, 5000000000LL}; /* -1: dense */
+    for (int layout = 0; layout < 3; layout++) {
+        for (int i = 0; i < N; i++)
+            pos[i] = base[layout] < 0 ? i : base[layout] + 3 * (int64_t)i;
+        next_use u;
+        ck_assert_int_eq(next_use_init(&u, KEYS, N, base[layout] < 0 ? NEXT_USE_DENSE : pos[N - 1]),
+                         0);
+        ck_assert_int_eq(u.wide, layout == 2);
+        for (int i = 0; i < N; i++)
+            next_use_add(&u, keys[i], pos[i]);
+        next_use_ready(&u);
+        int64_t now = pos[0];
+        for (int step = 0; step < 400; step++) {
+            stream_next(&x);
+            now += (int64_t)((x >> 33) % 25);
+            for (int k = 0; k < KEYS; k += 1 + (int)((x >> 50) % 3)) {
+                int64_t want = POLICY_NEVER;
+                for (int i = 0; i < N; i++)
+                    if (keys[i] == k && pos[i] >= now) {
+                        want = pos[i];
+                        break;
+                    }
+                ck_assert_int_eq(next_use_from(&u, k, now), want);
+            }
+        }
+        next_use_free(&u);
+    }
+}
+END_TEST
 
 /* belady's kept answers against asking every resident at every victim (the
  * rule): on a random stream over 48 keys and 12 slots, with residents
@@ -568,6 +610,7 @@ int main(void)
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, hand_computed_sequences);
     tcase_add_test(tc, lfu_buckets_follow_the_rule);
+    tcase_add_test(tc, next_use_index_answers_like_a_scan);
     tcase_add_test(tc, belady_keeps_answers_until_they_pass);
     tcase_add_test(tc, prefill_and_decode_hit_rates);
     tcase_add_test(tc, scope_global_and_per_layer);

@@ -5,6 +5,7 @@
 #include "exec/cuda_probe.h"
 #include "traces/trace.h"
 
+#include <cblas.h> /* OpenBLAS's: openblas_set_num_threads */
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -122,11 +123,13 @@ int cli_parse_compression(const char *cmd, const char *s, int *out)
 }
 
 static double progress_last;
-static int progress_shown;
+static int progress_shown, progress_tty = -1; /* -1: not asked yet */
 
 void cli_progress(const char *what, int64_t done, int64_t total)
 {
-    if (!isatty(STDERR_FILENO))
+    if (progress_tty < 0) /* once: a replay reports thousands of times */
+        progress_tty = isatty(STDERR_FILENO);
+    if (!progress_tty)
         return;
     double t = clock_now_s();
     if (t - progress_last < 0.25)
@@ -145,6 +148,12 @@ void cli_progress_done(void)
     if (progress_shown)
         fputs("\r\033[K", stderr);
     progress_shown = 0;
+}
+
+void cli_blas_one_thread(void)
+{
+    if (!getenv("OPENBLAS_NUM_THREADS") && !getenv("OMP_NUM_THREADS"))
+        openblas_set_num_threads(1);
 }
 
 int cli_fail_preset(const char *cmd, int rc, const promoe_err *err)

@@ -449,5 +449,6 @@ static const cli_command predict_commands[] = {
 
 int cmd_predict(int argc, char **argv)
 {
+    cli_blas_one_thread();
     return cli_dispatch("promoe predict", predict_commands, argc, argv);
 }

@@ -322,6 +322,7 @@ int cmd_sim(int argc, char **argv)
     int rc = parse(argc, argv, &o);
     if (rc != CLI_OK)
         return rc;
+    cli_blas_one_thread();
     promoe_err err;
     trace_meta meta;
     sim_config cfg;

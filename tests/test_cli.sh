@@ -153,25 +153,32 @@ expect 2 "sim cache larger than the model" -- "$PROMOE" sim -t "$tmp/t2.h5" --hi
 contains "larger than the model's 32 experts" "$tmp/err" "sim cache too large"
 
 expect 0 "demo" -- "$PROMOE" demo --requests 2 -o "$tmp/demo.h5"
-contains "promoe demo: mixtral-8x7b on rtx4090-pcie4" "$tmp/out" "demo"
+contains "promoe demo: deepseek-moe-16b, expert cache of 896 of 1792 experts" "$tmp/out" "demo"
+contains "^on rtx4090-pcie4:" "$tmp/out" "demo's efficient regime"
+contains "^on rtx4090-transformers:" "$tmp/out" "demo's framework regime"
 cp "$tmp/out" "$tmp/demo.out"
 # promoe and promoe-plus share one learned predictor, trained once, 256
 # wide: each row is what sim gives when it trains that predictor itself on
 # the demo's training trace (other requests: token seed 2)
-"$PROMOE" trace gen -m mixtral-8x7b --requests 2 --seed 1 --token-seed 2 --hidden-dim 64 \
+"$PROMOE" trace gen -m deepseek-moe-16b --requests 2 --seed 1 --token-seed 2 --hidden-dim 64 \
   -o "$tmp/demo-train.h5" >/dev/null 2>&1 || fail "demo training trace"
-for sys in promoe promoe-plus; do
-  expect 0 "sim $sys as the demo runs it" -- "$PROMOE" sim -t "$tmp/demo.h5" -c 0.5 --system $sys \
-    --predictor "learned:train=$tmp/demo-train.h5,split=1,hidden=256" --json
-  tpot=$(sed -n 's/.*"decode_tpot_ms_mean":\([0-9.e+-]*\).*/\1/p' "$tmp/out" | awk '{ printf "%.3f", $1 }')
-  contains "^$sys  *learned  *[0-9.]*  *$tpot " "$tmp/demo.out" "demo's $sys row is sim's ($tpot ms)"
+for hw in rtx4090-pcie4 rtx4090-transformers; do
+  # the demo's table for this regime: from its "on HW:" line to the next blank one
+  sed -n "/^on $hw:/,/^\$/p" "$tmp/demo.out" >"$tmp/demo-$hw.out"
+  for sys in promoe promoe-plus; do
+    expect 0 "sim $sys on $hw as the demo runs it" -- "$PROMOE" sim -t "$tmp/demo.h5" -c 0.5 \
+      --system $sys --hw $hw --predictor "learned:train=$tmp/demo-train.h5,split=1,hidden=256" --json
+    tpot=$(sed -n 's/.*"decode_tpot_ms_mean":\([0-9.e+-]*\).*/\1/p' "$tmp/out" | awk '{ printf "%.3f", $1 }')
+    contains "^$sys  *learned  *[0-9.]*  *$tpot " "$tmp/demo-$hw.out" "demo's $sys row on $hw is sim's ($tpot ms)"
+  done
+  cp "$tmp/demo-$hw.out" "$tmp/out"
+  for sys in all-gpu reactive-lru paper-lru mixtral-offloading moe-infinity pre-gated hobbit fiddler monde promoe promoe-plus oracle; do
+    contains "^$sys " "$tmp/out" "demo row $sys on $hw"
+  done
+  # the baseline's speedup over itself is 1.00 on both columns
+  contains "^reactive-lru .* 1.00 *1.00 *0.000 *0.000$" "$tmp/out" "demo baseline speedups on $hw"
+  contains "^$hw  *[0-9.]*x / [0-9.]*x  *[0-9.]*x / [0-9.]*x  *[0-9.]*$" "$tmp/demo.out" "demo's regime line for $hw"
 done
-cp "$tmp/demo.out" "$tmp/out"
-for sys in all-gpu reactive-lru mixtral-offloading moe-infinity pre-gated hobbit fiddler monde promoe promoe-plus oracle; do
-  contains "^$sys " "$tmp/out" "demo row $sys"
-done
-# the baseline's speedup over itself is 1.00 on both columns
-contains "^reactive-lru .* 1.00 *1.00 *0.000 *0.000$" "$tmp/out" "demo baseline speedups"
 
 # --system, with an explicit option overriding it
 expect 0 "sim --system" -- "$PROMOE" sim -t "$tmp/t2.h5" -c 8 --system promoe --json

@@ -264,6 +264,7 @@ int cmd_demo(int argc, char **argv)
     if (n_regimes == 0)
         return cli_usage_error(cmd, "--hw names no preset");
     const model_desc *m = &base.cost.model;
+    trace_gen_model_defaults(&p, m);
     if (cache_size_parse(cache, m->num_layers, m->num_experts, model_expert_bytes(m), &base.offload.slots,
                          &err) < 0)
         return cli_usage_error(cmd, "%s", err.msg);

@@ -25,7 +25,8 @@ static const char usage[] =
     "      --max-len N        cap on prompt and output lengths (default 2048)\n"
     "      --rate R           request arrivals per second, Poisson (default 1)\n"
     "      --token-corr R     hidden-state correlation of consecutive tokens, [0,1):\n"
-    "                         raises next-token expert reuse (default 0.7)\n"
+    "                         raises next-token expert reuse (default 0.7, or the\n"
+    "                         model preset's trace_token_corr)\n"
     "      --layer-corr A     correlation of consecutive layers, [0,1): raises\n"
     "                         cross-layer predictability (default 0.95)\n"
     "      --layer-drift T    angle in radians, [0,pi/2], by which each layer turns\n"
@@ -35,8 +36,10 @@ static const char usage[] =
     "                         s, a trained predictor can undo it (default 0.45)\n"
     "      --router-corr C    similarity of consecutive layers' routers, [0,1]:\n"
     "                         with --layer-corr, makes layer l's experts predict\n"
-    "                         layer l+1's (default 0.5)\n"
-    "      --skew S           spread of per-expert popularity biases (default 1)\n"
+    "                         layer l+1's (default 0.5, or the preset's\n"
+    "                         trace_router_corr)\n"
+    "      --skew S           spread of per-expert popularity biases (default 1, or\n"
+    "                         the preset's trace_skew)\n"
     "      --router-scale S   spread of the input-dependent logits (default 2)\n"
     "      --hidden-dim D     width of stored hidden states (default 256; the\n"
     "                         model's real width still sets expert sizes)\n"
@@ -66,6 +69,7 @@ enum {
     OPT_NO_HIDDEN, OPT_NO_LOGITS, OPT_IDS_ONLY, OPT_DATASET, OPT_COMPRESSION, OPT_TOKEN_SEED,
     OPT_CALIBRATE,
 };
+enum { GIVEN_TOKEN_CORR = 1, GIVEN_ROUTER_CORR = 2, GIVEN_SKEW = 4 };
 
 static const struct option options[] = {
     {"output", required_argument, NULL, 'o'},
@@ -134,6 +138,7 @@ int cmd_trace_gen(int argc, char **argv)
 {
     const char *cmd = "trace gen", *out = NULL, *model_name = NULL, *real = NULL;
     const char *fitted_option = NULL; /* a knob --calibrate-to sets, given too */
+    unsigned given = 0;               /* GIVEN_* bits: knobs the command line set */
     trace_gen_params p;
     trace_gen_defaults(&p);
     p.progress = show_progress;
@@ -157,11 +162,20 @@ int cmd_trace_gen(int argc, char **argv)
         case OPT_SIGMA: DBL_OPT(p.length_sigma, 0, 4);
         case OPT_MAXLEN: INT_OPT(p.max_len, 1, 1 << 24);
         case OPT_RATE: DBL_OPT(p.rate, 1e-9, 1e9);
-        case OPT_TOKCORR: fitted_option = "--token-corr"; DBL_OPT(p.token_corr, 0, 0.999999);
+        case OPT_TOKCORR:
+            fitted_option = "--token-corr";
+            given |= GIVEN_TOKEN_CORR;
+            DBL_OPT(p.token_corr, 0, 0.999999);
         case OPT_LAYERCORR: DBL_OPT(p.layer_corr, 0, 0.999999);
-        case OPT_ROUTERCORR: fitted_option = "--router-corr"; DBL_OPT(p.router_corr, 0, 1);
+        case OPT_ROUTERCORR:
+            fitted_option = "--router-corr";
+            given |= GIVEN_ROUTER_CORR;
+            DBL_OPT(p.router_corr, 0, 1);
         case OPT_DRIFT: DBL_OPT(p.layer_drift, 0, 1.5707963);
-        case OPT_SKEW: fitted_option = "--skew"; DBL_OPT(p.skew, 0, 100);
+        case OPT_SKEW:
+            fitted_option = "--skew";
+            given |= GIVEN_SKEW;
+            DBL_OPT(p.skew, 0, 100);
         case OPT_SCALE: DBL_OPT(p.router_scale, 1e-6, 100);
         case OPT_HIDDEN: INT_OPT(p.hidden_dim, 2, TRACE_MAX_HIDDEN);
         case OPT_SEED: INT_OPT(p.seed, 0, 0xffffffffLL);
@@ -190,6 +204,7 @@ int cmd_trace_gen(int argc, char **argv)
     if (real && fitted_option)
         return cli_usage_error(cmd, "%s is what --calibrate-to fits: give one or the other",
                                fitted_option);
+    trace_gen_params explicit = p;
     promoe_err err;
     model_desc m;
     trace_meta real_meta;
@@ -202,6 +217,14 @@ int cmd_trace_gen(int argc, char **argv)
     int loaded = model_load(model_name ? model_name : "mixtral-8x7b", &m, &err);
     if (loaded < 0)
         return cli_fail_preset(cmd, loaded, &err);
+    /* the preset's knobs, then what the command line said over them */
+    trace_gen_model_defaults(&p, &m);
+    if (given & GIVEN_TOKEN_CORR)
+        p.token_corr = explicit.token_corr;
+    if (given & GIVEN_ROUTER_CORR)
+        p.router_corr = explicit.router_corr;
+    if (given & GIVEN_SKEW)
+        p.skew = explicit.skew;
     if (real && calibrate(real, &m, &p) != CLI_OK)
         return CLI_FAILED;
     int rc = trace_gen_write(&p, &m, out, &tokens, &err);

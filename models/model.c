@@ -24,6 +24,9 @@ static const preset_key model_keys[] = {
     INT_KEY(norm_topk_prob, 0, 1, 1),
     {"rope_theta", PRESET_DOUBLE, offsetof(model_desc, rope_theta), 0, 1, 1e12, 0},
     {"rms_norm_eps", PRESET_DOUBLE, offsetof(model_desc, rms_norm_eps), 0, 1e-12, 1, 0},
+    {"trace_token_corr", PRESET_DOUBLE, offsetof(model_desc, trace_token_corr), 0, 1e-9, 0.999999, 0},
+    {"trace_router_corr", PRESET_DOUBLE, offsetof(model_desc, trace_router_corr), 0, 1e-9, 1, 0},
+    {"trace_skew", PRESET_DOUBLE, offsetof(model_desc, trace_skew), 0, 1e-9, 100, 0},
 };
 
 static const preset_kind model_kind = {"models", "model", model_keys,

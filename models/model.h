@@ -33,6 +33,10 @@ typedef struct model_desc {
     /* what the executor computes with (the simulator does not need them) */
     double rope_theta;       /* rotary base (default 10000) */
     double rms_norm_eps;     /* RMSNorm epsilon (default 1e-6) */
+    /* the synthetic generator's knobs for this model's traces, where the
+     * preset calibrates them to the model's real statistics (trace gen
+     * --calibrate-to fits the same three); 0: the generator's default */
+    double trace_token_corr, trace_router_corr, trace_skew;
 } model_desc;
 
 /* Loads a preset by name (searching $PROMOE_DATADIR/models, the source

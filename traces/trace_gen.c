@@ -41,6 +41,16 @@ void trace_gen_defaults(trace_gen_params *p)
     p->dataset = "synthetic";
 }
 
+void trace_gen_model_defaults(trace_gen_params *p, const model_desc *m)
+{
+    if (m->trace_token_corr > 0)
+        p->token_corr = m->trace_token_corr;
+    if (m->trace_router_corr > 0)
+        p->router_corr = m->trace_router_corr;
+    if (m->trace_skew > 0)
+        p->skew = m->trace_skew;
+}
+
 int trace_gen_check(const trace_gen_params *p, promoe_err *err)
 {
     if (p->hidden_dim < 2 || p->hidden_dim > TRACE_MAX_HIDDEN)

@@ -55,6 +55,10 @@ typedef struct trace_gen_params {
 
 void trace_gen_defaults(trace_gen_params *p);
 
+/* Sets p's token_corr, router_corr and skew to what model m's preset gives
+ * for its traces (trace_token_corr, ...), where it gives them. */
+void trace_gen_model_defaults(trace_gen_params *p, const model_desc *m);
+
 /* Checks parameter ranges; the message names the offending parameter. */
 int trace_gen_check(const trace_gen_params *p, promoe_err *err);
 

@@ -175,17 +175,6 @@ static int compare_systems(const char *path, const char *train, const char *lear
     return 0;
 }
 
-/* How long a decode layer of one token computes (attention at a context
- * of 256, router, shared experts, its top-k experts, framework time
- * included) against one expert's copy: the regime's measure, as the
- * regime map draws it. */
-static double compute_per_copy(const cost_model *c)
-{
-    double layer = cost_attention_s(c, 1, 256) + cost_router_s(c, 1) +
-                   cost_shared_experts_s(c, 1) + c->model.top_k * cost_expert_s(c, 1);
-    return layer / cost_expert_load_s(c);
-}
-
 static double speedup(double baseline, double ours)
 {
     return ours > 0 ? baseline / ours : 0;
@@ -203,7 +192,7 @@ static void print_regimes(const sim_config *regimes, sim_result (*res)[NUM_SYSTE
         printf("%-22s %7.2fx / %.2fx %7.2fx / %.2fx %16.3f\n", regimes[h].cost.hw.name,
                speedup(pl->tpot_ms_mean, p->tpot_ms_mean), speedup(pl->ttft_ms_mean, p->ttft_ms_mean),
                speedup(rl->tpot_ms_mean, p->tpot_ms_mean), speedup(rl->ttft_ms_mean, p->ttft_ms_mean),
-               compute_per_copy(&regimes[h].cost));
+               cost_compute_per_copy(&regimes[h].cost));
     }
     printf("(compute / copy: a decode layer's compute time over one expert's copy time.  A\n"
            "prefetch can hide only behind compute: where a layer computes for a small part\n"

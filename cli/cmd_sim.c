@@ -190,6 +190,8 @@ static void report_timed(report *rep, const sim_config *c, const sim_result *r, 
     report_fig(rep, "staging", "staging buffers", c->offload.staging, 1);
     report_fig(rep, "chunks_per_expert", "chunks per expert", c->offload.chunks, 1);
     report_fig(rep, "fault_us", "fixed cost per chunk (us)", c->offload.fault_us, 0);
+    report_fig(rep, "compute_per_copy", "decode layer compute / expert copy",
+               cost_compute_per_copy(&c->cost), 0);
     if (c->offload.layer_offload) {
         report_name(rep, "layer_offload", c->offload.layer_offload == LAYER_OFFLOAD_STREAM ? "stream" : "cpu");
         report_fig(rep, "resident_layers", "layers resident on the GPU", r->resident_layers, 1);

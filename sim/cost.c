@@ -180,3 +180,10 @@ double cost_expert_load_s(const cost_model *c)
 {
     return cost_transfer_s(c, (double)model_expert_bytes(&c->model));
 }
+
+double cost_compute_per_copy(const cost_model *c)
+{
+    double layer = cost_attention_s(c, 1, 256) + cost_router_s(c, 1) +
+                   cost_shared_experts_s(c, 1) + c->model.top_k * cost_expert_s(c, 1);
+    return layer / cost_expert_load_s(c);
+}

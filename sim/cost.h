@@ -70,5 +70,10 @@ double cost_layer_weight_bytes(const cost_model *c);
 double cost_step_fixed_s(const cost_model *c, int tokens);
 /* Copying one expert's weights to the GPU. */
 double cost_expert_load_s(const cost_model *c);
+/* A regime's measure: how long a decode layer of one token computes
+ * (attention at a context of 256, router, shared experts, its top-k
+ * experts, framework time included) against one expert's copy.  A prefetch
+ * can hide only behind compute, so offloading's regime turns on it. */
+double cost_compute_per_copy(const cost_model *c);
 
 #endif

@@ -137,8 +137,7 @@ static int calibrate(const char *real, const model_desc *m, trace_gen_params *p)
 int cmd_trace_gen(int argc, char **argv)
 {
     const char *cmd = "trace gen", *out = NULL, *model_name = NULL, *real = NULL;
-    const char *fitted_option = NULL; /* a knob --calibrate-to sets, given too */
-    unsigned given = 0;               /* GIVEN_* bits: knobs the command line set */
+    unsigned given = 0; /* GIVEN_* bits: knobs the command line set */
     trace_gen_params p;
     trace_gen_defaults(&p);
     p.progress = show_progress;
@@ -163,17 +162,14 @@ int cmd_trace_gen(int argc, char **argv)
         case OPT_MAXLEN: INT_OPT(p.max_len, 1, 1 << 24);
         case OPT_RATE: DBL_OPT(p.rate, 1e-9, 1e9);
         case OPT_TOKCORR:
-            fitted_option = "--token-corr";
             given |= GIVEN_TOKEN_CORR;
             DBL_OPT(p.token_corr, 0, 0.999999);
         case OPT_LAYERCORR: DBL_OPT(p.layer_corr, 0, 0.999999);
         case OPT_ROUTERCORR:
-            fitted_option = "--router-corr";
             given |= GIVEN_ROUTER_CORR;
             DBL_OPT(p.router_corr, 0, 1);
         case OPT_DRIFT: DBL_OPT(p.layer_drift, 0, 1.5707963);
         case OPT_SKEW:
-            fitted_option = "--skew";
             given |= GIVEN_SKEW;
             DBL_OPT(p.skew, 0, 100);
         case OPT_SCALE: DBL_OPT(p.router_scale, 1e-6, 100);
@@ -201,9 +197,11 @@ int cmd_trace_gen(int argc, char **argv)
         return cli_usage_error(cmd, "no output file: give -o OUT.h5");
     if (p.num_requests == 0 && p.max_tokens == 0)
         return cli_usage_error(cmd, "--requests 0 needs --tokens N to end the trace");
-    if (real && fitted_option)
+    if (real && given) /* the knobs --calibrate-to fits */
         return cli_usage_error(cmd, "%s is what --calibrate-to fits: give one or the other",
-                               fitted_option);
+                               given & GIVEN_TOKEN_CORR    ? "--token-corr"
+                               : given & GIVEN_ROUTER_CORR ? "--router-corr"
+                                                           : "--skew");
     trace_gen_params explicit = p;
     promoe_err err;
     model_desc m;

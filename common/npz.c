@@ -172,27 +172,43 @@ int npz_read(const char *path, npz_file *f, promoe_err *err)
     return rc;
 }
 
+/* Element p of a float array of `size` bytes (2, 4 or 8), as a float. */
+static float element_float(const unsigned char *p, int size)
+{
+    if (size == 2) {
+        uint16_t h;
+        float v;
+        memcpy(&h, p, 2);
+        half_to_floats(&h, &v, 1);
+        return v;
+    }
+    if (size == 4) {
+        float v;
+        memcpy(&v, p, 4);
+        return v;
+    }
+    double v;
+    memcpy(&v, p, 8);
+    return (float)v;
+}
+
+/* Element p of an integer array ('i' signed, 'u' unsigned), little-endian. */
+static int64_t element_int(const unsigned char *p, int size, char kind)
+{
+    uint64_t u = 0;
+    for (int b = size - 1; b >= 0; b--)
+        u = u << 8 | p[b];
+    int shift = 64 - 8 * size;
+    return kind == 'i' && shift ? (int64_t)(u << shift) >> shift : (int64_t)u;
+}
+
 void npz_array_floats(const npz_array *a, float *out)
 {
     const unsigned char *d = a->data;
     for (size_t i = 0; i < a->count; i++) {
         const unsigned char *p = d + i * (size_t)a->item_size;
-        if (a->kind == 'f' && a->item_size == 2) {
-            uint16_t h;
-            memcpy(&h, p, 2);
-            half_to_floats(&h, &out[i], 1);
-        } else if (a->kind == 'f' && a->item_size == 4) {
-            memcpy(&out[i], p, 4);
-        } else if (a->kind == 'f') {
-            double v;
-            memcpy(&v, p, 8);
-            out[i] = (float)v;
-        } else {
-            int64_t v;
-            npz_array_ints(&(npz_array){.kind = a->kind, .item_size = a->item_size, .count = 1,
-                                        .data = (void *)p}, &v, NULL);
-            out[i] = (float)v;
-        }
+        out[i] = a->kind == 'f' ? element_float(p, a->item_size)
+                                : (float)element_int(p, a->item_size, a->kind);
     }
 }
 
@@ -201,20 +217,14 @@ int npz_array_ints(const npz_array *a, int64_t *out, promoe_err *err)
     const unsigned char *d = a->data;
     for (size_t i = 0; i < a->count; i++) {
         const unsigned char *p = d + i * (size_t)a->item_size;
-        if (a->kind == 'f') {
-            float v;
-            npz_array_floats(&(npz_array){.kind = 'f', .item_size = a->item_size, .count = 1,
-                                          .data = (void *)p}, &v);
-            if (v != floorf(v))
-                return promoe_err_set(err, "%s: %g is not a whole number", a->name, v);
-            out[i] = (int64_t)v;
+        if (a->kind != 'f') {
+            out[i] = element_int(p, a->item_size, a->kind);
             continue;
         }
-        uint64_t u = 0;
-        for (int b = a->item_size - 1; b >= 0; b--)
-            u = u << 8 | p[b];
-        int shift = 64 - 8 * a->item_size;
-        out[i] = a->kind == 'i' && shift ? (int64_t)(u << shift) >> shift : (int64_t)u;
+        float v = element_float(p, a->item_size);
+        if (v != floorf(v))
+            return promoe_err_set(err, "%s: %g is not a whole number", a->name, v);
+        out[i] = (int64_t)v;
     }
     return 0;
 }

@@ -22,8 +22,6 @@
 #include "models/route.h"
 #include "traces/trace_import.h"
 
-#define MAX_REQUESTS_IN_SPLIT 1000000
-
 typedef struct logits_layer {
     long number;      /* the whole number in the tensor's name */
     const char *name;
@@ -174,6 +172,36 @@ static int by_number(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+/* Parses --split "P:O,P:O" into s's split, replacing the file's. */
+static int parse_split(const char *split, logits_source *s, promoe_err *err)
+{
+    free(s->prompt);
+    free(s->output);
+    s->requests = 0;
+    /* each request takes at least 4 characters ("1:1,"): strlen bounds them */
+    s->prompt = calloc(strlen(split) + 1, sizeof *s->prompt);
+    s->output = calloc(strlen(split) + 1, sizeof *s->output);
+    if (!s->prompt || !s->output)
+        return promoe_err_set(err, "out of memory");
+    for (const char *p = split; *p;) {
+        char *end;
+        long long pl = strtoll(p, &end, 10), ol = -1;
+        if (end != p && *end == ':') {
+            const char *q = end + 1;
+            ol = strtoll(q, &end, 10);
+            if (end == q)
+                ol = -1;
+        }
+        if (pl < 1 || ol < 1 || (*end && *end != ','))
+            return promoe_err_set(err, "--split '%s': expected PROMPT:OUTPUT[,...] of "
+                                  "positive lengths, e.g. 12:64 or 12:64,30:64", split);
+        s->prompt[s->requests] = pl;
+        s->output[s->requests++] = ol;
+        p = *end ? end + 1 : end;
+    }
+    return 0;
+}
+
 /* Layers in order, one shape; the split's rows against the tensors'. */
 static int check_source(logits_source *s, const char *path, const trace_import_opts *o,
                         int *whole_text, promoe_err *err)
@@ -196,33 +224,8 @@ static int check_source(logits_source *s, const char *path, const trace_import_o
     if (s->layers[0].experts != o->num_experts)
         return promoe_err_set(err, "%s: the logits score %lld experts but the model has %d", path,
                               (long long)s->layers[0].experts, o->num_experts);
-    if (o->split) {
-        int np = 0, no = 0;
-        free(s->prompt);
-        free(s->output);
-        s->prompt = s->output = NULL;
-        s->prompt = calloc(strlen(o->split) + 1, sizeof *s->prompt);
-        s->output = calloc(strlen(o->split) + 1, sizeof *s->output);
-        if (!s->prompt || !s->output)
-            return promoe_err_set(err, "out of memory");
-        for (const char *p = o->split; *p;) {
-            char *end;
-            long long pl = strtoll(p, &end, 10), ol = -1;
-            if (end != p && *end == ':') {
-                const char *q = end + 1;
-                ol = strtoll(q, &end, 10);
-                if (end == q)
-                    ol = -1;
-            }
-            if (pl < 1 || ol < 1 || (*end && *end != ',') || np == MAX_REQUESTS_IN_SPLIT)
-                return promoe_err_set(err, "--split '%s': expected PROMPT:OUTPUT[,...] of "
-                                      "positive lengths, e.g. 12:64 or 12:64,30:64", o->split);
-            s->prompt[np++] = pl;
-            s->output[no++] = ol;
-            p = *end ? end + 1 : end;
-        }
-        s->requests = np;
-    }
+    if (o->split && parse_split(o->split, s, err) < 0)
+        return -1;
     if (s->requests == 0)
         return promoe_err_set(err, "%s: where do prompts end? give --split PROMPT:OUTPUT[,...] "
                               "or store prompt_lens and output_lens in the file", path);

@@ -87,8 +87,7 @@ class TraceWriter:
         if compression not in ("gzip", "none"):
             raise ValueError("compression must be gzip or none, not %r" % compression)
         self.path = path
-        self.dims = {"1": 1, "L": num_layers, "K": top_k, "E": num_experts, "D": hidden_dim,
-                     1: 1}
+        self.dims = {1: 1, "L": num_layers, "K": top_k, "E": num_experts, "D": hidden_dim}
         self.meta = dict(model=model, source=source, num_layers=num_layers,
                          num_experts=num_experts, top_k=top_k, hidden_dim=hidden_dim)
         self.stride = hidden_layer_stride if "hidden" in content else 1

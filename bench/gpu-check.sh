@@ -30,5 +30,5 @@ step nvidia-smi 30 nvidia-smi
 step test_cuda-fork 120 "$bin/test_cuda"
 step test_cuda-nofork 120 env CK_FORK=no "$bin/test_cuda"
 step exec-vs-sim 330 env PROMOE="$bin/promoe" BACKEND=cuda LAYERS=4 \
-  SYSTEMS="all-gpu reactive-lru mixtral-offloading promoe" CACHES=0.5 MAX_NEW=32 \
+  SYSTEMS="all-gpu reactive-lru mixtral-offloading promoe promoe-adaptive" CACHES=0.5 MAX_NEW=32 \
   NOMINAL_GBPS=64 OUT="$out/exec-vs-sim" sh "$(dirname "$0")/exec-vs-sim.sh"

@@ -369,12 +369,13 @@ static void print_result(const exec_gen_result *r, const model_desc *m, const pr
                "%lld evictions\n", (long long)n->demands, (long long)n->hits,
                (long long)n->late_hits, (long long)n->misses, share(n->hits, n->demands),
                (long long)n->evictions);
-        if (n->prefetch_issued)
-            printf("%lld prefetches issued, %lld useful (%lld late), %lld dropped; %lld "
-                   "preemptions; the predictor took %.1f ms in %lld calls on its thread "
-                   "(the model waited %.1f ms for it)\n",
+        if (n->prefetch_issued || n->prefetch_declined)
+            printf("%lld prefetches issued, %lld useful (%lld late), %lld dropped, %lld "
+                   "declined; %lld preemptions; the predictor took %.1f ms in %lld calls on "
+                   "its thread (the model waited %.1f ms for it)\n",
                    (long long)n->prefetch_issued, (long long)n->prefetch_useful,
                    (long long)n->prefetch_late, (long long)n->prefetch_dropped,
+                   (long long)n->prefetch_declined,
                    (long long)k->store.preemptions, 1e3 * k->predict_s,
                    (long long)k->predictions, 1e3 * k->predict_wait_s);
         printf("%lld copies (%lld withdrawn), %.1f MB at %.2f GB/s; waiting for copies: "

@@ -76,6 +76,11 @@ static const char usage[] =
     "                         expert joins the cache only when used, so a wrong\n"
     "                         prediction evicts nothing (default 0: prefetches\n"
     "                         go straight into the cache, as the paper's)\n"
+    "      --prefetch-by-gain prefetch a predicted expert only when its chance of\n"
+    "                         being chosen, times the part of its copy done before\n"
+    "                         its layer, beats the chance it is wrong times what it\n"
+    "                         costs (link time in the demands' way, and an evicted\n"
+    "                         expert wanted back): promoe-adaptive\n"
     "      --chunks N         copy each expert in N chunks (default 1)\n"
     "      --chunk-bytes B    or in chunks of at most B bytes (e.g. 64MiB)\n"
     "      --fault-us X       a fixed cost added to each chunk's copy (default 0):\n"
@@ -117,7 +122,7 @@ static const char usage[] =
 enum {
     OPT_HITS = 256, OPT_CSV, OPT_HW, OPT_SET, OPT_CHUNK_BYTES, OPT_CPU, OPT_BATCH, OPT_PROFILE,
     OPT_PRED_US, OPT_MIN_PROB, OPT_STAGING, OPT_TRAIN, OPT_LOWBIT, OPT_SEED, OPT_BITS,
-    OPT_FAULT_US,
+    OPT_FAULT_US, OPT_BY_GAIN,
 };
 
 /* What the command line said; unset values leave the system's (or the
@@ -128,7 +133,7 @@ typedef struct sim_cli {
     const char *profile, *train, *lowbit;
     const char *sets[32];
     int num_sets, hits_only, json, csv;
-    int cpu, batch, staging, bits;                         /* -1: not given */
+    int cpu, batch, staging, bits, by_gain;                /* -1: not given */
     double predictor_us, min_prob, fault_us;               /* < 0: not given */
     long long seed;
 } sim_cli;
@@ -153,6 +158,7 @@ static const struct option options[] = {
     {"seed", required_argument, NULL, OPT_SEED},
     {"bits", required_argument, NULL, OPT_BITS},
     {"fault-us", required_argument, NULL, OPT_FAULT_US},
+    {"prefetch-by-gain", no_argument, NULL, OPT_BY_GAIN},
     OFFLOAD_LONG_OPTIONS,
     {"json", no_argument, NULL, 'j'},
     {"csv", no_argument, NULL, OPT_CSV},
@@ -198,6 +204,7 @@ static void report_timed(report *rep, const sim_config *c, const sim_result *r, 
     }
     report_fig(rep, "preempt", "preempt", c->offload.preempt, 1);
     report_fig(rep, "reorder", "reorder", c->offload.reorder, 1);
+    report_fig(rep, "prefetch_by_gain", "prefetch by gain", c->offload.prefetch_by_gain, 1);
     report_fig(rep, "cpu_compute", "cpu compute", c->offload.cpu_compute, 1);
     report_fig(rep, "tokens", "tokens", (double)r->tokens, 1);
     report_fig(rep, "prefill_tokens", "prefill tokens", (double)r->prefill_tokens, 1);
@@ -238,7 +245,7 @@ static int parse(int argc, char **argv, sim_cli *o)
     int c;
     *o = (sim_cli){.ov = SYSTEM_OVERRIDES_NONE, .hw = "rtx4090-pcie4", .cpu = -1,
                    .predictor_us = -1, .min_prob = -1, .staging = -1, .seed = 1, .bits = -1,
-                   .fault_us = -1, .batch = 1};
+                   .fault_us = -1, .batch = 1, .by_gain = -1};
     while ((c = cli_getopt(argc, argv, "t:s:c:p:m:jh", options, cmd)) != -1) {
         switch (c) {
         case 't': o->trace = optarg; break;
@@ -259,6 +266,7 @@ static int parse(int argc, char **argv, sim_cli *o)
                 return CLI_USAGE;
             break;
         case OPT_CHUNK_BYTES: o->chunk_bytes = optarg; break;
+        case OPT_BY_GAIN: o->by_gain = 1; break;
         case OPT_CPU:
             if (!optarg || strcmp(optarg, "sooner") == 0)
                 o->cpu = CPU_COMPUTE_SOONER;
@@ -388,6 +396,7 @@ int cmd_sim(int argc, char **argv)
     if (o.predictor_us >= 0) cfg.offload.predictor_us = o.predictor_us;
     if (o.min_prob >= 0) cfg.offload.prefetch_min_prob = o.min_prob;
     if (o.staging >= 0) cfg.offload.staging = o.staging;
+    if (o.by_gain >= 0) cfg.offload.prefetch_by_gain = o.by_gain;
     if (o.fault_us >= 0) cfg.offload.fault_us = o.fault_us;
     if (o.lowbit && system_parse_lowbit(o.lowbit, &cfg.offload.lowbit_weight, &cfg.offload.lowbit_ratio, &err) < 0)
         return cli_usage_error(cmd, "--lowbit-on-miss: %s", err.msg);

@@ -36,6 +36,7 @@ void report_counts(report *r, const offload_counts *n)
     report_fig(r, "prefetch_wasted", "prefetches wasted", (double)n->prefetch_wasted, 1);
     report_fig(r, "prefetch_late", "prefetches late", (double)n->prefetch_late, 1);
     report_fig(r, "prefetch_dropped", "prefetches dropped", (double)n->prefetch_dropped, 1);
+    report_fig(r, "prefetch_declined", "prefetches declined", (double)n->prefetch_declined, 1);
     report_fig(r, "prefetch_accuracy", "prefetch accuracy", rate.prefetch_accuracy, 0);
     report_fig(r, "prefetch_fetch_rate", "prefetch fetch rate", rate.prefetch_fetch_rate, 0);
     report_fig(r, "goodpred", "GoodPred", rate.goodpred, 0);

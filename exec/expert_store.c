@@ -142,8 +142,9 @@ expert_store *expert_store_create(const expert_mover *mv, const expert_store_con
     s->slot_of = malloc(keys * sizeof *s->slot_of);
     s->free_slots = malloc((size_t)c->capacity * sizeof *s->free_slots);
     s->used_epoch = malloc((size_t)s->n_blocks * sizeof *s->used_epoch);
-    /* the copy engine's chunk costs are the simulator's: here time is real */
-    s->ce = copy_engine_create((int)keys, c->chunks, 0, (double)mv->expert_bytes / c->chunks,
+    /* the copy engine's chunk costs are the simulator's: here time is
+     * real, and a chunk counts as 1, so that its estimates count chunks */
+    s->ce = copy_engine_create((int)keys, c->chunks, 1, (double)mv->expert_bytes / c->chunks,
                                c->preempt);
     if (!s->slot_of || !s->free_slots || !s->used_epoch || !s->ce) {
         release_all(s);
@@ -221,6 +222,21 @@ void expert_store_copy(expert_store *s, int key, int priority, int64_t order)
 void expert_store_promote(expert_store *s, int key) { copy_engine_promote(s->ce, key); }
 int expert_store_drop(expert_store *s, int key) { return copy_engine_drop(s->ce, key); }
 int expert_store_in_flight(expert_store *s) { return copy_engine_in_flight(s->ce); }
+/* The mean time of a chunk's copy so far (0 before the first). */
+static double chunk_s(const expert_store *s)
+{
+    return s->stats.chunks ? s->stats.copy_s / (double)s->stats.chunks : 0;
+}
+
+double expert_store_copy_ahead_s(expert_store *s, int priority, int64_t order)
+{
+    /* its chunks counted as 1 each, the one in flight ending "at 1" */
+    int64_t chunks = copy_engine_estimate_done(s->ce, 0, 1, priority, order);
+    return (double)chunks * chunk_s(s);
+}
+
+double expert_store_copy_s(expert_store *s) { return (double)s->c.chunks * chunk_s(s); }
+
 int expert_store_chunks_done(expert_store *s, int key)
 {
     return copy_engine_chunks_done(s->ce, key);

@@ -107,6 +107,12 @@ int expert_store_drop(expert_store *s, int key);
 /* locked: the key being copied, or -1; chunks of key copied. */
 int expert_store_in_flight(expert_store *s);
 int expert_store_chunks_done(expert_store *s, int key);
+/* locked: when a copy queued now at priority (a LOW one for target
+ * `order`) would end, in seconds from now, at the chunks' mean time so
+ * far; one expert's copy at that time (both 0 before any chunk was
+ * copied). */
+double expert_store_copy_ahead_s(expert_store *s, int priority, int64_t order);
+double expert_store_copy_s(expert_store *s);
 /* locked: waits, the lock released meanwhile, until a copy makes progress;
  * the time counts as waiting.  -1 with err once a copy has failed. */
 int expert_store_wait(expert_store *s, promoe_err *err);

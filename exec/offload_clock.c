@@ -26,6 +26,10 @@ struct offload_clock {
     /* the run is over: copies still queued are withdrawn unseen, so the
      * engine's decisions end with the figures taken */
     int over;
+    /* the running layer's start and its time waiting for copies so far;
+     * a layer's compute (its time less its waits), a running mean (0: none
+     * measured yet): prefetch_by_gain's lead */
+    double layer_t0, layer_waited_s, layer_s;
 };
 
 /* What the engine asks of its clock, the store's lock held. */
@@ -70,6 +74,35 @@ static void clock_vacate(void *ctx, int key)
 {
     offload_clock *k = ctx;
     expert_store_vacate(k->store, key);
+}
+
+/* The link time free before the gate of position `when` once a LOW copy
+ * queued now for it is done, in thousandths of a copy, reckoned as the
+ * simulator does (sim/engine.c) from measured times: the running layer
+ * ends when its compute does or, if later, when the demand copies queued
+ * have landed; each layer up to the target's takes the mean compute of a
+ * layer so far.  0 until a layer and a copy have been timed. */
+static int64_t clock_slack(void *ctx, int64_t when)
+{
+    offload_clock *k = ctx;
+    double copy_s = expert_store_copy_s(k->store), now = clock_now_s();
+    if (copy_s <= 0 || k->layer_s <= 0)
+        return 0;
+    double end = k->layer_t0 + k->layer_waited_s + k->layer_s;
+    double demands = expert_store_copy_ahead_s(k->store, COPY_HIGH, 0) - copy_s;
+    if (demands > 0 && now + demands > end)
+        end = now + demands;
+    double gate = end + (double)(when - offload_engine_position(k->oe) - 1) * k->layer_s;
+    double done = now + expert_store_copy_ahead_s(k->store, COPY_LOW, when);
+    return (int64_t)((gate - done) * 1000 / copy_s);
+}
+
+/* A layer begins (the lock held): its clock starts. */
+static void begin_layer(offload_clock *k, int64_t pos)
+{
+    offload_engine_begin_layer(k->oe, pos);
+    k->layer_t0 = clock_now_s();
+    k->layer_waited_s = 0;
 }
 
 /* What the copy thread tells the engine, the lock held. */
@@ -125,8 +158,7 @@ offload_clock *offload_clock_create(const offload_clock_config *c, const expert_
     }
     *k = (offload_clock){.c = *c, .L = c->num_layers, .E = c->num_experts, .K = c->top_k,
                          .D = c->hidden_size, .step = -1};
-    k->pred.keys = malloc((size_t)k->E * sizeof *k->pred.keys);
-    if (!k->pred.keys) {
+    if (offload_prediction_alloc(&k->pred, k->E) < 0) {
         offload_clock_free(k);
         promoe_err_set(err, "out of memory");
         return NULL;
@@ -137,7 +169,8 @@ offload_clock *offload_clock_create(const offload_clock_config *c, const expert_
                               .hooks = {copy_starts, copy_ends, k}};
     offload_clock_ops ops = {.copy = clock_copy, .promote = clock_promote, .drop = clock_drop,
                              .in_flight = clock_in_flight, .chunks_done = clock_chunks_done,
-                             .place = clock_place, .vacate = clock_vacate, .ctx = k};
+                             .place = clock_place, .vacate = clock_vacate,
+                             .slack = clock_slack, .ctx = k};
     /* the store first: the engine places its first contents as it starts */
     if (!(k->store = expert_store_create(mv, &sc, err)) ||
         !(k->oe = offload_engine_create(oc, k->L, k->E, k->K, NULL, &ops, err)) ||
@@ -161,7 +194,7 @@ void offload_clock_free(offload_clock *k)
     expert_store_free(k->store);
     offload_engine_free(k->oe);
     free(k->ids);
-    free(k->pred.keys);
+    offload_prediction_free(&k->pred);
     free(k);
 }
 
@@ -172,7 +205,7 @@ int offload_clock_begin_step(offload_clock *k, int decode, promoe_err *err)
         return -1;
     expert_store_lock(k->store);
     offload_engine_set_phase(k->oe, decode);
-    offload_engine_begin_layer(k->oe, k->step * k->L);
+    begin_layer(k, k->step * k->L);
     expert_store_unlock(k->store);
     return 0;
 }
@@ -252,11 +285,13 @@ static int source_next(void *ctx, int layer, const int *experts, const int *pend
     promoe_err err;
     expert_store_lock(k->store);
     int j;
+    double t0 = clock_now_s();
     while ((j = choose(k, layer, experts, pending, n)) < 0)
         if (expert_store_wait(k->store, &err) < 0) {
             j = 0; /* acquiring it reports the failed copy */
             break;
         }
+    k->layer_waited_s += clock_now_s() - t0;
     expert_store_unlock(k->store);
     return j;
 }
@@ -267,11 +302,13 @@ static const void *source_acquire(void *ctx, int layer, int expert, promoe_err *
     int key = layer * k->E + expert;
     const void *block = NULL;
     expert_store_lock(k->store);
+    double t0 = clock_now_s();
     while (!offload_engine_ready(k->oe, key))
         if (expert_store_wait(k->store, err) < 0)
             goto out;
     block = expert_store_block(k->store, key);
 out:
+    k->layer_waited_s += clock_now_s() - t0;
     expert_store_unlock(k->store);
     return block;
 }
@@ -284,8 +321,10 @@ static void source_release(void *ctx, int layer, int expert)
     expert_store_used(k->store, layer * k->E + expert);
     if (++k->released == offload_engine_layer_size(k->oe)) {
         offload_engine_layer_done(k->oe);
+        double compute = clock_now_s() - k->layer_t0 - k->layer_waited_s;
+        k->layer_s = k->layer_s > 0 ? 0.8 * k->layer_s + 0.2 * compute : compute;
         if (layer + 1 < k->L)
-            offload_engine_begin_layer(k->oe, k->step * k->L + layer + 1);
+            begin_layer(k, k->step * k->L + layer + 1);
     }
     expert_store_unlock(k->store);
 }

@@ -28,6 +28,11 @@ typedef struct offload_config {
      * top-k, is at least this (an estimate of the chance that the expert is
      * chosen); 0 = all */
     double prefetch_min_prob;
+    /* promoe-adaptive: a predicted expert is prefetched only when its
+     * expected gain beats its expected cost (offload/engine.h), judged from
+     * its chance, the link time the clock says is free before its layer,
+     * and how often a prefetch's victim is wanted back */
+    int prefetch_by_gain;
     /* prefetch buffers taken from the cache budget: a prefetch copies into
      * one and joins the cache only when its expert is used (a wrong
      * prediction evicts nothing); 0 = prefetches go straight to the cache */

@@ -113,22 +113,31 @@ int copy_engine_drop(copy_engine *ce, int key)
     return 1;
 }
 
-int64_t copy_engine_estimate_high_done(const copy_engine *ce, int64_t now, int64_t chunk_end)
+/* Whether queued task key goes before a new task at priority (order). */
+static int goes_before(const copy_engine *ce, int key, int priority, int64_t order)
+{
+    if (!ce->preempt || copy_queue_priority(ce->queue, key) == COPY_HIGH)
+        return 1;
+    return priority == COPY_LOW && copy_queue_order(ce->queue, key) <= order;
+}
+
+int64_t copy_engine_estimate_done(const copy_engine *ce, int64_t now, int64_t chunk_end,
+                                  int priority, int64_t order)
 {
     int64_t t = now;
     int cur = ce->current;
     if (cur >= 0) {
         t = chunk_end;
-        /* the rest of the copy in flight goes first unless a HIGH task
-         * would take over at the chunk boundary */
-        if (!ce->dropping && (!ce->preempt || copy_queue_priority(ce->queue, cur) == COPY_HIGH))
+        /* the rest of the copy in flight goes first unless the new task
+         * would take over at the chunk boundary (a HIGH one, preempting) */
+        if (!ce->dropping && (priority == COPY_LOW || goes_before(ce, cur, priority, order)))
             t += (int64_t)(ce->chunks - ce->done[cur] - 1) * ce->task_ns[cur];
     }
     const int *keys;
     int n = copy_queue_keys(ce->queue, &keys);
-    for (int i = 0; i < n; i++) { /* without preempt: every queued task */
+    for (int i = 0; i < n; i++) {
         int key = keys[i];
-        if (key != cur && (!ce->preempt || copy_queue_priority(ce->queue, key) == COPY_HIGH))
+        if (key != cur && goes_before(ce, key, priority, order))
             t += (int64_t)(ce->chunks - ce->done[key]) * ce->task_ns[key];
     }
     return t + (int64_t)ce->chunks * ce->chunk_ns;

@@ -64,10 +64,11 @@ int copy_engine_chunks_done(const copy_engine *ce, int key);
 /* The key being copied now, or -1. */
 int copy_engine_in_flight(const copy_engine *ce);
 
-/* When a HIGH copy of one expert submitted at `now` would finish, given
- * the copy in flight (its chunk ending at chunk_end) and the tasks that
- * would go before it. */
-int64_t copy_engine_estimate_high_done(const copy_engine *ce, int64_t now, int64_t chunk_end);
+/* When a copy of one expert submitted at `now` at `priority` (a LOW one
+ * for target position `order`) would finish, given the copy in flight (its
+ * chunk ending at chunk_end) and the tasks that would go before it. */
+int64_t copy_engine_estimate_done(const copy_engine *ce, int64_t now, int64_t chunk_end,
+                                  int priority, int64_t order);
 
 /* The chunk in flight has ended: *finished is the key whose copy it
  * finished, or -1.  Returns the key whose chunk starts now, or -1. */

@@ -81,6 +81,7 @@ int copy_queue_remove(copy_queue *q, int key)
 
 int copy_queue_has(const copy_queue *q, int key) { return q->queued[key]; }
 int copy_queue_priority(const copy_queue *q, int key) { return q->priority[key]; }
+int64_t copy_queue_order(const copy_queue *q, int key) { return q->order[key]; }
 
 /* Whether a goes before b among tasks waiting to start or resume. */
 static int before(const copy_queue *q, int a, int b)

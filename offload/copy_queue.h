@@ -36,6 +36,8 @@ int copy_queue_promote(copy_queue *q, int key);
 int copy_queue_remove(copy_queue *q, int key);
 int copy_queue_has(const copy_queue *q, int key);
 int copy_queue_priority(const copy_queue *q, int key);
+/* A queued LOW task's target position (a preempted one's: INT64_MIN). */
+int64_t copy_queue_order(const copy_queue *q, int key);
 /* The key to copy a chunk of next, `last` being the one whose chunk just
  * ended (-1: none; ignored unless still queued), by the rule above, among
  * the keys `eligible` accepts (NULL: all); -1 when none is.  When it

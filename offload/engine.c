@@ -32,6 +32,21 @@ struct offload_engine {
      * whether predicted or not */
     int64_t *used_for;
     int staging_free;
+    /* [key] the position at which key was evicted, or -1, and by whom
+     * (1: a prefetch, 0: a demand); per evictor, the evictions and the
+     * regrets, those whose key was demanded again within a step:
+     * prefetch_by_gain weighs a prefetch's eviction by their ratios */
+    int64_t *victim_at;
+    uint8_t *victim_of_prefetch;
+    int64_t victims[2], regrets[2];
+    /* [key] the target position of key's prefetch issued (-1: none) and
+     * its chance; at that target's gate the chances claimed add to
+     * `claimed` and those chosen to `right`: prefetch_by_gain scales a
+     * chance by right / claimed, so an overconfident predictor is believed
+     * as far as it has been right */
+    int64_t *issued_for;
+    int *issued_chance;
+    double claimed, right;
     /* the running layer's experts: key, tokens, largest gate weight */
     int *need, *need_count, n_need;
     float *need_weight;
@@ -45,7 +60,7 @@ struct offload_engine {
     offload_log *log;       /* events and questions recorded, or NULL */
 };
 
-enum { NOTE_DEMAND, NOTE_EVICT, NOTE_DROP, NOTE_PREFETCH, NOTE_START };
+enum { NOTE_DEMAND, NOTE_EVICT, NOTE_DROP, NOTE_PREFETCH, NOTE_START, NOTE_DECLINE };
 
 /* A decision, into the digest. */
 static void note(offload_engine *e, int what, int key, int detail)
@@ -111,6 +126,12 @@ static int ask_cpu_compute(offload_engine *e, int key, int tokens)
     return (int)answered(e, e->ops.cpu_compute(e->ops.ctx, key, tokens));
 }
 
+static int64_t ask_slack(offload_engine *e, int64_t when)
+{
+    record(e, LOG_ASK_SLACK, &when, 1);
+    return answered(e, e->ops.slack(e->ops.ctx, when));
+}
+
 /* key has taken victim's slot (-1: a free one): the clock is told. */
 static void placed(offload_engine *e, int key, int victim)
 {
@@ -128,6 +149,23 @@ static void evict(offload_engine *e, int victim)
     e->from_prefetch[victim] = 0;
     e->state[victim] = ABSENT;
     e->n.evictions++;
+}
+
+/* victim (-1: none) was evicted for a prefetch (1) or a demand (0). */
+static void evicted_by(offload_engine *e, int victim, int prefetch)
+{
+    if (victim < 0)
+        return;
+    e->victim_at[victim] = e->now_pos;
+    e->victim_of_prefetch[victim] = (uint8_t)prefetch;
+    e->victims[prefetch]++;
+}
+
+/* The share of evictions by a prefetch (1) or a demand (0) whose victim
+ * was wanted back within a step, from 1 in 4 before any is seen. */
+static double regret(const offload_engine *e, int prefetch)
+{
+    return (double)(e->regrets[prefetch] + 1) / (double)(e->victims[prefetch] + 4);
 }
 
 /* A prediction withdrawn before it arrived: dropped, and so wasted. */
@@ -176,6 +214,7 @@ int offload_engine_copy_start(offload_engine *e, int key)
     if (!stale && e->c->staging == 0 && load_unclaimed(e, key, &victim)) {
         placed(e, key, victim);
         evict(e, victim);
+        evicted_by(e, victim, 1);
         e->state[key] = LOADING;
         e->used_for[key] = e->prefetch_when[key];
         cache_pin(e->cache, key);
@@ -210,7 +249,7 @@ static void record_prediction(offload_engine *e, int kind, const offload_predict
 {
     if (!e->log)
         return;
-    size_t n = 3 + (size_t)p->predicted;
+    size_t n = 3 + (size_t)p->predicted + (size_t)p->count;
     int64_t *w = malloc(n * sizeof *w);
     if (!w) {
         e->log->failed = 1;
@@ -221,8 +260,31 @@ static void record_prediction(offload_engine *e, int kind, const offload_predict
     w[2] = p->predicted;
     for (int i = 0; i < p->predicted; i++)
         w[3 + i] = p->keys[i];
+    for (int i = 0; i < p->count; i++)
+        w[3 + p->predicted + i] = p->chance[i];
     offload_log_put(e->log, kind, w, n);
     free(w);
+}
+
+static double clamp01(double x) { return x < 0 ? 0 : x > 1 ? 1 : x; }
+
+/* prefetch_by_gain's rule (offload/engine.h): a prefetch of this chance,
+ * its copy ending slack_milli thousandths of a copy before its gate. */
+static int worth_prefetching(const offload_engine *e, int chance, int64_t slack_milli)
+{
+    double q = clamp01((double)chance / OFFLOAD_CHANCE_ONE * (e->right + 1) / (e->claimed + 1));
+    double slack = (double)slack_milli / 1000;
+    double gain = clamp01(1 + slack), in_the_way = clamp01(-slack);
+    if (e->c->preempt)
+        in_the_way /= e->c->chunks > 1 ? e->c->chunks : 1;
+    /* staged, a prefetch evicts nothing; a right one evicts where its
+     * demand would have, but not the victim a demand would have chosen */
+    double evict_if_wrong = 0, evict_if_right = 0;
+    if (e->c->staging == 0) {
+        evict_if_wrong = regret(e, 1);
+        evict_if_right = clamp01(regret(e, 1) - regret(e, 0));
+    }
+    return q * gain > (1 - q) * (in_the_way + evict_if_wrong) + q * evict_if_right;
 }
 
 void offload_engine_prefetch(offload_engine *e, const offload_prediction *p)
@@ -243,10 +305,21 @@ void offload_engine_prefetch(offload_engine *e, const offload_prediction *p)
             e->used_for[key] = p->when;
         }
     }
+    int64_t slack = p->count > 0 && e->c->prefetch_by_gain ? ask_slack(e, p->when) : 0;
     for (int i = 0; i < p->count; i++) {
         int key = p->keys[i];
         if (e->state[key] != ABSENT)
             continue;
+        if (e->c->prefetch_by_gain) {
+            if (!worth_prefetching(e, p->chance[i], slack)) {
+                e->n.prefetch_declined++;
+                note(e, NOTE_DECLINE, key, 0);
+                continue;
+            }
+            slack -= 1000; /* the next one waits for this one's copy */
+            e->issued_for[key] = p->when;
+            e->issued_chance[key] = p->chance[i];
+        }
         e->state[key] = QUEUED; /* its slot is taken when its copy starts */
         e->from_prefetch[key] = 1;
         e->prefetch_when[key] = p->when;
@@ -254,6 +327,23 @@ void offload_engine_prefetch(offload_engine *e, const offload_prediction *p)
         note(e, NOTE_PREFETCH, key, 0);
         ask_copy(e, key, COPY_LOW, p->when, 0); /* LOW: lowest layer first */
     }
+}
+
+int offload_prediction_alloc(offload_prediction *p, int E)
+{
+    *p = (offload_prediction){.keys = malloc((size_t)E * sizeof *p->keys),
+                              .chance = malloc((size_t)E * sizeof *p->chance)};
+    if (p->keys && p->chance)
+        return 0;
+    offload_prediction_free(p);
+    return -1;
+}
+
+void offload_prediction_free(offload_prediction *p)
+{
+    free(p->keys);
+    free(p->chance);
+    p->keys = p->chance = NULL;
 }
 
 static int in_prediction(const offload_prediction *p, int key)
@@ -272,8 +362,12 @@ int offload_engine_predict(offload_engine *e, const predictor_ops *pops, void *p
     p->count = p->predicted = n;
     if (n == 0)
         return 0;
-    for (int i = 0; i < n; i++)
+    double total = predictor_score_total(e->scores, e->E);
+    for (int i = 0; i < n; i++) {
         p->keys[i] = layer * e->E + e->ranked[i];
+        double q = predictor_chance(e->scores[e->ranked[i]], total, e->K, tokens);
+        p->chance[i] = (int)(q * OFFLOAD_CHANCE_ONE + 0.5);
+    }
     int expected = predictor_expected(e->scores, e->E, e->K, tokens, e->ranked);
     for (int i = 0; i < expected; i++)
         if (!in_prediction(p, layer * e->E + e->ranked[i]))
@@ -407,6 +501,7 @@ static void take_slot(offload_engine *e, int key)
     if (cache_load(e->cache, key, &victim)) {
         placed(e, key, victim);
         evict(e, victim);
+        evicted_by(e, victim, 0);
         e->state[key] = LOADING;
         cache_pin(e->cache, key);
     } else {
@@ -426,6 +521,9 @@ static void use(offload_engine *e, int key)
 static void demand(offload_engine *e, int key, int tokens, float weight)
 {
     offload_counts *r = &e->n;
+    if (e->victim_at[key] >= 0 && e->now_pos - e->victim_at[key] <= e->L)
+        e->regrets[e->victim_of_prefetch[key]]++; /* evicted, and wanted back */
+    e->victim_at[key] = -1;
     r->demands++;
     r->decode_demands += e->decode;
     r->expert_computations += tokens;
@@ -568,6 +666,19 @@ static void record_gate(offload_engine *e, const int16_t *experts, const float *
     free(w);
 }
 
+/* The prefetches issued for this gate, against what the router chose. */
+static void score_predictions(offload_engine *e, int layer)
+{
+    for (int k = layer * e->E; k < (layer + 1) * e->E; k++) {
+        if (e->issued_for[k] != e->now_pos)
+            continue;
+        e->issued_for[k] = -1;
+        e->claimed += (double)e->issued_chance[k] / OFFLOAD_CHANCE_ONE;
+        for (int i = 0; i < e->n_need; i++)
+            e->right += e->need[i] == k;
+    }
+}
+
 void offload_engine_gate(offload_engine *e, const int16_t *experts, const float *weights,
                          size_t tokens, size_t stride)
 {
@@ -575,6 +686,7 @@ void offload_engine_gate(offload_engine *e, const int16_t *experts, const float 
     if (e->log)
         record_gate(e, experts, weights, tokens, stride);
     gather(e, experts, weights, tokens, stride, layer);
+    score_predictions(e, layer);
     if (e->c->reorder)
         sort_need(e, load_class);
     else if (e->c->load_on_reach)
@@ -621,6 +733,7 @@ void offload_engine_layer_done(offload_engine *e)
 
 void offload_engine_finish(offload_engine *e)
 {
+    record(e, LOG_FINISH, NULL, 0);
     for (int k = 0; k < e->L * e->E; k++)
         e->n.prefetch_wasted += e->from_prefetch[k];
 }
@@ -662,6 +775,10 @@ void offload_engine_free(offload_engine *e)
     free(e->claimed_for);
     free(e->claim_pins);
     free(e->used_for);
+    free(e->victim_at);
+    free(e->victim_of_prefetch);
+    free(e->issued_for);
+    free(e->issued_chance);
     free(e->need);
     free(e->need_count);
     free(e->need_weight);
@@ -703,6 +820,11 @@ offload_engine *offload_engine_create(const offload_config *c, int L, int E, int
                                       const policy_future *future, const offload_clock_ops *ops,
                                       promoe_err *err)
 {
+    if (c->prefetch_by_gain && !ops->slack) {
+        promoe_err_set(err, "this clock cannot say how much link time is free before a layer, "
+                            "which prefetching by gain (promoe-adaptive) needs");
+        return NULL;
+    }
     if (c->staging < 0 || c->staging >= c->slots) {
         promoe_err_set(err, "%d staging buffers leave no cache slot of %lld (use fewer)",
                        c->staging, (long long)c->slots);
@@ -726,6 +848,10 @@ offload_engine *offload_engine_create(const offload_config *c, int L, int E, int
     e->claimed_for = malloc(keys * sizeof *e->claimed_for);
     e->claim_pins = malloc((size_t)E * sizeof *e->claim_pins);
     e->used_for = malloc(keys * sizeof *e->used_for);
+    e->victim_at = malloc(keys * sizeof *e->victim_at);
+    e->victim_of_prefetch = calloc(keys, 1);
+    e->issued_for = malloc(keys * sizeof *e->issued_for);
+    e->issued_chance = malloc(keys * sizeof *e->issued_chance);
     e->need = malloc(keys * sizeof *e->need);
     e->need_count = malloc(keys * sizeof *e->need_count);
     e->need_weight = malloc(keys * sizeof *e->need_weight);
@@ -733,14 +859,15 @@ offload_engine *offload_engine_create(const offload_config *c, int L, int E, int
     e->scores = malloc((size_t)E * sizeof *e->scores);
     e->ranked = malloc((size_t)E * sizeof *e->ranked);
     if (!e->state || !e->from_prefetch || !e->on_reach || !e->staged || !e->prefetch_when || !e->claimed_for ||
-        !e->claim_pins || !e->used_for || !e->need || !e->need_count || !e->need_weight ||
+        !e->claim_pins || !e->used_for || !e->victim_at || !e->victim_of_prefetch || !e->issued_for ||
+        !e->issued_chance || !e->need || !e->need_count || !e->need_weight ||
         !e->resident || !e->scores || !e->ranked) {
         offload_engine_free(e);
         promoe_err_set(err, "out of memory");
         return NULL;
     }
     for (size_t k = 0; k < keys; k++)
-        e->claimed_for[k] = e->used_for[k] = -1;
+        e->claimed_for[k] = e->used_for[k] = e->victim_at[k] = e->issued_for[k] = -1;
     cache_config cc = offload_cache_config(c, L, E);
     cc.slots -= c->staging;
     cc.future = future;

@@ -22,6 +22,24 @@
  *    ready (offload_engine_prefetch): its resident experts are claimed and
  *    used (a prediction's use counts as the target's access, which the
  *    gate then does not count again), the others queued as LOW copies;
+ *    with prefetch_by_gain (promoe-adaptive) only those whose expected
+ *    gain beats their expected cost, in expert copies:
+ *        q * gain  >  (1 - q) * (in_the_way + r_prefetch)
+ *                     + q * max(0, r_prefetch - r_demand)
+ *    where q is the predicted chance scaled by how right the predictor's
+ *    chances have been (those chosen over those claimed, from 1 over 1);
+ *    slack is the link time the clock says is free before the target's
+ *    gate once this copy is done (ops.slack, less one per copy this
+ *    prediction has queued); gain = clamp(1 + slack, 0, 1) is the part of
+ *    the copy done before the gate (a right prefetch saves that much of a
+ *    demand copy); in_the_way = clamp(-slack, 0, 1) the part still on the
+ *    link when the target's own demands come (over the chunks per copy
+ *    with preemption: a demand waits one chunk, and a wrong prefetch is
+ *    withdrawn at its gate); r_prefetch and r_demand are the shares of the
+ *    victims of prefetches and of demands wanted back within a step (from
+ *    1 in 4): a wrong prefetch's eviction costs r_prefetch of a copy, a
+ *    right one's what it costs over the eviction its demand would have
+ *    made (staging: no eviction, both terms 0);
  *  - a copy is about to start (offload_engine_copy_start): only now does a
  *    prefetch take a slot (or a staging buffer), never evicting an expert
  *    its own prediction expects; a stale one (its layer has chosen) is
@@ -57,6 +75,8 @@ typedef struct offload_counts {
     /* withdrawn before arriving (early preemption, or no slot or staging
      * buffer when the copy would start); counted among the wasted too */
     int64_t prefetch_dropped;
+    /* predicted experts not prefetched: not worth it (prefetch_by_gain) */
+    int64_t prefetch_declined;
     int64_t evictions;
     /* the demands and hits of decode steps (offload_engine_set_phase): the
      * rest are prefill's */
@@ -89,6 +109,11 @@ typedef struct offload_clock_ops {
      * does so now (cpu_compute); 1 if it will, offload_engine_cpu_done
      * following.  NULL: never. */
     int (*cpu_compute)(void *ctx, int key, int tokens);
+    /* The link time free before the gate of position `when` once a
+     * prefetch for it queued now is copied (negative: how late it would
+     * end), in thousandths of one expert's copy (prefetch_by_gain needs
+     * it; NULL: such a system is refused). */
+    int64_t (*slack)(void *ctx, int64_t when);
     /* The cache's slots, for a clock that keeps real ones (NULL: it keeps
      * none): key takes the slot of victim (-1: a free one), before its
      * copy is asked for or starts; key's slot is free again.  Staging
@@ -100,12 +125,20 @@ typedef struct offload_clock_ops {
 
 /* A prediction for one target layer: keys[0..count) to prefetch, highest
  * first, then keys[count..predicted) those past the prefetch limit that it
- * makes more likely than not (predictor_expected).  keys has room for E. */
+ * makes more likely than not (predictor_expected); chance[i] is the chance
+ * that keys[i] is chosen (predictor_chance), in OFFLOAD_CHANCE_ONE-ths, so
+ * that a log holds it exactly.  keys and chance have room for E. */
+#define OFFLOAD_CHANCE_ONE 65536
 typedef struct offload_prediction {
     int64_t when;                /* the target's position */
     int count, predicted;
-    int *keys;
+    int *keys, *chance;
 } offload_prediction;
+
+/* Room in p for a prediction over E experts (0, or -1 when out of memory);
+ * offload_prediction_free releases it. */
+int offload_prediction_alloc(offload_prediction *p, int E);
+void offload_prediction_free(offload_prediction *p);
 
 typedef struct offload_engine offload_engine;
 

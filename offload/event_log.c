@@ -35,17 +35,20 @@ typedef struct replay {
     size_t at;
     offload_engine *e;
     int E, K;
-    int *keys;            /* [E] a prediction's keys */
+    offload_prediction pred; /* room for a prediction's keys and chances */
     int16_t *experts;     /* a gate's, grown as needed */
     float *weights;
     size_t room;
     int bad;              /* the log did not read as one */
+    int finished;         /* the run's end was read */
 } replay;
 
-/* The entry at the cursor: its kind, words and their count; -1 at the end. */
+/* The entry at the cursor: its kind, words and their count; -1 at the end
+ * (or an entry cut short there). */
 static int peek(const replay *r, const int64_t **words, size_t *n)
 {
-    if (r->at + 2 > r->log->n)
+    if (r->at + 2 > r->log->n || r->log->w[r->at + 1] < 0 ||
+        (uint64_t)r->log->w[r->at + 1] > r->log->n - r->at - 2)
         return -1;
     *n = (size_t)r->log->w[r->at + 1];
     *words = r->log->w + r->at + 2;
@@ -106,14 +109,24 @@ static int replay_cpu_compute(void *ctx, int key, int tokens)
     return (int)answer(ctx, LOG_ASK_CPU);
 }
 
+static int64_t replay_slack(void *ctx, int64_t when)
+{
+    (void)when;
+    return answer(ctx, LOG_ASK_SLACK);
+}
+
 static int read_prediction(replay *r, const int64_t *w, size_t n, offload_prediction *p)
 {
-    if (n < 3 || w[2] < w[1] || w[2] > r->E || n != 3 + (size_t)w[2])
+    if (n < 3 || w[1] < 0 || w[2] < w[1] || w[2] > r->E || n != 3 + (size_t)(w[2] + w[1]))
         return -1;
-    *p = (offload_prediction){.when = w[0], .count = (int)w[1], .predicted = (int)w[2],
-                              .keys = r->keys};
+    *p = r->pred;
+    p->when = w[0];
+    p->count = (int)w[1];
+    p->predicted = (int)w[2];
     for (int i = 0; i < p->predicted; i++)
-        r->keys[i] = (int)w[3 + i];
+        p->keys[i] = (int)w[3 + i];
+    for (int i = 0; i < p->count; i++)
+        p->chance[i] = (int)w[3 + p->predicted + i];
     return 0;
 }
 
@@ -187,6 +200,12 @@ static int dispatch(replay *r)
     case LOG_LAYER_DONE:
         offload_engine_layer_done(r->e);
         return 0;
+    case LOG_FINISH:
+        if (n != 0)
+            break;
+        offload_engine_finish(r->e);
+        r->finished = 1;
+        return 0;
     case LOG_REACH:
         if (n != 1)
             break;
@@ -204,12 +223,12 @@ int offload_log_replay(const offload_log *log, const offload_config *c, int L, i
 {
     if (log->failed)
         return promoe_err_set(err, "the event log is not whole (memory ran out recording it)");
-    replay r = {.log = log, .E = E, .K = K, .keys = malloc((size_t)E * sizeof *r.keys)};
+    replay r = {.log = log, .E = E, .K = K};
     offload_clock_ops ops = {.copy = replay_copy, .promote = replay_promote, .drop = replay_drop,
                              .in_flight = replay_in_flight, .chunks_done = replay_chunks_done,
-                             .cpu_compute = replay_cpu_compute, .ctx = &r};
+                             .cpu_compute = replay_cpu_compute, .slack = replay_slack, .ctx = &r};
     int rc = -1;
-    if (!r.keys) {
+    if (offload_prediction_alloc(&r.pred, E) < 0) {
         promoe_err_set(err, "out of memory");
         goto out;
     }
@@ -217,19 +236,23 @@ int offload_log_replay(const offload_log *log, const offload_config *c, int L, i
         goto out;
     const int64_t *w;
     size_t n;
-    while (!r.bad && peek(&r, &w, &n) >= 0)
+    while (!r.bad && !r.finished && peek(&r, &w, &n) >= 0)
         dispatch(&r);
+    if (!r.finished && peek(&r, &w, &n) < 0) {
+        promoe_err_set(err, "the event log does not replay: it ends at word %zu before the run "
+                       "did (cut short)", r.at);
+        goto out;
+    }
     if (r.bad || r.at != log->n) {
         promoe_err_set(err, "the event log does not replay: entry at word %zu is not what the "
                        "engine asks for there (another system, or a damaged log)", r.at);
         goto out;
     }
-    offload_engine_finish(r.e);
     *digest = offload_engine_digest(r.e);
     rc = 0;
 out:
     offload_engine_free(r.e);
-    free(r.keys);
+    offload_prediction_free(&r.pred);
     free(r.experts);
     free(r.weights);
     return rc;

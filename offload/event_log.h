@@ -3,7 +3,8 @@
  * gate with the experts chosen, a prediction made or ready, a copy started
  * or done, a CPU computation done, a layer done) and, for each question
  * (queue, promote or drop a copy; which key is in flight; chunks copied;
- * compute on the CPU?), the events it set off and the clock's answer.
+ * compute on the CPU?; link time free before a layer?), and the run's
+ * end, so that a log cut short anywhere is known, the events it set off and the clock's answer.
  * Replaying a log through a fresh engine with no clock makes the same
  * decisions, one by one (equal offload_engine_digest), whoever recorded
  * it: the simulator's cost model or a real run. */
@@ -19,9 +20,9 @@
 
 enum offload_log_kind {
     LOG_BEGIN_LAYER, LOG_GATE, LOG_PREDICTED, LOG_PREFETCH, LOG_COPY_START, LOG_COPY_DONE,
-    LOG_CPU_DONE, LOG_LAYER_DONE, LOG_REACH,
+    LOG_CPU_DONE, LOG_LAYER_DONE, LOG_REACH, LOG_FINISH,
     LOG_ASK_COPY, LOG_ASK_PROMOTE, LOG_ASK_DROP, LOG_ASK_IN_FLIGHT, LOG_ASK_CHUNKS,
-    LOG_ASK_CPU, LOG_ANSWER
+    LOG_ASK_CPU, LOG_ASK_SLACK, LOG_ANSWER
 };
 
 /* A log: entries of a kind and its words, appended in order. */

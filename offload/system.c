@@ -32,6 +32,7 @@ static const preset_key system_keys[] = {
     INT_KEY(preempt, 0, 1),
     INT_KEY(reorder, 0, 1),
     INT_KEY(load_on_reach, 0, 1),
+    INT_KEY(prefetch_by_gain, 0, 1),
     INT_KEY(prefetch_limit, 0, 32767),
     INT_KEY(cpu_compute, 0, 2),
     INT_KEY(policy_trace, 0, 1),
@@ -206,6 +207,7 @@ int system_settings(const system_desc *s, offload_config *cfg, const model_desc 
     cfg->preempt = s->preempt;
     cfg->reorder = s->reorder;
     cfg->load_on_reach = s->load_on_reach;
+    cfg->prefetch_by_gain = s->prefetch_by_gain;
     cfg->cpu_compute = s->cpu_compute;
     if (s->lowbit_on_miss[0] &&
         system_parse_lowbit(s->lowbit_on_miss, &cfg->lowbit_weight, &cfg->lowbit_ratio, err) < 0)

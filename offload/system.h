@@ -21,6 +21,7 @@ typedef struct system_desc {
     int all_gpu;             /* every expert resident from the start */
     int stride, chunks, preempt, reorder, prefetch_limit, cpu_compute, staging;
     int load_on_reach;       /* the paper's baselines (offload/config.h) */
+    int prefetch_by_gain;    /* promoe-adaptive (offload/config.h) */
     char chunk_bytes[32];    /* chunks of at most this size ("32MiB"), if set */
     char lowbit_on_miss[64]; /* "weight<0.2,ratio=0.25" (HOBBIT), if set */
     char layer_offload[16];  /* stream (TO) or cpu (LO): no expert cache, if set */

@@ -25,6 +25,7 @@ color(s) = \
     s eq 'mixtral-offloading' ? '#8c564b' : s eq 'moe-infinity' ? '#9467bd' : \
     s eq 'pre-gated' ? '#17becf' : s eq 'hobbit' ? '#bcbd22' : s eq 'fiddler' ? '#e377c2' : \
     s eq 'monde' ? '#ff7f0e' : s eq 'promoe' ? '#d62728' : s eq 'promoe-plus' ? '#2ca02c' : \
+    s eq 'promoe-adaptive' ? '#3b4cc0' : \
     s eq 'oracle' ? '#1f77b4' : s eq 'to' ? '#8c510a' : s eq 'lo' ? '#d8b365' : \
     s eq 'um' ? '#5ab4ac' : s eq 'static' ? '#01665e' : \
     s eq 'paper-lru' ? '#bdbdbd' : s eq 'paper-static' ? '#80cdc1' : \

@@ -69,9 +69,7 @@ int predictor_pick(const predictor_ops *ops, void *st, int ahead, int layer, int
                    int limit, double min_prob, double *scores, int *ranked)
 {
     ops->predict(st, ahead, layer, scores);
-    double total = 0;
-    for (int x = 0; x < E; x++)
-        total += scores[x] > 0 ? scores[x] : 0;
+    double total = predictor_score_total(scores, E);
     int n = 0;
     for (int x = 0; x < E; x++) {
         if (scores[x] > 0 && K * scores[x] < min_prob * total)
@@ -86,17 +84,27 @@ int predictor_pick(const predictor_ops *ops, void *st, int ahead, int layer, int
     return n;
 }
 
-int predictor_expected(const double *scores, int E, int K, int tokens, int *out)
+double predictor_score_total(const double *scores, int E)
 {
     double total = 0;
     for (int x = 0; x < E; x++)
         total += scores[x] > 0 ? scores[x] : 0;
+    return total;
+}
+
+double predictor_chance(double score, double total, int K, int tokens)
+{
+    double p = score > 0 && total > 0 ? (double)K * score / total : 0;
+    return p >= 1 ? 1 : 1 - pow(1 - p, tokens);
+}
+
+int predictor_expected(const double *scores, int E, int K, int tokens, int *out)
+{
+    double total = predictor_score_total(scores, E);
     int n = 0;
-    for (int x = 0; x < E; x++) {
-        double p = scores[x] > 0 ? (double)K * scores[x] / total : 0;
-        if (p > 0 && (p >= 1 || 1 - pow(1 - p, tokens) >= 0.5))
+    for (int x = 0; x < E; x++)
+        if (scores[x] > 0 && predictor_chance(scores[x], total, K, tokens) >= 0.5)
             out[n++] = x;
-    }
     return n;
 }
 

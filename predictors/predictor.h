@@ -126,6 +126,12 @@ void *predictor_create_for_trace(const predictor_ops *ops, const char *options,
  * returns how many.  scores is scratch of E entries. */
 int predictor_pick(const predictor_ops *ops, void *st, int ahead, int layer, int E, int K,
                    int limit, double min_prob, double *scores, int *ranked);
+/* The sum of the positive scores. */
+double predictor_score_total(const double *scores, int E);
+/* The chance that one of `tokens` tokens chooses an expert of this score,
+ * among scores summing to total: each token does with K * score / total
+ * (at most 1), so at least one with 1 - (1 - p)^tokens. */
+double predictor_chance(double score, double total, int K, int tokens);
 /* The experts the prediction predictor_pick left in scores makes more
  * likely than not to be chosen by one of the target step's `tokens`
  * tokens (each token chooses x with chance K * score / total, at most 1;

@@ -37,6 +37,10 @@ typedef struct engine {
     int64_t gpu_ns, cpu_free_ns;
     int64_t now_ns;        /* when what the decision engine is told happens */
     int64_t chunk_end_ns;  /* when the copy engine's chunk in flight ends */
+    /* the running layer: when it began, and what a layer of this step
+     * takes to its gate and in all, computing (prefetch_by_gain's lead) */
+    int64_t layer_start_ns, to_gate_ns, layer_ns, expert_ns;
+    int64_t copy_ns;       /* one expert's copy, all its chunks */
     int *order;            /* the running layer's experts not yet computed */
     int64_t lowbit_chunk_ns;  /* a low-precision copy's chunks */
     double lowbit_chunk_bytes;
@@ -128,6 +132,26 @@ static int clock_chunks_done(void *ctx, int key)
     return copy_engine_chunks_done(e->ce, key);
 }
 
+/* The link time free before the gate of position `when` once a LOW copy
+ * queued now for it is done, in thousandths of a copy.  The running layer
+ * ends when its compute does or, if later, once the demand copies queued
+ * (those a HIGH copy would wait for) have landed and one of its experts
+ * has computed; each layer up to the target's takes this step's compute
+ * per layer (later layers' stalls left out: the demand copies that cause
+ * them delay the prefetch as much as the gate). */
+static int64_t clock_slack(void *ctx, int64_t when)
+{
+    engine *e = ctx;
+    int64_t end = e->layer_start_ns + e->layer_ns;
+    int64_t demands_done = copy_engine_estimate_done(e->ce, e->now_ns, e->chunk_end_ns, COPY_HIGH,
+                                                     0) - e->copy_ns;
+    if (demands_done > e->now_ns && demands_done + e->expert_ns > end)
+        end = demands_done + e->expert_ns;
+    int64_t gate = end + (when - offload_engine_position(e->oe) - 1) * e->layer_ns + e->to_gate_ns;
+    int64_t done = copy_engine_estimate_done(e->ce, e->now_ns, e->chunk_end_ns, COPY_LOW, when);
+    return (int64_t)((double)(gate - done) * 1000 / (double)e->copy_ns);
+}
+
 /* Computes the missed expert on the CPU, always or (Fiddler's choice) if
  * that ends before a demand copy would; returns 1 if it does.  Its
  * activations cross PCIe both ways as latency, not on the copy engine. */
@@ -139,7 +163,7 @@ static int clock_cpu_compute(void *ctx, int key, int tokens)
     int64_t start = e->cpu_free_ns > e->gpu_ns ? e->cpu_free_ns : e->gpu_ns;
     int64_t done = start + act + sim_ns(cost_expert_cpu_s(c, tokens)) + act;
     if (e->cfg->offload.cpu_compute == CPU_COMPUTE_SOONER &&
-        done >= copy_engine_estimate_high_done(e->ce, e->gpu_ns, e->chunk_end_ns))
+        done >= copy_engine_estimate_done(e->ce, e->gpu_ns, e->chunk_end_ns, COPY_HIGH, 0))
         return 0;
     e->cpu_free_ns = done - act;
     return event_queue_push(&e->q, done, EV_CPU_DONE, key, 0) == 0;
@@ -186,7 +210,7 @@ static offload_prediction *pending_tail(engine *e)
         e->sets_head = 0;
     }
     offload_prediction *s = &e->sets[(e->sets_head + e->sets_count) % e->sets_cap];
-    if (!s->keys && !(s->keys = malloc((size_t)e->E * sizeof *s->keys)))
+    if (!s->keys && offload_prediction_alloc(s, e->E) < 0)
         return NULL;
     return s;
 }
@@ -292,6 +316,18 @@ static void compute_experts(engine *e)
     }
 }
 
+/* The running layer's experts' compute, had they all been resident. */
+static int64_t layer_experts_ns(engine *e)
+{
+    int64_t ns = 0;
+    for (int i = 0; i < offload_engine_layer_size(e->oe); i++) {
+        int key, tokens;
+        offload_engine_layer_expert(e->oe, i, &key, &tokens);
+        ns += sim_ns(cost_expert_s(&e->cfg->cost, tokens));
+    }
+    return ns;
+}
+
 static int64_t attention_ns(engine *e, const step_buf *b)
 {
     return sim_ns(cost_step_attention_s(&e->cfg->cost, b->n, b->request, b->position, 0));
@@ -314,11 +350,17 @@ static int run_iteration(engine *e)
     offload_engine_set_phase(e->oe, decode);
     for (int l = 0; l < e->L; l++) {
         offload_engine_begin_layer(e->oe, e->iter_index * e->L + l);
+        e->layer_start_ns = e->gpu_ns;
         e->gpu_ns += att + router;
         run_until(e, e->gpu_ns);
         e->now_ns = e->gpu_ns;
         offload_engine_gate(e->oe, b->experts + (size_t)l * (size_t)e->K,
                             b->weights ? b->weights + (size_t)l * (size_t)e->K : NULL, b->n, row);
+        e->to_gate_ns = att + router;
+        int64_t experts_ns = layer_experts_ns(e);
+        int size = offload_engine_layer_size(e->oe);
+        e->layer_ns = att + router + shared + experts_ns;
+        e->expert_ns = size > 0 ? experts_ns / size : 0;
         /* the predictor sees this layer's routing, then looks ahead */
         predictor_obs obs;
         if (predictor_obs_fill(&e->obs_buf, &obs, l, b->n, e->L, e->K, e->D, b->request,
@@ -415,7 +457,7 @@ static void engine_free(engine *e)
     predictor_obs_buf_free(&e->obs_buf);
     free(e->order);
     for (int i = 0; i < e->sets_cap; i++)
-        free(e->sets[i].keys);
+        offload_prediction_free(&e->sets[i]);
     free(e->sets);
     step_stats_free(&e->stats);
     next_use_free(&e->uses);
@@ -459,13 +501,14 @@ static int engine_init(engine *e, const sim_config *cfg, const char *path, trace
     }
     offload_clock_ops ops = {.copy = clock_copy, .promote = clock_promote, .drop = clock_drop,
                              .in_flight = clock_in_flight, .chunks_done = clock_chunks_done,
-                             .cpu_compute = clock_cpu_compute, .ctx = e};
+                             .cpu_compute = clock_cpu_compute, .slack = clock_slack, .ctx = e};
     if (!(e->oe = offload_engine_create(oc, e->L, e->E, e->K, future, &ops, err)))
         return -1;
     r->slots = offload_engine_capacity(e->oe);
     offload_engine_set_log(e->oe, cfg->log);
     double bytes = (double)model_expert_bytes(&cfg->cost.model);
     double chunk_bytes = bytes / oc->chunks;
+    e->copy_ns = oc->chunks * chunk_ns(cfg, chunk_bytes);
     e->ce = copy_engine_create((int)keys, oc->chunks, chunk_ns(cfg, chunk_bytes), chunk_bytes,
                                oc->preempt);
     if (e->ce)

@@ -138,6 +138,13 @@ static int zero_chunks_done(void *ctx, int key)
     return copy_engine_chunks_done(z->ce, key);
 }
 
+/* Copies take no time: every prefetch arrives long before its gate. */
+static int64_t zero_slack(void *ctx, int64_t when)
+{
+    (void)ctx, (void)when;
+    return INT32_MAX;
+}
+
 static int zero_starts(void *ctx, int key)
 {
     zero_clock *z = ctx;
@@ -171,10 +178,10 @@ static int replay_engine(trace_reader *rd, const sim_hits_config *cfg, const pre
                                              oc->preempt)};
     offload_clock_ops ops = {.copy = zero_copy, .promote = zero_promote, .drop = zero_drop,
                              .in_flight = zero_in_flight, .chunks_done = zero_chunks_done,
-                             .ctx = &z};
-    offload_prediction pred = {.keys = malloc((size_t)E * sizeof *pred.keys)};
+                             .slack = zero_slack, .ctx = &z};
+    offload_prediction pred;
     int rc = -1;
-    if (!z.ce || !pred.keys) {
+    if (offload_prediction_alloc(&pred, E) < 0 || !z.ce) {
         promoe_err_set(err, "out of memory");
         goto out;
     }
@@ -226,7 +233,7 @@ static int replay_engine(trace_reader *rd, const sim_hits_config *cfg, const pre
 out:
     offload_engine_free(z.oe);
     copy_engine_free(z.ce);
-    free(pred.keys);
+    offload_prediction_free(&pred);
     return rc;
 }
 

@@ -322,7 +322,7 @@ done
 # named systems the executor runs: static's fixed set is learned from a
 # trace; the prefetching systems' predictors (trained on rec.h5, which has
 # the hidden states) prefetch, and chunked, preempted copies are replayed too
-for sys in static promoe mixtral-offloading moe-infinity; do
+for sys in static promoe promoe-adaptive mixtral-offloading moe-infinity; do
   expect 0 "exec --system $sys" -- "$PROMOE" exec -m tiny --prompt-ids 1,2,3 --prompt-ids 9,8 -n 5 \
     --system $sys --train "$tmp/rec.h5" -c 0.25 --check-decisions --json
   contains "\"system\":\"$sys\"" "$tmp/out" "exec reports the system"

@@ -516,6 +516,217 @@ START_TEST(early_preemption_drops_unchosen_prefetches)
 }
 END_TEST
 
+/* A clock that only answers: copies are asked for and nothing else moves
+ * unless the test says so; the link time free is what the test sets. */
+typedef struct still_clock {
+    int64_t slack;
+    int copies;
+} still_clock;
+static void still_copy(void *ctx, int key, int priority, int64_t order, int lowbit)
+{
+    ((still_clock *)ctx)->copies++;
+}
+static void still_promote(void *ctx, int key) {}
+static int still_drop(void *ctx, int key) { return 1; }
+static int still_in_flight(void *ctx) { return -1; }
+static int still_chunks_done(void *ctx, int key) { return 0; }
+static int64_t still_slack(void *ctx, int64_t when) { return ((still_clock *)ctx)->slack; }
+
+/* An engine of 2 layers of 4 experts, top-1, 8 slots (global LRU),
+ * prefetching by gain, on clock k; pos 0 has begun and chosen expert 0,
+ * whose demand copy is the clock's first. */
+static offload_engine *gain_engine(offload_config *c, still_clock *k, int preempt, int chunks)
+{
+    static offload_clock_ops ops = {.copy = still_copy, .promote = still_promote,
+                                    .drop = still_drop, .in_flight = still_in_flight,
+                                    .chunks_done = still_chunks_done, .slack = still_slack};
+    promoe_err err = {{0}};
+    offload_config_defaults(c);
+    c->slots = 8;
+    c->prefetch_by_gain = 1;
+    c->preempt = preempt;
+    c->chunks = chunks;
+    ops.ctx = k;
+    offload_engine *e = offload_engine_create(c, 2, 4, 1, NULL, &ops, &err);
+    ck_assert_msg(e != NULL, "%s", err.msg);
+    int16_t expert = 0;
+    offload_engine_begin_layer(e, 0);
+    offload_engine_gate(e, &expert, NULL, 1, 1);
+    ck_assert_int_eq(k->copies, 1);
+    return e;
+}
+
+/* A prediction for layer 1 (position 1): keys[i] with chance[i] percent. */
+static void predict_layer1(offload_engine *e, int n, const int *keys, const int *percent)
+{
+    int k[4], ch[4];
+    for (int i = 0; i < n; i++) {
+        k[i] = keys[i];
+        ch[i] = percent[i] * OFFLOAD_CHANCE_ONE / 100;
+    }
+    offload_prediction p = {.when = 1, .count = n, .predicted = n, .keys = k, .chance = ch};
+    offload_engine_prefetch(e, &p);
+}
+
+/* Prefetching by gain, the rule of offload/engine.h worked by hand for
+ * three predicted experts of chances 0.9, 0.5 and 0.3, the victims'
+ * regret at its prior 1/4:
+ *   slack 2.5 copies: gains 1, 1, 1 (slack 2.5, 1.5, 0.5 for each in
+ *     turn), nothing in the way: 0.9, 0.5 and 0.3 each beat (1-q)/4;
+ *     3 issued;
+ *   slack 0.5: (1,3) issued (0.9 > 0.025); then slack -0.5: gain 0.5, in
+ *     the way 0.5: 0.5 * 0.5 = 0.25 against 0.5 * 0.75 = 0.375, declined;
+ *     0.3 * 0.5 = 0.15 against 0.7 * 0.75 = 0.525, declined: 1 issued;
+ *   the same with preemption and 4 chunks: in the way 0.5 / 4 = 0.125, so
+ *     the second, 0.25 against 0.5 * 0.375 = 0.1875, is issued; the third
+ *     at slack -1.5 gains nothing: 2 issued.
+ * A prefetch that evicts an expert demanded again within a step raises
+ * its victims' regret to (1 + 1) / (1 + 4) = 0.4: there, 2 slots, (0,2)'s
+ * prefetch for position 2 evicts (0,0), and position 2's two tokens
+ * choose (0,0) and (0,2) (the prediction was right: chances scale by
+ * (1 + 1) / (0.9 + 1)); (0,0)'s demand evicts (1,1), not wanted back:
+ * the demands' regret is 1 / 5.  A chance of 0.27 at slack 2.5, worth it
+ * at the priors (0.27 against 0.73 / 4 = 0.1825), is then 0.284, not
+ * worth it against 0.716 * 0.4 + 0.284 * (0.4 - 0.2) = 0.343.  The log of
+ * the run replays to its decisions. */
+START_TEST(prefetch_by_gain_by_hand)
+{
+    const int keys[] = {7, 5, 6}, percent[] = {90, 50, 30};
+    struct { int64_t slack; int preempt, chunks, issued; } cases[] = {
+        {2500, 0, 1, 3}, {500, 0, 1, 1}, {500, 1, 4, 2}};
+    for (int i = 0; i < 3; i++) {
+        offload_config c;
+        still_clock k = {.slack = cases[i].slack};
+        offload_engine *e = gain_engine(&c, &k, cases[i].preempt, cases[i].chunks);
+        predict_layer1(e, 3, keys, percent);
+        const offload_counts *n = offload_engine_counts(e);
+        ck_assert_msg(n->prefetch_issued == cases[i].issued, "case %d: %lld issued", i,
+                      (long long)n->prefetch_issued);
+        ck_assert_int_eq(n->prefetch_declined, 3 - cases[i].issued);
+        ck_assert_int_eq(k.copies, 1 + cases[i].issued);
+        offload_engine_free(e);
+    }
+
+    /* the regret: 2 slots, so (0,2)'s prefetch at position 1 evicts (0,0),
+     * which position 2, a step later, demands again beside (0,2) */
+    offload_config c;
+    offload_log log = {0};
+    still_clock k = {.slack = 2500};
+    const int low[] = {27};
+    offload_engine *e = gain_engine(&c, &k, 0, 1);
+    offload_engine_set_log(e, &log);
+    predict_layer1(e, 1, (const int[]){5}, low); /* at the prior, worth it */
+    ck_assert_int_eq(offload_engine_counts(e)->prefetch_issued, 1);
+    offload_engine_free(e);
+    offload_log_free(&log);
+
+    c.slots = 2;
+    promoe_err err = {{0}};
+    static offload_clock_ops ops = {.copy = still_copy, .promote = still_promote,
+                                    .drop = still_drop, .in_flight = still_in_flight,
+                                    .chunks_done = still_chunks_done, .slack = still_slack};
+    ops.ctx = &k;
+    ck_assert((e = offload_engine_create(&c, 2, 4, 1, NULL, &ops, &err)) != NULL);
+    offload_engine_set_log(e, &log);
+    int16_t x0 = 0, x1 = 1, both[2] = {0, 2};
+    offload_engine_begin_layer(e, 0);
+    offload_engine_gate(e, &x0, NULL, 1, 1);
+    offload_engine_copy_start(e, 0);
+    offload_engine_copy_done(e, 0);
+    offload_engine_layer_done(e);
+    offload_engine_begin_layer(e, 1);
+    offload_engine_gate(e, &x1, NULL, 1, 1);
+    offload_engine_copy_start(e, 5);
+    offload_engine_copy_done(e, 5);
+    int sure = 90 * OFFLOAD_CHANCE_ONE / 100, two = 2;
+    offload_prediction p = {.when = 2, .count = 1, .predicted = 1, .keys = &two, .chance = &sure};
+    offload_engine_prefetch(e, &p);
+    ck_assert_int_eq(offload_engine_counts(e)->prefetch_issued, 1);
+    ck_assert_int_eq(offload_engine_copy_start(e, 2), 1); /* evicts (0,0), the LRU */
+    ck_assert_int_eq(offload_engine_counts(e)->evictions, 1);
+    offload_engine_copy_done(e, 2);
+    offload_engine_layer_done(e);
+    offload_engine_begin_layer(e, 2);
+    offload_engine_gate(e, both, NULL, 2, 1); /* (0,0) again: the prefetch's regret */
+    ck_assert_int_eq(offload_engine_counts(e)->misses, 3);
+    ck_assert_int_eq(offload_engine_counts(e)->prefetch_useful, 1);
+    ck_assert_int_eq(offload_engine_counts(e)->evictions, 2);
+    int six = 6;
+    p = (offload_prediction){.when = 3, .count = 1, .predicted = 1, .keys = &six,
+                             .chance = (int[]){27 * OFFLOAD_CHANCE_ONE / 100}};
+    offload_engine_prefetch(e, &p);
+    ck_assert_int_eq(offload_engine_counts(e)->prefetch_issued, 1);
+    ck_assert_int_eq(offload_engine_counts(e)->prefetch_declined, 1);
+    offload_engine_finish(e);
+    uint64_t digest = 0;
+    ck_assert_msg(offload_log_replay(&log, &c, 2, 4, 1, NULL, &digest, &err) == 0, "%s", err.msg);
+    ck_assert(digest == offload_engine_digest(e));
+    offload_engine_free(e);
+    offload_log_free(&log);
+
+    /* a clock that cannot say how much link time is free is refused */
+    ops.slack = NULL;
+    ck_assert(offload_engine_create(&c, 2, 4, 1, NULL, &ops, &err) == NULL);
+    ck_assert_msg(strstr(err.msg, "promoe-adaptive"), "%s", err.msg);
+}
+END_TEST
+
+/* The simulator's answer to "how much link time is free", on the unit
+ * trace with the always-wrong predictor (expert 3, chance 3/4), stride 1.
+ * At 0.5 GB/s (1200 ns a copy): token 0's layer 0 gates at 988 and copies
+ * (0,0) 988-2188, so it ends at 2188 + 680 = 2868 and layer 1 gates at
+ * 3856, while (1,3) queued behind (0,0) lands at 3388: 468 ns free, 0.39
+ * of a copy.  Layer 1 likewise: (1,1) copies 3856-5056, the layer ends
+ * 5736, the next gate is reckoned at 5736 + 988 (this step's attention),
+ * (0,3) lands at 6256: 0.39.  Token 1's layer 0 (attention 920) has no
+ * copy queued: it ends at 5736 + 1708 = 7444, layer 1 gates at 8472, and
+ * (1,3), were it absent, would land at 6764 + 1200 = 7964: 508 / 1200.
+ * All worth it: 0.75 beats 0.25 * 0.25, and, (1,3) wrong, 0.75 / 1.75
+ * beats (1 - 0.75 / 1.75) * 0.25; 2 issued ((1,3) is resident by then),
+ * the run the one without prefetching by gain.  At 0.1 GB/s (6000
+ * ns a copy) the same reckoning gives (8656 - 12988) / 6000, (16324 -
+ * 20656) / 6000 and (18072 - 22364) / 6000: gains under 0.29, none worth
+ * it (0.75 * 0.278 < 0.25 * 0.972), so the run is the reactive one. */
+START_TEST(simulator_slack_by_hand)
+{
+    struct { const char *pcie; int64_t answers[3]; int issued; } cases[] = {
+        {"pcie_gbps=0.5", {390, 390, 423}, 2}, {"pcie_gbps=0.1", {-722, -722, -715}, 0}};
+    for (int i = 0; i < 2; i++) {
+        sim_config c;
+        setup(&c, cases[i].pcie);
+        c.offload.predictor_ops = &wrong_ops;
+        sim_result plain = run(&c);
+        offload_log log = {0};
+        c.log = &log;
+        c.offload.prefetch_by_gain = 1;
+        sim_result r = run(&c);
+        int64_t answers[4];
+        int n = 0;
+        for (size_t at = 0; at < log.n; at += 2 + (size_t)log.w[at + 1])
+            if (log.w[at] == LOG_ASK_SLACK) {
+                size_t next = at + 2 + (size_t)log.w[at + 1];
+                ck_assert_int_eq(log.w[next], LOG_ANSWER);
+                ck_assert_int_lt(n, 4);
+                answers[n++] = log.w[next + 2];
+            }
+        ck_assert_int_eq(n, 3);
+        for (int j = 0; j < 3; j++)
+            ck_assert_msg(answers[j] == cases[i].answers[j], "%s, question %d: %lld", cases[i].pcie,
+                          j, (long long)answers[j]);
+        ck_assert_int_eq(r.counts.prefetch_issued, cases[i].issued);
+        if (cases[i].issued)
+            ck_assert_int_eq(r.total_ns, plain.total_ns);
+        c.offload.predictor_ops = NULL;
+        c.offload.predictor = "none";
+        c.offload.prefetch_by_gain = 0;
+        c.log = NULL;
+        if (!cases[i].issued)
+            ck_assert_int_eq(r.total_ns, run(&c).total_ns);
+        offload_log_free(&log);
+    }
+}
+END_TEST
+
 /* A queued prediction whose layer has chosen is not copied, even without
  * early preemption.  The unit trace, the wrong predictor's two experts (3
  * then 0) at stride 1, one FIFO queue, 2400 ns a copy.  Token 0: gate 988,
@@ -952,7 +1163,8 @@ START_TEST(invariants_on_random_traces)
         /* every named system, and the order among them */
         static const char *const names[] = {"all-gpu", "reactive-lru", "oracle",
                                             "mixtral-offloading", "moe-infinity", "promoe",
-                                            "promoe-plus", "pre-gated", "fiddler"};
+                                            "promoe-plus", "promoe-adaptive", "pre-gated",
+                                            "fiddler"};
         enum { N = sizeof names / sizeof names[0] };
         sim_result res[N];
         for (int i = 0; i < N; i++)
@@ -1096,8 +1308,9 @@ START_TEST(event_log_replays_to_the_same_decisions)
     trace_path = tu_gen_mixtral_with("log-replay.h5", 4, 20, 30, 32, 200,
                                      TRACE_HIDDEN | TRACE_ROUTER_WEIGHT | TRACE_WEIGHTS);
     static const char *const names[] = {"reactive-lru", "static", "mixtral-offloading",
-                                        "moe-infinity", "promoe", "promoe-plus", "pre-gated",
-                                        "fiddler", "hobbit", "um", "paper-lru", "paper-static"};
+                                        "moe-infinity", "promoe", "promoe-plus",
+                                        "promoe-adaptive", "pre-gated", "fiddler", "hobbit", "um",
+                                        "paper-lru", "paper-static"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         for (int batch = 1; batch <= 3; batch += 2) {
             promoe_err err = {{0}};
@@ -1128,7 +1341,7 @@ START_TEST(event_log_replays_to_the_same_decisions)
                 cut.n = log.n / 2;
                 ck_assert_int_eq(offload_log_replay(&cut, &c.offload, 32, 8, 2, NULL, &digest,
                                                     &err), -1);
-                ck_assert_msg(strstr(err.msg, "does not replay"), "%s", err.msg);
+                ck_assert_msg(strstr(err.msg, "cut short"), "%s", err.msg);
                 offload_config other = c.offload;
                 other.reorder = 0;
                 other.preempt = 0;
@@ -1249,6 +1462,8 @@ int main(void)
     tcase_add_test(tc, profile_timeline);
     tcase_add_test(tc, preemption_timeline);
     tcase_add_test(tc, predictor_sees_only_the_past);
+    tcase_add_test(tc, prefetch_by_gain_by_hand);
+    tcase_add_test(tc, simulator_slack_by_hand);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }

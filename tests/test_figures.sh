@@ -19,7 +19,7 @@ rc=$?
 
 for fig in decode-speedup prefill-speedup tpot-vs-cache predictor-accuracy goodput-vs-stride \
     ablation breakdown sensitivity paper-baselines bits lru-vs-cache access-skew predictor-layers \
-    cache-rate batch regime-map; do
+    cache-rate batch regime-map adaptive; do
   pdf=$tmp/out/quick/$fig.pdf
   png=$tmp/out/quick/$fig.png
   if [ "$(head -c 5 "$pdf" 2>/dev/null)" = "%PDF-" ] && tail -c 8 "$pdf" | grep -q '%%EOF'; then ok; else

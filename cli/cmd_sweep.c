@@ -25,7 +25,9 @@ static const char usage[] =
     "that was stopped resumes where it was.  A point that fails is recorded with\n"
     "its error (status 'failed') and the sweep goes on; it is run again next time\n"
     "unless --keep-failed.  Inputs (traces the points share) are made first, once,\n"
-    "under RESULTS/inputs/.\n"
+    "under RESULTS/inputs/; a learned predictor that several points train on the\n"
+    "same trace is trained once and kept there too (PROMOE_PREDICTOR_CACHE, set to\n"
+    "that folder unless you set it yourself).\n"
     "\n"
     "  -j, --jobs N           points run at a time (default 1)\n"
     "      --quick            the thinned grid of the file's [quick] section;\n"
@@ -340,6 +342,11 @@ int cmd_sweep(int argc, char **argv)
         snprintf(results_dir, sizeof results_dir, "%s", abs_dir);
     }
     snprintf(name, sizeof name, "%s%s", def.name, a.quick ? "-quick" : "");
+    /* points that train the same learned predictor train it once
+     * (predictors/learned.c), unless the user chose a cache of their own */
+    char cache[PATH_MAX + 8];
+    snprintf(cache, sizeof cache, "%s/inputs", results_dir);
+    setenv("PROMOE_PREDICTOR_CACHE", cache, 0);
     progress_state ps = {.name = name, .tty = isatty(STDERR_FILENO)};
     runner_opts o = {
         .self = self, .name = name, .results_dir = results_dir, .jobs = a.jobs,

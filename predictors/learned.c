@@ -18,7 +18,12 @@
  * Options: train=TRACE.h5 or file=PRED.h5; stride=S (that stride only) or
  * max_stride=S (1..S; default: the strides the caller asks for); split=0.8,
  * hidden=1024, epochs=3, batch=64, lr=0.001, prior=router, wrap=1.  Needs hidden
- * states. */
+ * states.
+ * With $PROMOE_PREDICTOR_CACHE naming a folder (`promoe sweep` sets it to
+ * its inputs), what train= trains is saved there under a key of the
+ * training trace (path, size, modification time), the options, the seed,
+ * the strides and the model's shape, and loaded instead of trained the
+ * next time: training is deterministic, so the predictions are the same. */
 /* The standard CBLAS interface as GSL declares it; OpenBLAS implements it
  * (configure links GSL without its reference CBLAS). */
 #include <gsl/gsl_cblas.h>
@@ -29,7 +34,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <limits.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include "common/clock.h"
+#include "common/fnv1a.h"
 #include "common/memory.h"
 #include "common/options.h"
 #include "predictors/eval.h"
@@ -416,6 +426,26 @@ static void choose_strides(const learned_options *o, const predictor_env *env, u
     *S = hi;
 }
 
+/* The cache file of what these options would train, into path; 0, or -1
+ * when there is no cache (or the training trace cannot be looked at). */
+static int cache_path(const learned_options *o, const char *options, const predictor_env *env,
+                      const uint8_t *want, char *path, size_t len)
+{
+    const char *dir = getenv("PROMOE_PREDICTOR_CACHE");
+    struct stat st;
+    if (!dir || !dir[0] || stat(o->train, &st) < 0)
+        return -1;
+    int64_t shape[] = {(int64_t)st.st_size, (int64_t)st.st_mtim.tv_sec, (int64_t)st.st_mtim.tv_nsec,
+                       (int64_t)env->seed, env->num_layers, env->num_experts, env->top_k,
+                       env->hidden_dim};
+    uint64_t h = fnv1a(FNV1A_START, o->train, strlen(o->train));
+    h = fnv1a(h, options, strlen(options));
+    h = fnv1a(h, shape, sizeof shape);
+    h = fnv1a(h, want, LEARNED_MAX_STRIDE + 1);
+    int n = snprintf(path, len, "%s/learned-%016llx.h5", dir, (unsigned long long)h);
+    return n > 0 && (size_t)n < len ? 0 : -1;
+}
+
 static void *learned_create(const predictor_env *env, const char *options, promoe_err *err)
 {
     learned_options o = {.split = 0.8, .lr = 1e-3, .hidden = 1024, .epochs = 3, .batch = 64,
@@ -445,6 +475,14 @@ static void *learned_create(const predictor_env *env, const char *options, promo
     uint8_t want[LEARNED_MAX_STRIDE + 1];
     int S;
     choose_strides(&o, env, want, &S);
+    char cached[PATH_MAX];
+    int cache = cache_path(&o, options ? options : "", env, want, cached, sizeof cached) == 0;
+    if (cache && access(cached, R_OK) == 0) {
+        promoe_err ignored;
+        learned *n = learned_file_load(cached, env, (int)o.batch, &ignored);
+        if (n)
+            return n; /* else trained again below, and saved over it */
+    }
     int skip = strcmp(o.prior, "none") != 0;
     if (strcmp(o.prior, "router") == 0 && !env->router_weight) {
         promoe_err_set(err, "predictor learned: prior=router needs the router weights "
@@ -486,6 +524,9 @@ static void *learned_create(const predictor_env *env, const char *options, promo
         promoe_err_prefix(err, "predictor learned");
         return NULL;
     }
+    promoe_err ignored; /* a cache that cannot be written only costs time */
+    if (cache)
+        learned_file_save(n, cached, &ignored);
     return n;
 }
 

@@ -186,6 +186,37 @@ contains '"system":"promoe"' "$tmp/out" "sim --system"
 contains "prefers predictor learned, which cannot run here" "$tmp/err" "fallback note"
 expect 0 "sim --system --train" -- "$PROMOE" sim -t "$tmp/t.h5" -c 0.5 --system promoe --train "$tmp/t.h5" --json
 contains '"predictor":"learned:train=.*/t.h5,split=1"' "$tmp/out" "sim --train feeds the system's learned predictor"
+# a predictor cache ($PROMOE_PREDICTOR_CACHE, which promoe sweep sets):
+# the first run trains and saves, the next loads what was saved (another
+# predictor put in its place changes the decisions: it is read), and a
+# damaged file is trained again; the decisions are those of training
+digest() { sed 's/.*"decisions_digest":"\([0-9a-f]*\)".*/\1/' "$tmp/out"; }
+check_digest() { # WHAT WANT GOT
+  [ -n "$3" ] && [ "$2" = "$3" ] && passes=$((passes + 1)) ||
+    { echo "FAIL: $1: decisions $3, expected $2"; fails=$((fails + 1)); }
+}
+plain=$(digest)
+mkdir "$tmp/pc"
+for run in "into an empty cache" "from the cache"; do
+  expect 0 "sim $run" -- env PROMOE_PREDICTOR_CACHE="$tmp/pc" "$PROMOE" sim -t "$tmp/t.h5" -c 0.5 \
+    --system promoe --train "$tmp/t.h5" --json
+  check_digest "sim $run" "$plain" "$(digest)"
+done
+cached=$(ls "$tmp/pc"/learned-*.h5)
+[ "$(ls "$tmp/pc" | wc -l)" -eq 1 ] && [ -s "$cached" ] && passes=$((passes + 1)) ||
+  { echo "FAIL: the cache holds $(ls "$tmp/pc"), not one trained predictor"; fails=$((fails + 1)); }
+"$PROMOE" trace gen -m tiny --requests 2 --hidden-dim 8 --seed 5 -o "$tmp/t5.h5" 2>/dev/null
+"$PROMOE" predict train -t "$tmp/t5.h5" -p learned:stride=2 --split 1 -o "$cached" >/dev/null 2>&1
+expect 0 "sim on another predictor in the cache" -- env PROMOE_PREDICTOR_CACHE="$tmp/pc" \
+  "$PROMOE" sim -t "$tmp/t.h5" -c 0.5 --system promoe --train "$tmp/t.h5" --json
+[ "$(digest)" != "$plain" ] && passes=$((passes + 1)) ||
+  { echo "FAIL: the cached predictor was not read"; fails=$((fails + 1)); }
+echo damaged >"$cached"
+expect 0 "sim on a damaged cache" -- env PROMOE_PREDICTOR_CACHE="$tmp/pc" "$PROMOE" sim \
+  -t "$tmp/t.h5" -c 0.5 --system promoe --train "$tmp/t.h5" --json
+check_digest "sim on a damaged cache" "$plain" "$(digest)"
+[ "$(head -c 4 "$cached" | od -An -c | tr -d ' ')" = "211HDF" ] && passes=$((passes + 1)) ||
+  { echo "FAIL: the damaged cache file was not trained again"; fails=$((fails + 1)); }
 cp "$tmp/t.h5" "$tmp/a,b.h5"
 expect 1 "sim --train with a comma" -- "$PROMOE" sim -t "$tmp/t.h5" -c 0.5 --system promoe --train "$tmp/a,b.h5"
 contains "cannot be passed as a predictor option" "$tmp/err" "--train comma message"

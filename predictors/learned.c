@@ -22,8 +22,9 @@
  * With $PROMOE_PREDICTOR_CACHE naming a folder (`promoe sweep` sets it to
  * its inputs), what train= trains is saved there under a key of the
  * training trace (path, size, modification time), the options, the seed,
- * the strides and the model's shape, and loaded instead of trained the
- * next time: training is deterministic, so the predictions are the same. */
+ * the strides, the model's shape and its router weights, and loaded
+ * instead of trained the next time: training is deterministic, so the
+ * predictions are the same. */
 /* The standard CBLAS interface as GSL declares it; OpenBLAS implements it
  * (configure links GSL without its reference CBLAS). */
 #include <gsl/gsl_cblas.h>
@@ -442,6 +443,9 @@ static int cache_path(const learned_options *o, const char *options, const predi
     h = fnv1a(h, options, strlen(options));
     h = fnv1a(h, shape, sizeof shape);
     h = fnv1a(h, want, LEARNED_MAX_STRIDE + 1);
+    if (env->router_weight) /* prior=router starts from them: another router, another model */
+        h = fnv1a(h, env->router_weight, (size_t)env->num_layers * (size_t)env->num_experts *
+                                             (size_t)env->hidden_dim * sizeof(float));
     int n = snprintf(path, len, "%s/learned-%016llx.h5", dir, (unsigned long long)h);
     return n > 0 && (size_t)n < len ? 0 : -1;
 }

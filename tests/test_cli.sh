@@ -217,6 +217,15 @@ expect 0 "sim on a damaged cache" -- env PROMOE_PREDICTOR_CACHE="$tmp/pc" "$PROM
 check_digest "sim on a damaged cache" "$plain" "$(digest)"
 [ "$(head -c 4 "$cached" | od -An -c | tr -d ' ')" = "211HDF" ] && passes=$((passes + 1)) ||
   { echo "FAIL: the damaged cache file was not trained again"; fails=$((fails + 1)); }
+# the model starts from the replayed trace's router: another router, another entry
+expect 0 "sim on another router" -- "$PROMOE" sim -t "$tmp/t5.h5" -c 0.5 --system promoe \
+  --train "$tmp/t.h5" --json
+plain5=$(digest)
+expect 0 "sim on another router, the cache holding the first" -- env PROMOE_PREDICTOR_CACHE="$tmp/pc" \
+  "$PROMOE" sim -t "$tmp/t5.h5" -c 0.5 --system promoe --train "$tmp/t.h5" --json
+check_digest "sim on another router with a cache" "$plain5" "$(digest)"
+[ "$(ls "$tmp/pc" | wc -l)" -eq 2 ] && passes=$((passes + 1)) ||
+  { echo "FAIL: another router did not get its own cache entry: $(ls "$tmp/pc")"; fails=$((fails + 1)); }
 cp "$tmp/t.h5" "$tmp/a,b.h5"
 expect 1 "sim --train with a comma" -- "$PROMOE" sim -t "$tmp/t.h5" -c 0.5 --system promoe --train "$tmp/a,b.h5"
 contains "cannot be passed as a predictor option" "$tmp/err" "--train comma message"

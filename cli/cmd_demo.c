@@ -111,6 +111,11 @@ static int train_learned(const char *path, const char *options, int stride, unsi
     return rc;
 }
 
+static double speedup(double baseline, double ours)
+{
+    return ours > 0 ? baseline / ours : 0;
+}
+
 /* Runs every system on the trace and prints the table into res.  The
  * learned predictor is trained once (*learned_stride is 0 until then),
  * saved to learned_path, and loaded by each system that prefers it at the
@@ -162,8 +167,8 @@ static int compare_systems(const char *path, const char *train, const char *lear
         double demands = r->counts.demands > 0 ? (double)r->counts.demands : 1;
         printf("%-19s %-13s %10.2f %10.3f %9.3f %9.2f %9.2f %8.3f %8.3f\n", demo_systems[i], pred,
                r->ttft_ms_mean, r->tpot_ms_mean, r->hit_rate,
-               r->ttft_ms_mean > 0 ? b->ttft_ms_mean / r->ttft_ms_mean : 0,
-               r->tpot_ms_mean > 0 ? b->tpot_ms_mean / r->tpot_ms_mean : 0, r->lowbit_share,
+               speedup(b->ttft_ms_mean, r->ttft_ms_mean), speedup(b->tpot_ms_mean, r->tpot_ms_mean),
+               r->lowbit_share,
                (double)r->counts.cpu_computed / demands);
     }
     int any = 0;
@@ -173,11 +178,6 @@ static int compare_systems(const char *path, const char *train, const char *lear
         printf("\n* the system's preferred predictor could not run here (not built yet, or it "
                "needs training data); it ran with this one.\n");
     return 0;
-}
-
-static double speedup(double baseline, double ours)
-{
-    return ours > 0 ? baseline / ours : 0;
 }
 
 /* promoe against the paper's LRU baseline and reactive-lru, a line a regime. */

@@ -77,24 +77,23 @@ static void clock_vacate(void *ctx, int key)
 }
 
 /* The link time free before the gate of position `when` once a LOW copy
- * queued now for it is done, in thousandths of a copy, reckoned as the
- * simulator does (sim/engine.c) from measured times: the running layer
- * ends when its compute does or, if later, when the demand copies queued
- * have landed; each layer up to the target's takes the mean compute of a
- * layer so far.  0 until a layer and a copy have been timed. */
+ * queued now for it is done (offload_lead_slack), on measured times: the
+ * mean compute of a layer so far (the running one from its start, its
+ * waits added), the chunks' mean copy time.  0 until a layer and a copy
+ * have been timed. */
 static int64_t clock_slack(void *ctx, int64_t when)
 {
     offload_clock *k = ctx;
     double copy_s = expert_store_copy_s(k->store), now = clock_now_s();
     if (copy_s <= 0 || k->layer_s <= 0)
         return 0;
-    double end = k->layer_t0 + k->layer_waited_s + k->layer_s;
-    double demands = expert_store_copy_ahead_s(k->store, COPY_HIGH, 0) - copy_s;
-    if (demands > 0 && now + demands > end)
-        end = now + demands;
-    double gate = end + (double)(when - offload_engine_position(k->oe) - 1) * k->layer_s;
-    double done = now + expert_store_copy_ahead_s(k->store, COPY_LOW, when);
-    return (int64_t)((gate - done) * 1000 / copy_s);
+    offload_lead l = {
+        .now = now, .layer_end = k->layer_t0 + k->layer_waited_s + k->layer_s,
+        .demands_done = now + expert_store_copy_ahead_s(k->store, COPY_HIGH, 0) - copy_s,
+        .layer = k->layer_s,
+        .copy_done = now + expert_store_copy_ahead_s(k->store, COPY_LOW, when),
+        .copy = copy_s, .layers_between = when - offload_engine_position(k->oe) - 1};
+    return offload_lead_slack(&l);
 }
 
 /* A layer begins (the lock held): its clock starts. */

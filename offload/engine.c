@@ -329,6 +329,15 @@ void offload_engine_prefetch(offload_engine *e, const offload_prediction *p)
     }
 }
 
+int64_t offload_lead_slack(const offload_lead *l)
+{
+    double end = l->layer_end;
+    if (l->demands_done > l->now && l->demands_done + l->expert > end)
+        end = l->demands_done + l->expert;
+    double gate = end + (double)l->layers_between * l->layer + l->to_gate;
+    return (int64_t)((gate - l->copy_done) * 1000 / l->copy);
+}
+
 int offload_prediction_alloc(offload_prediction *p, int E)
 {
     *p = (offload_prediction){.keys = malloc((size_t)E * sizeof *p->keys),

@@ -123,6 +123,23 @@ typedef struct offload_clock_ops {
     void *ctx;
 } offload_clock_ops;
 
+/* A clock's answer to ops.slack, reckoned from its own times (any one
+ * unit): the running layer ends at layer_end or, if later, once the demand
+ * copies queued land (demands_done; no later than now when none is) and
+ * one of its experts has computed (expert); each of the layers_between
+ * layers before the target's takes `layer`, and the target's gate comes
+ * to_gate into it; a LOW copy queued now for it ends at copy_done.  Both
+ * clocks reckon so, the simulator from its cost model, the executor from
+ * measured times; later layers' stalls are left out: the demand copies
+ * that cause them delay the prefetch as much as the gate. */
+typedef struct offload_lead {
+    double now, layer_end, demands_done, expert, layer, to_gate, copy_done;
+    double copy;                 /* one expert's copy */
+    int64_t layers_between;
+} offload_lead;
+/* In thousandths of a copy (negative: how late the copy would end). */
+int64_t offload_lead_slack(const offload_lead *l);
+
 /* A prediction for one target layer: keys[0..count) to prefetch, highest
  * first, then keys[count..predicted) those past the prefetch limit that it
  * makes more likely than not (predictor_expected); chance[i] is the chance

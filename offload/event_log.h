@@ -3,8 +3,9 @@
  * gate with the experts chosen, a prediction made or ready, a copy started
  * or done, a CPU computation done, a layer done) and, for each question
  * (queue, promote or drop a copy; which key is in flight; chunks copied;
- * compute on the CPU?; link time free before a layer?), and the run's
- * end, so that a log cut short anywhere is known, the events it set off and the clock's answer.
+ * compute on the CPU?; link time free before a layer?), the events it set
+ * off and the clock's answer; and the run's end, so that a log cut short
+ * anywhere is known.
  * Replaying a log through a fresh engine with no clock makes the same
  * decisions, one by one (equal offload_engine_digest), whoever recorded
  * it: the simulator's cost model or a real run. */

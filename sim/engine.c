@@ -133,23 +133,24 @@ static int clock_chunks_done(void *ctx, int key)
 }
 
 /* The link time free before the gate of position `when` once a LOW copy
- * queued now for it is done, in thousandths of a copy.  The running layer
- * ends when its compute does or, if later, once the demand copies queued
- * (those a HIGH copy would wait for) have landed and one of its experts
- * has computed; each layer up to the target's takes this step's compute
- * per layer (later layers' stalls left out: the demand copies that cause
- * them delay the prefetch as much as the gate). */
+ * queued now for it is done (offload_lead_slack), on the cost model's
+ * clock: this step's compute per layer, its demand copies as the copy
+ * engine has them queued. */
 static int64_t clock_slack(void *ctx, int64_t when)
 {
     engine *e = ctx;
-    int64_t end = e->layer_start_ns + e->layer_ns;
-    int64_t demands_done = copy_engine_estimate_done(e->ce, e->now_ns, e->chunk_end_ns, COPY_HIGH,
-                                                     0) - e->copy_ns;
-    if (demands_done > e->now_ns && demands_done + e->expert_ns > end)
-        end = demands_done + e->expert_ns;
-    int64_t gate = end + (when - offload_engine_position(e->oe) - 1) * e->layer_ns + e->to_gate_ns;
-    int64_t done = copy_engine_estimate_done(e->ce, e->now_ns, e->chunk_end_ns, COPY_LOW, when);
-    return (int64_t)((double)(gate - done) * 1000 / (double)e->copy_ns);
+    const copy_engine *ce = e->ce;
+    offload_lead l = {
+        .now = (double)e->now_ns, .layer_end = (double)(e->layer_start_ns + e->layer_ns),
+        .demands_done = (double)(copy_engine_estimate_done(ce, e->now_ns, e->chunk_end_ns,
+                                                           COPY_HIGH, 0) - e->copy_ns),
+        .expert = (double)e->expert_ns, .layer = (double)e->layer_ns,
+        .to_gate = (double)e->to_gate_ns,
+        .copy_done = (double)copy_engine_estimate_done(ce, e->now_ns, e->chunk_end_ns, COPY_LOW,
+                                                       when),
+        .copy = (double)e->copy_ns,
+        .layers_between = when - offload_engine_position(e->oe) - 1};
+    return offload_lead_slack(&l);
 }
 
 /* Computes the missed expert on the CPU, always or (Fiddler's choice) if
@@ -316,16 +317,20 @@ static void compute_experts(engine *e)
     }
 }
 
-/* The running layer's experts' compute, had they all been resident. */
-static int64_t layer_experts_ns(engine *e)
+/* The running layer's compute, had its experts all been resident: to its
+ * gate, in all, and an expert's on average (clock_slack's lead). */
+static void lead_of_layer(engine *e, int64_t to_gate_ns, int64_t shared_ns)
 {
-    int64_t ns = 0;
-    for (int i = 0; i < offload_engine_layer_size(e->oe); i++) {
+    int64_t experts_ns = 0;
+    int size = offload_engine_layer_size(e->oe);
+    for (int i = 0; i < size; i++) {
         int key, tokens;
         offload_engine_layer_expert(e->oe, i, &key, &tokens);
-        ns += sim_ns(cost_expert_s(&e->cfg->cost, tokens));
+        experts_ns += sim_ns(cost_expert_s(&e->cfg->cost, tokens));
     }
-    return ns;
+    e->to_gate_ns = to_gate_ns;
+    e->layer_ns = to_gate_ns + shared_ns + experts_ns;
+    e->expert_ns = size > 0 ? experts_ns / size : 0;
 }
 
 static int64_t attention_ns(engine *e, const step_buf *b)
@@ -356,11 +361,8 @@ static int run_iteration(engine *e)
         e->now_ns = e->gpu_ns;
         offload_engine_gate(e->oe, b->experts + (size_t)l * (size_t)e->K,
                             b->weights ? b->weights + (size_t)l * (size_t)e->K : NULL, b->n, row);
-        e->to_gate_ns = att + router;
-        int64_t experts_ns = layer_experts_ns(e);
-        int size = offload_engine_layer_size(e->oe);
-        e->layer_ns = att + router + shared + experts_ns;
-        e->expert_ns = size > 0 ? experts_ns / size : 0;
+        if (e->cfg->offload.prefetch_by_gain) /* only its slack reads them */
+            lead_of_layer(e, att + router, shared);
         /* the predictor sees this layer's routing, then looks ahead */
         predictor_obs obs;
         if (predictor_obs_fill(&e->obs_buf, &obs, l, b->n, e->L, e->K, e->D, b->request,

@@ -531,22 +531,25 @@ static int still_drop(void *ctx, int key) { return 1; }
 static int still_in_flight(void *ctx) { return -1; }
 static int still_chunks_done(void *ctx, int key) { return 0; }
 static int64_t still_slack(void *ctx, int64_t when) { return ((still_clock *)ctx)->slack; }
+static offload_clock_ops still_ops(still_clock *k)
+{
+    return (offload_clock_ops){.copy = still_copy, .promote = still_promote, .drop = still_drop,
+                               .in_flight = still_in_flight, .chunks_done = still_chunks_done,
+                               .slack = still_slack, .ctx = k};
+}
 
 /* An engine of 2 layers of 4 experts, top-1, 8 slots (global LRU),
  * prefetching by gain, on clock k; pos 0 has begun and chosen expert 0,
  * whose demand copy is the clock's first. */
 static offload_engine *gain_engine(offload_config *c, still_clock *k, int preempt, int chunks)
 {
-    static offload_clock_ops ops = {.copy = still_copy, .promote = still_promote,
-                                    .drop = still_drop, .in_flight = still_in_flight,
-                                    .chunks_done = still_chunks_done, .slack = still_slack};
+    offload_clock_ops ops = still_ops(k);
     promoe_err err = {{0}};
     offload_config_defaults(c);
     c->slots = 8;
     c->prefetch_by_gain = 1;
     c->preempt = preempt;
     c->chunks = chunks;
-    ops.ctx = k;
     offload_engine *e = offload_engine_create(c, 2, 4, 1, NULL, &ops, &err);
     ck_assert_msg(e != NULL, "%s", err.msg);
     int16_t expert = 0;
@@ -614,18 +617,13 @@ START_TEST(prefetch_by_gain_by_hand)
     still_clock k = {.slack = 2500};
     const int low[] = {27};
     offload_engine *e = gain_engine(&c, &k, 0, 1);
-    offload_engine_set_log(e, &log);
     predict_layer1(e, 1, (const int[]){5}, low); /* at the prior, worth it */
     ck_assert_int_eq(offload_engine_counts(e)->prefetch_issued, 1);
     offload_engine_free(e);
-    offload_log_free(&log);
 
     c.slots = 2;
     promoe_err err = {{0}};
-    static offload_clock_ops ops = {.copy = still_copy, .promote = still_promote,
-                                    .drop = still_drop, .in_flight = still_in_flight,
-                                    .chunks_done = still_chunks_done, .slack = still_slack};
-    ops.ctx = &k;
+    offload_clock_ops ops = still_ops(&k);
     ck_assert((e = offload_engine_create(&c, 2, 4, 1, NULL, &ops, &err)) != NULL);
     offload_engine_set_log(e, &log);
     int16_t x0 = 0, x1 = 1, both[2] = {0, 2};

@@ -86,20 +86,6 @@ static const char usage[] =
     "      --train T.h5       a trace (recorded with --record-hidden) that a static\n"
     "                         policy learns its fixed set from, or a learned\n"
     "                         predictor trains on\n"
-    "      --predictor NAME[:k=v,...]\n"
-    "                         prefetch what it predicts (default none): gate-reuse,\n"
-    "                         learned:train=T.h5, cross-layer, eam, ... (not the\n"
-    "                         oracle: it reads the future)\n"
-    "      --stride S         predict layer l + S at layer l (default 1)\n"
-    "      --prefetch-limit N experts prefetched per prediction (default top-k)\n"
-    "      --chunks N         copy each expert in N chunks (default 1)\n"
-    "      --preempt          demand copies overtake prefetches between chunks\n"
-    "      --reorder          run a layer's experts already copied first\n"
-    "  -p, --policy NAME[:k=v,...]\n"
-    "                         the cache's eviction policy (default lru): lru, lfu,\n"
-    "                         fifo, lru-k, static:trace=T.h5 (belady needs the\n"
-    "                         future: replay the trace in 'promoe sim')\n"
-    "      --cache-scope S    global (default) or per-layer\n"
     "  -o, --record OUT.h5    write the run as a trace (atomically): experts, gate\n"
     "                         weights and router logits of every token and layer\n"
     "      --record-hidden[=N]\n"
@@ -109,7 +95,8 @@ static const char usage[] =
     "                         the others zeros, marked in the file), a smaller file\n"
     "                         that predictors needing every layer refuse\n"
     "  -j, --json             print one JSON object on one line\n"
-    "  -h, --help             show this help\n";
+    "  -h, --help             show this help\n"
+    "\n" OFFLOAD_USAGE;
 
 enum { OPT_WEIGHTS = 256, OPT_BACKEND, OPT_SEED, OPT_IDS, OPT_PROMPTS, OPT_REQUESTS,
        OPT_MAX_PROMPT, OPT_HIDDEN, OPT_SAVE, OPT_TRAIN, OPT_CHECK };
@@ -402,7 +389,7 @@ static void print_result(const exec_gen_result *r, const model_desc *m, const pr
 /* What the command line said; -1 or NULL: not given (the system's, or
  * the default, stands). */
 typedef struct exec_cli {
-    system_overrides ov;  /* policy, scope, predictor, stride, chunks, limit, preempt, reorder */
+    offload_overrides ov; /* the system's settings */
     const char *model, *weights, *backend, *prompts, *record, *cache, *save;
     const char *system, *train;
     const char *ids[256];
@@ -413,7 +400,7 @@ typedef struct exec_cli {
 static int parse(int argc, char **argv, exec_cli *o)
 {
     const char *cmd = "exec";
-    *o = (exec_cli){.ov = SYSTEM_OVERRIDES_NONE, .weights = "synthetic", .backend = "cpu",
+    *o = (exec_cli){.weights = "synthetic", .backend = "cpu",
                     .max_prompt = 512, .max_new = 16, .seed = 1};
     int c;
     while ((c = cli_getopt(argc, argv, "m:n:o:c:p:s:jh", options, cmd)) != -1) {
@@ -478,35 +465,44 @@ static int parse(int argc, char **argv, exec_cli *o)
     return offload_options_check(cmd, &o->ov);
 }
 
-/* The run's configuration as the simulator reads it: the system's, then
- * what the command line said.  predictor receives the predictor's spec. */
+/* The run's configuration as the simulator reads it: the system's (or
+ * the defaults), then what the command line said.  predictor receives the
+ * predictor's spec; *cache becomes NULL for a system with every expert
+ * resident. */
 static int configure(const exec_cli *o, const model_desc *m, system_desc *sd, offload_config *oc,
-                     char *policy_name, size_t policy_len, char *predictor, size_t pred_len,
-                     const char **cache)
+                     char *predictor, size_t pred_len, const char **cache)
 {
     const char *cmd = "exec";
     promoe_err err;
     offload_config_defaults(oc);
     snprintf(predictor, pred_len, "none");
+    system_defaults(sd);
     if (o->system) {
-        int fell_back;
         int rc = system_load(o->system, sd, &err);
         if (rc < 0)
             return cli_fail_preset(cmd, rc, &err);
-        /* what the system is, before what it needs: refused for the first */
-        if (system_settings(sd, oc, m, &err) < 0)
-            return cli_fail(&err);
-        const char *lacks = offload_clock_lacks(oc);
-        if (lacks) {
-            promoe_err_set(&err, "system %s needs %s, which the executor does not run ('promoe "
-                           "systems' says which it runs); replay a recorded trace in 'promoe "
-                           "sim --system %s'", sd->name, lacks, sd->name);
-            return cli_fail(&err);
-        }
-        if (sd->all_gpu) {
-            *cache = NULL;
-            return CLI_OK;
-        }
+    }
+    if (offload_options_apply(cmd, &o->ov, sd) != CLI_OK)
+        return CLI_USAGE;
+    /* what the system is, before what it needs: refused for the first */
+    if (system_settings(sd, oc, m, &err) < 0)
+        return cli_fail(&err);
+    const char *lacks = offload_clock_lacks(oc);
+    if (lacks && o->system)
+        promoe_err_set(&err, "system %s needs %s, which the executor does not run ('promoe "
+                       "systems' says which it runs); replay a recorded trace in 'promoe sim "
+                       "--system %s'", sd->name, lacks, sd->name);
+    else if (lacks)
+        promoe_err_set(&err, "the executor does not run %s; replay a recorded trace in "
+                       "'promoe sim' with the same options", lacks);
+    if (lacks)
+        return cli_fail(&err);
+    if (sd->all_gpu) {
+        *cache = NULL;
+        return CLI_OK;
+    }
+    if (o->system) {
+        int fell_back;
         if (!*cache)
             return cli_usage_error(cmd, "system %s offloads: give --cache SIZE", sd->name);
         if (offload_options_need_train(cmd, sd, o->train) != CLI_OK)
@@ -520,12 +516,9 @@ static int configure(const exec_cli *o, const model_desc *m, system_desc *sd, of
                     "--record-hidden); running with %s\n", sd->name,
                     (int)strcspn(sd->predictor, "|"), sd->predictor, predictor);
     }
-    system_override(oc, &o->ov, policy_name, policy_len, predictor, pred_len);
-    const cache_policy_ops *pops = policy_find(oc->policy);
-    if (!pops)
-        return cli_usage_error(cmd, "unknown policy '%s' (policies: %s)", oc->policy,
-                               policy_names());
-    if (pops->needs_future)
+    if (o->ov.predictor)
+        snprintf(predictor, pred_len, "%s", o->ov.predictor);
+    if (policy_find(oc->policy)->needs_future)
         return cli_usage_error(cmd, "policy %s reads the future, which a running model does "
                                "not know: record the run and replay it in 'promoe sim'",
                                oc->policy);
@@ -578,10 +571,9 @@ int cmd_exec(int argc, char **argv)
         return cli_fail_preset(cmd, rc, &err);
     system_desc sd; /* oc points into it */
     offload_config oc;
-    char policy_name[64], predictor[1200];
+    char predictor[1200];
     const char *cache = o.cache;
-    if ((rc = configure(&o, &m, &sd, &oc, policy_name, sizeof policy_name, predictor,
-                        sizeof predictor, &cache)) != CLI_OK)
+    if ((rc = configure(&o, &m, &sd, &oc, predictor, sizeof predictor, &cache)) != CLI_OK)
         return rc;
     oc.slots = 0; /* every expert resident */
     if (cache && cache_size_parse(cache, m.num_layers, m.num_experts,

@@ -30,11 +30,12 @@ static const char usage[] =
     "\n"
     "  -t, --trace FILE       trace to replay (required)\n"
     "  -s, --system NAME      a named configuration (systems/NAME.ini, listed at the\n"
-    "                         end, or a path to your own) setting the options below;\n"
-    "                         options given explicitly override it.  'promoe systems'\n"
-    "                         says what each needs.  to and lo keep whole layers in\n"
-    "                         the budget of --cache's experts plus the non-expert\n"
-    "                         weights\n"
+    "                         end, or a path to your own) setting the offloading\n"
+    "                         options below and --predictor-us and --fault-us;\n"
+    "                         options given explicitly override it.  'promoe\n"
+    "                         systems' says what each needs.  to and lo keep whole\n"
+    "                         layers in the budget of --cache's experts plus the\n"
+    "                         non-expert weights\n"
     "      --train T.h5       a trace to train the system's predictor on, if it must\n"
     "                         be trained (promoe's learned): all of T's requests,\n"
     "                         so replay another trace (gen --token-seed)\n"
@@ -43,13 +44,6 @@ static const char usage[] =
     "                         1.0 = every expert, 25%), a number of slots when\n"
     "                         written with digits only (256), or bytes with a unit\n"
     "                         (12GiB)\n"
-    "      --cache-scope S    global (one pool, default) or per-layer (slots / L each,\n"
-    "                         the first layers taking the remainder)\n"
-    "  -p, --policy NAME[:k=v,...]\n"
-    "                         eviction policy (default lru): lru, lfu, fifo,\n"
-    "                         lru-k[:k=2], promoe (prediction-aware LRU),\n"
-    "                         static:trace=TRAIN.h5[,spare=2] (popular experts fixed),\n"
-    "                         belady (offline optimum: reads the future, an upper bound)\n"
     "  -m, --model NAME       model preset or .ini (default: the trace's model, if a\n"
     "                         preset has that name)\n"
     "      --bits N           bits per weight of the model (16, 8, 4; default: the\n"
@@ -60,48 +54,13 @@ static const char usage[] =
     "                         attention, router, experts and copies, interpolated\n"
     "      --set KEY=VALUE    override a hardware number, e.g. --set pcie_gbps=12\n"
     "                         (may be repeated)\n"
-    "      --predictor NAME[:k=v,...]\n"
-    "                         none (default), or oracle[:accuracy=p] (reads the\n"
-    "                         trace's future: an upper bound)\n"
-    "      --stride S         predictions target layer l + S (default 1); past the\n"
-    "                         last layer they target the next iteration's layers\n"
-    "      --prefetch-limit N experts prefetched per prediction (default top-k)\n"
-    "      --prefetch-min-prob P\n"
-    "                         prefetch only experts whose share of the predicted\n"
-    "                         scores times top-k (the chance, for a calibrated\n"
-    "                         predictor, that the expert is chosen) is at least P:\n"
-    "                         a wrong prefetch costs PCIe time and a cache slot\n"
-    "                         (default 0: every predicted expert)\n"
-    "      --staging N        prefetch into N buffers taken from the cache: an\n"
-    "                         expert joins the cache only when used, so a wrong\n"
-    "                         prediction evicts nothing (default 0: prefetches\n"
-    "                         go straight into the cache, as the paper's)\n"
-    "      --prefetch-by-gain prefetch a predicted expert only when its chance of\n"
-    "                         being chosen, times the part of its copy done before\n"
-    "                         its layer, beats the chance it is wrong times what it\n"
-    "                         costs (link time in the demands' way, and an evicted\n"
-    "                         expert wanted back): promoe-adaptive\n"
-    "      --chunks N         copy each expert in N chunks (default 1)\n"
-    "      --chunk-bytes B    or in chunks of at most B bytes (e.g. 64MiB)\n"
+    "      --predictor-us X   CPU time of one prediction, us (default 0)  [predictor_us]\n"
     "      --fault-us X       a fixed cost added to each chunk's copy (default 0):\n"
     "                         with chunks as pages, unified memory's fault handling\n"
-    "      --preempt          demand copies go before prefetches, between chunks\n"
-    "      --reorder          compute a layer's resident experts first\n"
+    "                         [fault_us]\n"
     "      --batch N          continuous batching: each step runs the next recorded\n"
     "                         iteration (prompt or decode token) of up to N requests,\n"
     "                         admitted in trace order (default 1: as recorded)\n"
-    "      --lowbit-on-miss weight<W[,ratio=R]\n"
-    "                         HOBBIT: a missed expert whose largest gate weight for\n"
-    "                         the step's tokens is below W is copied in low precision,\n"
-    "                         R of its bytes (default 0.25: int4 for fp16), and used\n"
-    "                         once; reports the share of expert work done so (needs\n"
-    "                         routing/weights)\n"
-    "      --cpu-compute[=always]\n"
-    "                         compute a missed expert where it lives, on the host,\n"
-    "                         when that finishes before its copy would (Fiddler), or\n"
-    "                         every miss (=always: MoNDE's cold experts); activations\n"
-    "                         cross PCIe instead of weights\n"
-    "      --predictor-us X   CPU time of one prediction, us (default 0)\n"
     "      --seed N           seed for randomised predictors (default 1)\n"
     "      --hits-only        no timing (needs no model or hardware), token by token,\n"
     "                         layer by layer: without a predictor, the hits of the\n"
@@ -114,27 +73,25 @@ static const char usage[] =
     "  -j, --json             print one JSON object on one line\n"
     "      --csv              print a header line and one row\n"
     "  -h, --help             show this help\n"
+    "\n" OFFLOAD_USAGE
     "\n"
     "The report's decisions_digest sums up every decision, one by one: equal\n"
     "digests, the same decisions (the decision engine's; --hits-only without a\n"
     "predictor: the plain stream's).\n";
 
 enum {
-    OPT_HITS = 256, OPT_CSV, OPT_HW, OPT_SET, OPT_CHUNK_BYTES, OPT_CPU, OPT_BATCH, OPT_PROFILE,
-    OPT_PRED_US, OPT_MIN_PROB, OPT_STAGING, OPT_TRAIN, OPT_LOWBIT, OPT_SEED, OPT_BITS,
-    OPT_FAULT_US, OPT_BY_GAIN,
+    OPT_HITS = 256, OPT_CSV, OPT_HW, OPT_SET, OPT_BATCH, OPT_PROFILE, OPT_PRED_US, OPT_TRAIN,
+    OPT_SEED, OPT_BITS, OPT_FAULT_US,
 };
 
 /* What the command line said; unset values leave the system's (or the
  * default) in place. */
 typedef struct sim_cli {
-    system_overrides ov;  /* policy, scope, predictor, stride, chunks, limit, preempt, reorder */
-    const char *trace, *cache, *model, *hw, *system, *chunk_bytes;
-    const char *profile, *train, *lowbit;
+    offload_overrides ov; /* the system's settings */
+    const char *trace, *cache, *model, *hw, *system, *profile, *train;
     const char *sets[32];
-    int num_sets, hits_only, json, csv;
-    int cpu, batch, staging, bits, by_gain;                /* -1: not given */
-    double predictor_us, min_prob, fault_us;               /* < 0: not given */
+    int num_sets, hits_only, json, csv, batch;
+    int bits; /* -1: not given */
     long long seed;
 } sim_cli;
 
@@ -146,19 +103,13 @@ static const struct option options[] = {
     {"model", required_argument, NULL, 'm'},
     {"hw", required_argument, NULL, OPT_HW},
     {"set", required_argument, NULL, OPT_SET},
-    {"chunk-bytes", required_argument, NULL, OPT_CHUNK_BYTES},
-    {"cpu-compute", optional_argument, NULL, OPT_CPU},
     {"batch", required_argument, NULL, OPT_BATCH},
     {"profile", required_argument, NULL, OPT_PROFILE},
     {"predictor-us", required_argument, NULL, OPT_PRED_US},
-    {"prefetch-min-prob", required_argument, NULL, OPT_MIN_PROB},
-    {"staging", required_argument, NULL, OPT_STAGING},
     {"train", required_argument, NULL, OPT_TRAIN},
-    {"lowbit-on-miss", required_argument, NULL, OPT_LOWBIT},
     {"seed", required_argument, NULL, OPT_SEED},
     {"bits", required_argument, NULL, OPT_BITS},
     {"fault-us", required_argument, NULL, OPT_FAULT_US},
-    {"prefetch-by-gain", no_argument, NULL, OPT_BY_GAIN},
     OFFLOAD_LONG_OPTIONS,
     {"json", no_argument, NULL, 'j'},
     {"csv", no_argument, NULL, OPT_CSV},
@@ -243,9 +194,7 @@ static int parse(int argc, char **argv, sim_cli *o)
     const char *cmd = "sim";
     long long v;
     int c;
-    *o = (sim_cli){.ov = SYSTEM_OVERRIDES_NONE, .hw = "rtx4090-pcie4", .cpu = -1,
-                   .predictor_us = -1, .min_prob = -1, .staging = -1, .seed = 1, .bits = -1,
-                   .fault_us = -1, .batch = 1, .by_gain = -1};
+    *o = (sim_cli){.hw = "rtx4090-pcie4", .seed = 1, .bits = -1, .batch = 1};
     while ((c = cli_getopt(argc, argv, "t:s:c:p:m:jh", options, cmd)) != -1) {
         switch (c) {
         case 't': o->trace = optarg; break;
@@ -260,32 +209,13 @@ static int parse(int argc, char **argv, sim_cli *o)
             o->sets[o->num_sets++] = optarg;
             break;
         case OPT_TRAIN: o->train = optarg; break;
-        case OPT_LOWBIT: o->lowbit = optarg; break;
-        case OPT_STAGING:
-            if (cli_parse_int_to(cmd, "--staging", optarg, 0, 1 << 20, &o->staging) < 0)
-                return CLI_USAGE;
-            break;
-        case OPT_CHUNK_BYTES: o->chunk_bytes = optarg; break;
-        case OPT_BY_GAIN: o->by_gain = 1; break;
-        case OPT_CPU:
-            if (!optarg || strcmp(optarg, "sooner") == 0)
-                o->cpu = CPU_COMPUTE_SOONER;
-            else if (strcmp(optarg, "always") == 0)
-                o->cpu = CPU_COMPUTE_ALWAYS;
-            else
-                return cli_usage_error(cmd, "--cpu-compute=%s: expected sooner or always", optarg);
-            break;
         case OPT_PROFILE: o->profile = optarg; break;
         case OPT_BATCH:
             if (cli_parse_int_to(cmd, "--batch", optarg, 1, 65536, &o->batch) < 0)
                 return CLI_USAGE;
             break;
         case OPT_PRED_US:
-            if (cli_parse_double(cmd, "--predictor-us", optarg, 0, 1e9, &o->predictor_us) < 0)
-                return CLI_USAGE;
-            break;
-        case OPT_MIN_PROB:
-            if (cli_parse_double(cmd, "--prefetch-min-prob", optarg, 0, 1, &o->min_prob) < 0)
+            if (offload_option_key(cmd, &o->ov, "--predictor-us", "predictor_us", optarg) < 0)
                 return CLI_USAGE;
             break;
         case OPT_SEED:
@@ -295,7 +225,7 @@ static int parse(int argc, char **argv, sim_cli *o)
         case 'j': o->json = 1; break;
         case OPT_CSV: o->csv = 1; break;
         case OPT_FAULT_US:
-            if (cli_parse_double(cmd, "--fault-us", optarg, 0, 1e9, &o->fault_us) < 0)
+            if (offload_option_key(cmd, &o->ov, "--fault-us", "fault_us", optarg) < 0)
                 return CLI_USAGE;
             break;
         case OPT_BITS:
@@ -318,8 +248,6 @@ static int parse(int argc, char **argv, sim_cli *o)
         return cli_usage_error(cmd, "no trace: give --trace T.h5");
     if (!o->cache)
         return cli_usage_error(cmd, "no cache size: give --cache (e.g. 0.25, 256 or 12GiB)");
-    if (o->ov.chunks >= 0 && o->chunk_bytes)
-        return cli_usage_error(cmd, "choose one of --chunks and --chunk-bytes");
     if (o->json && o->csv)
         return cli_usage_error(cmd, "choose one of --json and --csv");
     return offload_options_check(cmd, &o->ov);
@@ -366,11 +294,26 @@ int cmd_sim(int argc, char **argv)
     int has_hidden = (meta.content & TRACE_HIDDEN) && (meta.content & TRACE_ROUTER_WEIGHT) &&
                      meta.hidden_layer_stride <= 1;
     system_desc sys; /* cfg points into it */
+    system_defaults(&sys);
     if (o.system) {
-        int fell_back;
         int loaded = system_load(o.system, &sys, &err);
         if (loaded < 0)
             return cli_fail_preset(cmd, loaded, &err);
+    }
+    if (offload_options_apply(cmd, &o.ov, &sys) != CLI_OK)
+        return CLI_USAGE;
+    if (offload_options_given(&o.ov, "chunk_bytes")) {
+        int chunks;
+        if (!have_model)
+            return cli_usage_error(cmd, "--chunk-bytes needs a model to size experts");
+        if (system_chunks_for_size(&cfg.cost.model, sys.chunk_bytes, &chunks, &err) < 0)
+            return cli_usage_error(cmd, "--chunk-bytes: %s", err.msg);
+    }
+    if (!o.system) {
+        if (system_settings(&sys, &cfg.offload, &cfg.cost.model, &err) < 0)
+            return cli_fail(&err);
+    } else {
+        int fell_back;
         if (offload_options_need_train(cmd, &sys, o.train) != CLI_OK)
             return CLI_USAGE;
         if (system_apply(&sys, &cfg.offload, &cfg.cost.model, has_hidden, o.train, predictor,
@@ -383,23 +326,9 @@ int cmd_sim(int argc, char **argv)
                     "training data: give --train TRAIN.h5); running with %s\n",
                     sys.name, (int)strcspn(sys.predictor, "|"), sys.predictor, predictor);
     }
-    char policy_name[64];
-    system_override(&cfg.offload, &o.ov, policy_name, sizeof policy_name, predictor, sizeof predictor);
-    if (o.chunk_bytes) {
-        if (!have_model)
-            return cli_usage_error(cmd, "--chunk-bytes needs a model to size experts");
-        if (system_chunks_for_size(&cfg.cost.model, o.chunk_bytes, &cfg.offload.chunks, &err) < 0)
-            return cli_usage_error(cmd, "--chunk-bytes: %s", err.msg);
-    }
-    if (o.cpu >= 0) cfg.offload.cpu_compute = o.cpu;
+    if (o.ov.predictor)
+        snprintf(predictor, sizeof predictor, "%s", o.ov.predictor);
     cfg.batch = o.batch;
-    if (o.predictor_us >= 0) cfg.offload.predictor_us = o.predictor_us;
-    if (o.min_prob >= 0) cfg.offload.prefetch_min_prob = o.min_prob;
-    if (o.staging >= 0) cfg.offload.staging = o.staging;
-    if (o.by_gain >= 0) cfg.offload.prefetch_by_gain = o.by_gain;
-    if (o.fault_us >= 0) cfg.offload.fault_us = o.fault_us;
-    if (o.lowbit && system_parse_lowbit(o.lowbit, &cfg.offload.lowbit_weight, &cfg.offload.lowbit_ratio, &err) < 0)
-        return cli_usage_error(cmd, "--lowbit-on-miss: %s", err.msg);
     const char *scope = cfg.offload.per_layer ? "per-layer" : "global";
 
     report rep = {.n = 0};

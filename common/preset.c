@@ -32,8 +32,12 @@ static int assign(const preset_kind *kind, const char *key, const char *value, v
         errno = 0;
         double v = k->type == PRESET_INT ? (double)strtoll(value, &end, 10) : strtod(value, &end);
         if (errno || end == value || *end || !(v >= k->lo && v <= k->hi)) {
-            snprintf(problem, len, "%s = '%s' is not %s in [%g, %g]", key, value,
-                     k->type == PRESET_INT ? "an integer" : "a number", k->lo, k->hi);
+            if (k->type == PRESET_INT)
+                snprintf(problem, len, "%s = '%s' is not an integer in [%.0f, %.0f]", key,
+                         value, k->lo, k->hi);
+            else
+                snprintf(problem, len, "%s = '%s' is not a number in [%g, %g]", key, value,
+                         k->lo, k->hi);
             return -1;
         }
         if (k->type == PRESET_INT)
@@ -117,6 +121,15 @@ int preset_load(const preset_kind *kind, const char *name_or_path, void *out, pr
     promoe_err_set(err, "unknown %s '%s' (presets: %s; or give a path to an .ini file)",
                    kind->section, name_or_path, known[0] ? known : "none found");
     return PRESET_UNKNOWN;
+}
+
+int preset_assign(const preset_kind *kind, const char *key, const char *value, void *out,
+                  promoe_err *err)
+{
+    char problem[768];
+    if (assign(kind, key, value, out, problem, sizeof problem) < 0)
+        return promoe_err_set(err, "%s", problem);
+    return 0;
 }
 
 int preset_set(const preset_kind *kind, const char *assignment, void *out, promoe_err *err)

@@ -40,7 +40,12 @@ enum { PRESET_UNKNOWN = -2 };
  * (a bad file) or PRESET_UNKNOWN, with err. */
 int preset_load(const preset_kind *kind, const char *name_or_path, void *out, promoe_err *err);
 
-/* Applies one "KEY=VALUE" to *out with the same checks. */
+/* Sets key of *out from the text value with the same checks; the error
+ * names the key ("stride = '0' is not an integer in [1, 1024]"). */
+int preset_assign(const preset_kind *kind, const char *key, const char *value, void *out,
+                  promoe_err *err);
+
+/* Applies one "KEY=VALUE" (as --set says it) to *out with the same checks. */
 int preset_set(const preset_kind *kind, const char *assignment, void *out, promoe_err *err);
 
 /* Names of the presets of this kind found, comma-separated. */

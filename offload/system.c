@@ -44,27 +44,65 @@ static const preset_key system_keys[] = {
 static const preset_kind system_kind = {"systems", "system", system_keys,
                                         sizeof system_keys / sizeof system_keys[0]};
 
-int system_load(const char *name_or_path, system_desc *s, promoe_err *err)
+void system_defaults(system_desc *s)
 {
-    *s = (system_desc){.policy_options = "lru", .predictor = "none", .cache_scope = "global",
+    *s = (system_desc){.policy = "lru", .predictor = "none", .cache_scope = "global",
                        .stride = 1, .chunks = 1};
-    int rc = preset_load(&system_kind, name_or_path, s, err);
-    if (rc < 0)
-        return rc;
-    /* "NAME:options": the name apart, the options kept */
+}
+
+/* The policy's name apart from its options ("NAME:options" as read). */
+static int split_policy(system_desc *s, promoe_err *err)
+{
     char spec[sizeof s->policy_options];
     snprintf(spec, sizeof spec, "%s", s->policy_options);
     snprintf(s->policy_options, sizeof s->policy_options, "%s",
              options_split_spec(spec, s->policy, sizeof s->policy));
     if (!policy_find(s->policy))
-        return promoe_err_set(err, "system %s: unknown policy '%s' (policies: %s)", s->name,
-                              s->policy, policy_names());
+        return promoe_err_set(err, "unknown policy '%s' (policies: %s)", s->policy,
+                              policy_names());
+    return 0;
+}
+
+/* What the key table cannot say: words from a fixed set. */
+static int check_words(const system_desc *s, promoe_err *err)
+{
     if (strcmp(s->cache_scope, "global") != 0 && strcmp(s->cache_scope, "per-layer") != 0)
-        return promoe_err_set(err, "system %s: cache_scope must be global or per-layer", s->name);
+        return promoe_err_set(err, "cache_scope must be global or per-layer, not '%s'",
+                              s->cache_scope);
     if (s->layer_offload[0] && strcmp(s->layer_offload, "stream") != 0 &&
         strcmp(s->layer_offload, "cpu") != 0)
-        return promoe_err_set(err, "system %s: layer_offload must be stream or cpu, not '%s'",
-                              s->name, s->layer_offload);
+        return promoe_err_set(err, "layer_offload must be stream or cpu, not '%s'",
+                              s->layer_offload);
+    return 0;
+}
+
+int system_load(const char *name_or_path, system_desc *s, promoe_err *err)
+{
+    system_defaults(s);
+    snprintf(s->policy_options, sizeof s->policy_options, "%s", s->policy);
+    int rc = preset_load(&system_kind, name_or_path, s, err);
+    if (rc < 0)
+        return rc;
+    if (split_policy(s, err) < 0 || check_words(s, err) < 0)
+        return promoe_err_prefix(err, "system %s", s->name);
+    return 0;
+}
+
+int system_set(system_desc *s, const char *key, const char *value, promoe_err *err)
+{
+    system_desc was = *s;
+    int policy = strcmp(key, "policy") == 0;
+    if (preset_assign(&system_kind, key, value, s, err) < 0 ||
+        (policy && split_policy(s, err) < 0) || check_words(s, err) < 0) {
+        *s = was;
+        return -1;
+    }
+    if (policy)
+        s->policy_trace = 0;
+    if (strcmp(key, "chunks") == 0)
+        s->chunk_bytes[0] = '\0';
+    if (strcmp(key, "chunk_bytes") == 0)
+        s->chunks = 1;
     return 0;
 }
 
@@ -202,7 +240,7 @@ int system_settings(const system_desc *s, offload_config *cfg, const model_desc 
     cfg->chunks = s->chunks;
     if (s->chunk_bytes[0] && m->num_layers > 0 &&
         system_chunks_for_size(m, s->chunk_bytes, &cfg->chunks, err) < 0)
-        return promoe_err_prefix(err, "system %s", s->name);
+        return s->name[0] ? promoe_err_prefix(err, "system %s", s->name) : -1;
     cfg->staging = s->staging;
     cfg->preempt = s->preempt;
     cfg->reorder = s->reorder;
@@ -211,7 +249,7 @@ int system_settings(const system_desc *s, offload_config *cfg, const model_desc 
     cfg->cpu_compute = s->cpu_compute;
     if (s->lowbit_on_miss[0] &&
         system_parse_lowbit(s->lowbit_on_miss, &cfg->lowbit_weight, &cfg->lowbit_ratio, err) < 0)
-        return promoe_err_prefix(err, "system %s", s->name);
+        return s->name[0] ? promoe_err_prefix(err, "system %s", s->name) : -1;
     cfg->prefetch_limit = s->prefetch_limit;
     cfg->predictor_us = s->predictor_us;
     cfg->fault_us = s->fault_us;
@@ -222,27 +260,4 @@ int system_settings(const system_desc *s, offload_config *cfg, const model_desc 
     if (s->all_gpu)
         cfg->slots = (int64_t)m->num_layers * m->num_experts;
     return 0;
-}
-
-void system_override(offload_config *cfg, const system_overrides *o, char *policy_buf,
-                     size_t policy_len, char *predictor, size_t predictor_len)
-{
-    if (o->policy) {
-        cfg->policy_options = options_split_spec(o->policy, policy_buf, policy_len);
-        cfg->policy = policy_buf;
-    }
-    if (o->scope)
-        cfg->per_layer = strcmp(o->scope, "per-layer") == 0;
-    if (o->predictor)
-        snprintf(predictor, predictor_len, "%s", o->predictor);
-    if (o->stride >= 0)
-        cfg->stride = o->stride;
-    if (o->chunks >= 0)
-        cfg->chunks = o->chunks;
-    if (o->prefetch_limit >= 0)
-        cfg->prefetch_limit = o->prefetch_limit;
-    if (o->preempt >= 0)
-        cfg->preempt = o->preempt;
-    if (o->reorder >= 0)
-        cfg->reorder = o->reorder;
 }

@@ -47,22 +47,16 @@ void system_predictor_choices(const system_desc *s, char *first, size_t first_le
  * or "nothing more". */
 void system_needs(const system_desc *s, char *buf, size_t len);
 
-/* What a command line said of the cache and prefetching, to go over a
- * system's settings (or the defaults): NULL or -1 where it said nothing. */
-typedef struct system_overrides {
-    const char *policy;      /* "NAME[:options]" */
-    const char *scope;       /* global or per-layer */
-    const char *predictor;   /* "NAME[:options]" */
-    int stride, chunks, prefetch_limit, preempt, reorder;
-} system_overrides;
-#define SYSTEM_OVERRIDES_NONE                                                                \
-    {.stride = -1, .chunks = -1, .prefetch_limit = -1, .preempt = -1, .reorder = -1}
+/* The settings of a system that says nothing: LRU, global scope, no
+ * predictor, stride 1, whole-expert copies (what system_load starts from). */
+void system_defaults(system_desc *s);
 
-/* Applies what o says over cfg: a policy's name goes to policy_buf (which
- * cfg->policy then points at, its options into o->policy), a predictor's
- * spec to predictor. */
-void system_override(offload_config *cfg, const system_overrides *o, char *policy_buf,
-                     size_t policy_len, char *predictor, size_t predictor_len);
+/* Sets one key of s from text, as a line of systems/NAME.ini would (the
+ * same names, types, ranges and checks), so that a command line can say
+ * what a file says: "policy" takes NAME[:options] (and drops the file's
+ * policy_trace: the options given are the policy's whole), and "chunks"
+ * and "chunk_bytes" each clear the other, the last said winning. */
+int system_set(system_desc *s, const char *key, const char *value, promoe_err *err);
 
 /* The chunks per expert of model m when copies are cut into pieces of at
  * most `size` ("32MiB", or bytes); -1 with a message if it is malformed or

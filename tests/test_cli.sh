@@ -235,6 +235,14 @@ expect 0 "hobbit" -- "$PROMOE" sim -t "$tmp/t.h5" -c 0.5 --system hobbit --json
 contains '"lowbit_loads":[1-9]' "$tmp/out" "hobbit loads some experts in low precision"
 expect 0 "sim --system override" -- "$PROMOE" sim -t "$tmp/t2.h5" -c 8 --system promoe --predictor oracle --json
 contains '"predictor":"oracle"' "$tmp/out" "sim --system override"
+# a policy given whole replaces the system's, trace and all: static's
+# needs no --train once its policy is lru
+expect 2 "sim --system static without --train" -- "$PROMOE" sim -t "$tmp/t2.h5" -c 8 --system static
+expect 0 "sim --system static --policy lru" -- "$PROMOE" sim -t "$tmp/t2.h5" -c 8 --system static --policy lru --json
+contains '"system":"static","policy":"lru","cache_scope":"per-layer"' "$tmp/out" "static's scope, lru's policy"
+# over a system with 32 MiB chunks, --chunks says how many
+expect 0 "sim --system promoe-plus --chunks 2" -- "$PROMOE" sim -t "$tmp/t2.h5" -c 8 --system promoe-plus --chunks 2 --json
+contains '"chunks_per_expert":2' "$tmp/out" "--chunks over chunk_bytes"
 expect 2 "sim unknown system" -- "$PROMOE" sim -t "$tmp/t2.h5" -c 8 --system vllm
 contains "unknown system 'vllm' (presets: all-gpu" "$tmp/err" "unknown system message"
 
@@ -393,6 +401,16 @@ expect 2 "exec oracle" -- "$PROMOE" exec -m tiny --prompt-ids 1 -c 0.5 --predict
 contains "predictor oracle reads the future" "$tmp/err" "exec oracle message"
 expect 2 "exec predictor without a cache" -- "$PROMOE" exec -m tiny --prompt-ids 1 --predictor gate-reuse
 expect 2 "exec --system static without --train" -- "$PROMOE" exec -m tiny --prompt-ids 1 --system static -c 0.5
+# one option table: exec takes sim's offloading options, and refuses in one
+# line what it lacks the machinery for, named or not
+expect 1 "exec --staging" -- "$PROMOE" exec -m tiny --prompt-ids 1 -c 0.5 --staging 1
+contains "the executor does not run staging buffers" "$tmp/err" "exec --staging message"
+expect 1 "exec --system promoe --lowbit-on-miss" -- "$PROMOE" exec -m tiny --prompt-ids 1 -c 0.5 --system promoe --lowbit-on-miss "weight<0.2"
+contains "system promoe needs low-precision loads, which the executor does not run" "$tmp/err" "exec low-bit message"
+expect 2 "exec bad --stride" -- "$PROMOE" exec -m tiny --prompt-ids 1 -c 0.5 --stride 0
+contains "exec: --stride: stride = '0' is not an integer in \[1, 1024\]" "$tmp/err" "exec --stride message"
+expect 0 "exec --prefetch-by-gain" -- "$PROMOE" exec -m tiny --prompt-ids 1,2,3 -n 3 -c 0.5 --predictor gate-reuse --prefetch-by-gain --chunks 2 --json
+contains '"decisions_digest"' "$tmp/out" "exec --prefetch-by-gain runs"
 expect 2 "exec belady" -- "$PROMOE" exec -m tiny --prompt-ids 1 -c 0.5 --policy belady
 contains "policy belady reads the future" "$tmp/err" "exec belady message"
 expect 2 "exec cache too large" -- "$PROMOE" exec -m tiny --prompt-ids 1 -c 100

@@ -1,9 +1,11 @@
-/* Model presets: the shipped files load with the published shapes, and
- * malformed presets are refused with file:line messages. */
+/* Model and system presets: the shipped files load with the published
+ * shapes, malformed presets are refused with file:line messages, and a
+ * command line sets a system's keys as its file would. */
 #include <string.h>
 
 #include "common/preset.h"
 #include "models/model.h"
+#include "offload/system.h"
 #include "tests/testutil.h"
 
 START_TEST(presets_have_published_shapes)
@@ -59,12 +61,69 @@ START_TEST(bad_presets_are_refused)
 }
 END_TEST
 
+/* system_set, as `sim --policy ... --stride ...` uses it, against the same
+ * settings read from a file. */
+START_TEST(system_set_says_what_a_file_says)
+{
+    promoe_err err = {{0}};
+    system_desc file, set;
+    const char *p = tu_write_file("sys.ini", "[system]\nname = x\ndescription = d\n"
+                                  "policy = lru-k:k=3\ncache_scope = per-layer\nstride = 2\n"
+                                  "chunks = 4\npreempt = 1\nprefetch_min_prob = 0.25\n");
+    ck_assert_msg(system_load(p, &file, &err) == 0, "%s", err.msg);
+    system_defaults(&set);
+    static const char *kv[][2] = {{"policy", "lru-k:k=3"}, {"cache_scope", "per-layer"},
+                                  {"stride", "2"}, {"chunks", "4"}, {"preempt", "1"},
+                                  {"prefetch_min_prob", "0.25"}};
+    for (size_t i = 0; i < sizeof kv / sizeof kv[0]; i++)
+        ck_assert_msg(system_set(&set, kv[i][0], kv[i][1], &err) == 0, "%s", err.msg);
+    ck_assert_str_eq(set.policy, "lru-k");
+    ck_assert_str_eq(set.policy, file.policy);
+    ck_assert_str_eq(set.policy_options, "k=3");
+    ck_assert_str_eq(set.policy_options, file.policy_options);
+    ck_assert_str_eq(set.cache_scope, file.cache_scope);
+    ck_assert_str_eq(set.predictor, file.predictor);
+    ck_assert_int_eq(set.stride, file.stride);
+    ck_assert_int_eq(set.chunks, file.chunks);
+    ck_assert_int_eq(set.preempt, file.preempt);
+    ck_assert_int_eq(set.reorder, file.reorder);
+    ck_assert(set.prefetch_min_prob == file.prefetch_min_prob);
+
+    /* refused as the file would be, and nothing changed */
+    ck_assert_int_eq(system_set(&set, "stride", "0", &err), -1);
+    ck_assert_str_eq(err.msg, "stride = '0' is not an integer in [1, 1024]");
+    ck_assert_int_eq(system_set(&set, "policy", "nope", &err), -1);
+    ck_assert_msg(strstr(err.msg, "unknown policy 'nope' (policies: lru"), "%s", err.msg);
+    ck_assert_int_eq(system_set(&set, "cache_scope", "wide", &err), -1);
+    ck_assert_str_eq(err.msg, "cache_scope must be global or per-layer, not 'wide'");
+    ck_assert_int_eq(system_set(&set, "colour", "red", &err), -1);
+    ck_assert_msg(strstr(err.msg, "unknown key 'colour'"), "%s", err.msg);
+    ck_assert_int_eq(set.stride, 2);
+    ck_assert_str_eq(set.policy, "lru-k");
+    ck_assert_str_eq(set.cache_scope, "per-layer");
+
+    /* the last of chunks and chunk_bytes said wins */
+    ck_assert_int_eq(system_set(&set, "chunk_bytes", "32MiB", &err), 0);
+    ck_assert_int_eq(set.chunks, 1);
+    ck_assert_int_eq(system_set(&set, "chunks", "3", &err), 0);
+    ck_assert_str_eq(set.chunk_bytes, "");
+
+    /* a policy given whole drops the file's trace-learnt policy */
+    ck_assert_msg(system_load("static", &file, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(file.policy_trace, 1);
+    ck_assert_int_eq(system_set(&file, "policy", "lru", &err), 0);
+    ck_assert_int_eq(file.policy_trace, 0);
+    ck_assert_str_eq(file.policy_options, "");
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("models");
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, presets_have_published_shapes);
     tcase_add_test(tc, bad_presets_are_refused);
+    tcase_add_test(tc, system_set_says_what_a_file_says);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }

@@ -2,9 +2,10 @@
 # gpu-check.sh - what only a GPU can show (issues 17 and 18), as one run on
 # the device machine, its figures written to $OUT (default gpu-check-out).
 #
-# Here, after a CUDA build and `make check` (which builds the tests):
-#   ../shared/tools/gpu-pack promoe promoe-cuda.so tests/test_*
-# (gpu-pack's default list misses the plugin); then on the device, with
+# Here, after a CUDA build:
+#   make gpu-pack
+# (../shared/tools/gpu-pack with the plugin, the tests, and the libraries
+# opened on first use, OpenBLAS and libzip); then on the device, with
 # carry [".gpu"] and about 8 minutes:
 #   . .gpu/env.sh; sh bench/gpu-check.sh
 # It records the GPU, runs tests/test_cuda in Check's fork mode (the

@@ -5,7 +5,6 @@
 #include "exec/cuda_probe.h"
 #include "traces/trace.h"
 
-#include <cblas.h> /* OpenBLAS's: openblas_set_num_threads */
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -148,12 +147,6 @@ void cli_progress_done(void)
     if (progress_shown)
         fputs("\r\033[K", stderr);
     progress_shown = 0;
-}
-
-void cli_blas_one_thread(void)
-{
-    if (!getenv("OPENBLAS_NUM_THREADS") && !getenv("OMP_NUM_THREADS"))
-        openblas_set_num_threads(1);
 }
 
 int cli_fail_preset(const char *cmd, int rc, const promoe_err *err)

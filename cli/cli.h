@@ -67,13 +67,6 @@ int cli_find_backend(const char *cmd, const char *name, const struct exec_backen
 void cli_progress(const char *what, int64_t done, int64_t total);
 void cli_progress_done(void);
 
-/* For commands whose only BLAS work is a predictor's small products (sim,
- * demo, predict): one OpenBLAS thread, unless OPENBLAS_NUM_THREADS or
- * OMP_NUM_THREADS says otherwise.  Its pool's idle threads spin on
- * sched_yield between such products and slowed the demo by 45% on 2 cores;
- * exec and profile keep the pool for the CPU backend's large ones. */
-void cli_blas_one_thread(void);
-
 /* Prints o as one compact JSON line (keys in insertion order, reals with
  * `precision` significant digits) and releases it. */
 void cli_print_json(json_t *o, int precision);

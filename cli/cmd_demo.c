@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "common/blas.h"
 #include "common/options.h"
 #include "models/model.h"
 #include "offload/cache.h"
@@ -234,7 +235,7 @@ int cmd_demo(int argc, char **argv)
     }
     if (optind < argc)
         return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
-    cli_blas_one_thread();
+    blas_one_thread();
     promoe_err err;
     sim_config base, regimes[MAX_REGIMES];
     sim_config_defaults(&base);

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "common/blas.h"
 #include "common/csv.h"
 #include "common/options.h"
 #include "predictors/eval.h"
@@ -449,6 +450,6 @@ static const cli_command predict_commands[] = {
 
 int cmd_predict(int argc, char **argv)
 {
-    cli_blas_one_thread();
+    blas_one_thread();
     return cli_dispatch("promoe predict", predict_commands, argc, argv);
 }

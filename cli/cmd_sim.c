@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "common/blas.h"
 #include "cli/offload_options.h"
 #include "cli/report.h"
 #include "common/options.h"
@@ -260,7 +261,7 @@ int cmd_sim(int argc, char **argv)
     int rc = parse(argc, argv, &o);
     if (rc != CLI_OK)
         return rc;
-    cli_blas_one_thread();
+    blas_one_thread();
     promoe_err err;
     trace_meta meta;
     sim_config cfg;

@@ -6,6 +6,41 @@
 #include <zip.h>
 
 #include "common/half.h"
+#include "common/lazylib.h"
+#include "config.h"
+
+/* libzip, opened when an archive is first read (common/lazylib.h): only
+ * the router-logits importer reads one, and libzip brings OpenSSL. */
+static struct {
+    zip_t *(*open)(const char *, int, int *);
+    zip_int64_t (*get_num_entries)(zip_t *, zip_flags_t);
+    const char *(*get_name)(zip_t *, zip_uint64_t, zip_flags_t);
+    int (*stat_index)(zip_t *, zip_uint64_t, zip_flags_t, zip_stat_t *);
+    zip_file_t *(*fopen_index)(zip_t *, zip_uint64_t, zip_flags_t);
+    zip_int64_t (*fread)(zip_file_t *, void *, zip_uint64_t);
+    int (*fclose)(zip_file_t *);
+    void (*discard)(zip_t *);
+    void (*error_init_with_code)(zip_error_t *, int);
+    const char *(*error_strerror)(zip_error_t *);
+    void (*error_fini)(zip_error_t *);
+} lz;
+
+static const lazylib_symbol lz_symbols[] = {
+    {"zip_open", (void **)&lz.open},
+    {"zip_get_num_entries", (void **)&lz.get_num_entries},
+    {"zip_get_name", (void **)&lz.get_name},
+    {"zip_stat_index", (void **)&lz.stat_index},
+    {"zip_fopen_index", (void **)&lz.fopen_index},
+    {"zip_fread", (void **)&lz.fread},
+    {"zip_fclose", (void **)&lz.fclose},
+    {"zip_discard", (void **)&lz.discard},
+    {"zip_error_init_with_code", (void **)&lz.error_init_with_code},
+    {"zip_error_strerror", (void **)&lz.error_strerror},
+    {"zip_error_fini", (void **)&lz.error_fini},
+};
+
+static lazylib libzip = {LIBZIP_SONAME, "libzip4", lz_symbols,
+                         sizeof lz_symbols / sizeof lz_symbols[0], 0, ""};
 
 #define NPY_MAGIC "\x93NUMPY"
 #define NPZ_MAX_ARRAY_BYTES (8ull << 30) /* a sanity bound on one entry */
@@ -90,19 +125,19 @@ static int read_entry(zip_t *z, zip_uint64_t index, const char *path, npz_array 
                       promoe_err *err)
 {
     zip_stat_t st;
-    const char *name = zip_get_name(z, index, 0);
+    const char *name = lz.get_name(z, index, 0);
     char where[512];
     snprintf(where, sizeof where, "%s: %s", path, name ? name : "?");
-    if (!name || zip_stat_index(z, index, 0, &st) < 0 || !(st.valid & ZIP_STAT_SIZE))
+    if (!name || lz.stat_index(z, index, 0, &st) < 0 || !(st.valid & ZIP_STAT_SIZE))
         return promoe_err_set(err, "%s: unreadable archive entry", where);
     if (st.size < 10 || st.size > NPZ_MAX_ARRAY_BYTES)
         return promoe_err_set(err, "%s: %llu bytes is no numpy array", where,
                               (unsigned long long)st.size);
     unsigned char *buf = malloc(st.size);
-    zip_file_t *zf = zip_fopen_index(z, index, 0);
-    zip_int64_t got = zf && buf ? zip_fread(zf, buf, st.size) : -1;
+    zip_file_t *zf = lz.fopen_index(z, index, 0);
+    zip_int64_t got = zf && buf ? lz.fread(zf, buf, st.size) : -1;
     if (zf)
-        zip_fclose(zf);
+        lz.fclose(zf);
     if (got != (zip_int64_t)st.size) {
         free(buf);
         return promoe_err_set(err, "%s: cannot read it (corrupt or truncated archive)", where);
@@ -147,16 +182,18 @@ out:
 int npz_read(const char *path, npz_file *f, promoe_err *err)
 {
     memset(f, 0, sizeof *f);
+    if (lazylib_open(&libzip, err) < 0)
+        return promoe_err_prefix(err, "%s", path);
     int zerr = 0;
-    zip_t *z = zip_open(path, ZIP_RDONLY, &zerr);
+    zip_t *z = lz.open(path, ZIP_RDONLY, &zerr);
     if (!z) {
         zip_error_t e;
-        zip_error_init_with_code(&e, zerr);
-        promoe_err_set(err, "%s: not a readable .npz archive (%s)", path, zip_error_strerror(&e));
-        zip_error_fini(&e);
+        lz.error_init_with_code(&e, zerr);
+        promoe_err_set(err, "%s: not a readable .npz archive (%s)", path, lz.error_strerror(&e));
+        lz.error_fini(&e);
         return -1;
     }
-    zip_int64_t n = zip_get_num_entries(z, 0);
+    zip_int64_t n = lz.get_num_entries(z, 0);
     f->arrays = calloc((size_t)(n > 0 ? n : 1), sizeof *f->arrays);
     int rc = f->arrays ? 0 : promoe_err_set(err, "out of memory");
     for (zip_int64_t i = 0; rc == 0 && i < n; i++) {
@@ -166,7 +203,7 @@ int npz_read(const char *path, npz_file *f, promoe_err *err)
         else
             free(f->arrays[f->count].name), free(f->arrays[f->count].data);
     }
-    zip_discard(z);
+    lz.discard(z);
     if (rc < 0)
         npz_free(f);
     return rc;

@@ -1,6 +1,5 @@
 #include "exec/cpu_model.h"
 
-#include <gsl/gsl_cblas.h>
 #include <gsl/gsl_sort.h>
 #include <gsl/gsl_statistics_double.h>
 #include <math.h>
@@ -9,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/blas.h"
 #include "common/clock.h"
 #include "models/route.h"
 
@@ -30,6 +30,8 @@ struct exec_cpu_model {
 };
 
 static const void *resident_block(void *ctx, int layer, int expert, promoe_err *err);
+
+static const blas_ops *blas; /* opened by the first model created */
 
 void exec_cpu_set_expert_source(exec_cpu_model *m, const exec_expert_source *src)
 {
@@ -68,6 +70,8 @@ void exec_cpu_free(exec_cpu_model *m)
 exec_cpu_model *exec_cpu_create(const exec_weights *w, int max_positions, promoe_err *err)
 {
     const model_desc *md = &w->model;
+    if (!(blas = blas_open(err)))
+        return NULL;
     exec_cpu_model *m = calloc(1, sizeof *m);
     if (!m) {
         promoe_err_set(err, "out of memory");
@@ -146,22 +150,22 @@ static void swiglu_rows(exec_cpu_model *m, const float *block, int F, int d, con
                         int n, float *Y)
 {
     const float *g = block, *u = block + (size_t)F * d, *dn = block + 2 * (size_t)F * d;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, F, d, 1.0f, X, d, g, d, 0.0f,
+    blas->sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, F, d, 1.0f, X, d, g, d, 0.0f,
                 m->gate, F);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, F, d, 1.0f, X, d, u, d, 0.0f,
+    blas->sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, F, d, 1.0f, X, d, u, d, 0.0f,
                 m->up, F);
     for (size_t i = 0; i < (size_t)n * F; i++) {
         float a = m->gate[i];
         m->gate[i] = a / (1.0f + expf(-a)) * m->up[i];
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, d, F, 1.0f, m->gate, F, dn, F, 0.0f,
+    blas->sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, d, F, 1.0f, m->gate, F, dn, F, 0.0f,
                 Y, d);
 }
 
 /* Y = X W^T for the n rows of X ([n][cols]) and W [rows][cols]. */
 static void project(const float *W, int rows, int cols, const float *X, int n, float *Y)
 {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, rows, cols, 1.0f, X, cols, W, cols,
+    blas->sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, rows, cols, 1.0f, X, cols, W, cols,
                 0.0f, Y, rows);
 }
 
@@ -216,7 +220,7 @@ static int run_experts(exec_cpu_model *m, int l, promoe_err *err)
                          m, err) < 0)
         return -1;
     for (int i = 0; i < m->tokens * K; i++)
-        cblas_saxpy(d, 1.0f, m->expert_out + (size_t)i * d, 1, m->x + (size_t)(i / K) * d, 1);
+        blas->saxpy(d, 1.0f, m->expert_out + (size_t)i * d, 1, m->x + (size_t)(i / K) * d, 1);
     return 0;
 }
 
@@ -231,9 +235,9 @@ static void shared_experts(exec_cpu_model *m, const exec_layer_weights *y, float
                     d, m->xn, n, m->rows_out);
         for (int t = 0; t < n; t++) {
             const float *xn = m->xn + (size_t)t * d;
-            float g = y->shared_gate ? scale / (1.0f + expf(-cblas_sdot(d, y->shared_gate, 1, xn, 1)))
+            float g = y->shared_gate ? scale / (1.0f + expf(-blas->sdot(d, y->shared_gate, 1, xn, 1)))
                                      : scale;
-            cblas_saxpy(d, g, m->rows_out + (size_t)t * d, 1, m->x + (size_t)t * d, 1);
+            blas->saxpy(d, g, m->rows_out + (size_t)t * d, 1, m->x + (size_t)t * d, 1);
         }
     }
 }
@@ -256,9 +260,9 @@ static void attention(exec_cpu_model *m, int l, int pos)
         float *q = m->q + (size_t)t * q_dim, *k = m->k + (size_t)t * kv_dim;
         float *v = m->v + (size_t)t * kv_dim;
         if (y->bq) {
-            cblas_saxpy(q_dim, 1.0f, y->bq, 1, q, 1);
-            cblas_saxpy(kv_dim, 1.0f, y->bk, 1, k, 1);
-            cblas_saxpy(kv_dim, 1.0f, y->bv, 1, v, 1);
+            blas->saxpy(q_dim, 1.0f, y->bq, 1, q, 1);
+            blas->saxpy(kv_dim, 1.0f, y->bk, 1, k, 1);
+            blas->saxpy(kv_dim, 1.0f, y->bv, 1, v, 1);
         }
         if (y->q_norm) { /* over the whole projection, or head by head */
             int width = m->w->qk_norm_width, kw = width == hd ? hd : kv_dim;
@@ -282,7 +286,7 @@ static void attention(exec_cpu_model *m, int l, int pos)
             const float *qh = m->q + (size_t)t * q_dim + (size_t)h * hd;
             float mx = -INFINITY;
             for (int s = 0; s <= last; s++) {
-                float v = cblas_sdot(hd, qh, 1, kc + (size_t)s * kv_dim + (size_t)g * hd, 1) * scale;
+                float v = blas->sdot(hd, qh, 1, kc + (size_t)s * kv_dim + (size_t)g * hd, 1) * scale;
                 m->scores[s] = v;
                 mx = v > mx ? v : mx;
             }
@@ -292,12 +296,12 @@ static void attention(exec_cpu_model *m, int l, int pos)
             float *out = m->att + (size_t)t * q_dim + (size_t)h * hd;
             memset(out, 0, (size_t)hd * sizeof(float));
             for (int s = 0; s <= last; s++)
-                cblas_saxpy(hd, (float)(m->scores[s] / sum),
+                blas->saxpy(hd, (float)(m->scores[s] / sum),
                             vc + (size_t)s * kv_dim + (size_t)g * hd, 1, out, 1);
         }
     }
     /* x += att wo^T */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, d, q_dim, 1.0f, m->att, q_dim, y->wo,
+    blas->sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, d, q_dim, 1.0f, m->att, q_dim, y->wo,
                 q_dim, 1.0f, m->x, d);
 }
 
@@ -344,7 +348,7 @@ int exec_cpu_step(exec_cpu_model *m, const int32_t *tokens, int n, int pos, floa
     }
     const float *last = m->x + (size_t)(n - 1) * d;
     exec_rmsnorm(last, m->w->final_norm, d, md->rms_norm_eps, m->xn);
-    cblas_sgemv(CblasRowMajor, CblasNoTrans, md->vocab_size, d, 1.0f, m->w->lm_head, d, m->xn, 1,
+    blas->sgemv(CblasRowMajor, CblasNoTrans, md->vocab_size, d, 1.0f, m->w->lm_head, d, m->xn, 1,
                 0.0f, logits, 1);
     return 0;
 }

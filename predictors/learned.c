@@ -25,9 +25,6 @@
  * the strides, the model's shape and its router weights, and loaded
  * instead of trained the next time: training is deterministic, so the
  * predictions are the same. */
-/* The standard CBLAS interface as GSL declares it; OpenBLAS implements it
- * (configure links GSL without its reference CBLAS). */
-#include <gsl/gsl_cblas.h>
 #include <gsl/gsl_randist.h>
 #include <gsl/gsl_rng.h>
 #include <math.h>
@@ -133,11 +130,15 @@ static size_t params_per_model(size_t H, size_t D, size_t E, int skip)
 }
 
 learned *learned_alloc(const predictor_env *env, int H, int S, const uint8_t *stride, int B,
-                       int skip, int wrap)
+                       int skip, int wrap, promoe_err *err)
 {
+    const blas_ops *blas = blas_open(err);
+    if (!blas)
+        return NULL;
     learned *n = calloc(1, sizeof *n);
     if (!n)
-        return NULL;
+        goto fail;
+    n->blas = blas;
     n->L = env->num_layers;
     n->E = env->num_experts;
     n->K = env->top_k;
@@ -166,6 +167,8 @@ learned *learned_alloc(const predictor_env *env, int H, int S, const uint8_t *st
     return n;
 fail:
     learned_free(n);
+    promoe_err_set(err, "out of memory for %d layers of models %d -> %d -> %d",
+                   env->num_layers, env->hidden_dim, H, env->num_experts);
     return NULL;
 }
 
@@ -178,17 +181,17 @@ static void forward(const learned *n, const float *p, const float *x, int rows)
     int D = n->D, H = n->H, E = n->E;
     const float *w1 = p, *b1 = w1 + (size_t)H * D, *w2 = b1 + H, *b2 = w2 + (size_t)E * H;
     const float *v = b2 + E;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, H, D, 1.0f, x, D, w1, D, 0.0f,
+    n->blas->sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, H, D, 1.0f, x, D, w1, D, 0.0f,
                 n->z1, H);
     for (int r = 0; r < rows; r++)
         for (int h = 0; h < H; h++) {
             float z = n->z1[(size_t)r * H + h] += b1[h];
             n->a[(size_t)r * H + h] = z > 0 ? z : 0;
         }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, E, H, 1.0f, n->a, H, w2, H, 0.0f,
+    n->blas->sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, E, H, 1.0f, n->a, H, w2, H, 0.0f,
                 n->y, E);
     if (n->skip)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, E, D, 1.0f, x, D, v, D, 1.0f,
+        n->blas->sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, E, D, 1.0f, x, D, v, D, 1.0f,
                     n->y, E);
     for (int r = 0; r < rows; r++) {
         float *y = n->y + (size_t)r * E, mx = -INFINITY, z = 0;
@@ -229,19 +232,19 @@ static void train_step(learned *n, learned_mlp *m, double *loss)
             gb2[e] += d[e];
         }
     }
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, E, H, B, 1.0f, n->dy, E, n->a, H, 0.0f,
+    n->blas->sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, E, H, B, 1.0f, n->dy, E, n->a, H, 0.0f,
                 gw2, H);
     if (n->skip)
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, E, D, B, 1.0f, n->dy, E, m->x, D,
+        n->blas->sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, E, D, B, 1.0f, n->dy, E, m->x, D,
                     0.0f, gv, D);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, H, E, 1.0f, n->dy, E, w2, H, 0.0f,
+    n->blas->sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, H, E, 1.0f, n->dy, E, w2, H, 0.0f,
                 n->da, H);
     for (size_t i = 0; i < (size_t)B * H; i++) {
         if (n->z1[i] <= 0)
             n->da[i] = 0;
         gb1[i % (size_t)H] += n->da[i];
     }
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, H, D, B, 1.0f, n->da, H, m->x, D, 0.0f,
+    n->blas->sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, H, D, B, 1.0f, n->da, H, m->x, D, 0.0f,
                 gw1, D);
     const double b1 = 0.9, b2 = 0.999, eps = 1e-8;
     m->steps++;
@@ -503,14 +506,14 @@ static void *learned_create(const predictor_env *env, const char *options, promo
              models, params);
     if (memory_check(16.0 * models * params, what, err) < 0)
         return NULL;
-    learned *n = learned_alloc(env, (int)o.hidden, S, want, (int)o.batch, skip, (int)o.wrap);
+    learned *n = learned_alloc(env, (int)o.hidden, S, want, (int)o.batch, skip, (int)o.wrap,
+                               err);
+    if (!n)
+        return NULL;
     gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
-    if (!n || !rng) {
+    if (!rng) {
         learned_free(n);
-        if (rng)
-            gsl_rng_free(rng);
-        promoe_err_set(err, "out of memory for %d layers of models %d -> %ld -> %d",
-                       env->num_layers, env->hidden_dim, o.hidden, env->num_experts);
+        promoe_err_set(err, "out of memory");
         return NULL;
     }
     gsl_rng_set(rng, env->seed);

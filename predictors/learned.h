@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/blas.h"
 #include "common/error.h"
 #include "predictors/predictor.h"
 
@@ -24,6 +25,7 @@ typedef struct learned_mlp {
 } learned_mlp;
 
 typedef struct learned {
+    const blas_ops *blas;
     int L, E, K, D, H, S, B;
     int skip;              /* a linear path from input to logits beside the MLP */
     int wrap;              /* models for l + s >= L: the next token's layer l + s - L */
@@ -44,10 +46,10 @@ typedef struct learned {
 } learned;
 
 /* A predictor of H hidden units for the strides marked in stride[1..S] of
- * env's model, parameters unset; scratch for batches of B.  NULL when out
- * of memory. */
+ * env's model, parameters unset; scratch for batches of B.  NULL with err
+ * when out of memory or without a BLAS. */
 learned *learned_alloc(const predictor_env *env, int H, int S, const uint8_t *stride, int B,
-                       int skip, int wrap);
+                       int skip, int wrap, promoe_err *err);
 /* Layers that have a model for stride s: L - s, or with wrap all L (for
  * s <= L). */
 int learned_layers(const learned *n, int s);

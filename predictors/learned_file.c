@@ -195,9 +195,9 @@ static learned *load(hid_t f, const char *path, const predictor_env *env, int B,
         promoe_err_set(err, "%s: bad wrap attribute (a damaged predictor file?)", path);
         return NULL;
     }
-    learned *n = learned_alloc(env, (int)H, S, want, B, (int)skip, (int)wrap);
+    learned *n = learned_alloc(env, (int)H, S, want, B, (int)skip, (int)wrap, err);
     if (!n) {
-        promoe_err_set(err, "%s: out of memory for its models", path);
+        promoe_err_prefix(err, "%s", path);
         return NULL;
     }
     h5_read_str_attr(f, "options", n->options, sizeof n->options);

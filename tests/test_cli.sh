@@ -57,6 +57,15 @@ for cmd in "" "trace" "trace gen" "trace import" "trace export" "trace info" "tr
 done
 expect 0 "version" -- "$PROMOE" --version
 contains "CUDA support" "$tmp/out" "version"
+# start-up in milliseconds: OpenBLAS and libzip are opened by the first
+# command that needs them, not linked; and the program's own products go to
+# OpenBLAS (common/blas.h), never to the reference CBLAS linked for GSL
+if ldd "$PROMOE" | grep -E 'libopenblas|libzip' >"$tmp/linked"; then
+  echo "FAIL: promoe links what it should open on first use:"; cat "$tmp/linked"; fails=$((fails + 1))
+else passes=$((passes + 1)); fi
+if nm -D --undefined-only "$PROMOE" | grep ' cblas_' >"$tmp/cblas"; then
+  echo "FAIL: promoe calls CBLAS functions directly (use common/blas.h):"; cat "$tmp/cblas"; fails=$((fails + 1))
+else passes=$((passes + 1)); fi
 # with CUDA, the program does not link the CUDA libraries: the cuda
 # backend is a plugin, opened by the commands that ask for it
 if grep -q "CUDA support: built" "$tmp/out"; then

@@ -142,6 +142,8 @@ else
 fi
 error 1 "system ... needs ..., which the executor does not run" -- \
   "$P" exec -m tiny --prompt-ids 1 -c 0.5 --system hobbit
+error 1 "the executor does not run ...; replay a recorded trace in 'promoe sim' with the same options" -- \
+  "$P" exec -m tiny --prompt-ids 1 -c 0.5 --cpu-compute
 error 2 "predictor ... reads the future, which a running model does not know" -- \
   "$P" exec -m tiny --prompt-ids 1 -c 0.5 --predictor oracle
 "$P" exec -m tiny --prompt-ids 1,2 -n 2 -o "$tmp/h3.h5" --record-hidden=3 >/dev/null 2>&1 || fail "exec h3"

@@ -7,6 +7,7 @@
 #include <unistd.h>
 #include <zip.h>
 
+#include "common/lazylib.h"
 #include "common/safetensors.h"
 #include "models/model.h"
 #include "tests/testutil.h"
@@ -435,6 +436,33 @@ START_TEST(hf_router_logits_errors)
 }
 END_TEST
 
+/* The .npz reader's libzip is opened on first use (common/lazylib.h): a
+ * library or function that is not there is named, with what to install,
+ * and asked again it fails the same way. */
+START_TEST(a_missing_library_is_named)
+{
+    void (*f)(void) = NULL;
+    const lazylib_symbol sym[] = {{"deflate", (void **)&f}};
+    lazylib absent = {"libpromoe-absent.so.9", "libabsent9", sym, 1, 0, ""};
+    promoe_err err = {{0}};
+    for (int again = 0; again < 2; again++) {
+        ck_assert_int_eq(lazylib_open(&absent, &err), -1);
+        ck_assert_msg(strstr(err.msg, "cannot load libpromoe-absent.so.9 (install the Debian "
+                             "package libabsent9)"), "%s", err.msg);
+    }
+    lazylib zlib = {"libz.so.1", "zlib1g", sym, 1, 0, ""};
+    ck_assert_int_eq(lazylib_open(&zlib, &err), 0);
+    ck_assert_ptr_nonnull(f);
+    void (*g)(void) = NULL;
+    const lazylib_symbol none[] = {{"promoe_no_such_function", (void **)&g}};
+    lazylib lacking = {"libz.so.1", "zlib1g", none, 1, 0, ""};
+    ck_assert_int_eq(lazylib_open(&lacking, &err), -1);
+    ck_assert_msg(strstr(err.msg, "libz.so.1 has no function promoe_no_such_function"), "%s",
+                  err.msg);
+    ck_assert_ptr_null(g);
+}
+END_TEST
+
 START_TEST(bad_input_errors)
 {
     assert_import_fails("warp-jsonl", "{\"tok\": 1, \"layers\": [[1, 2]]}\n{\"tok\": 2, \"layers\": [[1, 2]\n",
@@ -491,6 +519,7 @@ int main(void)
     tcase_add_test(tc, data_must_match_the_model);
     tcase_add_test(tc, hf_router_logits_by_hand);
     tcase_add_test(tc, hf_router_logits_errors);
+    tcase_add_test(tc, a_missing_library_is_named);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }

@@ -224,6 +224,45 @@ START_TEST(iterations_across_block_boundaries)
 }
 END_TEST
 
+/* Rows in a chunk of dataset `name` of the file at path. */
+static long long chunk_rows_of(const char *path, const char *name)
+{
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    hid_t d = H5Dopen2(f, name, H5P_DEFAULT), dcpl = H5Dget_create_plist(d);
+    hsize_t chunk[3] = {0};
+    int rank = H5Pget_chunk(dcpl, 3, chunk);
+    H5Pclose(dcpl);
+    H5Dclose(d);
+    H5Fclose(f);
+    return rank > 0 ? (long long)chunk[0] : -1;
+}
+
+START_TEST(chunks_fit_a_small_trace)
+{
+    /* a reader inflates whole chunks: a trace within one write block, and
+     * the request table, are chunked no longer than themselves */
+    const char *small = tu_path("small.h5");
+    int sizes[] = {5};
+    ck_assert_int_eq(write_trace(small, ALL, 3, sizes, 1, 2), 15);
+    ck_assert_int_eq(chunk_rows_of(small, "tokens/phase"), 15);
+    ck_assert_int_eq(chunk_rows_of(small, "routing/experts"), 15);
+    ck_assert_int_eq(chunk_rows_of(small, "hidden/input"), 15);
+    ck_assert_int_eq(chunk_rows_of(small, "requests/id"), 2);
+    ck_assert_int_eq(check_trace(small, ALL, sizes, 1), 15);
+    /* past a block (a token's rows: 13 + 12 + 24 + 72 + 24 bytes, so 4 MiB
+     * holds 28,926 tokens), chunks of 256 KiB whatever the trace's length:
+     * 65,536 one-byte phases (the cap), 262,144 / 12 and / 72 bytes of
+     * experts and logits a row */
+    const char *big = tu_path("big.h5");
+    int big_sizes[] = {40000, 7};
+    ck_assert_int_eq(write_trace(big, ALL, 2, big_sizes, 2, 2), 40007);
+    ck_assert_int_eq(chunk_rows_of(big, "tokens/phase"), 65536);
+    ck_assert_int_eq(chunk_rows_of(big, "routing/experts"), 21845);
+    ck_assert_int_eq(chunk_rows_of(big, "routing/logits"), 3640);
+    ck_assert_int_eq(check_trace(big, ALL, big_sizes, 2), 40007);
+}
+END_TEST
+
 START_TEST(writer_is_atomic_and_refuses_bad_data)
 {
     const char *p = tu_path("refused.h5");
@@ -524,6 +563,7 @@ int main(void)
     tcase_add_test(tc, round_trip_all_datasets);
     tcase_add_test(tc, float16_rounding_carries_into_the_exponent);
     tcase_add_test(tc, iterations_across_block_boundaries);
+    tcase_add_test(tc, chunks_fit_a_small_trace);
     tcase_add_test(tc, writer_is_atomic_and_refuses_bad_data);
     tcase_add_test(tc, validation_errors);
     tcase_add_test(tc, flipped_header_bytes_are_refused);

@@ -187,9 +187,25 @@ static int check_chunks(trace_reader *r, hid_t d, const char *path, hsize_t from
     return 0;
 }
 
-static int read_whole(hid_t d, hid_t mtype, void *buf)
+/* All n elements of dataset d into buf.  HDF5's type-conversion buffer is
+ * sized to them, up to its default: 1 MiB zeroed at every read that
+ * converts cost a small trace's reader more than its data did. */
+static int read_whole(hid_t d, hid_t mtype, size_t n, void *buf)
 {
-    return H5Dread(d, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0 ? -1 : 0;
+    hid_t ftype = H5Dget_type(d), dxpl = H5Pcreate(H5P_DATASET_XFER);
+    size_t fsize = ftype < 0 ? 0 : H5Tget_size(ftype), msize = H5Tget_size(mtype);
+    size_t elem = fsize > msize ? fsize : msize, bytes = (n ? n : 1) * elem;
+    if (bytes > (1u << 20))
+        bytes = elem > (1u << 20) ? elem : (1u << 20);
+    int rc = ftype < 0 || dxpl < 0 || H5Pset_buffer(dxpl, bytes, NULL, NULL) < 0 ||
+                     H5Dread(d, mtype, H5S_ALL, H5S_ALL, dxpl, buf) < 0
+                 ? -1
+                 : 0;
+    if (dxpl >= 0)
+        H5Pclose(dxpl);
+    if (ftype >= 0)
+        H5Tclose(ftype);
+    return rc;
 }
 
 static int cmp_i32(const void *a, const void *b)
@@ -236,11 +252,11 @@ static int read_requests(trace_reader *r, promoe_err *err)
     if (!arrival || !names_buf || !r->requests || !r->sorted_ids || !cols[0] || !cols[1] ||
         !cols[2]) {
         fail(r, err, "out of memory reading the request table");
-    } else if (read_whole(d[TABLE_ID], H5T_NATIVE_INT32, cols[0]) < 0 ||
-               read_whole(d[TABLE_PROMPT_LEN], H5T_NATIVE_INT32, cols[1]) < 0 ||
-               read_whole(d[TABLE_OUTPUT_LEN], H5T_NATIVE_INT32, cols[2]) < 0 ||
-               read_whole(d[TABLE_ARRIVAL_S], H5T_NATIVE_DOUBLE, arrival) < 0 ||
-               read_whole(d[TABLE_DATASET], trace_type_file(TRACE_TYPE_str), names_buf) < 0) {
+    } else if (read_whole(d[TABLE_ID], H5T_NATIVE_INT32, un, cols[0]) < 0 ||
+               read_whole(d[TABLE_PROMPT_LEN], H5T_NATIVE_INT32, un, cols[1]) < 0 ||
+               read_whole(d[TABLE_OUTPUT_LEN], H5T_NATIVE_INT32, un, cols[2]) < 0 ||
+               read_whole(d[TABLE_ARRIVAL_S], H5T_NATIVE_DOUBLE, un, arrival) < 0 ||
+               read_whole(d[TABLE_DATASET], trace_type_file(TRACE_TYPE_str), un, names_buf) < 0) {
         fail(r, err, "cannot read the request table (corrupt data)");
     } else {
         rc = 0;
@@ -550,7 +566,7 @@ const float *trace_reader_router_weight(trace_reader *r, promoe_err *err)
     hid_t d = H5Dopen2(r->h5, TENSOR_PATH(ROUTER_WEIGHT), H5P_DEFAULT);
     int checked = d >= 0 &&
                   check_chunks(r, d, TENSOR_PATH(ROUTER_WEIGHT), 0, (hsize_t)r->meta.num_layers, err) == 0;
-    if (!r->router_weight || !checked || read_whole(d, H5T_NATIVE_FLOAT, r->router_weight) < 0) {
+    if (!r->router_weight || !checked || read_whole(d, H5T_NATIVE_FLOAT, n, r->router_weight) < 0) {
         free(r->router_weight);
         r->router_weight = NULL;
         if (d < 0 || checked)

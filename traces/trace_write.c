@@ -1,8 +1,9 @@
 /* trace_write.c - the one trace writer every producer uses.
  *
  * Tokens are buffered in blocks and appended to chunked, compressed,
- * extendible datasets; the request table and attributes are written at
- * commit, when the file is renamed into place. */
+ * extendible datasets, made at the first block written: a trace that fits
+ * in one block gets chunks no longer than itself (trace_format.def).  The request table and attributes are written at commit,
+ * when the file is renamed into place. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,14 +13,13 @@
 #include "common/half.h"
 #include "traces/trace_h5.h"
 
-#define WRITE_BLOCK_BYTES (4 * 1024 * 1024)
-
 struct trace_writer {
     atomic_file file;
     hid_t h5;
     trace_meta meta;
-    hid_t dset[TRACE_NUM_COLUMNS]; /* -1 for columns not written */
-    char *buf[TRACE_NUM_COLUMNS];
+    hid_t dset[TRACE_NUM_COLUMNS]; /* -1 until the first block is written */
+    char *buf[TRACE_NUM_COLUMNS];   /* NULL for columns not written */
+    int created;                    /* the token datasets exist */
     size_t block_rows;              /* buffer capacity in tokens */
     size_t buffered;                /* tokens in the buffers */
     int64_t written;                /* tokens already in the file */
@@ -120,7 +120,7 @@ static int append_rows(hid_t d, hid_t mtype, int rank, hsize_t at, hsize_t rows,
 
 static int column_written(const trace_writer *w, int c)
 {
-    return w->dset[c] >= 0;
+    return w->buf[c] != NULL;
 }
 
 trace_writer *trace_writer_create(const char *path, const trace_meta *meta,
@@ -169,26 +169,19 @@ trace_writer *trace_writer_create(const char *path, const trace_meta *meta,
         const trace_column *col = &trace_columns[c];
         if (col->content && !(meta->content & col->content))
             continue;
-        row_bytes += trace_column_width(c, &w->meta) * trace_column_elem_size(c);
+        row_bytes += trace_column_width(c, &w->meta) * H5Tget_size(trace_column_file_type(c));
     }
-    w->block_rows = WRITE_BLOCK_BYTES / row_bytes;
+    w->block_rows = TRACE_WRITE_BLOCK_BYTES / row_bytes;
     if (w->block_rows < 1)
         w->block_rows = 1;
     for (int c = 0; c < TRACE_NUM_COLUMNS; c++) {
         const trace_column *col = &trace_columns[c];
         if (col->content && !(meta->content & col->content))
             continue;
-        hsize_t inner[2];
-        trace_column_inner_dims(c, &w->meta, inner);
-        size_t width = trace_column_width(c, &w->meta);
-        hsize_t rows = chunk_rows(width * H5Tget_size(trace_column_file_type(c)),
-                                  TRACE_TOKEN_CHUNK_ROWS_MAX);
-        w->dset[c] = create_extendible(w->h5, col->path, trace_column_file_type(c),
-                                       col->rank, inner, rows, meta->compression);
         size_t elem = trace_column_is_half(c) ? sizeof(uint16_t) : trace_column_elem_size(c);
-        w->buf[c] = malloc(w->block_rows * width * elem);
-        if (w->dset[c] < 0 || !w->buf[c]) {
-            promoe_err_set(err, "%s: cannot create dataset %s", path, col->path);
+        w->buf[c] = malloc(w->block_rows * trace_column_width(c, &w->meta) * elem);
+        if (!w->buf[c]) {
+            promoe_err_set(err, "%s: out of memory for %s", path, col->path);
             trace_writer_abort(w);
             return NULL;
         }
@@ -196,8 +189,37 @@ trace_writer *trace_writer_create(const char *path, const trace_meta *meta,
     return w;
 }
 
-static int flush_block(trace_writer *w, promoe_err *err)
+/* The token datasets, chunked by at most `rows` rows (0: no bound). */
+static int create_columns(trace_writer *w, hsize_t rows, promoe_err *err)
 {
+    for (int c = 0; c < TRACE_NUM_COLUMNS; c++) {
+        if (!column_written(w, c))
+            continue;
+        hsize_t inner[2];
+        trace_column_inner_dims(c, &w->meta, inner);
+        hsize_t chunk = chunk_rows(trace_column_width(c, &w->meta) *
+                                       H5Tget_size(trace_column_file_type(c)),
+                                   TRACE_TOKEN_CHUNK_ROWS_MAX);
+        if (rows && chunk > rows)
+            chunk = rows;
+        w->dset[c] = create_extendible(w->h5, trace_columns[c].path, trace_column_file_type(c),
+                                       trace_columns[c].rank, inner, chunk, w->meta.compression);
+        if (w->dset[c] < 0)
+            return promoe_err_set(err, "%s: cannot create dataset %s", w->file.final_path,
+                                  trace_columns[c].path);
+    }
+    return 0;
+}
+
+/* Writes the buffered tokens; `last`: no more will come. */
+static int flush_block(trace_writer *w, int last, promoe_err *err)
+{
+    if (!w->created) {
+        /* a trace that ends within its first block: chunks no longer than it */
+        if (create_columns(w, last ? (w->buffered ? w->buffered : 1) : 0, err) < 0)
+            return -1;
+        w->created = 1;
+    }
     if (w->buffered == 0)
         return 0;
     for (int c = 0; c < TRACE_NUM_COLUMNS; c++) {
@@ -284,7 +306,7 @@ int trace_writer_append(trace_writer *w, const trace_iteration *it, promoe_err *
         }
         w->buffered += n;
         done += n;
-        if (w->buffered == w->block_rows && flush_block(w, err) < 0)
+        if (w->buffered == w->block_rows && flush_block(w, 0, err) < 0)
             return -1;
     }
     return 0;
@@ -319,9 +341,10 @@ static int write_table(hid_t loc, int t, hid_t mtype, size_t n, const void *data
 {
     hsize_t inner[2] = {1, 1};
     hid_t ftype = trace_type_file(trace_tables[t].type);
-    hid_t d = create_extendible(loc, trace_tables[t].path, ftype, 1, inner,
-                                chunk_rows(H5Tget_size(ftype), TRACE_TABLE_CHUNK_ROWS_MAX),
-                                TRACE_GZIP);
+    hsize_t rows = chunk_rows(H5Tget_size(ftype), TRACE_TABLE_CHUNK_ROWS_MAX);
+    if (rows > n) /* written once: chunks no longer than the table */
+        rows = n ? n : 1;
+    hid_t d = create_extendible(loc, trace_tables[t].path, ftype, 1, inner, rows, TRACE_GZIP);
     if (d < 0)
         return -1;
     int rc = n ? append_rows(d, mtype, 1, 0, n, data) : 0;
@@ -406,7 +429,7 @@ static int write_attributes(trace_writer *w)
 int trace_writer_commit(trace_writer *w, promoe_err *err)
 {
     const char *path = w->file.final_path;
-    if (flush_block(w, err) < 0)
+    if (flush_block(w, 1, err) < 0)
         goto fail;
     if ((w->meta.content & TRACE_ROUTER_WEIGHT) && !w->router_weight) {
         promoe_err_set(err, "%s: router weights were promised but not given", path);

@@ -107,18 +107,34 @@ class TraceWriter:
         fapl.set_libver_bounds(h5py.h5f.LIBVER_V18, h5py.h5f.LIBVER_LATEST)
         self.f = h5py.File(h5py.h5f.create(self.tmp.encode(), h5py.h5f.ACC_TRUNC, fcpl=fcpl,
                                            fapl=fapl))
+        # the columns are made when a write block's tokens have come, or at
+        # commit (trace_format.def): until then appends wait in `pending`
+        self.kept = [(ident, cpath, _file_type(word, 0), (self.dims[d1], self.dims[d2]))
+                     for ident, cpath, bit, word, d1, d2 in s.columns
+                     if bit == 0 or bit in self.content]
+        row_bytes = sum(inner[0] * inner[1] * ftype.get_size()
+                        for _, _, ftype, inner in self.kept)
+        self.block_rows = max(1, s.consts["WRITE_BLOCK_BYTES"] // row_bytes)
         self.columns = {}
-        for ident, cpath, bit, word, d1, d2 in s.columns:
-            if bit != 0 and bit not in self.content:
-                continue
-            inner = (self.dims[d1], self.dims[d2])
-            rank1 = inner == (1, 1)
-            ftype = _file_type(word, 0)
+        self.pending = []
+
+    def _make_columns(self, bound):
+        """The token datasets, chunks of at most `bound` rows (0: no bound),
+        with what waited in `pending` written."""
+        s = schema()
+        for ident, cpath, ftype, inner in self.kept:
             row = inner[0] * inner[1] * ftype.get_size()
             rows = s.chunk_rows(row, s.consts["TOKEN_CHUNK_ROWS_MAX"])
+            if bound:
+                rows = min(rows, bound)
+            rank1 = inner == (1, 1)
             dims, chunk = ((0,), (rows,)) if rank1 else ((0,) + inner, (rows,) + inner)
-            self.columns[ident] = (_create(self.f, cpath, ftype, dims, chunk, self.compressed,
-                                           True), rank1)
+            self.columns[ident] = _create(self.f, cpath, ftype, dims, chunk, self.compressed,
+                                          True)
+        at = 0
+        for values in self.pending:
+            at = self._write_rows(values, at)
+        self.pending = []
 
     def append(self, iteration, request, position, phase, experts, weights=None, logits=None,
                hidden=None):
@@ -141,17 +157,32 @@ class TraceWriter:
         e = np.asarray(experts)
         if e.size and (e.min() < -1 or e.max() >= self.meta["num_experts"]):
             raise ValueError("expert id out of range [0, %d)" % self.meta["num_experts"])
-        for ident, (dset, _) in self.columns.items():
-            values = given[ident]
-            if values is None:
-                raise ValueError("iteration %d lacks %s" % (iteration, dset.name.lstrip("/")))
-            values = np.asarray(values, dtype=dset.dtype)
-            if values.shape[0] != n or values.shape[1:] != dset.shape[1:]:
+        values = {}
+        for ident, cpath, ftype, inner in self.kept:
+            v = given[ident]
+            if v is None:
+                raise ValueError("iteration %d lacks %s" % (iteration, cpath))
+            shape = () if inner == (1, 1) else inner
+            v = np.asarray(v, dtype=ftype.dtype)
+            if v.shape[0] != n or v.shape[1:] != shape:
                 raise ValueError("%s: expected %s rows of shape %s, got %s"
-                                 % (dset.name.lstrip("/"), n, dset.shape[1:], values.shape))
-            dset.resize(self.tokens + n, axis=0)
-            dset[self.tokens:self.tokens + n] = values
+                                 % (cpath, n, shape, v.shape))
+            values[ident] = v
+        if self.columns:
+            self._write_rows(values, self.tokens)
+        else:
+            self.pending.append(values)
         self.tokens += n
+        if not self.columns and self.tokens >= self.block_rows:
+            self._make_columns(0)
+
+    def _write_rows(self, values, at):
+        """One append's values at row `at`; the row after them."""
+        for ident, v in values.items():
+            dset = self.columns[ident]
+            dset.resize(at + len(v), axis=0)
+            dset[at:at + len(v)] = v
+        return at + len(next(iter(values.values())))
 
     def add_request(self, ident, prompt_len, output_len, arrival_s=0.0, dataset="torch"):
         self.requests.append((ident, prompt_len, output_len, arrival_s, dataset))
@@ -173,6 +204,7 @@ class TraceWriter:
             else:
                 data = np.array(values, dtype=_NUMPY[word])
             rows = s.chunk_rows(ftype.get_size(), s.consts["TABLE_CHUNK_ROWS_MAX"])
+            rows = min(rows, max(len(data), 1))  # written at once: no longer than the table
             d = _create(self.f, path, ftype, (len(data),), (rows,), True, True)
             if len(data):
                 d.id.write(h5py.h5s.ALL, h5py.h5s.ALL, data)
@@ -207,6 +239,8 @@ class TraceWriter:
         """Writes the request table, tensors and attributes, and renames the
         file into place.  On failure nothing appears at path."""
         try:
+            if not self.columns:
+                self._make_columns(max(self.tokens, 1))
             self._write_tables()
             self._write_tensors()
             self._write_attrs()

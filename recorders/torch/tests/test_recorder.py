@@ -229,6 +229,39 @@ class SameFormatAsC(Tmp):
         info = promoe("trace", "info", py_trace)
         self.assertIn("(hidden states of one layer in 2)", info)
 
+    def test_layout_past_a_write_block(self):
+        """A trace of more tokens than a write block holds (trace_format.def;
+        some 1,900 tokens with tiny's hidden states): both writers chunk its
+        columns in full, not by its length, and the Python writer keeps the
+        rows it held before it made the columns."""
+        n, L, E, K, D = 3000, 4, 8, 2, 256
+        c_trace, py_trace = self.path("gen.h5"), self.path("long.h5")
+        promoe("trace", "gen", "-m", "tiny", "--tokens", n, "--requests", "0", "-o", c_trace)
+        rng = np.random.default_rng(1)
+        experts = rng.integers(0, E, size=(n, L, K)).astype(np.int16)
+        hidden = rng.standard_normal((n, L, D)).astype(np.float32)
+        w = TraceWriter(py_trace, model="tiny", num_layers=L, num_experts=E, top_k=K,
+                        hidden_dim=D, content=("weights", "logits", "hidden", "router_weight"))
+        for i, at in enumerate(range(0, n, 700)):  # the block fills in the 3rd append
+            m = min(700, n - at)
+            w.append(i, np.zeros(m), np.arange(at, at + m), np.ones(m), experts[at:at + m],
+                     weights=np.full((m, L, K), 0.5), logits=np.zeros((m, L, E)),
+                     hidden=hidden[at:at + m])
+        w.add_request(0, 0, n)
+        w.set_router_weight(np.zeros((L, E, D)))
+        w.commit()
+        with h5py.File(c_trace, "r") as c, h5py.File(py_trace, "r") as p:
+            for name in ("routing/experts", "routing/weights", "routing/logits", "hidden/input",
+                         "tokens/request", "tokens/position", "tokens/phase",
+                         "tokens/iteration"):
+                self.assertEqual(c[name].chunks, p[name].chunks, name)
+                self.assertEqual(p[name].shape[0], n, name)
+            self.assertEqual(c["tokens/phase"].chunks, (65536,))
+            np.testing.assert_array_equal(p["routing/experts"][...], experts)
+            np.testing.assert_array_equal(p["tokens/position"][...], np.arange(n))
+            np.testing.assert_array_equal(p["hidden/input"][...], hidden.astype(np.float16))
+        self.assertIn("tokens       3000", promoe("trace", "info", py_trace))
+
     def test_writer_refuses_what_c_refuses(self):
         w = TraceWriter(self.path("w.h5"), model="m", num_layers=2, num_experts=4, top_k=2)
         with self.assertRaises(ValueError):

@@ -2,8 +2,10 @@
  * simulator (libCacheSim's cachesim) is compared on (make bench).
  *
  * The stream: a synthetic Mixtral-8x7B trace of 1,000,000 tokens, ids only,
- * uncompressed (as `promoe trace gen --model mixtral-8x7b --tokens 1000000
- * --requests 0 --seed 1 --ids-only --compression none`): 64,000,000
+ * uncompressed, on the generator's own knobs (as `promoe trace gen --model
+ * mixtral-8x7b --tokens 1000000 --requests 0 --seed 1 --ids-only
+ * --compression none --skew 1`: the preset's calibrated skew, 0.21, came
+ * after the comparison with libCacheSim was made on it): 64,000,000
  * accesses, key = layer x 8 + expert, 128 slots, one global pool.  For each
  * policy:
  *   in memory    the keys read into an array first, then the cache alone

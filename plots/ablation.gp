@@ -7,7 +7,7 @@
 steps = 'paper-lru reactive-lru {here}/systems/ablation-1-prefetch.ini {here}/systems/ablation-2-chunked.ini {here}/systems/ablation-3-preempt.ini promoe'
 names = "paper-lru reactive-lru '+ learned prefetch (stride 2)' '+ 3 chunks per expert' '+ early preemption' '+ reordered inference (promoe)'"
 shades = '#bdbdbd #7f7f7f #f4a582 #e7755f #d6604d #b2182b'
-models = 'mixtral-8x7b deepseek-moe-16b qwen1.5-moe-a2.7b'
+models = 'deepseek-moe-16b deepseek-v2-lite qwen1.5-moe-a2.7b qwen2-57b-a14b-int4 mixtral-8x7b-int4'
 N = words(steps)
 load dir.'/model-bars.gp'
 set multiplot layout 2, 2

@@ -121,7 +121,7 @@ static int measure(const exec_weights *w, const exec_profile_config *cfg, json_t
     const exec_backend_ops *ops = cfg->backend;
     const model_desc *md = &w->model;
     int positions = 4 * cfg->context + MAX_TOKENS + 1, reps = cfg->reps > 0 ? cfg->reps : 1;
-    op_tables near;
+    op_tables near, start;
     exec_op_times far;
     void *m = ops->create(w, positions, 1, err);
     if (!m)
@@ -130,6 +130,8 @@ static int measure(const exec_weights *w, const exec_profile_config *cfg, json_t
     ops->describe(m, device, sizeof device);
     json_object_set_new(o, "device", json_string(device));
     int rc = time_tables(ops, m, cfg->context, reps, &near, err);
+    if (rc == 0) /* a prompt's first step: nothing cached */
+        rc = time_tables(ops, m, 0, reps, &start, err);
     if (rc == 0)
         rc = ops->time_ops(m, 4 * cfg->context, 1, reps, &far, err);
     expert_mover mv = ops->mover(m);
@@ -184,6 +186,7 @@ static int measure(const exec_weights *w, const exec_profile_config *cfg, json_t
                        ? (far.attention_s - near.at[0].attention_s) / (3.0 * cfg->context) : 0;
     json_object_set_new(o, "attention", table_json(&near, 0));
     json_object_set_new(o, "attention_context", json_integer(cfg->context));
+    json_object_set_new(o, "attention_start", table_json(&start, 0));
     json_object_set_new(o, "attention_per_context_s", json_real(slope > 0 ? slope : 0));
     json_object_set_new(o, "router", table_json(&near, 1));
     json_object_set_new(o, "expert", table_json(&near, 2));

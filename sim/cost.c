@@ -81,8 +81,13 @@ double cost_attention_s(const cost_model *c, int tokens, int context)
 {
     const profile_table *t = measured(c, PROFILE_ATTENTION);
     if (t) {
-        double v = profile_eval(t, tokens) + c->profile->attention_per_context_s * tokens *
-                                                 (context - c->profile->attention_context);
+        const profile_table *start = measured(c, PROFILE_ATTENTION_START);
+        double ref = c->profile->attention_context, at_ref = profile_eval(t, tokens);
+        if (start && context < ref) {
+            double at_0 = profile_eval(start, tokens);
+            return at_0 + (at_ref - at_0) * context / ref;
+        }
+        double v = at_ref + c->profile->attention_per_context_s * tokens * (context - ref);
         return v > 0 ? v : 0;
     }
     double flops, bytes;

@@ -9,7 +9,7 @@
 static const char *const op_names[PROFILE_NUM_OPS] = {
     [PROFILE_ATTENTION] = "attention", [PROFILE_ROUTER] = "router", [PROFILE_EXPERT] = "expert",
     [PROFILE_SHARED] = "shared_experts", [PROFILE_TRANSFER] = "transfer",
-    [PROFILE_STEP_FIXED] = "step_fixed",
+    [PROFILE_STEP_FIXED] = "step_fixed", [PROFILE_ATTENTION_START] = "attention_start",
 };
 
 void profile_free(cost_profile *p)
@@ -88,7 +88,7 @@ int profile_load(const char *path, cost_profile *p, promoe_err *err)
     for (int i = 0; i < PROFILE_NUM_OPS; i++) {
         json_t *arr = json_object_get(root, op_names[i]);
         if (!arr) {
-            if (i == PROFILE_SHARED || i == PROFILE_STEP_FIXED)
+            if (i == PROFILE_SHARED || i == PROFILE_STEP_FIXED || i == PROFILE_ATTENTION_START)
                 continue; /* optional */
             promoe_err_set(err, "%s: missing table \"%s\"", path, op_names[i]);
             goto out;

@@ -5,6 +5,8 @@
  *   {"format": "promoe-profile", "version": 1, "model": "...", "device": "...",
  *    "attention": [[tokens, seconds], ...],      at the context given by
  *    "attention_context": c,                     (tokens cached when measured)
+ *    "attention_start": [[tokens, seconds], ...], (optional) with none cached,
+ *                                                as a prompt's first step
  *    "attention_per_context_s": s,               seconds per new token per
  *                                                further cached token
  *    "router": [[tokens, seconds], ...],
@@ -17,7 +19,11 @@
  * Each table needs at least two points with increasing x.  Values between
  * points are interpolated linearly (GSL); beyond the ends, the end segment
  * is extended (never below 0).  Attention for t tokens after c cached ones
- * is attention(t) + attention_per_context_s * t * (c - attention_context).
+ * is attention(t) + attention_per_context_s * t * (c - attention_context);
+ * below attention_context, where attention_start is given, the line between
+ * attention_start(t) at 0 and attention(t) at attention_context instead:
+ * the one-token slope, times t, overstates what t tokens that read the
+ * cache together pay for it (a 64-token prompt's first step came out free).
  */
 #ifndef PROMOE_SIM_PROFILE_H
 #define PROMOE_SIM_PROFILE_H
@@ -33,6 +39,7 @@ enum profile_op {
     PROFILE_SHARED,
     PROFILE_TRANSFER,
     PROFILE_STEP_FIXED,
+    PROFILE_ATTENTION_START,
     PROFILE_NUM_OPS
 };
 

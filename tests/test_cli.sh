@@ -458,7 +458,7 @@ contains "    runs in sim only; exec lacks staging buffers" "$tmp/out" "systems 
 expect 0 "profile" -- "$PROMOE" profile -m tiny --reps 3 --context 16 -o "$tmp/hw.json"
 contains '"format":"promoe-profile","version":1,"model":"tiny"' "$tmp/hw.json" "profile header"
 contains '"attention_context":16' "$tmp/hw.json" "profile context"
-for table in attention router expert transfer step_fixed; do
+for table in attention attention_start router expert transfer step_fixed; do
   contains "\"$table\":\[\[" "$tmp/hw.json" "profile table $table"
 done
 # the cpu backend batches a step's tokens: its tables are measured at

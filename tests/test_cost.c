@@ -1,6 +1,7 @@
 /* Hardware presets and the analytic cost model, against values worked out
  * by hand for Mixtral-8x7B on the RTX 4090 preset (d 4096, f 14336, fp16;
  * 165.2 TFLOP/s, 1008 GB/s, 23.9 GB/s PCIe, 5 us per GPU op and per copy). */
+#include <stdio.h>
 #include <string.h>
 
 #include "common/preset.h"
@@ -161,6 +162,21 @@ START_TEST(measured_profile_replaces_the_analytic_model)
     ck_assert_double_eq_tol(cost_router_s(&c, 2), 2e-5, 1e-12);
     ck_assert_double_eq_tol(cost_transfer_s(&c, 4e6), 2.5e-3, 1e-12);
     ck_assert_str_eq(p.model, "mixtral-8x7b");
+    /* without attention_start, below the measured context the one-token
+     * slope goes on down: 2 tokens at 20 cached: 0.2 ms - 1e-7 * 2 * 80 */
+    ck_assert_double_eq_tol(cost_attention_s(&c, 2, 20), 2e-4 - 1.6e-5, 1e-12);
+    profile_free(&p);
+    /* with it, the line from attention_start(t) at 0 to attention(t) at
+     * 100 cached: 2 tokens at 20: 0.05 ms + (0.2 - 0.05) ms * 20 / 100 =
+     * 0.08 ms; at 0 (a prompt's first step) 0.05 ms; beyond 100, as before */
+    char with_start[1024];
+    snprintf(with_start, sizeof with_start, "%.*s, \"attention_start\": [[1, 3e-5], [2, 5e-5]]}\n",
+             (int)(strrchr(profile_json, '}') - profile_json), profile_json);
+    ck_assert_msg(profile_load(tu_write_file("p2.json", with_start), &p, &err) == 0, "%s",
+                  err.msg);
+    ck_assert_double_eq_tol(cost_attention_s(&c, 2, 20), 8e-5, 1e-12);
+    ck_assert_double_eq_tol(cost_attention_s(&c, 2, 0), 5e-5, 1e-12);
+    ck_assert_double_eq_tol(cost_attention_s(&c, 1, 200), 1.1e-4, 1e-12);
     /* a step's fixed cost only where the profile measured it */
     ck_assert_double_eq(cost_step_fixed_s(&c, 4), 0);
     /* the CPU is not profiled */

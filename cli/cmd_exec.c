@@ -476,14 +476,9 @@ static int configure(const exec_cli *o, const model_desc *m, system_desc *sd, of
     promoe_err err;
     offload_config_defaults(oc);
     snprintf(predictor, pred_len, "none");
-    system_defaults(sd);
-    if (o->system) {
-        int rc = system_load(o->system, sd, &err);
-        if (rc < 0)
-            return cli_fail_preset(cmd, rc, &err);
-    }
-    if (offload_options_apply(cmd, &o->ov, sd) != CLI_OK)
-        return CLI_USAGE;
+    int rc = offload_options_system(cmd, o->system, &o->ov, sd);
+    if (rc != CLI_OK)
+        return rc;
     /* what the system is, before what it needs: refused for the first */
     if (system_settings(sd, oc, m, &err) < 0)
         return cli_fail(&err);

@@ -295,14 +295,8 @@ int cmd_sim(int argc, char **argv)
     int has_hidden = (meta.content & TRACE_HIDDEN) && (meta.content & TRACE_ROUTER_WEIGHT) &&
                      meta.hidden_layer_stride <= 1;
     system_desc sys; /* cfg points into it */
-    system_defaults(&sys);
-    if (o.system) {
-        int loaded = system_load(o.system, &sys, &err);
-        if (loaded < 0)
-            return cli_fail_preset(cmd, loaded, &err);
-    }
-    if (offload_options_apply(cmd, &o.ov, &sys) != CLI_OK)
-        return CLI_USAGE;
+    if ((rc = offload_options_system(cmd, o.system, &o.ov, &sys)) != CLI_OK)
+        return rc;
     if (offload_options_given(&o.ov, "chunk_bytes")) {
         int chunks;
         if (!have_model)

@@ -88,9 +88,14 @@ int offload_options_check(const char *cmd, const offload_overrides *ov)
     return CLI_OK;
 }
 
-int offload_options_apply(const char *cmd, const offload_overrides *ov, system_desc *s)
+int offload_options_system(const char *cmd, const char *name, const offload_overrides *ov,
+                           system_desc *s)
 {
     promoe_err err;
+    system_defaults(s);
+    int rc = name ? system_load(name, s, &err) : 0;
+    if (rc < 0)
+        return cli_fail_preset(cmd, rc, &err);
     for (int i = 0; i < ov->n; i++)
         if (system_set(s, ov->set[i].key, ov->set[i].value, &err) < 0)
             return cli_usage_error(cmd, "%s: %s", ov->set[i].flag, err.msg);

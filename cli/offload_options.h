@@ -120,9 +120,11 @@ int offload_options_check(const char *cmd, const offload_overrides *ov);
 /* Whether the command line set key. */
 int offload_options_given(const offload_overrides *ov, const char *key);
 
-/* Sets what ov says over s (a loaded system, or system_defaults): CLI_OK,
- * or a usage error printed. */
-int offload_options_apply(const char *cmd, const offload_overrides *ov, system_desc *s);
+/* The system `name` (--system), or system_defaults when it is NULL, with
+ * what ov says set over it, into *s: CLI_OK, or the error printed and its
+ * status (a usage error for an unknown system or a bad value). */
+int offload_options_system(const char *cmd, const char *name, const offload_overrides *ov,
+                           system_desc *s);
 
 /* A system whose policy learns its fixed experts from a trace (static,
  * monde) needs --train: CLI_OK, or a usage error printed. */

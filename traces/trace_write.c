@@ -2,8 +2,9 @@
  *
  * Tokens are buffered in blocks and appended to chunked, compressed,
  * extendible datasets, made at the first block written: a trace that fits
- * in one block gets chunks no longer than itself (trace_format.def).  The request table and attributes are written at commit,
- * when the file is renamed into place. */
+ * in one block gets chunks no longer than itself (trace_format.def).  The
+ * request table and attributes are written at commit, when the file is
+ * renamed into place. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -123,6 +124,13 @@ static int column_written(const trace_writer *w, int c)
     return w->buf[c] != NULL;
 }
 
+/* Bytes of one token's row of column c on disk (chunks and blocks are
+ * sized by them). */
+static size_t row_bytes_on_disk(const trace_meta *m, int c)
+{
+    return trace_column_width(c, m) * H5Tget_size(trace_column_file_type(c));
+}
+
 trace_writer *trace_writer_create(const char *path, const trace_meta *meta,
                                   promoe_err *err)
 {
@@ -169,7 +177,7 @@ trace_writer *trace_writer_create(const char *path, const trace_meta *meta,
         const trace_column *col = &trace_columns[c];
         if (col->content && !(meta->content & col->content))
             continue;
-        row_bytes += trace_column_width(c, &w->meta) * H5Tget_size(trace_column_file_type(c));
+        row_bytes += row_bytes_on_disk(&w->meta, c);
     }
     w->block_rows = TRACE_WRITE_BLOCK_BYTES / row_bytes;
     if (w->block_rows < 1)
@@ -197,9 +205,7 @@ static int create_columns(trace_writer *w, hsize_t rows, promoe_err *err)
             continue;
         hsize_t inner[2];
         trace_column_inner_dims(c, &w->meta, inner);
-        hsize_t chunk = chunk_rows(trace_column_width(c, &w->meta) *
-                                       H5Tget_size(trace_column_file_type(c)),
-                                   TRACE_TOKEN_CHUNK_ROWS_MAX);
+        hsize_t chunk = chunk_rows(row_bytes_on_disk(&w->meta, c), TRACE_TOKEN_CHUNK_ROWS_MAX);
         if (rows && chunk > rows)
             chunk = rows;
         w->dset[c] = create_extendible(w->h5, trace_columns[c].path, trace_column_file_type(c),

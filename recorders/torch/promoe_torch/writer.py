@@ -109,12 +109,14 @@ class TraceWriter:
                                            fapl=fapl))
         # the columns are made when a write block's tokens have come, or at
         # commit (trace_format.def): until then appends wait in `pending`
-        self.kept = [(ident, cpath, _file_type(word, 0), (self.dims[d1], self.dims[d2]))
-                     for ident, cpath, bit, word, d1, d2 in s.columns
-                     if bit == 0 or bit in self.content]
-        row_bytes = sum(inner[0] * inner[1] * ftype.get_size()
-                        for _, _, ftype, inner in self.kept)
-        self.block_rows = max(1, s.consts["WRITE_BLOCK_BYTES"] // row_bytes)
+        self.kept = []  # (id, path, file type, inner dims, bytes of a row on disk)
+        for ident, cpath, bit, word, d1, d2 in s.columns:
+            if bit == 0 or bit in self.content:
+                ftype, inner = _file_type(word, 0), (self.dims[d1], self.dims[d2])
+                self.kept.append((ident, cpath, ftype, inner,
+                                  inner[0] * inner[1] * ftype.get_size()))
+        self.block_rows = max(1, s.consts["WRITE_BLOCK_BYTES"]
+                              // sum(k[4] for k in self.kept))
         self.columns = {}
         self.pending = []
 
@@ -122,8 +124,7 @@ class TraceWriter:
         """The token datasets, chunks of at most `bound` rows (0: no bound),
         with what waited in `pending` written."""
         s = schema()
-        for ident, cpath, ftype, inner in self.kept:
-            row = inner[0] * inner[1] * ftype.get_size()
+        for ident, cpath, ftype, inner, row in self.kept:
             rows = s.chunk_rows(row, s.consts["TOKEN_CHUNK_ROWS_MAX"])
             if bound:
                 rows = min(rows, bound)
@@ -158,7 +159,7 @@ class TraceWriter:
         if e.size and (e.min() < -1 or e.max() >= self.meta["num_experts"]):
             raise ValueError("expert id out of range [0, %d)" % self.meta["num_experts"])
         values = {}
-        for ident, cpath, ftype, inner in self.kept:
+        for ident, cpath, ftype, inner, _ in self.kept:
             v = given[ident]
             if v is None:
                 raise ValueError("iteration %d lacks %s" % (iteration, cpath))

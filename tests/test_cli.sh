@@ -63,6 +63,13 @@ contains "CUDA support" "$tmp/out" "version"
 if ldd "$PROMOE" | grep -E 'libopenblas|libzip' >"$tmp/linked"; then
   echo "FAIL: promoe links what it should open on first use:"; cat "$tmp/linked"; fails=$((fails + 1))
 else passes=$((passes + 1)); fi
+# what version says is linked statically is not loaded as a shared library
+static=$(sed -n 's/^linked statically: //p' "$tmp/out")
+[ -n "$static" ] && ok || fail "version does not say what is linked statically"
+for lib in $static; do
+  [ "$lib" = nothing ] && continue
+  ldd "$PROMOE" | grep -qi "lib$lib[.-]" && fail "$lib is said static but loaded: $(ldd "$PROMOE" | grep -i "lib$lib")" || ok
+done
 if nm -D --undefined-only "$PROMOE" | grep ' cblas_' >"$tmp/cblas"; then
   echo "FAIL: promoe calls CBLAS functions directly (use common/blas.h):"; cat "$tmp/cblas"; fails=$((fails + 1))
 else passes=$((passes + 1)); fi

@@ -387,7 +387,10 @@ trace_reader *trace_reader_open(const char *path, unsigned load, promoe_err *err
     for (int c = 0; c < TRACE_NUM_COLUMNS; c++)
         if (r->dset[c] >= 0)
             per_token += row_bytes(r, c);
+    /* a block of rows, or the whole trace where it is smaller */
     size_t cap = READ_BLOCK_BYTES / per_token;
+    if (r->meta.num_tokens >= 0 && (size_t)r->meta.num_tokens < cap)
+        cap = (size_t)r->meta.num_tokens;
     if (alloc_buffers(r, cap < 1 ? 1 : cap, err) < 0)
         goto fail;
     return r;

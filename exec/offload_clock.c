@@ -92,7 +92,8 @@ static int64_t clock_slack(void *ctx, int64_t when)
         .demands_done = now + expert_store_copy_ahead_s(k->store, COPY_HIGH, 0) - copy_s,
         .layer = k->layer_s,
         .copy_done = now + expert_store_copy_ahead_s(k->store, COPY_LOW, when),
-        .copy = copy_s, .layers_between = when - offload_engine_position(k->oe) - 1};
+        .copy = copy_s, .misses = offload_engine_misses_ahead(k->oe),
+        .layers_between = when - offload_engine_position(k->oe) - 1};
     return offload_lead_slack(&l);
 }
 

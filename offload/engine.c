@@ -47,6 +47,10 @@ struct offload_engine {
     int64_t *issued_for;
     int *issued_chance;
     double claimed, right;
+    /* demand copies per gate, a running mean for each phase (prefill,
+     * decode) over about the last MISS_MEMORY gates: the link time the
+     * layers ahead will take before a prefetch (offload_lead) */
+    double misses_per_gate[2];
     /* the running layer's experts: key, tokens, largest gate weight */
     int *need, *need_count, n_need;
     float *need_weight;
@@ -59,6 +63,8 @@ struct offload_engine {
     uint64_t digest;        /* FNV-1a over every decision, in order */
     offload_log *log;       /* events and questions recorded, or NULL */
 };
+
+enum { MISS_MEMORY = 8 };
 
 enum { NOTE_DEMAND, NOTE_EVICT, NOTE_DROP, NOTE_PREFETCH, NOTE_START, NOTE_DECLINE };
 
@@ -334,7 +340,8 @@ int64_t offload_lead_slack(const offload_lead *l)
     double end = l->layer_end;
     if (l->demands_done > l->now && l->demands_done + l->expert > end)
         end = l->demands_done + l->expert;
-    double gate = end + (double)l->layers_between * l->layer + l->to_gate;
+    double taken = l->misses * l->copy < l->layer ? l->misses * l->copy : l->layer;
+    double gate = end + (double)l->layers_between * (l->layer - taken) + l->to_gate;
     return (int64_t)((gate - l->copy_done) * 1000 / l->copy);
 }
 
@@ -649,6 +656,11 @@ void offload_engine_begin_layer(offload_engine *e, int64_t pos)
 }
 int64_t offload_engine_position(const offload_engine *e) { return e->now_pos; }
 
+double offload_engine_misses_ahead(const offload_engine *e)
+{
+    return e->misses_per_gate[e->decode];
+}
+
 /* A gate's words: tokens, whether weights are known, then each token's K
  * experts and (if known) their weights' bits. */
 static void record_gate(offload_engine *e, const int16_t *experts, const float *weights,
@@ -700,7 +712,10 @@ void offload_engine_gate(offload_engine *e, const int16_t *experts, const float 
         sort_need(e, load_class);
     else if (e->c->load_on_reach)
         sort_need(e, expert_id);
+    int64_t copies_before = e->n.misses - e->n.cpu_computed;
     demand_layer(e);
+    double *m = &e->misses_per_gate[e->decode];
+    *m += ((double)(e->n.misses - e->n.cpu_computed - copies_before) - *m) / MISS_MEMORY;
     e->gated_pos = e->now_pos;
     retire_unchosen(e, layer);
 }

@@ -128,13 +128,17 @@ typedef struct offload_clock_ops {
  * copies queued land (demands_done; no later than now when none is) and
  * one of its experts has computed (expert); each of the layers_between
  * layers before the target's takes `layer`, and the target's gate comes
- * to_gate into it; a LOW copy queued now for it ends at copy_done.  Both
- * clocks reckon so, the simulator from its cost model, the executor from
- * measured times; later layers' stalls are left out: the demand copies
- * that cause them delay the prefetch as much as the gate. */
+ * to_gate into it; a LOW copy queued now for it ends at copy_done.  Each
+ * layer between also misses `misses` experts (offload_engine_misses_ahead),
+ * whose demand copies go first on the link: they take min(layer, misses *
+ * copy) of the link time a layer leaves the prefetch (what they take
+ * beyond the layer's compute delays the gate as much as the prefetch).
+ * Both clocks reckon so, the simulator from its cost model, the executor
+ * from measured times. */
 typedef struct offload_lead {
     double now, layer_end, demands_done, expert, layer, to_gate, copy_done;
     double copy;                 /* one expert's copy */
+    double misses;               /* demand copies a layer between makes */
     int64_t layers_between;
 } offload_lead;
 /* In thousandths of a copy (negative: how late the copy would end). */
@@ -175,6 +179,9 @@ void offload_engine_begin_layer(offload_engine *e, int64_t pos);
 void offload_engine_set_phase(offload_engine *e, int decode);
 /* The position of the layer begun (-1 before the first). */
 int64_t offload_engine_position(const offload_engine *e);
+/* The demand copies the layers ahead are expected to make, each: the
+ * running mean over this phase's (prefill or decode) recent gates. */
+double offload_engine_misses_ahead(const offload_engine *e);
 
 /* The router of the layer begun has chosen: experts[t * stride + k] is
  * token t's k-th expert (-1: none), weights likewise (NULL: unknown). */

@@ -148,7 +148,7 @@ static int64_t clock_slack(void *ctx, int64_t when)
         .to_gate = (double)e->to_gate_ns,
         .copy_done = (double)copy_engine_estimate_done(ce, e->now_ns, e->chunk_end_ns, COPY_LOW,
                                                        when),
-        .copy = (double)e->copy_ns,
+        .copy = (double)e->copy_ns, .misses = offload_engine_misses_ahead(e->oe),
         .layers_between = when - offload_engine_position(e->oe) - 1};
     return offload_lead_slack(&l);
 }

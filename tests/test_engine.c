@@ -669,6 +669,44 @@ START_TEST(prefetch_by_gain_by_hand)
 }
 END_TEST
 
+/* The link time free before a target's gate, by hand (offload/engine.h):
+ * the running layer ends at 10, each of the 2 layers between computes for
+ * 10, the target gates 2 into its layer, the copy lands at 15, a copy is
+ * 5.  With no misses the gate is at 10 + 2 * 10 + 2 = 32: (32 - 15) / 5 =
+ * 3.4 copies free.  A layer that misses 1 expert gives the link 5 of its
+ * 10 to its demand: the gate is as far, but the prefetch lands 10 later,
+ * 1.4; one that misses 3 (15, past its compute) leaves it nothing, -0.6.
+ * The engine's expectation of those misses: 1 at the first gate, a
+ * running mean over 8 gates, 1/8; 1/8 * 7/8 after a gate with none; and
+ * nothing yet in the other phase. */
+START_TEST(lead_slack_leaves_the_layers_misses_out)
+{
+    offload_lead l = {.now = 0, .layer_end = 10, .demands_done = 0, .expert = 1, .layer = 10,
+                      .to_gate = 2, .copy_done = 15, .copy = 5, .layers_between = 2};
+    const double misses[] = {0, 1, 3};
+    const int64_t slack[] = {3400, 1400, -600};
+    for (int i = 0; i < 3; i++) {
+        l.misses = misses[i];
+        ck_assert_int_eq(offload_lead_slack(&l), slack[i]);
+    }
+
+    offload_config c;
+    still_clock k = {.slack = 0};
+    offload_engine *e = gain_engine(&c, &k, 0, 1); /* position 0 missed (0,0) */
+    ck_assert_double_eq_tol(offload_engine_misses_ahead(e), 1.0 / 8, 1e-12);
+    offload_engine_copy_start(e, 0);
+    offload_engine_copy_done(e, 0);
+    offload_engine_layer_done(e);
+    int16_t again = 0;
+    offload_engine_begin_layer(e, 2);
+    offload_engine_gate(e, &again, NULL, 1, 1); /* a hit */
+    ck_assert_double_eq_tol(offload_engine_misses_ahead(e), 1.0 / 8 * 7 / 8, 1e-12);
+    offload_engine_set_phase(e, 1);
+    ck_assert_double_eq_tol(offload_engine_misses_ahead(e), 0, 1e-12);
+    offload_engine_free(e);
+}
+END_TEST
+
 /* The simulator's answer to "how much link time is free", on the unit
  * trace with the always-wrong predictor (expert 3, chance 3/4), stride 1.
  * At 0.5 GB/s (1200 ns a copy): token 0's layer 0 gates at 988 and copies
@@ -1461,6 +1499,7 @@ int main(void)
     tcase_add_test(tc, preemption_timeline);
     tcase_add_test(tc, predictor_sees_only_the_past);
     tcase_add_test(tc, prefetch_by_gain_by_hand);
+    tcase_add_test(tc, lead_slack_leaves_the_layers_misses_out);
     tcase_add_test(tc, simulator_slack_by_hand);
     suite_add_tcase(s, tc);
     return tu_run(s);

@@ -176,23 +176,33 @@ static void learned_destroy(void *st) { learned_free(st); }
 
 /* y = softmax(w2 relu(w1 x + b1) + b2 [+ v x]) for `rows` inputs; keeps z1
  * and a. */
+/* out[rows x M] = in[rows x K] w[M x K]^T + beta out: one token (a decode
+ * step's prediction) as a product with a vector, since a matrix product
+ * would first pack all of w for its one row. */
+static void times_transposed(const learned *n, int rows, int M, int K, const float *in,
+                             const float *w, float beta, float *out)
+{
+    if (rows == 1)
+        n->blas->sgemv(CblasRowMajor, CblasNoTrans, M, K, 1.0f, w, K, in, 1, beta, out, 1);
+    else
+        n->blas->sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, M, K, 1.0f, in, K, w, K,
+                       beta, out, M);
+}
+
 static void forward(const learned *n, const float *p, const float *x, int rows)
 {
     int D = n->D, H = n->H, E = n->E;
     const float *w1 = p, *b1 = w1 + (size_t)H * D, *w2 = b1 + H, *b2 = w2 + (size_t)E * H;
     const float *v = b2 + E;
-    n->blas->sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, H, D, 1.0f, x, D, w1, D, 0.0f,
-                n->z1, H);
+    times_transposed(n, rows, H, D, x, w1, 0.0f, n->z1);
     for (int r = 0; r < rows; r++)
         for (int h = 0; h < H; h++) {
             float z = n->z1[(size_t)r * H + h] += b1[h];
             n->a[(size_t)r * H + h] = z > 0 ? z : 0;
         }
-    n->blas->sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, E, H, 1.0f, n->a, H, w2, H, 0.0f,
-                n->y, E);
+    times_transposed(n, rows, E, H, n->a, w2, 0.0f, n->y);
     if (n->skip)
-        n->blas->sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, E, D, 1.0f, x, D, v, D, 1.0f,
-                    n->y, E);
+        times_transposed(n, rows, E, D, x, v, 1.0f, n->y);
     for (int r = 0; r < rows; r++) {
         float *y = n->y + (size_t)r * E, mx = -INFINITY, z = 0;
         for (int e = 0; e < E; e++) {

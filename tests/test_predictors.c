@@ -510,6 +510,56 @@ START_TEST(learned_file_round_trip)
 }
 END_TEST
 
+/* A step of one token is predicted with a product by a vector (a decode
+ * step), a step of several with a matrix product: the same model gives
+ * each token the same scores either way, so five tokens observed together
+ * score what the five observed one at a time add up to. */
+START_TEST(learned_one_token_scores_as_in_a_batch)
+{
+    promoe_err err = {{0}};
+    const char *t = tu_gen_mixtral("single.h5", 6, 20, 40, 16, 0);
+    char spec[1200];
+    snprintf(spec, sizeof spec, "train=%s,split=0.5,hidden=16,epochs=2,stride=2", t);
+    const predictor_ops *ops = predictor_find("learned");
+    trace_reader *r = trace_reader_open(t, TRACE_HIDDEN, &err);
+    ck_assert_msg(r != NULL, "%s", err.msg);
+    predictor_env base = {.seed = 0};
+    void *st = predictor_create_for_trace(ops, spec, r, t, &base, &err);
+    trace_reader_close(r);
+    ck_assert_msg(st != NULL, "%s", err.msg);
+    enum { N = 5, D = 16, K = 2, E = 8 };
+    float hidden[N * D];
+    int32_t request[N] = {0}, position[N] = {0};
+    int16_t experts[N * K] = {0};
+    uint64_t x = 99;
+    for (int i = 0; i < N * D; i++) {
+        x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+        hidden[i] = (float)((x >> 40) % 2001) / 1000.0f - 1.0f;
+    }
+    predictor_obs obs = {.layer = 0, .num_tokens = N, .request = request, .position = position,
+                         .experts = experts, .hidden = hidden};
+    double batch[E], one[E], sum[E] = {0};
+    ops->observe(st, &obs);
+    ops->predict(st, 0, 2, batch);
+    for (int i = 0; i < N; i++) {
+        obs.num_tokens = 1;
+        obs.hidden = hidden + i * D;
+        ops->observe(st, &obs);
+        ops->predict(st, 0, 2, one);
+        for (int e = 0; e < E; e++)
+            sum[e] += one[e];
+    }
+    double total = 0;
+    for (int e = 0; e < E; e++) {
+        ck_assert_msg(fabs(batch[e] - sum[e]) < 1e-5, "expert %d: %g in a batch, %g alone", e,
+                      batch[e], sum[e]);
+        total += batch[e];
+    }
+    ck_assert_double_eq_tol(total, N, 1e-4); /* each token's probabilities sum to 1 */
+    ops->destroy(st);
+}
+END_TEST
+
 /* The shared OLMoE trace (one request, 299 decode tokens, ids only). */
 START_TEST(olmoe_figures)
 {
@@ -539,6 +589,7 @@ int main(void)
     tcase_add_test(tc, eam_tells_request_kinds_apart);
     tcase_add_test(tc, learned_beats_gate_reuse_at_strides_2_to_4);
     tcase_add_test(tc, learned_file_round_trip);
+    tcase_add_test(tc, learned_one_token_scores_as_in_a_batch);
     tcase_add_test(tc, ensemble_mixes_two_predictors);
     tcase_add_test(tc, degraded_oracle_scores_its_accuracy);
     tcase_add_test(tc, eval_timing_by_hand);

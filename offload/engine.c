@@ -714,8 +714,10 @@ void offload_engine_gate(offload_engine *e, const int16_t *experts, const float 
         sort_need(e, expert_id);
     int64_t copies_before = e->n.misses - e->n.cpu_computed;
     demand_layer(e);
-    double *m = &e->misses_per_gate[e->decode];
-    *m += ((double)(e->n.misses - e->n.cpu_computed - copies_before) - *m) / MISS_MEMORY;
+    if (e->c->prefetch_by_gain) { /* its only reader; a replay's gates are its hot loop */
+        double *m = &e->misses_per_gate[e->decode];
+        *m += ((double)(e->n.misses - e->n.cpu_computed - copies_before) - *m) / MISS_MEMORY;
+    }
     e->gated_pos = e->now_pos;
     retire_unchosen(e, layer);
 }

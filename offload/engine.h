@@ -180,7 +180,8 @@ void offload_engine_set_phase(offload_engine *e, int decode);
 /* The position of the layer begun (-1 before the first). */
 int64_t offload_engine_position(const offload_engine *e);
 /* The demand copies the layers ahead are expected to make, each: the
- * running mean over this phase's (prefill or decode) recent gates. */
+ * running mean over this phase's (prefill or decode) recent gates, kept
+ * where prefetch_by_gain asks for it (0 elsewhere). */
 double offload_engine_misses_ahead(const offload_engine *e);
 
 /* The router of the layer begun has chosen: experts[t * stride + k] is

@@ -398,6 +398,24 @@ START_TEST(ensemble_mixes_two_predictors)
 }
 END_TEST
 
+/* A learned predictor (stride 2, hidden 16, 2 epochs) trained on half of
+ * a small synthetic Mixtral trace with 16-wide hidden states, made as
+ * NAME: the trace into *trace, the predictor's spec into spec. */
+static void *small_learned(const char *name, const char **trace, char *spec, size_t size)
+{
+    promoe_err err = {{0}};
+    *trace = tu_gen_mixtral(name, 6, 20, 40, 16, 0);
+    snprintf(spec, size, "learned:train=%s,split=0.5,hidden=16,epochs=2,stride=2", *trace);
+    trace_reader *r = trace_reader_open(*trace, TRACE_HIDDEN, &err);
+    ck_assert_msg(r != NULL, "%s", err.msg);
+    predictor_env base = {.seed = 0}; /* the seed predictor_eval gives it */
+    void *st = predictor_create_for_trace(predictor_find("learned"), strchr(spec, ':') + 1, r,
+                                          *trace, &base, &err);
+    trace_reader_close(r);
+    ck_assert_msg(st != NULL, "%s", err.msg);
+    return st;
+}
+
 /* A trained learned predictor saved and loaded predicts exactly what it
  * did before saving; the file carries its size and cost (hand-computed:
  * 32 layers, stride 2 -> 32 models (30, and 2 for the next token's first
@@ -410,16 +428,12 @@ END_TEST
 START_TEST(learned_file_round_trip)
 {
     promoe_err err = {{0}};
-    const char *t = tu_gen_mixtral("saved.h5", 6, 20, 40, 16, 0);
+    const char *t;
     char spec[1200];
-    snprintf(spec, sizeof spec, "learned:train=%s,split=0.5,hidden=16,epochs=2,stride=2", t);
     const predictor_ops *ops = predictor_find("learned");
-    trace_reader *r = trace_reader_open(t, TRACE_HIDDEN, &err);
-    ck_assert_msg(r != NULL, "%s", err.msg);
-    predictor_env base = {.seed = 0}; /* the seed predictor_eval gives it below */
-    void *st = predictor_create_for_trace(ops, strchr(spec, ':') + 1, r, t, &base, &err);
-    trace_reader_close(r);
-    ck_assert_msg(st != NULL, "%s", err.msg);
+    void *st = small_learned("saved.h5", &t, spec, sizeof spec);
+    trace_reader *r;
+    predictor_env base = {.seed = 0};
     predictor_info info = predictor_get_info(ops, st);
     ck_assert_double_eq(info.params, 17152);
     ck_assert_double_eq(info.flops, 1088);
@@ -516,17 +530,10 @@ END_TEST
  * score what the five observed one at a time add up to. */
 START_TEST(learned_one_token_scores_as_in_a_batch)
 {
-    promoe_err err = {{0}};
-    const char *t = tu_gen_mixtral("single.h5", 6, 20, 40, 16, 0);
+    const char *t;
     char spec[1200];
-    snprintf(spec, sizeof spec, "train=%s,split=0.5,hidden=16,epochs=2,stride=2", t);
     const predictor_ops *ops = predictor_find("learned");
-    trace_reader *r = trace_reader_open(t, TRACE_HIDDEN, &err);
-    ck_assert_msg(r != NULL, "%s", err.msg);
-    predictor_env base = {.seed = 0};
-    void *st = predictor_create_for_trace(ops, spec, r, t, &base, &err);
-    trace_reader_close(r);
-    ck_assert_msg(st != NULL, "%s", err.msg);
+    void *st = small_learned("single.h5", &t, spec, sizeof spec);
     enum { N = 5, D = 16, K = 2, E = 8 };
     float hidden[N * D];
     int32_t request[N] = {0}, position[N] = {0};

@@ -174,8 +174,6 @@ fail:
 
 static void learned_destroy(void *st) { learned_free(st); }
 
-/* y = softmax(w2 relu(w1 x + b1) + b2 [+ v x]) for `rows` inputs; keeps z1
- * and a. */
 /* out[rows x M] = in[rows x K] w[M x K]^T + beta out: one token (a decode
  * step's prediction) as a product with a vector, since a matrix product
  * would first pack all of w for its one row. */
@@ -189,6 +187,8 @@ static void times_transposed(const learned *n, int rows, int M, int K, const flo
                        beta, out, M);
 }
 
+/* y = softmax(w2 relu(w1 x + b1) + b2 [+ v x]) for `rows` inputs; keeps z1
+ * and a. */
 static void forward(const learned *n, const float *p, const float *x, int rows)
 {
     int D = n->D, H = n->H, E = n->E;
